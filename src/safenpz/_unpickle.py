@@ -1,0 +1,669 @@
+"""Safe decoding of pickled data: a closed table instead of ``find_class``.
+
+:func:`safe_loads` decodes a pickle stream into plain data without ever
+calling, importing or even looking up a callable the stream names:
+
+1. :func:`safenpz._pickle_scan.scan_pickle` checks the whole stream statically
+   first (forbidden opcodes, globals outside the table, bounds, limits), so the
+   decoder never starts on a stream that names anything else.
+2. The stream is then run by CPython's C unpickler (for speed) whose
+   ``find_class`` is replaced by a lookup in :data:`_TABLE`, mapping each
+   allowed ``(module, name)`` to a safenpz *constructor*: an immutable object
+   (no ``__dict__``, attributes cannot be set) whose ``__call__`` validates its
+   arguments and builds the value itself. ``persistent_load`` always refuses.
+3. Arrays, dtypes and NumPy scalars are produced as *builders* (safenpz objects
+   whose ``__setstate__`` validates the state ``BUILD`` hands them) and are
+   swapped for the real values by a final walk, which also checks that the
+   result is plain data (no constructor leaked as a value), bounds the nesting
+   depth and the number of items, and refuses self-referencing containers.
+
+Nothing in this module imports a module by name or uses ``getattr`` on a name
+from the file.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import io
+import math
+import pickle
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import numpy as np
+
+from ._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
+from ._pickle_scan import SAFE_GLOBALS, scan_pickle
+
+__all__ = ["no_gc", "safe_loads"]
+
+_LEAF_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
+_NP_SCALAR = np.generic
+
+
+@contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector (building millions of containers
+    otherwise triggers needless full collections)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class _Context:
+    """Per-call state shared by the constructors of one decode."""
+
+    __slots__ = ("encoding", "max_depth", "max_items", "member")
+
+    def __init__(
+        self, member: str, max_depth: int, max_items: int, encoding: str
+    ) -> None:
+        self.member = member
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self.encoding = encoding
+
+    def fail(self, msg: str) -> NoReturn:
+        raise FormatError(f"member {self.member!r}: {msg}")
+
+
+# --------------------------------------------------------------------------
+# builders: stand-ins that receive BUILD's state and are swapped out at the end
+
+
+class _Builder:
+    __slots__ = ("_built", "ctx", "value")
+
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.value: Any = None
+        self._built = False
+
+    def result(self) -> Any:
+        if not self._built:
+            self.ctx.fail(
+                f"a {self.kind} was used before the pickle finished building it"
+            )
+        return self.value
+
+    kind = "value"
+
+    def __setstate__(self, state: object) -> None:
+        self.ctx.fail(f"unexpected BUILD on a finished {self.kind}")
+
+    def __reduce__(self) -> NoReturn:  # never pickled back
+        raise TypeError("internal safenpz object")
+
+
+class _Done(_Builder):
+    """A finished value (NumPy scalar, array from ``_frombuffer``)."""
+
+    __slots__ = ()
+
+    def __init__(self, ctx: _Context, value: Any) -> None:
+        super().__init__(ctx)
+        self.value = value
+        self._built = True
+
+
+class _DtypeBuilder(_Builder):
+    __slots__ = ("code",)
+    kind = "dtype"
+
+    def __init__(self, ctx: _Context, code: str) -> None:
+        super().__init__(ctx)
+        self.code = code
+
+    def __setstate__(self, state: object) -> None:
+        if self._built:
+            self.ctx.fail("a dtype was built twice")
+        self.value = _dtype_from_state(self.ctx, self.code, state)
+        self._built = True
+
+
+class _ArrayBuilder(_Builder):
+    __slots__ = ("flat",)
+    kind = "array"
+
+    def __init__(self, ctx: _Context) -> None:
+        super().__init__(ctx)
+        self.flat: np.ndarray[Any, Any] | None = None
+
+    def __setstate__(self, state: object) -> None:
+        if self._built:
+            self.ctx.fail("an array was built twice")
+        self.value, self.flat = _array_from_state(self.ctx, state)
+        self._built = True
+
+
+# --------------------------------------------------------------------------
+# validation helpers
+
+
+_DTYPE_CODE = re.compile(r"^(?:[biufcSUVOMm]\d{0,6}|[?]|b1)$")
+_ENDIANS = frozenset({"<", ">", "|", "="})
+_DATETIME_UNITS = frozenset(
+    {"Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as", "generic"}
+)
+
+
+def _as_bytes(ctx: _Context, raw: object, what: str) -> bytes:
+    if isinstance(raw, bytes):
+        return raw
+    if isinstance(raw, bytearray):
+        return bytes(raw)
+    if isinstance(raw, str):  # Python 2 str decoded as latin-1
+        try:
+            return raw.encode("latin-1")
+        except UnicodeEncodeError:
+            ctx.fail(f"{what} is text that is not latin-1")
+    ctx.fail(f"{what} must be bytes, not {type(raw).__name__}")
+
+
+def _check_shape(ctx: _Context, shape: object) -> tuple[int, ...]:
+    if not isinstance(shape, tuple) or len(shape) > 64:
+        ctx.fail(f"array shape must be a tuple of at most 64 ints, got {shape!r:.80}")
+    for dim in shape:
+        if type(dim) is not int or dim < 0:
+            ctx.fail(f"array shape must hold non-negative ints, got {shape!r:.80}")
+    return shape
+
+
+def _resolve_dtype(ctx: _Context, obj: object) -> np.dtype[Any]:
+    if isinstance(obj, _DtypeBuilder):
+        value = obj.result()
+        assert isinstance(value, np.dtype)
+        return value
+    ctx.fail(f"expected a dtype, got {type(obj).__name__}")
+
+
+def _dtype_from_state(ctx: _Context, code: str, state: object) -> np.dtype[Any]:
+    if not isinstance(state, tuple) or len(state) not in (8, 9):
+        ctx.fail(f"bad dtype state {state!r:.120}")
+    version, endian, subdescr, names, fields, elsize, _align, _flags = state[:8]
+    if version not in (3, 4) or endian not in _ENDIANS:
+        ctx.fail(f"bad dtype state {state!r:.120}")
+    if type(elsize) is not int:
+        ctx.fail("bad dtype item size")
+    try:
+        if names is not None:  # structured
+            if not (
+                isinstance(names, tuple)
+                and isinstance(fields, dict)
+                and all(type(n) is str for n in names)
+                and set(names) == set(fields)
+                and len(names) <= 4096
+            ):
+                ctx.fail("bad structured dtype fields")
+            formats, offsets, titles = [], [], []
+            for n in names:
+                spec = fields[n]
+                if not (
+                    isinstance(spec, tuple)
+                    and len(spec) in (2, 3)
+                    and type(spec[1]) is int
+                ):
+                    ctx.fail(f"bad field {n!r} in structured dtype")
+                formats.append(_resolve_dtype(ctx, spec[0]))
+                offsets.append(spec[1])
+                title = spec[2] if len(spec) == 3 else None
+                if title is not None and type(title) is not str:
+                    ctx.fail(f"bad title of field {n!r}")
+                titles.append(title)
+            dt = np.dtype(
+                {
+                    "names": list(names),
+                    "formats": formats,
+                    "offsets": offsets,
+                    "titles": titles,
+                    "itemsize": elsize,
+                }
+            )
+        elif subdescr is not None:
+            if not (isinstance(subdescr, tuple) and len(subdescr) == 2):
+                ctx.fail("bad sub-array dtype")
+            base = _resolve_dtype(ctx, subdescr[0])
+            sub_shape = _check_shape(ctx, subdescr[1])
+            dt = np.dtype((base, sub_shape))
+        else:
+            if not _DTYPE_CODE.match(code):
+                ctx.fail(f"unsupported dtype code {code!r}")
+            dt = np.dtype(code)
+            if dt.kind in "SUV" and elsize > 0:
+                per = 4 if dt.kind == "U" else 1
+                dt = np.dtype(f"{dt.kind}{elsize // per}")
+            if dt.kind in "Mm":
+                meta = state[8] if len(state) == 9 else None
+                if not (
+                    isinstance(meta, tuple)
+                    and len(meta) == 2
+                    and isinstance(meta[1], tuple)
+                    and len(meta[1]) == 4
+                ):
+                    ctx.fail("datetime dtype without unit metadata")
+                unit = _as_bytes(ctx, meta[1][0], "datetime unit").decode("ascii")
+                num = meta[1][1]
+                if unit not in _DATETIME_UNITS or type(num) is not int or num < 1:
+                    ctx.fail(f"bad datetime unit {unit!r}")
+                dt = np.dtype(f"{dt.kind}8[{'' if num == 1 else num}{unit}]")
+            if endian in "<>" and dt.itemsize > 1:
+                dt = dt.newbyteorder(endian)
+    except SafenpzError:
+        raise
+    except (TypeError, ValueError, OverflowError) as err:
+        ctx.fail(f"invalid dtype: {err}")
+    if dt.hasobject and dt != np.dtype(object):
+        ctx.fail(f"structured dtypes holding Python objects are not supported ({dt})")
+    return dt
+
+
+def _array_from_state(
+    ctx: _Context, state: object
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+    if not (isinstance(state, tuple) and len(state) == 5):
+        ctx.fail(f"bad ndarray state of type {type(state).__name__}")
+    version, shape, dtype_b, fortran, raw = state
+    if version not in (0, 1):
+        ctx.fail(f"unsupported ndarray pickle version {version!r}")
+    shape = _check_shape(ctx, shape)
+    dt = _resolve_dtype(ctx, dtype_b)
+    if type(fortran) is not bool:
+        ctx.fail("ndarray fortran flag must be a bool")
+    order = "F" if fortran else "C"
+    count = math.prod(shape)
+    if dt.hasobject:
+        if count > ctx.max_items:
+            raise LimitError(
+                f"member {ctx.member!r}: object array of {count} elements exceeds "
+                f"max_items={ctx.max_items}; pass a larger max_items to load it"
+            )
+        if type(raw) is not list or len(raw) != count:
+            ctx.fail(
+                f"object array of shape {shape} needs a list of {count} items, "
+                f"got {type(raw).__name__}"
+                + (f" of {len(raw)}" if isinstance(raw, list) else "")
+            )
+        flat = np.empty(count, dtype=object)
+        for i, item in enumerate(raw):  # no sequence interpretation of items
+            flat[i] = item
+        return flat.reshape(shape, order=order), flat
+    data = _as_bytes(ctx, raw, "array data")
+    if len(data) != count * dt.itemsize:
+        ctx.fail(
+            f"array of shape {shape} and dtype {dt} needs "
+            f"{count * dt.itemsize} bytes, the pickle holds {len(data)}"
+        )
+    arr = np.frombuffer(data, dtype=dt, count=count).copy()
+    return arr.reshape(shape, order=order), None
+
+
+# --------------------------------------------------------------------------
+# the closed table: (module, name) -> safenpz constructor
+
+
+class _Constructor:
+    """An allowed global: immutable, callable, validating."""
+
+    __slots__ = ("_fn", "qualname")
+
+    def __init__(self, qualname: str, fn: Callable[..., Any] | None) -> None:
+        object.__setattr__(self, "qualname", qualname)
+        object.__setattr__(self, "_fn", fn)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise FormatError(f"a pickle tried to set {name!r} on {self.qualname}")
+
+    def __call__(self, *args: Any) -> Any:
+        if self._fn is None:
+            raise FormatError(f"{self.qualname} may not be called")
+        return self._fn(*args)
+
+    def __repr__(self) -> str:
+        return f"<safenpz constructor for {self.qualname}>"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("internal safenpz object")
+
+
+_NDARRAY = _Constructor("numpy.ndarray", None)
+
+# Every constructor takes the per-decode context as its first argument;
+# find_class binds it, so concurrent decodes in threads never share state.
+
+
+def _c_reconstruct(
+    ctx: _Context, cls: object, shape: object, code: object
+) -> _ArrayBuilder:
+    if cls is not _NDARRAY:
+        ctx.fail("_reconstruct may only build numpy.ndarray (no subclasses)")
+    if shape != (0,) or _as_bytes(ctx, code, "_reconstruct dtype code") != b"b":
+        ctx.fail(f"unexpected _reconstruct arguments {shape!r:.40}, {code!r:.40}")
+    return _ArrayBuilder(ctx)
+
+
+def _c_dtype(
+    ctx: _Context, obj: object, align: object = False, copy: object = True
+) -> _DtypeBuilder:
+    if type(obj) is not str or len(obj) > 16:
+        ctx.fail(f"numpy.dtype argument must be a short type code, got {obj!r:.40}")
+    if type(align) is not bool or type(copy) is not bool:
+        ctx.fail("numpy.dtype flags must be bools")
+    return _DtypeBuilder(ctx, obj)
+
+
+def _c_scalar(ctx: _Context, dtype_b: object, raw: object = None) -> _Done:
+    dt = _resolve_dtype(ctx, dtype_b)
+    if dt.hasobject:
+        ctx.fail("object-dtype NumPy scalars are not supported")
+    data = _as_bytes(ctx, raw, "scalar data")
+    if len(data) != dt.itemsize:
+        ctx.fail(f"a {dt} scalar needs {dt.itemsize} bytes, got {len(data)}")
+    return _Done(ctx, np.frombuffer(data, dtype=dt, count=1)[0].copy())
+
+
+def _c_frombuffer(
+    ctx: _Context, buf: object, dtype_b: object, shape: object, order: object
+) -> _Done:
+    if isinstance(buf, pickle.PickleBuffer):
+        buf = bytes(buf.raw())
+    data = _as_bytes(ctx, buf, "array buffer")
+    dt = _resolve_dtype(ctx, dtype_b)
+    shape = _check_shape(ctx, shape)
+    if dt.hasobject or order not in ("C", "F"):
+        ctx.fail("bad _frombuffer arguments")
+    count = math.prod(shape)
+    if len(data) != count * dt.itemsize:
+        ctx.fail(
+            f"array of shape {shape} and dtype {dt} needs "
+            f"{count * dt.itemsize} bytes, the pickle holds {len(data)}"
+        )
+    arr = np.frombuffer(data, dtype=dt, count=count).copy()
+    return _Done(ctx, arr.reshape(shape, order=order))
+
+
+def _c_encode(ctx: _Context, text: object, encoding: object = "utf-8") -> bytes:
+    if type(text) is not str or encoding not in ("latin1", "latin-1"):
+        ctx.fail("_codecs.encode is only allowed as (str, 'latin1')")
+    return _as_bytes(ctx, text, "bytes literal")
+
+
+def _c_bytes(ctx: _Context, *args: object) -> bytes:
+    if args == ():
+        return b""
+    if len(args) == 2 and args[1] in ("latin1", "latin-1") and type(args[0]) is str:
+        return args[0].encode("latin-1")
+    ctx.fail("bytes() is only allowed with no arguments or (str, 'latin1')")
+
+
+def _c_bytearray(ctx: _Context, *args: object) -> bytearray:
+    if not args:
+        return bytearray()
+    if len(args) == 1 and isinstance(args[0], bytes):
+        return bytearray(args[0])
+    if len(args) == 2 and args[1] in ("latin1", "latin-1") and type(args[0]) is str:
+        return bytearray(args[0].encode("latin-1"))
+    ctx.fail("bad bytearray() arguments")
+
+
+def _iterable_arg(
+    ctx: _Context, args: tuple[object, ...], what: str
+) -> list[Any] | tuple[Any, ...]:
+    if not args:
+        return []
+    if len(args) == 1 and type(args[0]) in (list, tuple):
+        return args[0]  # type: ignore[return-value]
+    ctx.fail(f"{what}() takes a list or tuple")
+
+
+def _c_set(ctx: _Context, *args: object) -> set[Any]:
+    try:
+        return set(_iterable_arg(ctx, args, "set"))
+    except TypeError as err:
+        ctx.fail(f"set items must be hashable plain data ({err})")
+
+
+def _c_frozenset(ctx: _Context, *args: object) -> frozenset[Any]:
+    try:
+        return frozenset(_iterable_arg(ctx, args, "frozenset"))
+    except TypeError as err:
+        ctx.fail(f"frozenset items must be hashable plain data ({err})")
+
+
+def _c_complex(ctx: _Context, real: object = 0.0, imag: object = 0.0) -> complex:
+    if type(real) not in (int, float) or type(imag) not in (int, float):
+        ctx.fail("complex() takes two numbers")
+    return complex(real, imag)  # type: ignore[arg-type]
+
+
+def _c_ordereddict(ctx: _Context, *args: object) -> dict[Any, Any]:
+    if args:
+        ctx.fail("OrderedDict() is only allowed without arguments")
+    return {}
+
+
+_TABLE: dict[tuple[str, str], tuple[str, Callable[..., Any] | None]] = {}
+for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+    _TABLE[(_mod, "_reconstruct")] = (f"{_mod}._reconstruct", _c_reconstruct)
+    _TABLE[(_mod, "scalar")] = (f"{_mod}.scalar", _c_scalar)
+for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
+    _TABLE[(_mod, "_frombuffer")] = (f"{_mod}._frombuffer", _c_frombuffer)
+_TABLE[("numpy", "ndarray")] = ("numpy.ndarray", None)
+_TABLE[("numpy", "dtype")] = ("numpy.dtype", _c_dtype)
+_TABLE[("_codecs", "encode")] = ("_codecs.encode", _c_encode)
+for _mod in ("builtins", "__builtin__"):
+    _TABLE[(_mod, "bytes")] = (f"{_mod}.bytes", _c_bytes)
+    _TABLE[(_mod, "bytearray")] = (f"{_mod}.bytearray", _c_bytearray)
+    _TABLE[(_mod, "set")] = (f"{_mod}.set", _c_set)
+    _TABLE[(_mod, "frozenset")] = (f"{_mod}.frozenset", _c_frozenset)
+    _TABLE[(_mod, "complex")] = (f"{_mod}.complex", _c_complex)
+_TABLE[("collections", "OrderedDict")] = ("collections.OrderedDict", _c_ordereddict)
+assert set(_TABLE) == SAFE_GLOBALS, "the scanner and the decoder disagree"
+
+
+class _TableUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BufferedReader, ctx: _Context) -> None:
+        enc = "latin1" if ctx.encoding == "latin1" else ctx.encoding
+        super().__init__(file, fix_imports=False, encoding=enc, errors="strict")
+        self._ctx = ctx
+        self._bound: dict[tuple[str, str], _Constructor] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        key = (module, name)
+        if key in self._bound:
+            return self._bound[key]
+        try:
+            qualname, fn = _TABLE[key]
+        except (KeyError, TypeError):
+            raise UnsafeFileError(
+                f"member {self._ctx.member!r}: global {module}.{name} is not in "
+                "safenpz's table of allowed constructors"
+            ) from None
+        if fn is None:
+            ctor = _NDARRAY
+        else:
+            ctor = _Constructor(qualname, functools.partial(fn, self._ctx))
+        self._bound[key] = ctor
+        return ctor
+
+    def persistent_load(self, pid: Any) -> NoReturn:
+        raise UnsafeFileError(
+            f"member {self._ctx.member!r}: persistent ids are never resolved"
+        )
+
+
+# --------------------------------------------------------------------------
+# the final walk
+
+
+class _Walker:
+    def __init__(self, ctx: _Context) -> None:
+        self.ctx = ctx
+        self.done: dict[int, Any] = {}
+        self.active: set[int] = set()
+        self.items = 0
+
+    def count(self, n: int) -> None:
+        self.items += n
+        if self.items > self.ctx.max_items:
+            raise LimitError(
+                f"member {self.ctx.member!r}: the pickle holds more than "
+                f"max_items={self.ctx.max_items} values; pass a larger max_items "
+                "to load it"
+            )
+
+    def walk(self, obj: Any, depth: int) -> Any:
+        tp = type(obj)
+        if tp in _LEAF_TYPES:
+            return obj
+        key = id(obj)
+        if key in self.done:
+            return self.done[key]
+        if key in self.active:
+            self.ctx.fail("the pickle holds a container that contains itself")
+        if depth > self.ctx.max_depth:
+            raise LimitError(
+                f"member {self.ctx.member!r}: data nested deeper than "
+                f"max_depth={self.ctx.max_depth}; pass a larger max_depth to "
+                "load it"
+            )
+        self.active.add(key)
+        try:
+            out = self._walk(obj, tp, depth)
+        finally:
+            self.active.discard(key)
+        self.done[key] = out
+        return out
+
+    def _children(self, seq: Any, depth: int) -> bool:
+        """Walk the items of a list (in place) or tuple; True if any changed."""
+        self.count(len(seq))
+        if set(map(type, seq)) <= _LEAF_TYPES:
+            return False
+        changed = False
+        for i, item in enumerate(seq):
+            new = self.walk(item, depth + 1)
+            if new is not item:
+                changed = True
+                if isinstance(seq, list):
+                    seq[i] = new
+        return changed
+
+    def _walk(self, obj: Any, tp: type, depth: int) -> Any:
+        if tp is list:
+            self._children(obj, depth)
+            return obj
+        if tp is tuple:
+            if self._children(obj, depth):
+                return tuple(self.walk(item, depth + 1) for item in obj)
+            return obj
+        if tp is dict:
+            self.count(len(obj))
+            for k in list(obj):
+                if type(k) not in _LEAF_TYPES and not isinstance(k, tuple | frozenset):
+                    self.ctx.fail(
+                        f"dict key of type {type(k).__name__} is not plain data"
+                    )
+                self.walk(k, depth + 1)
+                v = obj[k]
+                new = self.walk(v, depth + 1)
+                if new is not v:
+                    obj[k] = new
+            return obj
+        if tp is set or tp is frozenset:
+            self.count(len(obj))
+            for item in obj:  # items are hashable: leaves, tuples, frozensets
+                if self.walk(item, depth + 1) is not item:
+                    self.ctx.fail("set items must be plain data")
+            return obj
+        if isinstance(obj, _ArrayBuilder):
+            value = obj.result()
+            if obj.flat is not None:
+                self._children_array(obj.flat, depth)
+            return value
+        if isinstance(obj, _Done | _DtypeBuilder):
+            return obj.result()
+        if isinstance(obj, _Constructor):
+            self.ctx.fail(
+                f"the pickle stores the global {obj.qualname} as a value; only "
+                "data is allowed"
+            )
+        self.ctx.fail(f"unexpected object of type {tp.__name__} in the pickle")
+
+    def _children_array(self, flat: np.ndarray[Any, Any], depth: int) -> None:
+        self.count(flat.size)
+        items = flat.tolist()
+        if set(map(type, items)) <= _LEAF_TYPES:
+            return
+        for i, item in enumerate(items):
+            new = self.walk(item, depth + 1)
+            if new is not item:
+                flat[i] = new
+
+
+def safe_loads(
+    data: bytes | bytearray | memoryview,
+    *,
+    member: str = "<pickle>",
+    max_depth: int = 64,
+    max_items: int = 100_000_000,
+    encoding: str = "latin1",
+) -> Any:
+    """Decode a pickle stream into plain data, never running code from it.
+
+    Parameters
+    ----------
+    data : bytes-like
+        The whole pickle stream.
+    member : str
+        Name used in error messages.
+    max_depth, max_items : int
+        Limits on nesting depth and on the number of decoded values.
+    encoding : {"latin1", "bytes", "ASCII"}
+        How Python 2 ``str`` objects are decoded (as :func:`numpy.load`).
+
+    Returns
+    -------
+    object
+        Plain data: numbers, strings, bytes, lists, tuples, dicts, sets,
+        NumPy arrays (object arrays holding plain data), NumPy scalars and
+        dtypes.
+
+    Raises
+    ------
+    UnsafeFileError, FormatError, LimitError
+
+    Examples
+    --------
+    >>> import pickle, numpy as np
+    >>> safe_loads(pickle.dumps(np.array([[1, 2], [3]], dtype=object)))
+    array([list([1, 2]), list([3])], dtype=object)
+    """
+    if encoding not in ("latin1", "bytes", "ASCII"):
+        raise ValueError(
+            f"encoding must be 'latin1', 'bytes' or 'ASCII', not {encoding!r}"
+        )
+    scan_pickle(data, member=member, max_depth=max_depth, max_items=max_items)
+    ctx = _Context(member, max_depth, max_items, encoding)
+    stream = io.BufferedReader(io.BytesIO(data))  # type: ignore[arg-type]
+    with no_gc():
+        try:
+            raw = _TableUnpickler(stream, ctx).load()
+        except SafenpzError:
+            raise
+        except RecursionError as err:
+            raise LimitError(f"member {member!r}: nesting too deep") from err
+        except MemoryError as err:
+            raise LimitError(f"member {member!r}: decoding ran out of memory") from err
+        except Exception as err:  # the C unpickler's own complaints
+            raise FormatError(
+                f"member {member!r}: the pickle is malformed "
+                f"({type(err).__name__}: {err})"
+            ) from err
+        return _Walker(ctx).walk(raw, 0)
