@@ -1,0 +1,77 @@
+"""Safety limits shared by the reader, the decoder and the converters.
+
+Each limit is a keyword of :func:`safenpz.load`; the defaults admit every real
+dataset we know of (Keras IMDb inflates to ~30 MB per member) while keeping
+memory bounded: a decoded member never takes more than a small constant times
+``max_member_bytes``, whatever sizes a header claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._exceptions import LimitError
+
+__all__ = ["DEFAULT_LIMITS", "RATIO_GRACE_BYTES", "Limits"]
+
+#: Members that inflate to less than this are never refused for their ratio.
+RATIO_GRACE_BYTES = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits one load runs under.
+
+    Attributes
+    ----------
+    max_header_size : int
+        Largest ``.npy`` header accepted, in bytes (NumPy's own default).
+    max_member_bytes : int
+        Largest decompressed size of one ``.npy`` (file or archive member).
+    max_total_bytes : int
+        Largest sum of decompressed sizes of the members read from one archive.
+    max_ratio : float
+        Largest compression ratio (inflated / compressed) of a member once it
+        has inflated past 16 MiB; deflate bombs reach ~1000.
+    max_depth : int
+        Deepest nesting of decoded containers.
+    max_items : int
+        Most values (container items, object-array elements) one member may
+        decode to.
+    """
+
+    max_header_size: int = 10_000
+    max_member_bytes: int = 4 * 2**30
+    max_total_bytes: int = 16 * 2**30
+    max_ratio: float = 200.0
+    max_depth: int = 64
+    max_items: int = 200_000_000
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_header_size",
+            "max_member_bytes",
+            "max_total_bytes",
+            "max_depth",
+            "max_items",
+        ):
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                msg = f"{name} must be a positive int, got {value!r}"
+                raise ValueError(msg)
+        if not self.max_ratio > 1:
+            msg = f"max_ratio must be a number > 1, got {self.max_ratio!r}"
+            raise ValueError(msg)
+
+    def exceeded(self, name: str, value: int | float, where: str) -> LimitError:
+        """Build the :class:`LimitError` for limit `name` hit by `value`."""
+        limit = getattr(self, name)
+        msg = (
+            f"{where}: {value:,} exceeds {name}={limit:,}. This protects against "
+            f"files built to exhaust memory; if you trust the file, pass a "
+            f"larger {name}= to safenpz.load"
+        )
+        return LimitError(msg)
+
+
+DEFAULT_LIMITS = Limits()

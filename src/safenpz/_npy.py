@@ -1,0 +1,770 @@
+"""Reading ``.npy`` and ``.npz`` files safely.
+
+The ``.npy`` format (NumPy's ``format`` module is the reference)::
+
+    b"\\x93NUMPY" major minor  header_len  header  data
+                  1 byte 1 byte  2 bytes (v1) / 4 bytes (v2, v3), little endian
+
+``header`` is the text of a Python dict with exactly the keys ``descr``,
+``fortran_order`` and ``shape``, padded with spaces and ending in ``\\n``
+(latin-1 in v1/v2, UTF-8 in v3). For a numeric dtype, ``data`` is exactly
+``prod(shape) * itemsize`` bytes; for ``dtype=object`` it is a pickle stream of
+the whole array, which safenpz decodes with its own closed table
+(:mod:`safenpz._unpickle`) or, for object arrays of integer lists, straight to
+values + offsets (:mod:`safenpz._fastrows`).
+
+An ``.npz`` is a zip archive of ``.npy`` members (stored or deflated). Before a
+member is read, the archive must pass these checks, each failing with
+:class:`~safenpz.FormatError`: the end record is at the very end (no trailing
+data), the first member starts at byte 0 (no prepended data), no two members
+have the same name, no name is absolute or contains ``..``, and no member's
+data overlaps the next one (the overlapping-entries zip bomb). A member is
+refused when it is encrypted or compressed with anything but deflate, when it
+inflates past ``max_member_bytes`` or (past 16 MiB) ``max_ratio``, and the
+archive when the members read inflate past ``max_total_bytes``. Inflation is
+streamed in 1 MiB steps, so memory never follows what a header claims.
+
+Decisions: bytes after the array data (or after the pickle's ``STOP``) are an
+error, not ignored; members whose name does not end in ``.npy`` are listed but
+reading them raises :class:`~safenpz.FormatError`; a bare pickle file (what
+``np.load(allow_pickle=True)`` also reads) is decoded with the same table.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import math
+import os
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any, Literal
+
+import numpy as np
+
+from ._exceptions import FormatError, SafenpzError
+from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
+from ._unpickle import no_gc, safe_loads
+
+__all__ = ["NpzFile", "load", "parse_header"]
+
+MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+_HEADER_STRUCT = {(1, 0): (2, "latin-1"), (2, 0): (4, "latin-1"), (3, 0): (4, "utf-8")}
+_CHUNK = 1 << 20
+
+FileLike = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
+
+
+@dataclass(frozen=True)
+class Header:
+    """A parsed ``.npy`` header."""
+
+    version: tuple[int, int]
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    fortran_order: bool
+    data_offset: int
+
+    @property
+    def count(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the raw data of a numeric array."""
+        return self.count * self.dtype.itemsize
+
+
+def _fail(member: str, msg: str) -> FormatError:
+    return FormatError(f"{member}: {msg}")
+
+
+def parse_header(
+    prefix: bytes | bytearray | memoryview,
+    *,
+    member: str = "<npy>",
+    limits: Limits = DEFAULT_LIMITS,
+) -> Header:
+    """Parse and validate a ``.npy`` header from the start of `prefix`.
+
+    Parameters
+    ----------
+    prefix : bytes-like
+        At least the whole header (the data may follow).
+    member : str
+        Name used in error messages.
+    limits : Limits
+        ``max_header_size`` is applied.
+
+    Returns
+    -------
+    Header
+
+    Raises
+    ------
+    FormatError
+        Wrong magic, unknown version, truncated or malformed header.
+    LimitError
+        Header larger than ``max_header_size``.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> buf = io.BytesIO(); np.save(buf, np.zeros((2, 3)))
+    >>> parse_header(buf.getvalue()).shape
+    (2, 3)
+    """
+    head = bytes(prefix[:12])
+    if len(head) < 8 or head[:6] != MAGIC:
+        raise _fail(member, f"not a .npy file (starts with {head[:8]!r})")
+    version = (head[6], head[7])
+    if version not in _HEADER_STRUCT:
+        raise _fail(
+            member, f"unsupported .npy format version {version[0]}.{version[1]}"
+        )
+    width, encoding = _HEADER_STRUCT[version]
+    if len(head) < 8 + width:
+        raise _fail(member, "truncated .npy header")
+    hlen = int.from_bytes(head[8 : 8 + width], "little")
+    if hlen > limits.max_header_size:
+        raise limits.exceeded("max_header_size", hlen, f"{member}: .npy header")
+    start = 8 + width
+    raw = bytes(prefix[start : start + hlen])
+    if len(raw) != hlen:
+        raise _fail(member, f"truncated .npy header ({len(raw)} of {hlen} bytes)")
+    try:
+        text = raw.decode(encoding)
+        fields = ast.literal_eval(text)
+    except (
+        UnicodeDecodeError,
+        ValueError,
+        SyntaxError,
+        TypeError,
+        MemoryError,
+        RecursionError,
+    ) as err:
+        raise _fail(member, f"unreadable .npy header {raw[:60]!r}: {err}") from err
+    if not isinstance(fields, dict) or set(fields) != {
+        "descr",
+        "fortran_order",
+        "shape",
+    }:
+        raise _fail(
+            member,
+            "the .npy header must be a dict with exactly the keys 'descr', "
+            f"'fortran_order' and 'shape', got {text[:120]!r}",
+        )
+    shape = fields["shape"]
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) > 64
+        or not all(type(d) is int and d >= 0 for d in shape)
+    ):
+        raise _fail(member, f"bad shape in .npy header: {shape!r:.80}")
+    fortran = fields["fortran_order"]
+    if type(fortran) is not bool:
+        raise _fail(member, f"bad fortran_order in .npy header: {fortran!r:.40}")
+    try:
+        dtype = np.lib.format.descr_to_dtype(fields["descr"])
+    except Exception as err:  # numpy raises TypeError/ValueError/KeyError...
+        raise _fail(
+            member, f"bad descr in .npy header: {fields['descr']!r:.80}"
+        ) from err
+    return Header(version, dtype, shape, fortran, start + hlen)
+
+
+def _object_array_of(rows: list[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
+    arr = np.fromiter(rows, dtype=object, count=len(rows))
+    return arr.reshape(shape)
+
+
+def _decode_object(
+    body: memoryview,
+    header: Header,
+    *,
+    member: str,
+    limits: Limits,
+    ragged: bool,
+    encoding: str,
+) -> Any:
+    if header.dtype != np.dtype(object):
+        raise _fail(
+            member,
+            f"structured dtypes holding Python objects ({header.dtype}) are not supported",
+        )
+    if header.count > limits.max_items:
+        raise limits.exceeded("max_items", header.count, f"{member}: object array")
+    from ._fastrows import decode_int_rows
+    from ._ragged import RaggedArray
+
+    fast = decode_int_rows(body)
+    if fast is not None and fast.shape == header.shape and len(header.shape) == 1:
+        if ragged:
+            return RaggedArray(fast.values, fast.offsets, validate=False)
+        with no_gc():
+            vals = fast.values.tolist()
+            bounds = fast.offsets.tolist()
+            rows = [vals[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            return _object_array_of(rows, header.shape)
+    obj = safe_loads(
+        body,
+        member=member,
+        max_depth=limits.max_depth,
+        max_items=limits.max_items,
+        encoding=encoding,
+    )
+    if (
+        not isinstance(obj, np.ndarray)
+        or obj.dtype != object
+        or obj.shape != header.shape
+    ):
+        what = (
+            f"an array of shape {obj.shape} and dtype {obj.dtype}"
+            if isinstance(obj, np.ndarray)
+            else f"a {type(obj).__name__}"
+        )
+        raise _fail(
+            member,
+            f"the header promises an object array of shape {header.shape}, "
+            f"the pickle holds {what}",
+        )
+    if ragged and obj.ndim == 1:
+        return _maybe_ragged(obj)
+    return obj
+
+
+def _maybe_ragged(obj: np.ndarray[Any, Any]) -> Any:
+    """Turn a 1-D object array of numeric rows into a RaggedArray, else keep it."""
+    from ._ragged import RaggedArray
+
+    if not all(isinstance(r, list | tuple | np.ndarray) for r in obj):
+        return obj
+    try:
+        return RaggedArray.from_lists(obj)
+    except (SafenpzError, TypeError, ValueError):
+        return obj
+
+
+def decode_npy_bytes(
+    buf: bytes | bytearray | memoryview,
+    *,
+    member: str = "<npy>",
+    limits: Limits = DEFAULT_LIMITS,
+    ragged: bool = False,
+    encoding: str = "latin1",
+) -> Any:
+    """Decode one complete ``.npy`` image held in memory."""
+    header = parse_header(buf, member=member, limits=limits)
+    view = memoryview(buf)
+    body = view[header.data_offset :]
+    if header.dtype.hasobject:
+        return _decode_object(
+            body, header, member=member, limits=limits, ragged=ragged, encoding=encoding
+        )
+    if header.nbytes > limits.max_member_bytes:
+        raise limits.exceeded(
+            "max_member_bytes", header.nbytes, f"{member}: array data"
+        )
+    _check_data_size(member, header, len(body))
+    arr = np.frombuffer(
+        view, dtype=header.dtype, count=header.count, offset=header.data_offset
+    )
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return arr.reshape(header.shape, order="F" if header.fortran_order else "C")
+
+
+def _check_data_size(member: str, header: Header, available: int) -> None:
+    if available < header.nbytes:
+        raise _fail(
+            member,
+            f"truncated: shape {header.shape} and dtype {header.dtype} need "
+            f"{header.nbytes} bytes of data, the file has {available}",
+        )
+    if available > header.nbytes:
+        raise _fail(
+            member,
+            f"{available - header.nbytes} unexpected bytes after the array data "
+            f"(shape {header.shape}, dtype {header.dtype})",
+        )
+
+
+# --------------------------------------------------------------------------
+# zip archives
+
+_EOCD = b"PK\x05\x06"
+
+
+def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> None:
+    """Structural hygiene of a whole archive (see the module docstring)."""
+    pos = tail.rfind(_EOCD)
+    if pos < 0 or pos + 22 > len(tail):
+        raise _fail(name, "no zip end-of-central-directory record")
+    comment_len = int.from_bytes(tail[pos + 20 : pos + 22], "little")
+    extra = len(tail) - (pos + 22 + comment_len)
+    if extra > 0:
+        raise _fail(name, f"{extra} bytes of trailing data after the zip archive")
+    infos = zf.infolist()
+    seen: set[str] = set()
+    for info in infos:
+        fname = info.filename
+        if fname in seen:
+            raise _fail(
+                name,
+                f"duplicate member name {fname!r}; refusing to guess which one is meant",
+            )
+        seen.add(fname)
+        parts = fname.replace("\\", "/").split("/")
+        if (
+            fname.startswith(("/", "\\"))
+            or ".." in parts
+            or "\x00" in fname
+            or (len(fname) > 1 and fname[1] == ":")
+        ):
+            raise _fail(name, f"unsafe member name {fname!r} (absolute path or '..')")
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    if ordered and ordered[0].header_offset != 0:
+        raise _fail(
+            name,
+            f"{ordered[0].header_offset} unexpected bytes before the first zip member",
+        )
+    for this, nxt in zip(ordered, ordered[1:], strict=False):
+        end = (
+            this.header_offset
+            + 30
+            + len(this.orig_filename.encode("utf-8", "replace"))
+            + this.compress_size
+        )
+        if nxt.header_offset < end:
+            raise _fail(
+                name,
+                f"members {this.filename!r} and {nxt.filename!r} overlap in the "
+                "archive (a zip-bomb construction)",
+            )
+
+
+class NpzFile(Mapping[str, Any]):
+    """A lazily decoded ``.npz`` archive, like the object :func:`numpy.load`
+    returns: a read-only mapping from array names (without ``.npy``) to arrays,
+    with ``.files``, ``close()`` and context-manager support.
+
+    Members are decoded on access and not cached, as with NumPy.
+    """
+
+    def __init__(
+        self,
+        fileobj: IO[bytes],
+        *,
+        name: str,
+        own_file: bool,
+        limits: Limits,
+        ragged: bool,
+        encoding: str,
+    ) -> None:
+        self._fileobj: IO[bytes] | None = fileobj
+        self._own = own_file
+        self._name = name
+        self._limits = limits
+        self._ragged = ragged
+        self._encoding = encoding
+        self._inflated: dict[str, int] = {}
+        try:
+            fileobj.seek(0, io.SEEK_END)
+            size = fileobj.tell()
+            fileobj.seek(max(0, size - (65536 + 22)))
+            tail = fileobj.read()
+            fileobj.seek(0)
+            self._zip = zipfile.ZipFile(fileobj)
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            OSError,
+            EOFError,
+            ValueError,
+            NotImplementedError,
+            UnicodeDecodeError,
+        ) as err:
+            self.close()
+            raise _fail(name, f"not a readable zip archive ({err})") from err
+        try:
+            _check_archive(self._zip, size, tail, name)
+        except FormatError:
+            self.close()
+            raise
+        self._members: dict[str, zipfile.ZipInfo] = {}
+        for info in self._zip.infolist():
+            key = (
+                info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            )
+            self._members[key] = info
+        from ._save import Layout
+
+        self._layout = Layout.read(self)
+
+    # raw access -----------------------------------------------------------
+    @property
+    def member_names(self) -> list[str]:
+        """Names of the raw archive members (without ``.npy``)."""
+        return list(self._members)
+
+    def read_member_bytes(self, key: str) -> bytearray:
+        """Inflate one member, under the limits, and return its bytes."""
+        info = self._members[key]
+        where = f"{self._name}: member {info.filename!r}"
+        lim = self._limits
+        if info.flag_bits & 0x1:
+            raise FormatError(
+                f"{where} is encrypted; safenpz does not read encrypted archives"
+            )
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise FormatError(
+                f"{where} uses compression method {info.compress_type}; NumPy "
+                "writes only stored or deflated members"
+            )
+        if info.file_size > lim.max_member_bytes:
+            raise lim.exceeded(
+                "max_member_bytes", info.file_size, f"{where} (declared size)"
+            )
+        out = bytearray()
+        compressed = max(info.compress_size, 1)
+        try:
+            with self._zip.open(info) as fp:
+                while True:
+                    chunk = fp.read(_CHUNK)
+                    if not chunk:
+                        break
+                    out += chunk
+                    if len(out) > lim.max_member_bytes:
+                        raise lim.exceeded("max_member_bytes", len(out), where)
+                    if (
+                        len(out) > RATIO_GRACE_BYTES
+                        and len(out) / compressed > lim.max_ratio
+                    ):
+                        raise lim.exceeded(
+                            "max_ratio",
+                            round(len(out) / compressed),
+                            f"{where} compression ratio",
+                        )
+        except SafenpzError:
+            raise
+        except (
+            zipfile.BadZipFile,
+            OSError,
+            EOFError,
+            ValueError,
+            NotImplementedError,
+            RuntimeError,
+        ) as err:
+            raise FormatError(f"{where} is damaged ({err})") from err
+        if len(out) != info.file_size:
+            raise FormatError(
+                f"{where} is truncated: {len(out)} of {info.file_size} bytes"
+            )
+        self._inflated[key] = len(out)
+        total = sum(self._inflated.values())
+        if total > lim.max_total_bytes:
+            raise lim.exceeded(
+                "max_total_bytes", total, f"{self._name}: members read so far"
+            )
+        return out
+
+    def read_npy(self, key: str, *, ragged: bool | None = None) -> Any:
+        """Decode a raw member as ``.npy``."""
+        info = self._members[key]
+        if not info.filename.endswith(".npy"):
+            raise FormatError(
+                f"{self._name}: member {info.filename!r} is not a .npy file; "
+                "safenpz only decodes .npy members"
+            )
+        buf = self.read_member_bytes(key)
+        return decode_npy_bytes(
+            buf,
+            member=f"{self._name}: member {info.filename!r}",
+            limits=self._limits,
+            ragged=self._ragged if ragged is None else ragged,
+            encoding=self._encoding,
+        )
+
+    # mapping --------------------------------------------------------------
+    @property
+    def files(self) -> list[str]:
+        """The array names, as in ``np.load(...).files``."""
+        return self._layout.names()
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._layout.names() and key.endswith(".npy"):
+            key = key[:-4]
+        if key not in self._layout.names():
+            msg = f"{key!r} is not in {self._name}; it holds {self.files}"
+            raise KeyError(msg)
+        return self._layout.get(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._layout.names()
+
+    def __repr__(self) -> str:
+        return f"<safenpz.NpzFile {self._name!r} with arrays {self.files}>"
+
+    def close(self) -> None:
+        """Close the archive (and the file, if safenpz opened it)."""
+        zf = getattr(self, "_zip", None)
+        if zf is not None:
+            zf.close()
+        if self._own and self._fileobj is not None:
+            self._fileobj.close()
+        self._fileobj = None
+
+    def __enter__(self) -> NpzFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+
+# --------------------------------------------------------------------------
+# the public entry point
+
+
+def _read_capped(
+    fp: IO[bytes], cap: int, what: str, limits: Limits, name: str
+) -> bytes:
+    data = fp.read(cap + 1)
+    if len(data) > cap:
+        raise limits.exceeded(what, len(data), name)
+    return data
+
+
+def load(
+    file: FileLike,
+    *,
+    mmap_mode: Literal["r", "r+", "c"] | None = None,
+    ragged: bool = False,
+    encoding: Literal["latin1", "bytes", "ASCII"] = "latin1",
+    max_header_size: int = DEFAULT_LIMITS.max_header_size,
+    max_member_bytes: int = DEFAULT_LIMITS.max_member_bytes,
+    max_total_bytes: int = DEFAULT_LIMITS.max_total_bytes,
+    max_ratio: float = DEFAULT_LIMITS.max_ratio,
+    max_depth: int = DEFAULT_LIMITS.max_depth,
+    max_items: int = DEFAULT_LIMITS.max_items,
+) -> Any:
+    """Load a ``.npy``, ``.npz`` or pickle file without running code from it.
+
+    A drop-in for :func:`numpy.load` on files that hold object arrays (the
+    ones ``np.load`` refuses without ``allow_pickle=True``): object members are
+    decoded through safenpz's closed table of constructors, so a tampered file
+    can at worst be refused, never run code.
+
+    Parameters
+    ----------
+    file : path, bytes or binary file object
+        What to read. A file object must be open in binary mode; it is not
+        closed by safenpz.
+    mmap_mode : {None, "r", "r+", "c"}
+        Memory-map a numeric ``.npy`` file given by path (as NumPy does;
+        ignored for ``.npz``).
+    ragged : bool
+        Return 1-D object arrays of numeric rows as
+        :class:`~safenpz.RaggedArray` (values + offsets) instead of object
+        arrays of lists; other object arrays are returned unchanged.
+    encoding : {"latin1", "bytes", "ASCII"}
+        How Python 2 ``str`` objects in old pickles are decoded.
+    max_header_size, max_member_bytes, max_total_bytes, max_ratio, max_depth, max_items
+        Safety limits, see :class:`safenpz._limits.Limits`; raise one when a
+        trusted file legitimately exceeds it.
+
+    Returns
+    -------
+    numpy.ndarray, RaggedArray, NpzFile or object
+        An array for ``.npy``; an :class:`NpzFile` mapping for ``.npz`` (use it
+        as a context manager); the decoded plain data for a pickle file.
+
+    Raises
+    ------
+    UnsafeFileError
+        The file needs code execution or a global outside safenpz's table.
+    FormatError
+        The file is malformed, truncated or inconsistent.
+    LimitError
+        A safety limit was hit; the message names the keyword to raise it.
+    FileNotFoundError, IsADirectoryError, PermissionError
+        The path cannot be opened.
+
+    Examples
+    --------
+    >>> import io, numpy as np, safenpz
+    >>> buf = io.BytesIO()
+    >>> np.save(buf, np.array([[1, 2], [3]], dtype=object), allow_pickle=True)
+    >>> safenpz.load(buf.getvalue())
+    array([list([1, 2]), list([3])], dtype=object)
+    >>> safenpz.load(buf.getvalue(), ragged=True).to_lists()
+    [[1, 2], [3]]
+    """
+    limits = Limits(
+        max_header_size,
+        max_member_bytes,
+        max_total_bytes,
+        max_ratio,
+        max_depth,
+        max_items,
+    )
+    if encoding not in ("latin1", "bytes", "ASCII"):
+        msg = f"encoding must be 'latin1', 'bytes' or 'ASCII', not {encoding!r}"
+        raise ValueError(msg)
+    if mmap_mode not in (None, "r", "r+", "c"):
+        msg = f"mmap_mode must be None, 'r', 'r+' or 'c', not {mmap_mode!r}"
+        raise ValueError(msg)
+    opts = {"limits": limits, "ragged": ragged, "encoding": encoding}
+    if isinstance(file, bytes | bytearray | memoryview):
+        return _load_stream(io.BytesIO(bytes(file)), name="<bytes>", own=True, **opts)
+    if isinstance(file, str | os.PathLike):
+        path = os.fspath(file)
+        fp = open(path, "rb")  # noqa: SIM115 - NpzFile owns it
+        try:
+            return _load_stream(
+                fp, name=path, own=True, mmap_mode=mmap_mode, path=path, **opts
+            )
+        except BaseException:
+            fp.close()
+            raise
+    if not hasattr(file, "read"):
+        msg = f"file must be a path, bytes or a binary file object, not {type(file).__name__}"
+        raise TypeError(msg)
+    name = str(getattr(file, "name", "<stream>"))
+    fp = file
+    if not (hasattr(fp, "seekable") and fp.seekable()):
+        fp = io.BytesIO(
+            _read_capped(fp, limits.max_total_bytes, "max_total_bytes", limits, name)
+        )
+    return _load_stream(fp, name=name, own=False, **opts)
+
+
+def _load_stream(
+    fp: IO[bytes],
+    *,
+    name: str,
+    own: bool,
+    limits: Limits,
+    ragged: bool,
+    encoding: str,
+    mmap_mode: str | None = None,
+    path: str | None = None,
+) -> Any:
+    start = fp.tell()
+    magic = fp.read(6)
+    fp.seek(start)
+    if not isinstance(magic, bytes):
+        msg = f"{name}: the file object must be opened in binary mode"
+        raise TypeError(msg)
+    if magic[:4] in _ZIP_MAGICS:
+        if start:
+            fp = io.BytesIO(
+                _read_capped(
+                    fp, limits.max_total_bytes, "max_total_bytes", limits, name
+                )
+            )
+        return NpzFile(
+            fp, name=name, own_file=own, limits=limits, ragged=ragged, encoding=encoding
+        )
+    try:
+        if magic == MAGIC:
+            return _load_npy_stream(
+                fp,
+                name=name,
+                limits=limits,
+                ragged=ragged,
+                encoding=encoding,
+                mmap_mode=mmap_mode,
+                path=path,
+                start=start,
+            )
+        if magic[:1] == b"\x80" or magic[:1] in (b"(", b"]", b"}", b"c"):
+            data = _read_capped(
+                fp, limits.max_member_bytes, "max_member_bytes", limits, name
+            )
+            return safe_loads(
+                data,
+                member=name,
+                max_depth=limits.max_depth,
+                max_items=limits.max_items,
+                encoding=encoding,
+            )
+        raise _fail(
+            name,
+            f"not a .npy, .npz or pickle file (it starts with {magic!r}); check "
+            "the path and that the download completed",
+        )
+    finally:
+        if own:
+            fp.close()
+
+
+def _load_npy_stream(
+    fp: IO[bytes],
+    *,
+    name: str,
+    limits: Limits,
+    ragged: bool,
+    encoding: str,
+    mmap_mode: str | None,
+    path: str | None,
+    start: int,
+) -> Any:
+    prefix = fp.read(12 + limits.max_header_size)
+    header = parse_header(prefix, member=name, limits=limits)
+    fp.seek(0, io.SEEK_END)
+    available = fp.tell() - start - header.data_offset
+    if header.dtype.hasobject:
+        if mmap_mode is not None:
+            msg = (
+                f"{name}: an object array cannot be memory-mapped; pass mmap_mode=None"
+            )
+            raise ValueError(msg)
+        if available > limits.max_member_bytes:
+            raise limits.exceeded(
+                "max_member_bytes", available, f"{name}: pickled data"
+            )
+        fp.seek(start)
+        buf = fp.read(header.data_offset + available)
+        return decode_npy_bytes(
+            buf, member=name, limits=limits, ragged=ragged, encoding=encoding
+        )
+    if header.nbytes > limits.max_member_bytes:
+        raise limits.exceeded("max_member_bytes", header.nbytes, f"{name}: array data")
+    _check_data_size(name, header, available)
+    order: Literal["F", "C"] = "F" if header.fortran_order else "C"
+    if mmap_mode is not None and path is not None:
+        return np.memmap(
+            path,
+            dtype=header.dtype,
+            mode=mmap_mode,  # type: ignore[call-overload]
+            offset=start + header.data_offset,
+            shape=header.shape,
+            order=order,
+        )
+    fp.seek(start + header.data_offset)
+    arr = np.empty(header.shape, dtype=header.dtype, order=order)
+    target = (
+        memoryview(arr.ravel(order="A").view(np.uint8)) if arr.size else memoryview(b"")
+    )
+    got = 0
+    while got < header.nbytes:
+        n = fp.readinto(target[got : got + _CHUNK])  # type: ignore[attr-defined]
+        if not n:
+            raise _fail(name, f"truncated: read {got} of {header.nbytes} bytes")
+        got += n
+    return arr

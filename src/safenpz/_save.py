@@ -1,0 +1,331 @@
+"""Pickle-free storage: :func:`save` and the layout :class:`NpzFile` reads back.
+
+A file written by :func:`save` is an ordinary ``.npz`` that
+``np.load(path, allow_pickle=False)`` opens. Numeric arrays are stored as
+they are. Ragged and object columns become numeric members plus a manifest:
+
+==========================  ==================================================
+member                      content
+==========================  ==================================================
+``<name>.npy``              a numeric array (stored as is)
+``<name>.values.npy``       1-D numeric: all rows concatenated
+``<name>.offsets.npy``      1-D int64, ``n + 1`` entries: row ``i`` is
+                            ``values[offsets[i]:offsets[i + 1]]``
+``__safenpz__.npy``         0-d unicode array holding the JSON manifest
+==========================  ==================================================
+
+The manifest (written only when a non-numeric column is present) is::
+
+    {"format": "safenpz", "version": 1,
+     "arrays": {"<name>": {"kind": "ragged" | "object_lists" | "object_scalars",
+                           "rows": "list" | "ndarray",      # object_lists only
+                           "shape": [...]}}}                # object_scalars only
+
+``ragged`` columns come back as :class:`~safenpz.RaggedArray`;
+``object_lists`` (a 1-D object array of numeric rows) come back as the same
+object array of lists, or of 1-D arrays (``rows``), or as a RaggedArray with
+``load(..., ragged=True)``; ``object_scalars`` (an object array of ints,
+floats, bools or strings, e.g. Keras's 2-D object array when all rows happen to
+have equal length) come back as that object array of Python scalars. The
+manifest is untrusted input like everything else: it is size-capped, checked
+key by key, and offsets are validated by :class:`~safenpz.RaggedArray`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._exceptions import FormatError
+from ._ragged import RaggedArray
+
+if TYPE_CHECKING:
+    from ._npy import NpzFile
+
+__all__ = ["MANIFEST", "Layout", "atomic_write", "save"]
+
+MANIFEST = "__safenpz__"
+_FORMAT_VERSION = 1
+_MAX_MANIFEST_CHARS = 1 << 20
+_KINDS = ("ragged", "object_lists", "object_scalars")
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """Write `path` atomically: a temporary file beside it, then ``os.replace``.
+
+    If the block raises (or the process dies), the destination is untouched and
+    the temporary file is removed (or left with a ``.part`` suffix that nothing
+    trusts).
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(
+        dir=directory, prefix=os.path.basename(path) + ".", suffix=".part"
+    )
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            yield fp
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _rows_of(arr: np.ndarray[Any, Any]) -> tuple[RaggedArray, str] | None:
+    """A 1-D object array of numeric rows → (RaggedArray, row type)."""
+    if arr.ndim != 1:
+        return None
+    kinds = set(map(type, arr.tolist()))
+    if not kinds or not kinds <= {list, tuple, np.ndarray}:
+        return None
+    try:
+        ragged = RaggedArray.from_lists(arr)
+    except (TypeError, ValueError):
+        return None
+    if ragged.values.dtype.kind not in "biufc":
+        return None
+    return ragged, "ndarray" if kinds == {np.ndarray} else "list"
+
+
+def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+    items = arr.ravel().tolist()
+    kinds = set(map(type, items))
+    target = {
+        frozenset({int}): np.int64,
+        frozenset({float}): np.float64,
+        frozenset({bool}): np.bool_,
+        frozenset({str}): np.str_,
+    }.get(frozenset(kinds))
+    if target is None and items:
+        return None
+    try:
+        out = np.array(items, dtype=target if items else np.int64)
+    except (OverflowError, ValueError):
+        return None
+    return out.reshape(arr.shape)
+
+
+def _check_name(name: str) -> None:
+    if not name or "/" in name or "\\" in name or name.startswith(MANIFEST):
+        msg = f"array name {name!r} is not allowed in a safenpz file"
+        raise ValueError(msg)
+
+
+def _plan(
+    arrays: dict[str, Any],
+) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
+    members: dict[str, np.ndarray[Any, Any]] = {}
+    manifest: dict[str, Any] = {}
+
+    def put(member: str, arr: np.ndarray[Any, Any]) -> None:
+        if member in members:
+            msg = (
+                f"array name {member!r} clashes with the ragged parts of another array"
+            )
+            raise ValueError(msg)
+        members[member] = arr
+
+    for name, value in arrays.items():
+        _check_name(name)
+        if isinstance(value, RaggedArray):
+            put(f"{name}.values", value.values)
+            put(f"{name}.offsets", value.offsets)
+            manifest[name] = {"kind": "ragged"}
+            continue
+        arr = np.asanyarray(value) if not isinstance(value, list) else None
+        if arr is None or arr.dtype.hasobject and arr.dtype != object:
+            msg = (
+                f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
+                "pass a numeric array, an object array of numeric rows or a RaggedArray"
+            )
+            raise TypeError(msg)
+        if arr.dtype != object:
+            put(name, np.asarray(arr))
+            continue
+        rows = _rows_of(arr)
+        if rows is not None:
+            ragged, row_type = rows
+            put(f"{name}.values", ragged.values)
+            put(f"{name}.offsets", ragged.offsets)
+            manifest[name] = {"kind": "object_lists", "rows": row_type}
+            continue
+        scalars = _scalars_of(arr)
+        if scalars is not None:
+            put(name, scalars)
+            manifest[name] = {"kind": "object_scalars", "shape": list(arr.shape)}
+            continue
+        kinds = sorted({type(x).__name__ for x in arr.ravel().tolist()})
+        msg = (
+            f"cannot store object array {name!r} pickle-free: its elements are "
+            f"{', '.join(kinds)}; safenpz stores numeric rows (lists, tuples, "
+            "1-D arrays) or int/float/bool/str scalars"
+        )
+        raise TypeError(msg)
+    return members, manifest
+
+
+def save(
+    file: str | os.PathLike[str] | IO[bytes],
+    *args: Any,
+    compress: bool = False,
+    **arrays: Any,
+) -> None:
+    """Write arrays to a pickle-free ``.npz`` that plain NumPy can open.
+
+    Parameters
+    ----------
+    file : path or binary file object
+        Destination. A path is written atomically (temporary file + rename)
+        and used exactly as given (no ``.npz`` is appended).
+    *args : array_like
+        Stored as ``arr_0``, ``arr_1``, ... like :func:`numpy.savez`.
+    compress : bool
+        Deflate the members (like :func:`numpy.savez_compressed`).
+    **arrays : numpy.ndarray, RaggedArray or object array
+        Numeric arrays are stored as they are; RaggedArrays and 1-D object
+        arrays of numeric rows as ``values`` + ``offsets``; object arrays of
+        Python scalars as numeric arrays. See the module docstring for the
+        layout.
+
+    Raises
+    ------
+    TypeError
+        A value cannot be stored without pickle (e.g. object arrays of dicts).
+    ValueError
+        Bad or clashing array names.
+
+    Examples
+    --------
+    >>> import io, numpy as np, safenpz
+    >>> buf = io.BytesIO()
+    >>> x = np.array([[1, 2], [3]], dtype=object)
+    >>> safenpz.save(buf, x=x, y=np.array([0, 1]))
+    >>> sorted(np.load(io.BytesIO(buf.getvalue()), allow_pickle=False).files)
+    ['__safenpz__', 'x.offsets', 'x.values', 'y']
+    >>> safenpz.load(buf.getvalue())["x"]
+    array([list([1, 2]), list([3])], dtype=object)
+    """
+    for i, value in enumerate(args):
+        name = f"arr_{i}"
+        if name in arrays:
+            msg = f"cannot use un-named array {i} and keyword {name!r} together"
+            raise ValueError(msg)
+        arrays[name] = value
+    members, manifest = _plan(arrays)
+    if manifest:
+        doc = {"format": "safenpz", "version": _FORMAT_VERSION, "arrays": manifest}
+        members[MANIFEST] = np.array(json.dumps(doc, sort_keys=True))
+    writer = np.savez_compressed if compress else np.savez
+    if isinstance(file, str | os.PathLike):
+        with atomic_write(file) as fp:
+            writer(fp, **members)
+    else:
+        writer(file, **members)
+
+
+class Layout:
+    """How the names a user sees map onto the raw members of an archive."""
+
+    def __init__(self, raw: list[str], manifest: dict[str, Any]) -> None:
+        self._manifest = manifest
+        parts = {}
+        for name, entry in manifest.items():
+            if entry["kind"] != "object_scalars":
+                parts[f"{name}.values"] = name
+                parts[f"{name}.offsets"] = name
+        names: dict[str, None] = {}  # ordered set, in archive order
+        for member in raw:
+            if member != MANIFEST:
+                names[parts.get(member, member)] = None
+        self._names = list(names)
+
+    def names(self) -> list[str]:
+        """The array names to show."""
+        return list(self._names)
+
+    @classmethod
+    def read(cls, npz: NpzFile) -> Layout:
+        """Read and validate the manifest of `npz`, if any."""
+        raw = npz.member_names
+        if MANIFEST not in raw:
+            return cls(raw, {})
+        where = "the safenpz manifest (__safenpz__.npy)"
+        doc_arr = npz.read_npy(MANIFEST, ragged=False)
+        if not (
+            isinstance(doc_arr, np.ndarray)
+            and doc_arr.shape == ()
+            and doc_arr.dtype.kind == "U"
+            and doc_arr.dtype.itemsize <= 4 * _MAX_MANIFEST_CHARS
+        ):
+            raise FormatError(f"{where} must be a 0-d unicode array of at most 1 MiB")
+        try:
+            doc = json.loads(str(doc_arr[()]))
+        except ValueError as err:
+            raise FormatError(f"{where} is not valid JSON: {err}") from err
+        if not (
+            isinstance(doc, dict)
+            and doc.get("format") == "safenpz"
+            and isinstance(doc.get("arrays"), dict)
+        ):
+            raise FormatError(f"{where} is not a safenpz manifest")
+        if doc.get("version") != _FORMAT_VERSION:
+            raise FormatError(
+                f"{where} has version {doc.get('version')!r}; this safenpz reads "
+                f"version {_FORMAT_VERSION} — upgrade safenpz"
+            )
+        manifest: dict[str, Any] = doc["arrays"]
+        for name, entry in manifest.items():
+            ok = isinstance(entry, dict) and entry.get("kind") in _KINDS
+            if ok and entry["kind"] == "object_scalars":
+                ok = name in raw and isinstance(entry.get("shape"), list)
+            elif ok:
+                ok = f"{name}.values" in raw and f"{name}.offsets" in raw
+                if entry["kind"] == "object_lists":
+                    ok = ok and entry.get("rows") in ("list", "ndarray")
+            if not ok:
+                raise FormatError(f"{where}: bad entry for {name!r}: {entry!r:.200}")
+        return cls(raw, manifest)
+
+    def get(self, npz: NpzFile, name: str) -> Any:
+        """Decode the array `name`."""
+        entry = self._manifest.get(name)
+        if entry is None:
+            return npz.read_npy(name)
+        if entry["kind"] == "object_scalars":
+            arr = npz.read_npy(name, ragged=False)
+            if not isinstance(arr, np.ndarray) or list(arr.shape) != entry["shape"]:
+                raise FormatError(f"member {name!r} does not match its manifest entry")
+            return arr.astype(object)
+        values = npz.read_npy(f"{name}.values", ragged=False)
+        offsets = npz.read_npy(f"{name}.offsets", ragged=False)
+        if not (
+            isinstance(values, np.ndarray)
+            and isinstance(offsets, np.ndarray)
+            and values.ndim == 1
+            and offsets.ndim == 1
+            and offsets.dtype.kind in "iu"
+            and values.dtype.kind in "biufc"
+        ):
+            raise FormatError(
+                f"{name!r}: values must be 1-D numeric and offsets 1-D integers"
+            )
+        ragged = RaggedArray(values, offsets.astype(np.int64, copy=False))
+        if entry["kind"] == "ragged" or npz._ragged:
+            return ragged
+        if entry["rows"] == "ndarray":
+            rows: list[Any] = list(ragged)
+        else:
+            rows = ragged.to_lists()
+        return np.fromiter(rows, dtype=object, count=len(rows))
