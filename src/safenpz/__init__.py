@@ -1,9 +1,19 @@
-"""safenpz: load object-array .npy/.npz files without ever running code from them."""
+"""safenpz: load object-array .npy/.npz files without ever running code from them.
+
+Public API::
+
+    safenpz.load(file, *, ragged=False, ...)   safe drop-in for np.load(allow_pickle=True)
+    safenpz.save(file, **arrays)               pickle-free .npz that np.load opens
+    safenpz.convert(src, dst)                  legacy file -> pickle-free .npz / Parquet
+    safenpz.RaggedArray                        values + offsets
+    safenpz.datasets.imdb / .reuters           drop-in Keras dataset loaders
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._convert import convert
 from ._exceptions import (
     DownloadError,
     FormatError,
@@ -12,13 +22,34 @@ from ._exceptions import (
     SafenpzError,
     UnsafeFileError,
 )
+from ._limits import Limits
+from ._npy import NpzFile, load
+from ._pickle_scan import scan_pickle
+from ._ragged import RaggedArray
+from ._save import save
 
 __all__ = [
     "DownloadError",
     "FormatError",
     "HashMismatchError",
     "LimitError",
+    "Limits",
+    "NpzFile",
+    "RaggedArray",
     "SafenpzError",
     "UnsafeFileError",
     "__version__",
+    "convert",
+    "load",
+    "save",
+    "scan_pickle",
 ]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if hasattr(_obj, "__module__"):
+        try:
+            _obj.__module__ = "safenpz"
+        except (AttributeError, TypeError):  # pragma: no cover - builtins
+            pass
+del _name, _obj

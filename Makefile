@@ -1,0 +1,56 @@
+# Humans and CI run the same targets.
+#   make demo    set up .venv (core only) and run the offline demo
+#   make test    set up .venv (+ test, keras, lint groups) and .venv-np1 (NumPy 1.26),
+#                then lint, type-check and run the suite on NumPy 2 and NumPy 1.26
+PY ?= python3
+VENV ?= .venv
+VENV_NP1 ?= .venv-np1
+PIP_FLAGS ?= -q --disable-pip-version-check
+
+.PHONY: demo test check pytest pytest-np1 format bench clean
+
+$(VENV)/bin/python:
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25.1"
+
+$(VENV)/.core: $(VENV)/bin/python pyproject.toml
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e .
+	touch $@
+
+# torch is pinned to the CPU wheel (see pyproject's keras group)
+$(VENV)/.dev: $(VENV)/.core
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e . --group test --group keras --group lint
+	touch $@
+
+$(VENV_NP1)/.dev: pyproject.toml
+	$(PY) -m venv $(VENV_NP1)
+	$(VENV_NP1)/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25.1"
+	$(VENV_NP1)/bin/pip install $(PIP_FLAGS) -e . --group test "numpy==1.26.*"
+	touch $@
+
+demo: $(VENV)/.core
+	$(VENV)/bin/safenpz demo
+
+check: $(VENV)/.dev
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/mypy
+
+pytest: $(VENV)/.dev
+	KERAS_BACKEND=torch $(VENV)/bin/python -m pytest
+
+pytest-np1: $(VENV_NP1)/.dev
+	$(VENV_NP1)/bin/python -c "import numpy; assert numpy.__version__.startswith('1.26'), numpy.__version__"
+	$(VENV_NP1)/bin/python -m pytest
+
+test: check pytest pytest-np1
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+bench: $(VENV)/.dev
+	KERAS_BACKEND=torch $(VENV)/bin/python benchmarks/bench_imdb.py
+
+clean:
+	rm -rf $(VENV) $(VENV_NP1) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""``python -m safenpz`` runs the command line."""
+
+from safenpz.cli import main
+
+raise SystemExit(main())

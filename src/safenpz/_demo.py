@@ -1,0 +1,181 @@
+"""The offline demo (``safenpz demo``) and its synthetic Keras-format data.
+
+:func:`make_imdb_like` writes an IMDb-shaped legacy ``.npz`` exactly the way
+Keras's hosted file is laid out (object arrays of Python int lists, pickled by
+NumPy's own ``savez_compressed``), so the demo, the benchmark and the tests
+exercise the real format without downloading anything.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["hostile_npy_bytes", "make_imdb_like", "run_demo"]
+
+IMDB_VOCAB = 88_586
+
+
+def _rows(rng: np.random.Generator, n: int, vocab: int, mean_len: float) -> np.ndarray:
+    sigma = 0.75
+    mu = np.log(mean_len) - sigma**2 / 2
+    lengths = np.clip(rng.lognormal(mu, sigma, n).astype(np.int64), 4, 2_500)
+    total = int(lengths.sum())
+    ids = rng.zipf(1.25, total)
+    bad = ids > vocab
+    while bad.any():  # redraw the tail instead of folding it
+        ids[bad] = rng.zipf(1.25, int(bad.sum()))
+        bad = ids > vocab
+    bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
+    flat = ids.tolist()
+    out = np.empty(n, dtype=object)
+    for i in range(n):
+        out[i] = flat[bounds[i] : bounds[i + 1]]
+    return out
+
+
+def make_imdb_like(
+    path: str | os.PathLike[str],
+    *,
+    n_train: int = 25_000,
+    n_test: int = 25_000,
+    vocab: int = IMDB_VOCAB,
+    mean_len: float = 233.0,
+    seed: int = 0,
+) -> Path:
+    """Write an IMDb-shaped legacy ``.npz`` (pickled object arrays) with NumPy.
+
+    Parameters
+    ----------
+    path : path
+        Destination file.
+    n_train, n_test : int
+        Reviews per split (Keras: 25,000 each, ~11.6M ids in total).
+    vocab : int
+        Largest word id (Keras IMDb: 88,586); ids are Zipf-distributed.
+    mean_len : float
+        Mean review length (lognormal lengths, like real reviews).
+    seed : int
+        Seed of the generator.
+
+    Returns
+    -------
+    Path
+    """
+    rng = np.random.default_rng(seed)
+    x_train = _rows(rng, n_train, vocab, mean_len)
+    x_test = _rows(rng, n_test, vocab, mean_len)
+    y_train = rng.integers(0, 2, n_train).astype(np.int64)
+    y_test = rng.integers(0, 2, n_test).astype(np.int64)
+    path = Path(path)
+    np.savez_compressed(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+class _RunCommand:
+    """What a hostile pickle asks for: ``os.system(cmd)`` on load."""
+
+    def __init__(self, cmd: str) -> None:
+        self.cmd = cmd
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (self.cmd,))
+
+
+def hostile_npy_bytes(sentinel: str | os.PathLike[str]) -> bytes:
+    """An object-array ``.npy`` whose pickle would run ``touch <sentinel>``.
+
+    ``np.load(..., allow_pickle=True)`` on these bytes creates the file;
+    safenpz refuses them.
+    """
+    payload = pickle.dumps(np.array([_RunCommand(f"touch {os.fspath(sentinel)}")],
+                                    dtype=object), protocol=2)
+    buf = io.BytesIO()
+    header = {"descr": "|O", "fortran_order": False, "shape": (1,)}
+    np.lib.format.write_array_header_1_0(buf, header)
+    return buf.getvalue() + payload
+
+
+def run_demo(*, rows: int = 25_000, workdir: str | None = None) -> int:
+    """Run the offline end-to-end demo; returns 0 on success."""
+    import safenpz
+    from safenpz.datasets import imdb
+
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="safenpz-demo-")
+        workdir = tmp.name
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("SAFENPZ_CACHE_DIR", str(work / "cache"))
+    os.environ["SAFENPZ_OFFLINE"] = "1"  # the demo never touches the network
+    try:
+        legacy = work / "imdb.npz"
+        print(f"1. Writing an IMDb-shaped legacy file with NumPy ({rows:,} reviews per split)")
+        t = time.perf_counter()
+        make_imdb_like(legacy, n_train=rows, n_test=rows)
+        print(f"   {legacy} ({legacy.stat().st_size / 1e6:.1f} MB) in "
+              f"{time.perf_counter() - t:.1f} s")
+
+        print("2. Plain NumPy refuses it:")
+        try:
+            with np.load(legacy) as f:
+                f["x_train"]
+        except ValueError as err:
+            print(f"   np.load -> ValueError: {err}")
+
+        print("3. safenpz.datasets.imdb.load_data(path=..., num_words=10000):")
+        for label, kwargs in (
+            ("first load (decodes, writes a pickle-free cache)", {}),
+            ("second load (pickle-free cache)", {}),
+            ("second load, output='ragged'", {"output": "ragged"}),
+        ):
+            t = time.perf_counter()
+            (x_train, y_train), (x_test, y_test) = imdb.load_data(
+                path=str(legacy), num_words=10_000, **kwargs
+            )
+            dt = time.perf_counter() - t
+            print(f"   {label}: {dt:.2f} s -> x_train {type(x_train).__name__} "
+                  f"of {len(x_train):,} rows, y_train {y_train.dtype}")
+        (x_train, y_train), _ = imdb.load_data(path=str(legacy), num_words=10_000,
+                                               output="ragged")
+        padded = x_train.pad(maxlen=200)
+        print(f"   padded to maxlen=200 for training: {padded.shape} {padded.dtype}")
+        print(f"   first review starts {x_train[0][:8].tolist()}")
+
+        clean = work / "imdb-clean.npz"
+        safenpz.save(clean, x_train=x_train, y_train=y_train)
+        with np.load(clean, allow_pickle=False) as f:
+            members = f.files
+        print(f"4. safenpz.save wrote {clean.name}; np.load(allow_pickle=False) opens it: "
+              f"{members}")
+
+        sentinel = work / "PWNED"
+        evil = work / "evil.npy"
+        evil.write_bytes(hostile_npy_bytes(sentinel))
+        print("5. A tampered file whose pickle runs `touch PWNED`:")
+        try:
+            safenpz.load(evil)
+        except safenpz.UnsafeFileError as err:
+            print(f"   safenpz.load -> UnsafeFileError: {str(err)[:110]}...")
+        print(f"   sentinel created: {sentinel.exists()}")
+
+        from .cli import scan_file
+
+        print("6. safenpz scan (static, decodes nothing):")
+        for path in (legacy, clean, evil):
+            print(f"   {scan_file(path)['verdict']:9} {path.name}")
+        if sentinel.exists():
+            print("   FAILED: the sentinel exists")
+            return 1
+        print("Demo finished: the tampered file ran nothing.")
+        return 0
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
