@@ -1,0 +1,1200 @@
+"""Ragged arrays: rows of different lengths as two flat NumPy arrays.
+
+Layout
+------
+A :class:`RaggedArray` with ``n`` rows is exactly two arrays:
+
+``values``
+    1-D, any dtype except ``object`` and structured (``void``) dtypes: the
+    rows laid end to end. It is kept as given (no copy), so it may be a
+    memory map or a read-only buffer.
+``offsets``
+    ``int64``, length ``n + 1``, with ``offsets[0] == 0``, never decreasing,
+    and ``offsets[-1] == len(values)``. Row ``i`` is
+    ``values[offsets[i]:offsets[i + 1]]``.
+
+This is Arrow's ``large_list`` layout without a validity bitmap (there are no
+null rows) and awkward's ``ListOffsetArray`` with ``offsets[0] == 0``. The
+constructor checks every rule and raises :class:`~safenpz.FormatError` naming
+the first index that breaks one, because offsets usually come from a file
+and a bad one would otherwise surface later as a wrong row or an
+``IndexError`` deep inside a gather.
+
+The exposed ``offsets`` array is read-only; ``values`` is left as it is.
+
+dtype rules of :meth:`RaggedArray.from_lists`
+---------------------------------------------
+With ``dtype=None`` the dtype is what ``np.asarray(flat)`` would infer for the
+flattened elements, with these fixed choices:
+
+- Python or NumPy integers (bools may be mixed in) give ``int64`` on every
+  platform; only when a value does not fit ``int64`` but all fit ``uint64``
+  does the result become ``uint64``. Python ints that fit neither raise
+  ``ValueError`` (``np.asarray`` would silently round them to ``float64``).
+- Only bools give ``bool``; any float gives ``float64`` (``float32`` only if
+  every element is a ``np.float32`` scalar); complex gives ``complex128``.
+- Rows that are NumPy arrays keep their dtype (``np.concatenate``
+  promotion; empty rows do not take part unless all rows are empty); a 2-D
+  numeric array keeps its dtype.
+- No elements at all give ``int64`` (``np.asarray([])`` would say
+  ``float64``; token ids are the common case).
+- Elements that would need an ``object`` array raise ``TypeError``.
+
+With an explicit ``dtype`` the elements are converted as
+``np.asarray(flat, dtype=dtype)`` would (floats truncated towards zero,
+out-of-range Python ints raise ``OverflowError`` on NumPy 2); passing
+``dtype=np.int64`` for integer rows skips the type scan and is about twice
+as fast. ``object`` and structured dtypes raise ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import itertools
+import operator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
+
+from safenpz._exceptions import FormatError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["RaggedArray"]
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+_UINT64_MAX = int(np.iinfo(np.uint64).max)
+_PREVIEW_ROWS = 3
+_PREVIEW_ITEMS = 6
+_ARROW_INT32_MAX = int(np.iinfo(np.int32).max)
+_PYARROW_HINT = "pip install 'safenpz[arrow]'"
+
+
+class RaggedArray:
+    """Rows of different lengths stored as flat ``values`` plus ``offsets``.
+
+    Parameters
+    ----------
+    values : array_like
+        1-D array holding every row end to end. Any dtype except ``object``
+        and structured dtypes. Not copied.
+    offsets : array_like of int
+        ``n + 1`` integers: ``offsets[0] == 0``, never decreasing,
+        ``offsets[-1] == len(values)``. Converted to ``int64`` (no copy when
+        it already is); the RaggedArray exposes it read-only, so do not
+        modify the array you passed in afterwards.
+    validate : bool, default True
+        Check that the offsets never decrease (one pass over ``offsets``).
+        Pass ``False`` only for offsets you built yourself; the cheap checks
+        (dimensions, dtypes, first and last offset) always run.
+
+    Raises
+    ------
+    FormatError
+        If ``values`` or ``offsets`` break a rule of the layout; the message
+        names the first failing index and its value.
+
+    See Also
+    --------
+    RaggedArray.from_lists : Build from a list of sequences.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from safenpz import RaggedArray
+    >>> r = RaggedArray(np.arange(1, 7, dtype=np.int64), np.array([0, 1, 3, 6]))
+    >>> r
+    <RaggedArray [[1], [2, 3], [4, 5, 6]] rows=3 values=6 dtype=int64>
+    >>> r[1].tolist()
+    [2, 3]
+    >>> r.lengths().tolist()
+    [1, 2, 3]
+    >>> r.to_lists()
+    [[1], [2, 3], [4, 5, 6]]
+    """
+
+    __slots__ = ("_offsets", "_values")
+
+    _values: NDArray[Any]
+    _offsets: NDArray[np.int64]
+
+    def __init__(
+        self, values: ArrayLike, offsets: ArrayLike, *, validate: bool = True
+    ) -> None:
+        vals = _check_values(np.asarray(values))
+        offs = _check_offsets(np.asarray(offsets), len(vals), validate=validate)
+        if offs.flags.writeable:
+            offs = offs.view()
+            offs.flags.writeable = False
+        self._values = vals
+        self._offsets = offs
+
+    # ------------------------------------------------------------------ basics
+
+    @property
+    def values(self) -> NDArray[Any]:
+        """The flat 1-D array of all rows laid end to end."""
+        return self._values
+
+    @property
+    def offsets(self) -> NDArray[np.int64]:
+        """Read-only ``int64`` array of length ``len(self) + 1``."""
+        return self._offsets
+
+    @property
+    def starts(self) -> NDArray[np.int64]:
+        """Where each row starts in `values` (``offsets[:-1]``, a view)."""
+        return self._offsets[:-1]
+
+    @property
+    def stops(self) -> NDArray[np.int64]:
+        """Where each row stops in `values` (``offsets[1:]``, a view)."""
+        return self._offsets[1:]
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The dtype of `values`."""
+        return self._values.dtype
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by `values` and `offsets` together."""
+        return int(self._values.nbytes + self._offsets.nbytes)
+
+    def lengths(self) -> NDArray[np.int64]:
+        """Return the length of every row as a new ``int64`` array.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> RaggedArray.from_lists([[1, 2], [], [3]]).lengths().tolist()
+        [2, 0, 1]
+        """
+        return np.diff(self._offsets)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __iter__(self) -> Iterator[NDArray[Any]]:
+        values = self._values
+        for start, stop in itertools.pairwise(self._offsets.tolist()):
+            yield values[start:stop]
+
+    def __repr__(self) -> str:
+        n = len(self)
+        shown = [
+            _preview_row(self._values[start:stop])
+            for start, stop in itertools.pairwise(
+                self._offsets[: _PREVIEW_ROWS + 1].tolist()
+            )
+        ]
+        if n > _PREVIEW_ROWS:
+            shown.append("...")
+        return (
+            f"<RaggedArray [{', '.join(shown)}] rows={n} "
+            f"values={len(self._values)} dtype={self.dtype}>"
+        )
+
+    def equals(self, other: object) -> bool:
+        """Return True if `other` is a RaggedArray with the same rows and dtype.
+
+        NaNs in the same places count as equal. ``==`` keeps Python's
+        identity meaning; this is the value comparison.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> a = RaggedArray.from_lists([[1, 2], [3]])
+        >>> a.equals(RaggedArray.from_lists([[1, 2], [3]]))
+        True
+        >>> a.equals(RaggedArray.from_lists([[1], [2, 3]]))
+        False
+        """
+        if not isinstance(other, RaggedArray):
+            return False
+        if self.dtype != other.dtype:
+            return False
+        if not np.array_equal(self._offsets, other._offsets):
+            return False
+        equal_nan = self.dtype.kind in "fc"
+        return bool(np.array_equal(self._values, other._values, equal_nan=equal_nan))
+
+    # -------------------------------------------------------------- selection
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> NDArray[Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice | ArrayLike) -> RaggedArray: ...
+
+    def __getitem__(self, index: Any) -> NDArray[Any] | RaggedArray:
+        """Return a row (for an integer) or a RaggedArray of rows.
+
+        An integer gives a 1-D view of `values`; a slice gives a RaggedArray
+        (a view when the step is 1); an integer array gives the rows in that
+        order (see `take`); a boolean mask keeps the rows where it is True.
+        """
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step == 1:
+                return self._contiguous(start, max(start, stop))
+            return self._gather(np.arange(start, stop, step, dtype=np.int64))
+        if (
+            isinstance(index, np.ndarray)
+            and index.ndim == 0
+            and index.dtype.kind in "iu"
+        ):
+            index = index.item()
+        if isinstance(index, (bool, np.bool_)):
+            msg = "a RaggedArray row index must be an integer, not a bool"
+            raise TypeError(msg)
+        if not isinstance(index, np.ndarray) and hasattr(index, "__index__"):
+            i = self._row_number(operator.index(index))
+            return self._values[int(self._offsets[i]) : int(self._offsets[i + 1])]
+        return self.take(index)
+
+    def take(self, indices: ArrayLike) -> RaggedArray:
+        """Return the rows at `indices`, in that order (repeats allowed).
+
+        Vectorised: one gather over `values`, no loop over rows. A boolean
+        array is treated as a mask (see `filter`).
+
+        Parameters
+        ----------
+        indices : array_like of int or bool
+            Row numbers (negative counts from the end) or a mask.
+
+        Returns
+        -------
+        RaggedArray
+            New arrays; the result never shares memory with `self`.
+
+        Raises
+        ------
+        IndexError
+            If an index is out of range.
+        TypeError
+            If `indices` are not integers or bools.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> r = RaggedArray.from_lists([[1], [2, 3], [4, 5, 6]])
+        >>> r.take([2, 0, 2]).to_lists()
+        [[4, 5, 6], [1], [4, 5, 6]]
+        >>> r.take([-1]).to_lists()
+        [[4, 5, 6]]
+        """
+        idx = np.asarray(indices)
+        if idx.dtype == np.bool_:
+            return self.filter(idx)
+        if idx.size == 0:
+            idx = idx.astype(np.int64)
+        if idx.dtype.kind not in "iu":
+            msg = (
+                "row indices must be integers or a boolean mask, "
+                f"got an array of dtype {idx.dtype}"
+            )
+            raise TypeError(msg)
+        if idx.ndim != 1:
+            msg = f"row indices must be 1-D, got shape {idx.shape}"
+            raise ValueError(msg)
+        n = len(self)
+        if idx.size:
+            low, high = int(idx.min()), int(idx.max())
+            if low < -n or high >= n:
+                bad = low if low < -n else high
+                msg = f"row index {bad} is out of range for {n} rows"
+                raise IndexError(msg)
+            idx = idx.astype(np.int64, copy=False)
+            if low < 0:
+                idx = np.where(idx < 0, idx + n, idx)
+        return self._gather(idx)
+
+    def filter(self, mask: ArrayLike) -> RaggedArray:
+        """Return the rows where `mask` is True, in their order.
+
+        Parameters
+        ----------
+        mask : array_like of bool
+            One entry per row.
+
+        Raises
+        ------
+        ValueError
+            If `mask` does not have one entry per row.
+        TypeError
+            If `mask` is not boolean.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> r = RaggedArray.from_lists([[1], [2, 3], [4, 5, 6]])
+        >>> r.filter(r.lengths() < 3).to_lists()
+        [[1], [2, 3]]
+        """
+        keep = np.asarray(mask)
+        if keep.dtype != np.bool_:
+            msg = f"a row mask must be boolean, got dtype {keep.dtype}"
+            raise TypeError(msg)
+        if keep.shape != (len(self),):
+            msg = (
+                f"a row mask needs one entry per row: got shape {keep.shape} "
+                f"for {len(self)} rows"
+            )
+            raise ValueError(msg)
+        lengths = self.lengths()
+        values = self._values[np.repeat(keep, lengths)]
+        return RaggedArray(values, _offsets_from_lengths(lengths[keep]), validate=False)
+
+    def split(self, index: SupportsIndex) -> tuple[RaggedArray, RaggedArray]:
+        """Return ``(self[:index], self[index:])``, both views of `self`.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> head, tail = RaggedArray.from_lists([[1], [2, 3], [4]]).split(2)
+        >>> head.to_lists(), tail.to_lists()
+        ([[1], [2, 3]], [[4]])
+        """
+        i = operator.index(index)
+        return self[:i], self[i:]
+
+    def _row_number(self, index: int) -> int:
+        n = len(self)
+        i = index + n if index < 0 else index
+        if not 0 <= i < n:
+            msg = f"row index {index} is out of range for {n} rows"
+            raise IndexError(msg)
+        return i
+
+    def _contiguous(self, start: int, stop: int) -> RaggedArray:
+        """Rows ``start:stop`` as views of `values` and `offsets`."""
+        offsets = self._offsets[start : stop + 1]
+        base = int(offsets[0])
+        values = self._values[base : int(offsets[-1])]
+        return RaggedArray(values, offsets - base if base else offsets, validate=False)
+
+    def _gather(self, idx: NDArray[np.int64]) -> RaggedArray:
+        """Rows at the (in-range, non-negative) `idx`, as new arrays."""
+        starts = self._offsets[idx]
+        lengths = self._offsets[idx + 1] - starts
+        offsets = _offsets_from_lengths(lengths)
+        total = int(offsets[-1])
+        source = np.repeat(starts - offsets[:-1], lengths)
+        source += np.arange(total, dtype=np.int64)
+        return RaggedArray(self._values[source], offsets, validate=False)
+
+    # ------------------------------------------------------------ new values
+
+    def map_values(
+        self, func_or_table: Callable[[NDArray[Any]], ArrayLike] | ArrayLike
+    ) -> RaggedArray:
+        """Return a RaggedArray with the same offsets and transformed values.
+
+        Parameters
+        ----------
+        func_or_table : callable or array_like
+            Either a function applied once to the whole `values` array (it
+            must return an array of the same length), or a 1-D lookup table
+            indexed by the (integer) values: ``table[values]``.
+
+        Raises
+        ------
+        ValueError
+            If the function changes the number of values, or the table is
+            not 1-D.
+        TypeError
+            If a lookup table is used with non-integer values.
+        IndexError
+            If a value is not a valid index into the table.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> r = RaggedArray.from_lists([[0, 1], [2]])
+        >>> r.map_values(lambda v: v + 3).to_lists()
+        [[3, 4], [5]]
+        >>> r.map_values([10, 20, 30]).to_lists()
+        [[10, 20], [30]]
+        """
+        if callable(func_or_table):
+            new = np.asarray(func_or_table(self._values))
+            _check_plain_dtype(new.dtype, "map_values")
+            if new.shape != self._values.shape:
+                msg = (
+                    f"map_values: the function returned shape {new.shape}, "
+                    f"expected {self._values.shape}; it must map the values "
+                    "elementwise"
+                )
+                raise ValueError(msg)
+            return RaggedArray(new, self._offsets, validate=False)
+        table = np.asarray(func_or_table)
+        if table.ndim != 1:
+            msg = f"map_values: a lookup table must be 1-D, got shape {table.shape}"
+            raise ValueError(msg)
+        if self.dtype.kind not in "iub":
+            msg = (
+                "map_values: a lookup table needs integer values, "
+                f"not {self.dtype}; pass a function instead"
+            )
+            raise TypeError(msg)
+        if self._values.size:
+            low, high = int(self._values.min()), int(self._values.max())
+            if low < 0 or high >= len(table):
+                bad = low if low < 0 else high
+                msg = (
+                    f"map_values: value {bad} is not an index into a lookup "
+                    f"table of length {len(table)}"
+                )
+                raise IndexError(msg)
+        _check_plain_dtype(table.dtype, "map_values")
+        new = table[self._values.astype(np.intp, copy=False)]
+        return RaggedArray(new, self._offsets, validate=False)
+
+    def with_values(self, values: ArrayLike) -> RaggedArray:
+        """Return a RaggedArray with the same offsets and new `values`.
+
+        Raises
+        ------
+        ValueError
+            If `values` does not have the same length as the current values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from safenpz import RaggedArray
+        >>> r = RaggedArray.from_lists([[1, 2], [3]])
+        >>> r.with_values(np.array([7.5, 8.5, 9.5])).to_lists()
+        [[7.5, 8.5], [9.5]]
+        """
+        new = np.asarray(values)
+        _check_plain_dtype(new.dtype, "with_values")
+        if new.shape != self._values.shape:
+            msg = (
+                f"with_values: got shape {new.shape}, expected "
+                f"{self._values.shape} (one value per existing value)"
+            )
+            raise ValueError(msg)
+        return RaggedArray(new, self._offsets, validate=False)
+
+    def astype(self, dtype: DTypeLike) -> RaggedArray:
+        """Return a copy with `values` cast to `dtype` (NumPy casting rules).
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> RaggedArray.from_lists([[1, 2], [3]]).astype("int32").dtype
+        dtype('int32')
+        """
+        _check_plain_dtype(np.dtype(dtype), "astype")
+        return RaggedArray(self._values.astype(dtype), self._offsets, validate=False)
+
+    def prepend(self, value: Any) -> RaggedArray:
+        """Return a RaggedArray where every row starts with `value`.
+
+        Empty rows become ``[value]``. The dtype stays the same.
+
+        Raises
+        ------
+        ValueError
+            If `value` cannot be stored in this dtype without changing it
+            (for example 1.5 or 300 into ``uint8``).
+        TypeError
+            If `value` is not a scalar.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> RaggedArray.from_lists([[5, 6], [], [7]]).prepend(1).to_lists()
+        [[1, 5, 6], [1], [1, 7]]
+        """
+        fill = _exact_scalar(value, self.dtype)
+        n = len(self)
+        new_offsets = self._offsets + np.arange(n + 1, dtype=np.int64)
+        out = np.empty(len(self._values) + n, dtype=self.dtype)
+        heads = new_offsets[:-1]
+        out[heads] = fill
+        rest = np.ones(len(out), dtype=np.bool_)
+        rest[heads] = False
+        out[rest] = self._values
+        return RaggedArray(out, new_offsets, validate=False)
+
+    @classmethod
+    def concatenate(cls, arrays: Iterable[RaggedArray]) -> RaggedArray:
+        """Join RaggedArrays row-wise (values dtype as `np.concatenate` gives).
+
+        Raises
+        ------
+        ValueError
+            If `arrays` is empty.
+        TypeError
+            If an item is not a RaggedArray.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> a = RaggedArray.from_lists([[1], [2, 3]])
+        >>> b = RaggedArray.from_lists([[4]])
+        >>> RaggedArray.concatenate([a, b]).to_lists()
+        [[1], [2, 3], [4]]
+        """
+        parts = list(arrays)
+        if not parts:
+            msg = "need at least one RaggedArray to concatenate"
+            raise ValueError(msg)
+        for i, part in enumerate(parts):
+            if not isinstance(part, RaggedArray):
+                msg = (
+                    f"concatenate() item {i} is a {type(part).__name__}, "
+                    "not a RaggedArray"
+                )
+                raise TypeError(msg)
+        values = np.concatenate([p._values for p in parts])
+        shifts = np.cumsum([0] + [len(p._values) for p in parts[:-1]])
+        offsets = np.concatenate(
+            [parts[0]._offsets[:1]]
+            + [
+                p._offsets[1:] + shift
+                for p, shift in zip(parts, shifts.tolist(), strict=True)
+            ]
+        )
+        return cls(values, offsets, validate=False)
+
+    # ---------------------------------------------------------- from / to lists
+
+    @classmethod
+    def from_lists(
+        cls, rows: Iterable[Iterable[Any]] | ArrayLike, dtype: DTypeLike | None = None
+    ) -> Self:
+        """Build a RaggedArray from a sequence of rows.
+
+        Parameters
+        ----------
+        rows : sequence of sequences, 1-D object array, or 2-D array
+            Each row is a list, tuple, 1-D array or other sequence of
+            numbers (not a string). A 2-D array gives one row per line; a 1-D
+            object array (as ``np.load(..., allow_pickle=True)`` returns for
+            Keras datasets) gives one row per element.
+        dtype : data-type, optional
+            dtype of `values`. If omitted it is inferred; see the module
+            documentation (integers give ``int64``, any float ``float64``,
+            only bools ``bool``, no elements ``int64``).
+
+        Returns
+        -------
+        RaggedArray
+
+        Raises
+        ------
+        TypeError
+            If a row is not a sequence, or the elements are not numbers.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> r = RaggedArray.from_lists([[1, 2, 3], [], [4]])
+        >>> r.offsets.tolist(), r.values.tolist(), r.dtype
+        ([0, 3, 3, 4], [1, 2, 3, 4], dtype('int64'))
+        >>> RaggedArray.from_lists([[1, 2.5]]).dtype
+        dtype('float64')
+        >>> len(RaggedArray.from_lists([]))
+        0
+        """
+        if dtype is not None:
+            _check_plain_dtype(np.dtype(dtype), "from_lists")
+        if isinstance(rows, np.ndarray) and not (
+            rows.dtype == object and rows.ndim == 1
+        ):
+            return cls._from_2d_array(rows, dtype)
+        if not isinstance(rows, collections.abc.Sized):
+            rows = list(rows)  # type: ignore[arg-type]
+        rows_seq: Sequence[Any] = rows  # type: ignore[assignment]
+        n = len(rows_seq)
+        if n == 0:
+            return cls(np.empty(0, dtype=np.int64 if dtype is None else dtype), [0])
+        row_types = set(map(type, rows_seq))
+        for row_type in row_types:
+            if not _is_row_type(row_type):
+                i = next(i for i, r in enumerate(rows_seq) if type(r) is row_type)
+                msg = (
+                    f"from_lists() needs each row to be a sequence of numbers; "
+                    f"row {i} is a {row_type.__name__}"
+                )
+                raise TypeError(msg)
+        if all(issubclass(t, np.ndarray) for t in row_types):
+            return cls._from_array_rows(rows_seq, dtype)
+        lengths = np.fromiter(map(len, rows_seq), dtype=np.int64, count=n)
+        offsets = _offsets_from_lengths(lengths)
+        values = _flat_values(
+            lambda: itertools.chain.from_iterable(rows_seq), int(offsets[-1]), dtype
+        )
+        return cls(values, offsets, validate=False)
+
+    @classmethod
+    def _from_2d_array(cls, rows: NDArray[Any], dtype: DTypeLike | None) -> Self:
+        if rows.ndim != 2:
+            msg = (
+                "from_lists() needs a sequence of rows, a 1-D object array or "
+                f"a 2-D array; got an array of shape {rows.shape}"
+            )
+            raise TypeError(msg)
+        n, m = rows.shape
+        offsets = np.arange(n + 1, dtype=np.int64) * m
+        flat = rows.reshape(-1)
+        if rows.dtype == object:
+            items = flat.tolist()
+            values = _flat_values(lambda: iter(items), len(items), dtype)
+        elif dtype is None:
+            values = flat.copy()
+        else:
+            values = flat.astype(dtype)
+        return cls(values, offsets, validate=False)
+
+    @classmethod
+    def _from_array_rows(cls, rows: Sequence[Any], dtype: DTypeLike | None) -> Self:
+        arrays: list[NDArray[Any]] = list(rows)
+        ndims = {a.ndim for a in arrays}
+        if ndims != {1}:
+            i = next(i for i, a in enumerate(arrays) if a.ndim != 1)
+            msg = (
+                "from_lists() needs 1-D rows; "
+                f"row {i} is an array of shape {arrays[i].shape}"
+            )
+            raise TypeError(msg)
+        lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
+        nonempty = [a for a in arrays if len(a)] or arrays
+        values = np.concatenate(nonempty)
+        if values.dtype == object:
+            items = values.tolist()
+            values = _flat_values(lambda: iter(items), len(items), dtype)
+        elif dtype is not None:
+            values = values.astype(dtype)
+        return cls(values, _offsets_from_lengths(lengths), validate=False)
+
+    def to_lists(self) -> list[list[Any]]:
+        """Return the rows as Python lists of Python scalars.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> rows = RaggedArray.from_lists([[1, 2], [], [3]]).to_lists()
+        >>> rows, type(rows[0][0])
+        ([[1, 2], [], [3]], <class 'int'>)
+        """
+        flat = self._values.tolist()
+        return [
+            flat[start:stop]
+            for start, stop in itertools.pairwise(self._offsets.tolist())
+        ]
+
+    def to_object_array(self, *, keep_1d: bool = False) -> NDArray[np.object_]:
+        """Return what ``np.array(self.to_lists(), dtype=object)`` returns.
+
+        That is NumPy's (and Keras's) rule: a 1-D object array of Python
+        lists, except that rows of equal length give a 2-D object array of
+        Python scalars, shape ``(n, length)`` (``(n, 0)`` when every row is
+        empty); no rows give shape ``(0,)``.
+
+        Parameters
+        ----------
+        keep_1d : bool, default False
+            Always return a 1-D object array of lists, whatever the lengths.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> RaggedArray.from_lists([[1, 2], [3]]).to_object_array()
+        array([list([1, 2]), list([3])], dtype=object)
+        >>> RaggedArray.from_lists([[1, 2], [3, 4]]).to_object_array().shape
+        (2, 2)
+        >>> RaggedArray.from_lists([[1, 2], [3, 4]]).to_object_array(keep_1d=True)
+        array([list([1, 2]), list([3, 4])], dtype=object)
+        """
+        n = len(self)
+        if n == 0:
+            return np.empty(0, dtype=object)
+        if not keep_1d:
+            lengths = self.lengths()
+            width = int(lengths[0])
+            if bool((lengths == width).all()):
+                flat = np.array(self._values.tolist(), dtype=object)
+                return flat.reshape(n, width)
+        return np.fromiter(self.to_lists(), dtype=object, count=n)
+
+    # ------------------------------------------------------------------ padding
+
+    def pad(
+        self,
+        maxlen: int | None = None,
+        dtype: DTypeLike | None = "int32",
+        padding: Literal["pre", "post"] = "pre",
+        truncating: Literal["pre", "post"] = "pre",
+        value: Any = 0.0,
+    ) -> NDArray[Any]:
+        """Pad and truncate the rows into a 2-D array, as Keras does.
+
+        Returns exactly what ``keras.utils.pad_sequences(self.to_lists(),
+        maxlen, dtype, padding, truncating, value)`` (Keras 3.15.1) returns:
+        same shape, dtype and values, and the same errors in the same order,
+        quirks included (``maxlen=0`` with ``truncating="pre"`` fails on the
+        first non-empty row; bad `padding`/`truncating` strings are only
+        noticed when some row is non-empty; no rows with ``maxlen=None``
+        fails in ``np.max``). Vectorised: no loop over rows.
+
+        Parameters
+        ----------
+        maxlen : int, optional
+            Number of columns; default the longest row.
+        dtype : data-type, default "int32"
+            dtype of the result.
+        padding : {"pre", "post"}, default "pre"
+            Pad before or after each row.
+        truncating : {"pre", "post"}, default "pre"
+            Drop values from the start ("pre") or end ("post") of long rows.
+        value : scalar, default 0.0
+            The padding value.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(len(self), maxlen)``.
+
+        Raises
+        ------
+        ValueError
+            For an unknown `padding` or `truncating`, a string `value` with a
+            non-string `dtype`, and the other cases Keras rejects.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> r = RaggedArray.from_lists([[1], [2, 3], [4, 5, 6]])
+        >>> padded = r.pad()
+        >>> padded.dtype, padded.tolist()
+        (dtype('int32'), [[0, 0, 1], [0, 2, 3], [4, 5, 6]])
+        >>> r.pad(maxlen=2, padding="post", truncating="post", value=-1).tolist()
+        [[1, -1], [2, 3], [4, 5]]
+        """
+        lengths = self.lengths()
+        n = len(lengths)
+        # Keras passes these straight to NumPy; so do we, for the same errors.
+        columns_arg: Any = np.max(lengths) if maxlen is None else maxlen
+        dtype_arg: Any = dtype
+        is_dtype_str = np.issubdtype(dtype_arg, np.str_) or np.issubdtype(
+            dtype_arg, np.bytes_
+        )
+        if isinstance(value, str) and dtype is not object and not is_dtype_str:
+            msg = (
+                f"`dtype` {dtype} is not compatible with `value`'s type: "
+                f"{type(value)}\nYou should set `dtype=object` for variable length "
+                "strings."
+            )
+            raise ValueError(msg)
+        out: NDArray[Any] = np.full((n, columns_arg), value, dtype=dtype_arg)
+        nonempty = lengths > 0
+        if not nonempty.any():
+            return out
+        if truncating not in ("pre", "post"):
+            msg = f'Truncating type "{truncating}" not understood'
+            raise ValueError(msg)
+        width = int(out.shape[1])
+        if width == 0 and truncating == "pre":
+            # Keras slices s[-0:], which is the whole row.
+            keep = lengths
+        else:
+            keep = np.minimum(lengths, width)
+        kept = self._kept_values(lengths, keep, from_end=truncating == "pre")
+        keep_offsets = _offsets_from_lengths(keep)
+        first = int(np.argmax(nonempty))
+        # Keras converts, then checks padding, then assigns row by row: the
+        # first non-empty row decides which error comes first.
+        _cast_like_list(
+            kept[int(keep_offsets[first]) : int(keep_offsets[first + 1])], dtype
+        )
+        if padding not in ("pre", "post"):
+            msg = f'Padding type "{padding}" not understood'
+            raise ValueError(msg)
+        if width == 0:
+            # With truncating="pre" Keras keeps the whole row (s[-0:]) and
+            # assigns it to a 0-wide slot: length-1 rows broadcast away,
+            # the first longer row fails (after the rows before it converted).
+            long_rows = np.flatnonzero(keep >= 2)
+            if len(long_rows):
+                row = int(long_rows[0])
+                _cast_like_list(kept[: int(keep_offsets[row + 1])], dtype)
+                msg = (
+                    "could not broadcast input array from shape "
+                    f"({int(keep[row])},) into shape (0,)"
+                )
+                raise ValueError(msg)
+            _cast_like_list(kept, dtype)
+            return out
+        columns = np.arange(width, dtype=np.int64)
+        if padding == "post":
+            where = columns < keep[:, np.newaxis]
+        else:
+            where = columns >= (width - keep)[:, np.newaxis]
+        out[where] = _cast_like_list(kept, dtype)
+        return out
+
+    def _kept_values(
+        self, lengths: NDArray[np.int64], keep: NDArray[np.int64], *, from_end: bool
+    ) -> NDArray[Any]:
+        """The values left after cutting each row to `keep` items."""
+        if bool((keep == lengths).all()):
+            return self._values
+        position = np.arange(len(self._values), dtype=np.int64)
+        position -= np.repeat(self.starts, lengths)
+        if from_end:
+            mask = position >= np.repeat(lengths - keep, lengths)
+        else:
+            mask = position < np.repeat(keep, lengths)
+        return self._values[mask]
+
+    # -------------------------------------------------------------------- Arrow
+
+    def to_arrow(self, *, large: bool | None = None) -> Any:
+        """Return a ``pyarrow.ListArray`` (or ``LargeListArray``) of the rows.
+
+        The values buffer is shared with NumPy where Arrow allows it
+        (numeric dtypes, contiguous values); ``list`` offsets are a small
+        ``int32`` copy, ``large_list`` offsets are shared.
+
+        Parameters
+        ----------
+        large : bool, optional
+            ``True`` for ``large_list`` (int64 offsets), ``False`` for
+            ``list`` (int32 offsets). Default: ``list`` when the offsets fit
+            in int32, else ``large_list``.
+
+        Raises
+        ------
+        ImportError
+            If pyarrow is not installed.
+        ValueError
+            If ``large=False`` but there are more than 2**31 - 1 values.
+        TypeError
+            If Arrow has no type for the values' dtype (e.g. complex).
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> arr = RaggedArray.from_lists([[1, 2], [3]]).to_arrow()
+        >>> arr.type
+        ListType(list<item: int64>)
+        >>> arr.to_pylist()
+        [[1, 2], [3]]
+        """
+        pa = _import_pyarrow("to_arrow()")
+        total = int(self._offsets[-1])
+        if large is None:
+            large = total > _ARROW_INT32_MAX
+        elif not large and total > _ARROW_INT32_MAX:
+            msg = (
+                f"{total} values do not fit Arrow's int32 list offsets; "
+                "use to_arrow(large=True)"
+            )
+            raise ValueError(msg)
+        try:
+            values = pa.array(np.ascontiguousarray(self._values))
+            if large:
+                return pa.LargeListArray.from_arrays(pa.array(self._offsets), values)
+            offsets = pa.array(self._offsets.astype(np.int32))
+            return pa.ListArray.from_arrays(offsets, values)
+        except pa.ArrowException as err:
+            msg = f"cannot convert values of dtype {self.dtype} to Arrow: {err}"
+            raise TypeError(msg) from err
+
+    @classmethod
+    def from_arrow(cls, array: Any) -> Self:
+        """Build a RaggedArray from a pyarrow ``list``/``large_list`` array.
+
+        Accepts ``pyarrow.Array`` and ``pyarrow.ChunkedArray`` (chunks are
+        combined), including sliced arrays. Numeric values are shared, not
+        copied, where Arrow allows it (then `values` is read-only).
+
+        Raises
+        ------
+        ImportError
+            If pyarrow is not installed.
+        TypeError
+            If `array` is not a list array of a NumPy-compatible type.
+        ValueError
+            If the array contains nulls (rows or values).
+
+        Examples
+        --------
+        >>> import pyarrow as pa
+        >>> from safenpz import RaggedArray
+        >>> RaggedArray.from_arrow(pa.array([[1, 2], [], [3]])).to_lists()
+        [[1, 2], [], [3]]
+        """
+        pa = _import_pyarrow("from_arrow()")
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        if not isinstance(array, pa.Array):
+            msg = f"from_arrow() needs a pyarrow array, got {type(array).__name__}"
+            raise TypeError(msg)
+        arrow_type = array.type
+        if not (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)):
+            msg = f"from_arrow() needs a list or large_list array, got {arrow_type}"
+            raise TypeError(msg)
+        if array.null_count:
+            msg = (
+                f"the Arrow array has {array.null_count} null rows and a "
+                "RaggedArray has none; replace them first, e.g. with "
+                "pyarrow.compute.fill_null(array, [])"
+            )
+            raise ValueError(msg)
+        raw_offsets = array.offsets.to_numpy()
+        if len(raw_offsets) == 0:
+            raw_offsets = np.zeros(1, dtype=np.int64)
+        base, end = int(raw_offsets[0]), int(raw_offsets[-1])
+        child = array.values.slice(base, end - base)
+        if child.null_count:
+            msg = (
+                f"the Arrow list values contain {child.null_count} nulls and a "
+                "RaggedArray has none; fill them first with "
+                "pyarrow.compute.fill_null"
+            )
+            raise ValueError(msg)
+        try:
+            values = child.to_numpy(zero_copy_only=False)
+        except (pa.ArrowException, TypeError, ValueError) as err:
+            msg = f"list values of type {arrow_type.value_type} have no NumPy dtype"
+            raise TypeError(msg) from err
+        if values.dtype == object:
+            msg = (
+                f"list values of type {arrow_type.value_type} have no numeric "
+                "NumPy dtype"
+            )
+            raise TypeError(msg)
+        offsets = raw_offsets.astype(np.int64, copy=False)
+        if base:
+            offsets = offsets - base
+        return cls(values, offsets)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _check_values(values: NDArray[Any]) -> NDArray[Any]:
+    if values.ndim != 1:
+        msg = f"RaggedArray values must be 1-D, got shape {values.shape}"
+        raise FormatError(msg)
+    if values.dtype.kind in "OV":
+        msg = (
+            f"RaggedArray values must be plain data, not dtype {values.dtype}; "
+            "build from Python rows with RaggedArray.from_lists()"
+        )
+        raise FormatError(msg)
+    return values
+
+
+def _check_offsets(
+    offsets: NDArray[Any], n_values: int, *, validate: bool
+) -> NDArray[np.int64]:
+    if offsets.ndim != 1:
+        msg = f"offsets must be 1-D, got shape {offsets.shape}"
+        raise FormatError(msg)
+    if offsets.size == 0:
+        msg = "offsets must have at least one element (offsets[0] == 0)"
+        raise FormatError(msg)
+    if offsets.dtype.kind not in "iu":
+        msg = f"offsets must be integers, got dtype {offsets.dtype}"
+        raise FormatError(msg)
+    if offsets.dtype.kind == "u" and offsets.dtype.itemsize == 8:
+        i = int(np.argmax(offsets))
+        if int(offsets[i]) > _INT64_MAX:
+            msg = f"offsets must fit in int64: offsets[{i}]={offsets[i]}"
+            raise FormatError(msg)
+    offs = offsets.astype(np.int64, copy=False)
+    if offs[0] != 0:
+        msg = f"offsets must start at 0: offsets[0]={offs[0]}"
+        raise FormatError(msg)
+    last = len(offs) - 1
+    if offs[last] != n_values:
+        msg = (
+            f"offsets must end at len(values)={n_values}: offsets[{last}]={offs[last]}"
+        )
+        raise FormatError(msg)
+    if validate and last > 0:
+        decreasing = offs[1:] < offs[:-1]
+        if decreasing.any():
+            i = int(np.argmax(decreasing))
+            msg = (
+                f"offsets must not decrease: offsets[{i}]={offs[i]} > "
+                f"offsets[{i + 1}]={offs[i + 1]}"
+            )
+            raise FormatError(msg)
+    return offs
+
+
+def _check_plain_dtype(dtype: np.dtype[Any], what: str) -> None:
+    """Reject dtypes a RaggedArray cannot hold, for arguments from the caller."""
+    if dtype.kind in "OV":
+        msg = (
+            f"{what}(): a RaggedArray holds plain data, not dtype {dtype} "
+            "(object and structured dtypes are not allowed)"
+        )
+        raise TypeError(msg)
+
+
+def _offsets_from_lengths(lengths: NDArray[np.int64]) -> NDArray[np.int64]:
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return offsets
+
+
+def _is_row_type(row_type: type) -> bool:
+    if issubclass(row_type, (str, bytes, bytearray)):
+        return False
+    return issubclass(row_type, (np.ndarray, collections.abc.Sequence))
+
+
+def _flat_values(
+    elements: Callable[[], Iterator[Any]], total: int, dtype: DTypeLike | None
+) -> NDArray[Any]:
+    """Make the values array from the flattened elements.
+
+    `elements` is called once or twice (a type scan, then the fill), so that
+    plain Python ints go through ``np.fromiter`` instead of ``np.asarray``'s
+    slower inference.
+    """
+    if dtype is not None:
+        target = np.dtype(dtype)
+        if target.kind in "biufc":
+            return np.fromiter(elements(), dtype=target, count=total)
+        return np.asarray(list(elements()), dtype=target)
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    kinds = set(map(type, elements()))
+    if kinds <= {int, bool}:
+        if kinds == {bool}:
+            return np.fromiter(elements(), dtype=np.bool_, count=total)
+        try:
+            return np.fromiter(elements(), dtype=np.int64, count=total)
+        except OverflowError:
+            return _beyond_int64(elements, total)
+    elif kinds <= {int, bool, float}:
+        try:
+            return np.fromiter(elements(), dtype=np.float64, count=total)
+        except OverflowError as err:
+            msg = (
+                f"from_lists(): an integer mixed with floats overflows float64 ({err})"
+            )
+            raise ValueError(msg) from err
+    return _inferred(list(elements()), kinds)
+
+
+def _beyond_int64(
+    elements: Callable[[], Iterator[Any]], total: int
+) -> NDArray[np.uint64]:
+    """Python ints, some outside int64: uint64 if they all fit, else an error.
+
+    (``np.asarray`` would silently round them to float64.)
+    """
+    low, high = min(elements()), max(elements())
+    if low < 0 or high > _UINT64_MAX:
+        msg = (
+            f"from_lists(): the integers range from {low} to {high}, which fits "
+            "neither int64 nor uint64; pass dtype=np.float64 if rounding them "
+            "is acceptable"
+        )
+        raise ValueError(msg)
+    return np.fromiter(elements(), dtype=np.uint64, count=total)
+
+
+def _inferred(items: list[Any], kinds: set[type]) -> NDArray[Any]:
+    names = ", ".join(sorted(k.__name__ for k in kinds))
+    msg = (
+        "from_lists() needs rows of numbers (one NumPy dtype); "
+        f"the elements are of type {names}"
+    )
+    try:
+        values = np.asarray(items)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise TypeError(msg) from err
+    if values.ndim != 1 or values.dtype.kind in "OV":
+        raise TypeError(msg)
+    if values.dtype.kind in "iu" and values.dtype != np.uint64:
+        values = values.astype(np.int64)
+    return values
+
+
+def _cast_like_list(values: NDArray[Any], dtype: DTypeLike | None) -> NDArray[Any]:
+    """Return ``np.asarray(values.tolist(), dtype=dtype)``, fast when possible.
+
+    The fast path casts the array directly wherever that gives the same
+    numbers (and errors) as going through Python scalars; everything else
+    (out-of-range integers, NaN to int, strings, objects, complex) takes the
+    slow path so NumPy itself decides.
+    """
+    if dtype is None or values.size == 0:
+        return np.asarray(values.tolist(), dtype=dtype)
+    target = np.dtype(dtype)
+    source = values.dtype.kind
+    if target.kind not in "biuf" or source not in "biuf":
+        return np.asarray(values.tolist(), dtype=target)
+    if target.kind == "b" or source == "b":
+        return values.astype(target)
+    if target.kind == "f":
+        if source == "f":
+            return values.astype(target)
+        # NumPy converts a Python int to float64 first, then to the target.
+        return values.astype(np.float64).astype(target)
+    info = np.iinfo(target)
+    whole = values
+    if source == "f":
+        if not bool(np.isfinite(values).all()):
+            return np.asarray(values.tolist(), dtype=target)
+        whole = np.trunc(values)
+    if int(whole.min()) < info.min or int(whole.max()) > info.max:
+        return np.asarray(values.tolist(), dtype=target)
+    return values.astype(target)
+
+
+def _exact_scalar(value: Any, dtype: np.dtype[Any]) -> NDArray[Any]:
+    """`value` as a 0-d array of `dtype`, or ValueError if that changes it."""
+    scalar = np.asarray(value)
+    if scalar.ndim != 0:
+        msg = f"expected a scalar, got an array of shape {scalar.shape}"
+        raise TypeError(msg)
+    msg = (
+        f"{value!r} cannot be stored as {dtype} without changing it; "
+        "convert the RaggedArray first with astype()"
+    )
+    if scalar.dtype.kind == "c" and dtype.kind != "c":
+        if scalar.imag != 0:
+            raise ValueError(msg)
+        scalar = scalar.real
+    try:
+        with np.errstate(all="ignore"):
+            cast = scalar.astype(dtype)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ValueError(msg) from err
+    before, after = scalar.item(), cast.item()
+    same = before == after or (before != before and after != after)
+    if not same:
+        raise ValueError(msg)
+    return cast
+
+
+def _preview_row(row: NDArray[Any]) -> str:
+    items = [repr(x) for x in row[:_PREVIEW_ITEMS].tolist()]
+    if len(row) > _PREVIEW_ITEMS:
+        items.append("...")
+    return "[" + ", ".join(items) + "]"
+
+
+def _import_pyarrow(what: str) -> Any:
+    try:
+        import pyarrow  # type: ignore[import-untyped]
+    except ImportError as err:
+        msg = f"{what} needs pyarrow: {_PYARROW_HINT}"
+        raise ImportError(msg) from err
+    return pyarrow
