@@ -2,14 +2,16 @@
 
 Public API::
 
-    safenpz.load(file, *, ragged=False, ...)   safe drop-in for np.load(allow_pickle=True)
-    safenpz.save(file, **arrays)               pickle-free .npz that np.load opens
-    safenpz.convert(src, dst)                  legacy file -> pickle-free .npz / Parquet
-    safenpz.RaggedArray                        values + offsets
-    safenpz.datasets.imdb / .reuters           drop-in Keras dataset loaders
+    safenpz.load(file, ragged=False)   safe drop-in for np.load(allow_pickle=True)
+    safenpz.save(file, **arrays)       pickle-free .npz that np.load opens
+    safenpz.convert(src, dst)          legacy file -> pickle-free .npz / Parquet
+    safenpz.RaggedArray                values + offsets
+    safenpz.datasets.imdb / .reuters   drop-in Keras dataset loaders
 """
 
 from __future__ import annotations
+
+import contextlib
 
 __version__ = "0.1.0"
 
@@ -48,8 +50,6 @@ __all__ = [
 for _name in __all__:
     _obj = globals()[_name]
     if hasattr(_obj, "__module__"):
-        try:
+        with contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = "safenpz"
-        except (AttributeError, TypeError):  # pragma: no cover - builtins
-            pass
-del _name, _obj
+del _name, _obj, contextlib

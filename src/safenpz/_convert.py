@@ -37,11 +37,9 @@ Format = Literal["npz", "parquet"]
 def _import_pyarrow() -> Any:
     try:
         import pyarrow as pa
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet
     except ImportError as err:
-        msg = (
-            "writing Parquet needs pyarrow: pip install 'safenpz[parquet]'"
-        )
+        msg = "writing Parquet needs pyarrow: pip install 'safenpz[parquet]'"
         raise ImportError(msg) from err
     return pa
 
@@ -101,7 +99,7 @@ def convert(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
     *,
-    format: Format | None = None,  # noqa: A002 - the natural name
+    format: Format | None = None,
     compress: bool = True,
     **load_kwargs: Any,
 ) -> list[Path]:
@@ -151,7 +149,7 @@ def convert(
     if format not in ("npz", "parquet"):
         msg = f"format must be 'npz' or 'parquet', not {format!r}"
         raise ValueError(msg)
-    pa = _import_pyarrow() if format == "parquet" else None
+    _import_pyarrow() if format == "parquet" else None
     columns = _read_all(src, **load_kwargs)
     if format == "npz":
         save(dst_path, compress=compress, **columns)

@@ -74,7 +74,9 @@ def make_imdb_like(
     y_train = rng.integers(0, 2, n_train).astype(np.int64)
     y_test = rng.integers(0, 2, n_test).astype(np.int64)
     path = Path(path)
-    np.savez_compressed(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    np.savez_compressed(
+        path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test
+    )
     return path
 
 
@@ -94,8 +96,10 @@ def hostile_npy_bytes(sentinel: str | os.PathLike[str]) -> bytes:
     ``np.load(..., allow_pickle=True)`` on these bytes creates the file;
     safenpz refuses them.
     """
-    payload = pickle.dumps(np.array([_RunCommand(f"touch {os.fspath(sentinel)}")],
-                                    dtype=object), protocol=2)
+    payload = pickle.dumps(
+        np.array([_RunCommand(f"touch {os.fspath(sentinel)}")], dtype=object),
+        protocol=2,
+    )
     buf = io.BytesIO()
     header = {"descr": "|O", "fortran_order": False, "shape": (1,)}
     np.lib.format.write_array_header_1_0(buf, header)
@@ -117,11 +121,16 @@ def run_demo(*, rows: int = 25_000, workdir: str | None = None) -> int:
     os.environ["SAFENPZ_OFFLINE"] = "1"  # the demo never touches the network
     try:
         legacy = work / "imdb.npz"
-        print(f"1. Writing an IMDb-shaped legacy file with NumPy ({rows:,} reviews per split)")
+        print(
+            "1. Writing an IMDb-shaped legacy file with NumPy "
+            f"({rows:,} reviews per split)"
+        )
         t = time.perf_counter()
         make_imdb_like(legacy, n_train=rows, n_test=rows)
-        print(f"   {legacy} ({legacy.stat().st_size / 1e6:.1f} MB) in "
-              f"{time.perf_counter() - t:.1f} s")
+        print(
+            f"   {legacy} ({legacy.stat().st_size / 1e6:.1f} MB) in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
 
         print("2. Plain NumPy refuses it:")
         try:
@@ -137,14 +146,17 @@ def run_demo(*, rows: int = 25_000, workdir: str | None = None) -> int:
             ("second load, output='ragged'", {"output": "ragged"}),
         ):
             t = time.perf_counter()
-            (x_train, y_train), (x_test, y_test) = imdb.load_data(
+            (x_train, y_train), (_x_test, _y_test) = imdb.load_data(
                 path=str(legacy), num_words=10_000, **kwargs
             )
             dt = time.perf_counter() - t
-            print(f"   {label}: {dt:.2f} s -> x_train {type(x_train).__name__} "
-                  f"of {len(x_train):,} rows, y_train {y_train.dtype}")
-        (x_train, y_train), _ = imdb.load_data(path=str(legacy), num_words=10_000,
-                                               output="ragged")
+            print(
+                f"   {label}: {dt:.2f} s -> x_train {type(x_train).__name__} "
+                f"of {len(x_train):,} rows, y_train {y_train.dtype}"
+            )
+        (x_train, y_train), _ = imdb.load_data(
+            path=str(legacy), num_words=10_000, output="ragged"
+        )
         padded = x_train.pad(maxlen=200)
         print(f"   padded to maxlen=200 for training: {padded.shape} {padded.dtype}")
         print(f"   first review starts {x_train[0][:8].tolist()}")
@@ -153,8 +165,11 @@ def run_demo(*, rows: int = 25_000, workdir: str | None = None) -> int:
         safenpz.save(clean, x_train=x_train, y_train=y_train)
         with np.load(clean, allow_pickle=False) as f:
             members = f.files
-        print(f"4. safenpz.save wrote {clean.name}; np.load(allow_pickle=False) opens it: "
-              f"{members}")
+        print(
+            f"4. safenpz.save wrote {clean.name}; "
+            "np.load(allow_pickle=False) opens it: "
+            f"{members}"
+        )
 
         sentinel = work / "PWNED"
         evil = work / "evil.npy"

@@ -5,11 +5,11 @@ also from the built-in exception a caller would naturally catch, so existing
 ``except ValueError`` / ``except OSError`` code keeps working::
 
     SafenpzError(Exception)
-    ├── UnsafeFileError(SafenpzError, ValueError)    needs code execution / a global outside the table
-    ├── FormatError(SafenpzError, ValueError)        malformed, truncated, inconsistent input
-    ├── LimitError(SafenpzError, ValueError)         a size/ratio/depth/count limit was hit
-    ├── HashMismatchError(SafenpzError, ValueError)  a download does not match its known hash
-    └── DownloadError(SafenpzError, OSError)         network, offline mode or cache-directory failure
+    ├── UnsafeFileError(SafenpzError, ValueError)    would run code / unknown global
+    ├── FormatError(SafenpzError, ValueError)        malformed, truncated, inconsistent
+    ├── LimitError(SafenpzError, ValueError)         a size/ratio/depth/count limit hit
+    ├── HashMismatchError(SafenpzError, ValueError)  download does not match its hash
+    └── DownloadError(SafenpzError, OSError)         network, offline mode, cache dir
 
 Messages say what happened (with the values), why it matters and what to do.
 """

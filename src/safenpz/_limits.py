@@ -63,15 +63,25 @@ class Limits:
             msg = f"max_ratio must be a number > 1, got {self.max_ratio!r}"
             raise ValueError(msg)
 
-    def exceeded(self, name: str, value: int | float, where: str) -> LimitError:
-        """Build the :class:`LimitError` for limit `name` hit by `value`."""
+    def check(self, name: str, value: float, where: str) -> None:
+        """Raise :class:`LimitError` if `value` exceeds the limit called `name`.
+
+        Examples
+        --------
+        >>> Limits(max_depth=3).check("max_depth", 4, "data")
+        Traceback (most recent call last):
+        ...
+        safenpz.LimitError: data: 4 exceeds max_depth=3. ...
+        """
         limit = getattr(self, name)
+        if value <= limit:
+            return
         msg = (
             f"{where}: {value:,} exceeds {name}={limit:,}. This protects against "
             f"files built to exhaust memory; if you trust the file, pass a "
             f"larger {name}= to safenpz.load"
         )
-        return LimitError(msg)
+        raise LimitError(msg)
 
 
 DEFAULT_LIMITS = Limits()

@@ -33,7 +33,9 @@ reading them raises :class:`~safenpz.FormatError`; a bare pickle file (what
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
+import itertools
 import math
 import os
 import zipfile
@@ -44,8 +46,9 @@ from typing import IO, Any, Literal
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError
+from ._gc import no_gc
 from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
-from ._unpickle import no_gc, safe_loads
+from ._unpickle import safe_loads
 
 __all__ = ["NpzFile", "load", "parse_header"]
 
@@ -129,8 +132,7 @@ def parse_header(
     if len(head) < 8 + width:
         raise _fail(member, "truncated .npy header")
     hlen = int.from_bytes(head[8 : 8 + width], "little")
-    if hlen > limits.max_header_size:
-        raise limits.exceeded("max_header_size", hlen, f"{member}: .npy header")
+    limits.check("max_header_size", hlen, f"{member}: .npy header")
     start = 8 + width
     raw = bytes(prefix[start : start + hlen])
     if len(raw) != hlen:
@@ -193,10 +195,10 @@ def _decode_object(
     if header.dtype != np.dtype(object):
         raise _fail(
             member,
-            f"structured dtypes holding Python objects ({header.dtype}) are not supported",
+            f"structured dtypes holding Python objects ({header.dtype}) are "
+            "not supported",
         )
-    if header.count > limits.max_items:
-        raise limits.exceeded("max_items", header.count, f"{member}: object array")
+    limits.check("max_items", header.count, f"{member}: object array")
     from ._fastrows import decode_int_rows
     from ._ragged import RaggedArray
 
@@ -207,7 +209,7 @@ def _decode_object(
         with no_gc():
             vals = fast.values.tolist()
             bounds = fast.offsets.tolist()
-            rows = [vals[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+            rows = [vals[a:b] for a, b in itertools.pairwise(bounds)]
             return _object_array_of(rows, header.shape)
     obj = safe_loads(
         body,
@@ -264,10 +266,7 @@ def decode_npy_bytes(
         return _decode_object(
             body, header, member=member, limits=limits, ragged=ragged, encoding=encoding
         )
-    if header.nbytes > limits.max_member_bytes:
-        raise limits.exceeded(
-            "max_member_bytes", header.nbytes, f"{member}: array data"
-        )
+    limits.check("max_member_bytes", header.nbytes, f"{member}: array data")
     _check_data_size(member, header, len(body))
     arr = np.frombuffer(
         view, dtype=header.dtype, count=header.count, offset=header.data_offset
@@ -314,7 +313,8 @@ def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> No
         if fname in seen:
             raise _fail(
                 name,
-                f"duplicate member name {fname!r}; refusing to guess which one is meant",
+                f"duplicate member name {fname!r}; refusing to guess which one "
+                "is meant",
             )
         seen.add(fname)
         parts = fname.replace("\\", "/").split("/")
@@ -331,7 +331,7 @@ def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> No
             name,
             f"{ordered[0].header_offset} unexpected bytes before the first zip member",
         )
-    for this, nxt in zip(ordered, ordered[1:], strict=False):
+    for this, nxt in itertools.pairwise(ordered):
         end = (
             this.header_offset
             + 30
@@ -416,18 +416,15 @@ class NpzFile(Mapping[str, Any]):
         where = f"{self._name}: member {info.filename!r}"
         lim = self._limits
         if info.flag_bits & 0x1:
-            raise FormatError(
-                f"{where} is encrypted; safenpz does not read encrypted archives"
-            )
+            msg = f"{where} is encrypted; safenpz does not read encrypted archives"
+            raise FormatError(msg)
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise FormatError(
+            msg = (
                 f"{where} uses compression method {info.compress_type}; NumPy "
                 "writes only stored or deflated members"
             )
-        if info.file_size > lim.max_member_bytes:
-            raise lim.exceeded(
-                "max_member_bytes", info.file_size, f"{where} (declared size)"
-            )
+            raise FormatError(msg)
+        lim.check("max_member_bytes", info.file_size, f"{where} (declared size)")
         out = bytearray()
         compressed = max(info.compress_size, 1)
         try:
@@ -437,17 +434,10 @@ class NpzFile(Mapping[str, Any]):
                     if not chunk:
                         break
                     out += chunk
-                    if len(out) > lim.max_member_bytes:
-                        raise lim.exceeded("max_member_bytes", len(out), where)
-                    if (
-                        len(out) > RATIO_GRACE_BYTES
-                        and len(out) / compressed > lim.max_ratio
-                    ):
-                        raise lim.exceeded(
-                            "max_ratio",
-                            round(len(out) / compressed),
-                            f"{where} compression ratio",
-                        )
+                    lim.check("max_member_bytes", len(out), where)
+                    if len(out) > RATIO_GRACE_BYTES:
+                        ratio = round(len(out) / compressed)
+                        lim.check("max_ratio", ratio, f"{where} compression ratio")
         except SafenpzError:
             raise
         except (
@@ -458,27 +448,25 @@ class NpzFile(Mapping[str, Any]):
             NotImplementedError,
             RuntimeError,
         ) as err:
-            raise FormatError(f"{where} is damaged ({err})") from err
+            msg = f"{where} is damaged ({err})"
+            raise FormatError(msg) from err
         if len(out) != info.file_size:
-            raise FormatError(
-                f"{where} is truncated: {len(out)} of {info.file_size} bytes"
-            )
+            msg = f"{where} is truncated: {len(out)} of {info.file_size} bytes"
+            raise FormatError(msg)
         self._inflated[key] = len(out)
         total = sum(self._inflated.values())
-        if total > lim.max_total_bytes:
-            raise lim.exceeded(
-                "max_total_bytes", total, f"{self._name}: members read so far"
-            )
+        lim.check("max_total_bytes", total, f"{self._name}: members read so far")
         return out
 
     def read_npy(self, key: str, *, ragged: bool | None = None) -> Any:
         """Decode a raw member as ``.npy``."""
         info = self._members[key]
         if not info.filename.endswith(".npy"):
-            raise FormatError(
+            msg = (
                 f"{self._name}: member {info.filename!r} is not a .npy file; "
                 "safenpz only decodes .npy members"
             )
+            raise FormatError(msg)
         buf = self.read_member_bytes(key)
         return decode_npy_bytes(
             buf,
@@ -530,10 +518,8 @@ class NpzFile(Mapping[str, Any]):
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown
             self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
 
 
 # --------------------------------------------------------------------------
@@ -544,8 +530,7 @@ def _read_capped(
     fp: IO[bytes], cap: int, what: str, limits: Limits, name: str
 ) -> bytes:
     data = fp.read(cap + 1)
-    if len(data) > cap:
-        raise limits.exceeded(what, len(data), name)
+    limits.check(what, len(data), name)
     return data
 
 
@@ -628,7 +613,7 @@ def load(
     if mmap_mode not in (None, "r", "r+", "c"):
         msg = f"mmap_mode must be None, 'r', 'r+' or 'c', not {mmap_mode!r}"
         raise ValueError(msg)
-    opts = {"limits": limits, "ragged": ragged, "encoding": encoding}
+    opts: dict[str, Any] = {"limits": limits, "ragged": ragged, "encoding": encoding}
     if isinstance(file, bytes | bytearray | memoryview):
         return _load_stream(io.BytesIO(bytes(file)), name="<bytes>", own=True, **opts)
     if isinstance(file, str | os.PathLike):
@@ -642,15 +627,20 @@ def load(
             fp.close()
             raise
     if not hasattr(file, "read"):
-        msg = f"file must be a path, bytes or a binary file object, not {type(file).__name__}"
+        msg = (
+            "file must be a path, bytes or a binary file object, not "
+            f"{type(file).__name__}"
+        )
         raise TypeError(msg)
     name = str(getattr(file, "name", "<stream>"))
-    fp = file
-    if not (hasattr(fp, "seekable") and fp.seekable()):
-        fp = io.BytesIO(
-            _read_capped(fp, limits.max_total_bytes, "max_total_bytes", limits, name)
+    stream: IO[bytes] = file
+    if not (hasattr(stream, "seekable") and stream.seekable()):
+        stream = io.BytesIO(
+            _read_capped(
+                stream, limits.max_total_bytes, "max_total_bytes", limits, name
+            )
         )
-    return _load_stream(fp, name=name, own=False, **opts)
+    return _load_stream(stream, name=name, own=False, **opts)
 
 
 def _load_stream(
@@ -734,17 +724,13 @@ def _load_npy_stream(
                 f"{name}: an object array cannot be memory-mapped; pass mmap_mode=None"
             )
             raise ValueError(msg)
-        if available > limits.max_member_bytes:
-            raise limits.exceeded(
-                "max_member_bytes", available, f"{name}: pickled data"
-            )
+        limits.check("max_member_bytes", available, f"{name}: pickled data")
         fp.seek(start)
         buf = fp.read(header.data_offset + available)
         return decode_npy_bytes(
             buf, member=name, limits=limits, ragged=ragged, encoding=encoding
         )
-    if header.nbytes > limits.max_member_bytes:
-        raise limits.exceeded("max_member_bytes", header.nbytes, f"{name}: array data")
+    limits.check("max_member_bytes", header.nbytes, f"{name}: array data")
     _check_data_size(name, header, available)
     order: Literal["F", "C"] = "F" if header.fortran_order else "C"
     if mmap_mode is not None and path is not None:
@@ -758,9 +744,7 @@ def _load_npy_stream(
         )
     fp.seek(start + header.data_offset)
     arr = np.empty(header.shape, dtype=header.dtype, order=order)
-    target = (
-        memoryview(arr.ravel(order="A").view(np.uint8)) if arr.size else memoryview(b"")
-    )
+    target = arr.ravel(order="A").view(np.uint8).data if arr.size else memoryview(b"")
     got = 0
     while got < header.nbytes:
         n = fp.readinto(target[got : got + _CHUNK])  # type: ignore[attr-defined]

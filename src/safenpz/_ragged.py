@@ -59,6 +59,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from safenpz._exceptions import FormatError
+from safenpz._gc import no_gc
 
 if TYPE_CHECKING:
     from typing import Self
@@ -685,11 +686,12 @@ class RaggedArray:
         >>> rows, type(rows[0][0])
         ([[1, 2], [], [3]], <class 'int'>)
         """
-        flat = self._values.tolist()
-        return [
-            flat[start:stop]
-            for start, stop in itertools.pairwise(self._offsets.tolist())
-        ]
+        with no_gc():
+            flat = self._values.tolist()
+            return [
+                flat[start:stop]
+                for start, stop in itertools.pairwise(self._offsets.tolist())
+            ]
 
     def to_object_array(self, *, keep_1d: bool = False) -> NDArray[np.object_]:
         """Return what ``np.array(self.to_lists(), dtype=object)`` returns.
@@ -721,9 +723,12 @@ class RaggedArray:
             lengths = self.lengths()
             width = int(lengths[0])
             if bool((lengths == width).all()):
-                flat = np.array(self._values.tolist(), dtype=object)
+                with no_gc():
+                    flat = np.array(self._values.tolist(), dtype=object)
                 return flat.reshape(n, width)
-        return np.fromiter(self.to_lists(), dtype=object, count=n)
+        rows = self.to_lists()
+        with no_gc():
+            return np.fromiter(rows, dtype=object, count=n)
 
     # ------------------------------------------------------------------ padding
 

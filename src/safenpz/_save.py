@@ -37,7 +37,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,10 +76,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
             os.fsync(fp.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
@@ -145,7 +143,7 @@ def _plan(
             manifest[name] = {"kind": "ragged"}
             continue
         arr = np.asanyarray(value) if not isinstance(value, list) else None
-        if arr is None or arr.dtype.hasobject and arr.dtype != object:
+        if arr is None or (arr.dtype.hasobject and arr.dtype != object):
             msg = (
                 f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
                 "pass a numeric array, an object array of numeric rows or a RaggedArray"
@@ -227,7 +225,7 @@ def save(
     if manifest:
         doc = {"format": "safenpz", "version": _FORMAT_VERSION, "arrays": manifest}
         members[MANIFEST] = np.array(json.dumps(doc, sort_keys=True))
-    writer = np.savez_compressed if compress else np.savez
+    writer: Any = np.savez_compressed if compress else np.savez
     if isinstance(file, str | os.PathLike):
         with atomic_write(file) as fp:
             writer(fp, **members)
@@ -269,22 +267,26 @@ class Layout:
             and doc_arr.dtype.kind == "U"
             and doc_arr.dtype.itemsize <= 4 * _MAX_MANIFEST_CHARS
         ):
-            raise FormatError(f"{where} must be a 0-d unicode array of at most 1 MiB")
+            msg = f"{where} must be a 0-d unicode array of at most 1 MiB"
+            raise FormatError(msg)
         try:
             doc = json.loads(str(doc_arr[()]))
         except ValueError as err:
-            raise FormatError(f"{where} is not valid JSON: {err}") from err
+            msg = f"{where} is not valid JSON: {err}"
+            raise FormatError(msg) from err
         if not (
             isinstance(doc, dict)
             and doc.get("format") == "safenpz"
             and isinstance(doc.get("arrays"), dict)
         ):
-            raise FormatError(f"{where} is not a safenpz manifest")
+            msg = f"{where} is not a safenpz manifest"
+            raise FormatError(msg)
         if doc.get("version") != _FORMAT_VERSION:
-            raise FormatError(
+            msg = (
                 f"{where} has version {doc.get('version')!r}; this safenpz reads "
                 f"version {_FORMAT_VERSION} — upgrade safenpz"
             )
+            raise FormatError(msg)
         manifest: dict[str, Any] = doc["arrays"]
         for name, entry in manifest.items():
             ok = isinstance(entry, dict) and entry.get("kind") in _KINDS
@@ -295,7 +297,8 @@ class Layout:
                 if entry["kind"] == "object_lists":
                     ok = ok and entry.get("rows") in ("list", "ndarray")
             if not ok:
-                raise FormatError(f"{where}: bad entry for {name!r}: {entry!r:.200}")
+                msg = f"{where}: bad entry for {name!r}: {entry!r:.200}"
+                raise FormatError(msg)
         return cls(raw, manifest)
 
     def get(self, npz: NpzFile, name: str) -> Any:
@@ -306,7 +309,8 @@ class Layout:
         if entry["kind"] == "object_scalars":
             arr = npz.read_npy(name, ragged=False)
             if not isinstance(arr, np.ndarray) or list(arr.shape) != entry["shape"]:
-                raise FormatError(f"member {name!r} does not match its manifest entry")
+                msg = f"member {name!r} does not match its manifest entry"
+                raise FormatError(msg)
             return arr.astype(object)
         values = npz.read_npy(f"{name}.values", ragged=False)
         offsets = npz.read_npy(f"{name}.offsets", ragged=False)
@@ -318,9 +322,8 @@ class Layout:
             and offsets.dtype.kind in "iu"
             and values.dtype.kind in "biufc"
         ):
-            raise FormatError(
-                f"{name!r}: values must be 1-D numeric and offsets 1-D integers"
-            )
+            msg = f"{name!r}: values must be 1-D numeric and offsets 1-D integers"
+            raise FormatError(msg)
         ragged = RaggedArray(values, offsets.astype(np.int64, copy=False))
         if entry["kind"] == "ragged" or npz._ragged:
             return ragged

@@ -2,7 +2,7 @@
 
 ::
 
-    safenpz scan PATH...          static check, never decodes (exit 1 if anything is refused)
+    safenpz scan PATH...          static check, never decodes (exit 1 if refused)
     safenpz info PATH             members, shapes, dtypes, ragged length statistics
     safenpz convert SRC DST       legacy pickled file -> pickle-free .npz or Parquet
     safenpz fetch imdb|reuters    download (hash-checked) and cache a Keras dataset
@@ -69,9 +69,7 @@ def _scan_pickle_bytes(data: bytes, member: str) -> dict[str, Any]:
     except SafenpzError as err:  # pragma: no cover - strict=False collects
         return {"verdict": "invalid", "error": str(err)}
     kinds = {p.kind for p in report.problems}
-    verdict = (
-        "unsafe" if "unsafe" in kinds else "invalid" if kinds else "loadable"
-    )
+    verdict = "unsafe" if "unsafe" in kinds else "invalid" if kinds else "loadable"
     return {
         "pickle": True,
         "protocol": report.protocol,
@@ -88,7 +86,12 @@ def _scan_pickle_bytes(data: bytes, member: str) -> dict[str, Any]:
         ],
         "opcodes": dict(report.opcodes),
         "problems": [
-            {"kind": p.kind, "opcode": p.opcode, "offset": p.offset, "message": p.message}
+            {
+                "kind": p.kind,
+                "opcode": p.opcode,
+                "offset": p.offset,
+                "message": p.message,
+            }
             for p in report.problems
         ],
     }
@@ -103,8 +106,12 @@ def scan_file(path: Path) -> dict[str, Any]:
             fp.seek(0)
             if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
                 with NpzFile(
-                    fp, name=str(path), own_file=False, limits=DEFAULT_LIMITS,
-                    ragged=False, encoding="latin1",
+                    fp,
+                    name=str(path),
+                    own_file=False,
+                    limits=DEFAULT_LIMITS,
+                    ragged=False,
+                    encoding="latin1",
                 ) as npz:
                     for key in npz.member_names:
                         data = bytes(npz.read_member_bytes(key))
@@ -117,10 +124,16 @@ def scan_file(path: Path) -> dict[str, Any]:
                 entry = {"member": path.name, **_scan_pickle_bytes(data, path.name)}
                 result["members"].append(entry)
     except (SafenpzError, zipfile.BadZipFile) as err:
-        result["members"].append({"member": "*", "verdict": "invalid", "error": str(err)})
+        result["members"].append(
+            {"member": "*", "verdict": "invalid", "error": str(err)}
+        )
     except OSError as err:
         result["members"].append(
-            {"member": "*", "verdict": "invalid", "error": f"{type(err).__name__}: {err}"}
+            {
+                "member": "*",
+                "verdict": "invalid",
+                "error": f"{type(err).__name__}: {err}",
+            }
         )
     order = ["safe", "loadable", "invalid", "unsafe"]
     verdicts = [m["verdict"] for m in result["members"]] or ["safe"]
@@ -142,11 +155,15 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 print(line)
                 for g in m.get("globals", []):
                     mark = "ok " if g["allowed"] else "BAD"
-                    print(f"        {mark} {g['opcode']} {g['module']}.{g['name']} "
-                          f"@ byte {g['offset']}")
+                    print(
+                        f"        {mark} {g['opcode']} {g['module']}.{g['name']} "
+                        f"@ byte {g['offset']}"
+                    )
                 for p in m.get("problems", []):
-                    print(f"        {p['kind']}: {p['message']} "
-                          f"({p['opcode']} @ byte {p['offset']})")
+                    print(
+                        f"        {p['kind']}: {p['message']} "
+                        f"({p['opcode']} @ byte {p['offset']})"
+                    )
                 if "error" in m:
                     print(f"        {m['error']}")
     return 1 if any(r["verdict"] in ("unsafe", "invalid") for r in results) else 0
@@ -193,7 +210,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from ._convert import convert
 
-    written = convert(args.src, args.dst, format=args.format, compress=not args.no_compress)
+    written = convert(
+        args.src, args.dst, format=args.format, compress=not args.no_compress
+    )
     for path in written:
         print(f"wrote {path}")
     return 0
@@ -233,7 +252,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("scan", help="statically check files (never decodes them)")
-    p.add_argument("paths", nargs="+", help="files or directories (searched recursively)")
+    p.add_argument(
+        "paths", nargs="+", help="files or directories (searched recursively)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_scan)
 
@@ -245,7 +266,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--format", choices=["npz", "parquet"], default=None)
-    p.add_argument("--no-compress", action="store_true", help="store .npz members uncompressed")
+    p.add_argument(
+        "--no-compress", action="store_true", help="store .npz members uncompressed"
+    )
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("fetch", help="download and cache a Keras dataset")
@@ -254,7 +277,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="offline end-to-end demo on a generated dataset")
     p.add_argument("--rows", type=int, default=25_000, help="reviews per split")
-    p.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
+    p.add_argument(
+        "--dir", default=None, help="work directory (default: a temporary one)"
+    )
     p.set_defaults(func=_cmd_demo)
     return parser
 
@@ -275,4 +300,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Interrupted", file=sys.stderr)
         return 130
     return code
-
