@@ -39,6 +39,7 @@ import itertools
 import math
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Literal
@@ -204,6 +205,8 @@ def _decode_object(
 
     fast = decode_int_rows(body)
     if fast is not None and fast.shape == header.shape and len(header.shape) == 1:
+        # rows shared through the memo are expanded: bound what that can cost
+        limits.check("max_items", fast.values.size, f"{member}: decoded values")
         if ragged:
             return RaggedArray(fast.values, fast.offsets, validate=False)
         with no_gc():
@@ -234,20 +237,26 @@ def _decode_object(
             f"the pickle holds {what}",
         )
     if ragged and obj.ndim == 1:
-        return _maybe_ragged(obj)
+        return _maybe_ragged(obj, limits, member)
     return obj
 
 
-def _maybe_ragged(obj: np.ndarray[Any, Any]) -> Any:
+def _maybe_ragged(obj: np.ndarray[Any, Any], limits: Limits, member: str) -> Any:
     """Turn a 1-D object array of numeric rows into a RaggedArray, else keep it."""
     from ._ragged import RaggedArray
 
-    if not all(isinstance(r, list | tuple | np.ndarray) for r in obj):
+    rows = obj.tolist()
+    if not all(isinstance(r, list | tuple | np.ndarray) for r in rows):
         return obj
+    # shared rows are expanded by the conversion: bound what that can cost
+    limits.check("max_items", sum(map(len, rows)), f"{member}: ragged values")
     try:
-        return RaggedArray.from_lists(obj)
-    except (SafenpzError, TypeError, ValueError):
+        ragged = RaggedArray.from_lists(obj)
+    except (SafenpzError, TypeError, ValueError, OverflowError):
         return obj
+    if ragged.values.dtype.kind not in "biufc":
+        return obj
+    return ragged
 
 
 def decode_npy_bytes(
@@ -297,6 +306,69 @@ def _check_data_size(member: str, header: Header, available: int) -> None:
 _EOCD = b"PK\x05\x06"
 
 
+def _inflate_member(
+    fp: IO[bytes], info: zipfile.ZipInfo, lim: Limits, where: str
+) -> bytearray:
+    """Read one member's raw data and inflate it in bounded steps.
+
+    Unlike :meth:`zipfile.ZipFile.open`, this insists that the deflate stream
+    ends exactly where the member's compressed data ends and yields exactly the
+    declared size, so no hidden data can follow a member.
+    """
+    fp.seek(info.header_offset)
+    local = fp.read(30)
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        msg = f"{where}: bad local file header at byte {info.header_offset}"
+        raise FormatError(msg)
+    name_len = int.from_bytes(local[26:28], "little")
+    extra_len = int.from_bytes(local[28:30], "little")
+    raw_name = fp.read(name_len)
+    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+    if raw_name.decode(encoding, "replace") != info.orig_filename:
+        msg = f"{where}: the local header names {raw_name!r} instead"
+        raise FormatError(msg)
+    fp.seek(extra_len, io.SEEK_CUR)
+    remaining = info.compress_size
+    deflated = info.compress_type == zipfile.ZIP_DEFLATED
+    inflater = zlib.decompressobj(-15)
+    out = bytearray()
+    crc = 0
+    compressed = max(info.compress_size, 1)
+    while remaining > 0:
+        chunk = fp.read(min(_CHUNK, remaining))
+        if not chunk:
+            msg = f"{where} is truncated: {remaining} compressed bytes missing"
+            raise FormatError(msg)
+        remaining -= len(chunk)
+        while chunk:
+            if deflated:
+                piece = inflater.decompress(chunk, _CHUNK)
+                chunk = inflater.unconsumed_tail
+            else:
+                piece, chunk = chunk, b""
+            out += piece
+            crc = zlib.crc32(piece, crc)
+            lim.check("max_member_bytes", len(out), where)
+            if len(out) > info.file_size:
+                msg = f"{where} inflates past its declared {info.file_size} bytes"
+                raise FormatError(msg)
+            if len(out) > RATIO_GRACE_BYTES:
+                ratio = round(len(out) / compressed)
+                lim.check("max_ratio", ratio, f"{where} compression ratio")
+            if deflated and inflater.eof:
+                break
+    if deflated and (not inflater.eof or inflater.unused_data or remaining):
+        msg = f"{where}: the deflate stream does not end where the member ends"
+        raise FormatError(msg)
+    if len(out) != info.file_size:
+        msg = f"{where} is truncated: {len(out)} of {info.file_size} bytes"
+        raise FormatError(msg)
+    if crc != info.CRC:
+        msg = f"{where}: CRC-32 mismatch (the data is corrupted)"
+        raise FormatError(msg)
+    return out
+
+
 def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> None:
     """Structural hygiene of a whole archive (see the module docstring)."""
     pos = tail.rfind(_EOCD)
@@ -306,7 +378,18 @@ def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> No
     extra = len(tail) - (pos + 22 + comment_len)
     if extra > 0:
         raise _fail(name, f"{extra} bytes of trailing data after the zip archive")
+    cd_size = int.from_bytes(tail[pos + 12 : pos + 16], "little")
+    cd_offset = int.from_bytes(tail[pos + 16 : pos + 20], "little")
+    eocd_at = size - len(tail) + pos
+    if cd_offset != 0xFFFFFFFF and cd_offset + cd_size != eocd_at:
+        raise _fail(
+            name,
+            f"the central directory ({cd_offset}+{cd_size}) does not end at the end "
+            f"record (byte {eocd_at}): data is hidden in the archive",
+        )
     infos = zf.infolist()
+    if not infos and size > 22 + comment_len:
+        raise _fail(name, f"{size} bytes but no members: not a plain zip archive")
     seen: set[str] = set()
     for info in infos:
         fname = info.filename
@@ -425,34 +508,14 @@ class NpzFile(Mapping[str, Any]):
             )
             raise FormatError(msg)
         lim.check("max_member_bytes", info.file_size, f"{where} (declared size)")
-        out = bytearray()
-        compressed = max(info.compress_size, 1)
+        assert self._fileobj is not None, "the archive is closed"
         try:
-            with self._zip.open(info) as fp:
-                while True:
-                    chunk = fp.read(_CHUNK)
-                    if not chunk:
-                        break
-                    out += chunk
-                    lim.check("max_member_bytes", len(out), where)
-                    if len(out) > RATIO_GRACE_BYTES:
-                        ratio = round(len(out) / compressed)
-                        lim.check("max_ratio", ratio, f"{where} compression ratio")
-        except SafenpzError:
-            raise
-        except (
-            zipfile.BadZipFile,
-            OSError,
-            EOFError,
-            ValueError,
-            NotImplementedError,
-            RuntimeError,
-        ) as err:
-            msg = f"{where} is damaged ({err})"
+            out = _inflate_member(self._fileobj, info, lim, where)
+        except (OSError, EOFError, ValueError, zlib.error) as err:
+            if isinstance(err, SafenpzError):
+                raise
+            msg = f"{where} is damaged ({type(err).__name__}: {err})"
             raise FormatError(msg) from err
-        if len(out) != info.file_size:
-            msg = f"{where} is truncated: {len(out)} of {info.file_size} bytes"
-            raise FormatError(msg)
         self._inflated[key] = len(out)
         total = sum(self._inflated.values())
         lim.check("max_total_bytes", total, f"{self._name}: members read so far")
@@ -626,6 +689,9 @@ def load(
         except BaseException:
             fp.close()
             raise
+    if isinstance(file, io.TextIOBase):
+        msg = "the file object is open in text mode; open it in binary mode ('rb')"
+        raise TypeError(msg)
     if not hasattr(file, "read"):
         msg = (
             "file must be a path, bytes or a binary file object, not "
@@ -746,8 +812,15 @@ def _load_npy_stream(
     arr = np.empty(header.shape, dtype=header.dtype, order=order)
     target = arr.ravel(order="A").view(np.uint8).data if arr.size else memoryview(b"")
     got = 0
+    readinto = getattr(fp, "readinto", None)
     while got < header.nbytes:
-        n = fp.readinto(target[got : got + _CHUNK])  # type: ignore[attr-defined]
+        window = target[got : got + _CHUNK]
+        if readinto is not None:
+            n = readinto(window)
+        else:  # minimal file objects: read() + copy
+            piece = fp.read(len(window))
+            n = len(piece)
+            window[:n] = piece
         if not n:
             raise _fail(name, f"truncated: read {got} of {header.nbytes} bytes")
         got += n

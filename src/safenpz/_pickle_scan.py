@@ -92,6 +92,8 @@ def _build_table() -> dict[int, tuple[str, _ArgKind]]:
             kind = 0
         elif op.name in ("GLOBAL", "INST"):
             kind = "nl2"
+        elif op.name == "FRAME":  # pickletools calls it a fixed 8-byte argument
+            kind = "len8"
         elif op.arg.n >= 0:
             kind = op.arg.n
         else:
@@ -281,7 +283,6 @@ def scan_pickle(
     # a tiny abstract stack: just enough to name STACK_GLOBAL's arguments
     top2: list[object] = [_UNKNOWN, _UNKNOWN]
     memo: dict[int, object] = {}
-    memo_next = 0
     marks = 0
     pos = 0
     skip = _SKIP.match
@@ -353,7 +354,11 @@ def scan_pickle(
                     arg = buf[pos : pos + size]
                 pos += size
 
-            if name in _FORBIDDEN:
+            if name == "INST":
+                mod, nam = _decode_str(arg), _decode_str(arg2)
+                report.globals.append(GlobalRef(mod, nam, name, start, False))
+                problem("unsafe", name, start, f"INST would instantiate {mod}.{nam}")
+            elif name in _FORBIDDEN:
                 problem("unsafe", name, start, _FORBIDDEN[name])
             if name == "STOP":
                 if pos != n:
@@ -408,7 +413,7 @@ def scan_pickle(
                 continue
             if name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
                 if name == "MEMOIZE":
-                    idx = memo_next
+                    idx = len(memo)  # CPython: the number of memo entries
                 elif name == "PUT":
                     if not arg.isdigit() or len(arg) > 19:
                         problem("format", name, start, f"bad memo index {arg!r}")
@@ -423,7 +428,6 @@ def scan_pickle(
                         f"memo index {idx} is larger than the stream",
                     )
                 memo[idx] = top2[1]
-                memo_next = max(memo_next, idx + 1)
                 continue
             if name in ("BINGET", "LONG_BINGET", "GET"):
                 if name == "GET":

@@ -18,7 +18,7 @@ The manifest (written only when a non-numeric column is present) is::
 
     {"format": "safenpz", "version": 1,
      "arrays": {"<name>": {"kind": "ragged" | "object_lists" | "object_scalars",
-                           "rows": "list" | "ndarray",      # object_lists only
+                           "rows": "list" | "tuple" | "ndarray",  # object_lists
                            "shape": [...]}}}                # object_scalars only
 
 ``ragged`` columns come back as :class:`~safenpz.RaggedArray`;
@@ -81,20 +81,59 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         raise
 
 
-def _rows_of(arr: np.ndarray[Any, Any]) -> tuple[RaggedArray, str] | None:
-    """A 1-D object array of numeric rows → (RaggedArray, row type)."""
+_ROW_TYPES = {list: "list", tuple: "tuple", np.ndarray: "ndarray"}
+_ITEM_DTYPES = {
+    int: np.int64,
+    float: np.float64,
+    bool: np.bool_,
+    complex: np.complex128,
+}
+
+
+def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | None:
+    """A 1-D object array of numeric rows → (RaggedArray, row type).
+
+    Returns None when the elements are not rows at all; raises TypeError when
+    they are rows that could not come back unchanged (mixed row types, mixed
+    item types, rows of different dtypes).
+    """
     if arr.ndim != 1:
         return None
-    kinds = set(map(type, arr.tolist()))
-    if not kinds or not kinds <= {list, tuple, np.ndarray}:
+    rows = arr.tolist()
+    kinds = set(map(type, rows))
+    if not kinds or not kinds <= set(_ROW_TYPES):
         return None
-    try:
-        ragged = RaggedArray.from_lists(arr)
-    except (TypeError, ValueError):
-        return None
-    if ragged.values.dtype.kind not in "biufc":
-        return None
-    return ragged, "ndarray" if kinds == {np.ndarray} else "list"
+    problem = None
+    dtype: Any = None
+    if len(kinds) > 1:
+        problem = (
+            f"rows of several types ({', '.join(sorted(k.__name__ for k in kinds))})"
+        )
+    elif kinds == {np.ndarray}:
+        dtypes = {r.dtype for r in rows}
+        if len(dtypes) > 1 or any(r.ndim != 1 for r in rows):
+            problem = "array rows of different dtypes or of more than 1 dimension"
+        else:
+            dtype = dtypes.pop()
+            if dtype.kind not in "biufc":
+                problem = f"array rows of dtype {dtype}"
+    else:
+        items = {type(x) for r in rows for x in r}
+        if len(items) > 1 or not items <= set(_ITEM_DTYPES):
+            names = ", ".join(sorted(k.__name__ for k in items))
+            problem = f"row items of types {names} (one numeric type is needed)"
+        elif items:
+            dtype = _ITEM_DTYPES[items.pop()]
+        else:
+            dtype = np.int64
+    if problem is not None:
+        msg = (
+            f"cannot store {name!r} pickle-free without changing it: it holds "
+            f"{problem}; convert it to a RaggedArray of one dtype first"
+        )
+        raise TypeError(msg)
+    ragged = RaggedArray.from_lists(rows, dtype=dtype)
+    return ragged, _ROW_TYPES[kinds.pop()]
 
 
 def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
@@ -152,7 +191,7 @@ def _plan(
         if arr.dtype != object:
             put(name, np.asarray(arr))
             continue
-        rows = _rows_of(arr)
+        rows = _rows_of(arr, name)
         if rows is not None:
             ragged, row_type = rows
             put(f"{name}.values", ragged.values)
@@ -271,7 +310,7 @@ class Layout:
             raise FormatError(msg)
         try:
             doc = json.loads(str(doc_arr[()]))
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             msg = f"{where} is not valid JSON: {err}"
             raise FormatError(msg) from err
         if not (
@@ -295,7 +334,7 @@ class Layout:
             elif ok:
                 ok = f"{name}.values" in raw and f"{name}.offsets" in raw
                 if entry["kind"] == "object_lists":
-                    ok = ok and entry.get("rows") in ("list", "ndarray")
+                    ok = ok and entry.get("rows") in ("list", "tuple", "ndarray")
             if not ok:
                 msg = f"{where}: bad entry for {name!r}: {entry!r:.200}"
                 raise FormatError(msg)
@@ -329,6 +368,8 @@ class Layout:
             return ragged
         if entry["rows"] == "ndarray":
             rows: list[Any] = list(ragged)
+        elif entry["rows"] == "tuple":
+            rows = list(map(tuple, ragged.to_lists()))
         else:
             rows = ragged.to_lists()
         return np.fromiter(rows, dtype=object, count=len(rows))

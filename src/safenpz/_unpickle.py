@@ -117,18 +117,35 @@ class _DtypeBuilder(_Builder):
 
 
 class _ArrayBuilder(_Builder):
-    __slots__ = ("flat",)
+    """Receives an ndarray's BUILD state. Object arrays keep their elements in
+    ``flat`` (C order, as pickled) until the final walk has replaced nested
+    builders; :meth:`result` then shapes them."""
+
+    __slots__ = ("flat", "fortran", "shape")
     kind = "array"
 
     def __init__(self, ctx: _Context) -> None:
         super().__init__(ctx)
         self.flat: np.ndarray[Any, Any] | None = None
+        self.shape: tuple[int, ...] = ()
+        self.fortran = False
 
     def __setstate__(self, state: object) -> None:
         if self._built:
             self.ctx.fail("an array was built twice")
-        self.value, self.flat = _array_from_state(self.ctx, state)
+        self.value, self.flat, self.shape, self.fortran = _array_from_state(
+            self.ctx, state
+        )
         self._built = True
+
+    def result(self) -> Any:
+        value = super().result()
+        if value is None and self.flat is not None:
+            value = self.flat.reshape(self.shape)  # elements are pickled in C order
+            if self.fortran:
+                value = np.asfortranarray(value)
+            self.value = value
+        return value
 
 
 # --------------------------------------------------------------------------
@@ -172,10 +189,25 @@ def _resolve_dtype(ctx: _Context, obj: object) -> np.dtype[Any]:
     ctx.fail(f"expected a dtype, got {type(obj).__name__}")
 
 
+def _text(value: object) -> object:
+    """Python 2 ``str`` arrives as bytes under ``encoding="bytes"``."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("ascii")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
 def _dtype_from_state(ctx: _Context, code: str, state: object) -> np.dtype[Any]:
     if not isinstance(state, tuple) or len(state) not in (8, 9):
         ctx.fail(f"bad dtype state {state!r:.120}")
     version, endian, subdescr, names, fields, elsize, _align, _flags = state[:8]
+    endian = _text(endian)
+    if isinstance(names, tuple):
+        names = tuple(_text(n) for n in names)
+    if isinstance(fields, dict):
+        fields = {_text(k): v for k, v in fields.items()}
     if version not in (3, 4) or endian not in _ENDIANS:
         ctx.fail(f"bad dtype state {state!r:.120}")
     if type(elsize) is not int:
@@ -201,7 +233,7 @@ def _dtype_from_state(ctx: _Context, code: str, state: object) -> np.dtype[Any]:
                     ctx.fail(f"bad field {n!r} in structured dtype")
                 formats.append(_resolve_dtype(ctx, spec[0]))
                 offsets.append(spec[1])
-                title = spec[2] if len(spec) == 3 else None
+                title = _text(spec[2]) if len(spec) == 3 else None
                 if title is not None and type(title) is not str:
                     ctx.fail(f"bad title of field {n!r}")
                 titles.append(title)
@@ -242,7 +274,7 @@ def _dtype_from_state(ctx: _Context, code: str, state: object) -> np.dtype[Any]:
                     ctx.fail(f"bad datetime unit {unit!r}")
                 dt = np.dtype(f"{dt.kind}8[{'' if num == 1 else num}{unit}]")
             if endian in "<>" and dt.itemsize > 1:
-                dt = dt.newbyteorder(endian)
+                dt = dt.newbyteorder("<" if endian == "<" else ">")
     except SafenpzError:
         raise
     except (TypeError, ValueError, OverflowError) as err:
@@ -254,7 +286,9 @@ def _dtype_from_state(ctx: _Context, code: str, state: object) -> np.dtype[Any]:
 
 def _array_from_state(
     ctx: _Context, state: object
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any] | None]:
+) -> tuple[
+    np.ndarray[Any, Any] | None, np.ndarray[Any, Any] | None, tuple[int, ...], bool
+]:
     if not (isinstance(state, tuple) and len(state) == 5):
         ctx.fail(f"bad ndarray state of type {type(state).__name__}")
     version, shape, dtype_b, fortran, raw = state
@@ -279,10 +313,9 @@ def _array_from_state(
                 f"got {type(raw).__name__}"
                 + (f" of {len(raw)}" if isinstance(raw, list) else "")
             )
-        flat = np.empty(count, dtype=object)
-        for i, item in enumerate(raw):  # no sequence interpretation of items
-            flat[i] = item
-        return flat.reshape(shape, order=order), flat
+        # fromiter stores each item as is (no sequence interpretation)
+        flat = np.fromiter(raw, dtype=object, count=count)
+        return None, flat, shape, fortran
     data = _as_bytes(ctx, raw, "array data")
     if len(data) != count * dt.itemsize:
         ctx.fail(
@@ -290,7 +323,7 @@ def _array_from_state(
             f"{count * dt.itemsize} bytes, the pickle holds {len(data)}"
         )
     arr = np.frombuffer(data, dtype=dt, count=count).copy()
-    return arr.reshape(shape, order=order), None
+    return arr.reshape(shape, order=order), None, shape, fortran
 
 
 # --------------------------------------------------------------------------
@@ -300,21 +333,28 @@ def _array_from_state(
 class _Constructor:
     """An allowed global: immutable, callable, validating."""
 
-    __slots__ = ("_fn", "qualname")
+    __slots__ = ("_fn", "member", "qualname")
     qualname: str
+    member: str
     _fn: Callable[..., Any] | None
 
-    def __init__(self, qualname: str, fn: Callable[..., Any] | None) -> None:
+    def __init__(
+        self, qualname: str, fn: Callable[..., Any] | None, member: str
+    ) -> None:
         object.__setattr__(self, "qualname", qualname)
         object.__setattr__(self, "_fn", fn)
+        object.__setattr__(self, "member", member)
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
-        msg = f"a pickle tried to set {name!r} on {self.qualname}"
+        msg = (
+            f"member {self.member!r}: the pickle tried to set attribute {name!r} on "
+            f"{self.qualname} (opcode BUILD); safenpz constructors are immutable"
+        )
         raise FormatError(msg)
 
     def __call__(self, *args: Any) -> Any:
         if self._fn is None:
-            msg = f"{self.qualname} may not be called"
+            msg = f"member {self.member!r}: {self.qualname} may not be called"
             raise FormatError(msg)
         return self._fn(*args)
 
@@ -326,8 +366,6 @@ class _Constructor:
         raise TypeError(msg)
 
 
-_NDARRAY = _Constructor("numpy.ndarray", None)
-
 # Every constructor takes the per-decode context as its first argument;
 # find_class binds it, so concurrent decodes in threads never share state.
 
@@ -335,7 +373,7 @@ _NDARRAY = _Constructor("numpy.ndarray", None)
 def _c_reconstruct(
     ctx: _Context, cls: object, shape: object, code: object
 ) -> _ArrayBuilder:
-    if cls is not _NDARRAY:
+    if not (isinstance(cls, _Constructor) and cls.qualname == "numpy.ndarray"):
         ctx.fail("_reconstruct may only build numpy.ndarray (no subclasses)")
     if shape != (0,) or _as_bytes(ctx, code, "_reconstruct dtype code") != b"b":
         ctx.fail(f"unexpected _reconstruct arguments {shape!r:.40}, {code!r:.40}")
@@ -345,6 +383,7 @@ def _c_reconstruct(
 def _c_dtype(
     ctx: _Context, obj: object, align: object = False, copy: object = True
 ) -> _DtypeBuilder:
+    obj = _text(obj)
     if type(obj) is not str or len(obj) > 16:
         ctx.fail(f"numpy.dtype argument must be a short type code, got {obj!r:.40}")
     if type(align) is not bool or type(copy) is not bool:
@@ -480,10 +519,11 @@ class _TableUnpickler(pickle.Unpickler):
                 "safenpz's table of allowed constructors"
             )
             raise UnsafeFileError(msg) from None
-        if fn is None:
-            ctor = _NDARRAY
+        member = self._ctx.member
+        if fn is None:  # numpy.ndarray: only ever an argument of _reconstruct
+            ctor = _Constructor(qualname, None, member)
         else:
-            ctor = _Constructor(qualname, functools.partial(fn, self._ctx))
+            ctor = _Constructor(qualname, functools.partial(fn, self._ctx), member)
         self._bound[key] = ctor
         return ctor
 
@@ -561,28 +601,34 @@ class _Walker:
             return obj
         if tp is dict:
             self.count(len(obj))
-            for k in list(obj):
-                if type(k) not in _LEAF_TYPES and not isinstance(k, tuple | frozenset):
-                    self.ctx.fail(
-                        f"dict key of type {type(k).__name__} is not plain data"
-                    )
-                self.walk(k, depth + 1)
-                v = obj[k]
-                new = self.walk(v, depth + 1)
-                if new is not v:
-                    obj[k] = new
+            items = [
+                (self.walk(k, depth + 1), k, self.walk(v, depth + 1), v)
+                for k, v in obj.items()
+            ]
+            if any(nk is not k or nv is not v for nk, k, nv, v in items):
+                obj.clear()  # keep the dict's identity (it may be shared)
+                try:
+                    obj.update((nk, nv) for nk, _, nv, _ in items)
+                except TypeError as err:
+                    self.ctx.fail(f"a dict key is not hashable plain data ({err})")
             return obj
         if tp is set or tp is frozenset:
             self.count(len(obj))
-            for item in obj:  # items are hashable: leaves, tuples, frozensets
-                if self.walk(item, depth + 1) is not item:
-                    self.ctx.fail("set items must be plain data")
+            walked = [(self.walk(item, depth + 1), item) for item in obj]
+            if all(new is old for new, old in walked):
+                return obj
+            try:
+                if tp is frozenset:
+                    return frozenset(new for new, _ in walked)
+                obj.clear()
+                obj.update(new for new, _ in walked)
+            except TypeError as err:
+                self.ctx.fail(f"a set item is not hashable plain data ({err})")
             return obj
         if isinstance(obj, _ArrayBuilder):
-            value = obj.result()
             if obj.flat is not None:
                 self._children_array(obj.flat, depth)
-            return value
+            return obj.result()
         if isinstance(obj, _Done | _DtypeBuilder):
             return obj.result()
         if isinstance(obj, _Constructor):

@@ -1,0 +1,658 @@
+"""Tests for safenpz._unpickle: closed-table decoding of pickle streams.
+
+Hostile streams (each would create a sentinel file under plain ``pickle``)
+must raise the exact safenpz error and leave no sentinel; the control tests
+prove, in a subprocess, that the same bytes do create it under ``pickle.loads``.
+Benign streams written by the real pickler (protocols 0-5) and by Python 2 +
+NumPy 1.x must decode exactly as ``pickle.loads`` decodes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copyreg
+import gc
+import pickle
+import struct
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hostile import (
+    BUILD,
+    EMPTY_DICT,
+    EXT_CODES,
+    HOSTILE,
+    MALFORMED,
+    NONE,
+    PY2_OBJECT_DTYPE,
+    Hostile,
+    Malformed,
+    assert_identical,
+    binstr,
+    bstr,
+    call,
+    ext_payload,
+    glob,
+    intop,
+    lst,
+    message_pattern,
+    obj_array,
+    proto,
+    py2_array,
+    py2_dtype,
+    py2_int_list,
+    py2_object_array,
+    run_plain_pickle,
+    sglob,
+    stream,
+    tup,
+    ustr,
+)
+from safenpz._exceptions import (
+    FormatError,
+    LimitError,
+    SafenpzError,
+    UnsafeFileError,
+)
+from safenpz._unpickle import safe_loads
+
+FUZZ = settings(max_examples=300, deadline=2000)
+MEMBER = "payload.pkl"
+
+# --------------------------------------------------------------------------
+# hostile streams
+
+
+def _ids(cases: list[Hostile]) -> list[str]:
+    return [c.id for c in cases]
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=_ids(HOSTILE))
+def test_hostile_stream_raises_and_runs_nothing(case: Hostile, sentinel: Path) -> None:
+    data = case.build(str(sentinel))
+    want = case.expect(data)
+    with pytest.raises(want.error, match=want.pattern(f"member '{MEMBER}'")):
+        safe_loads(data, member=MEMBER)
+    assert not sentinel.exists()
+    assert gc.isenabled()
+
+
+RUNNABLE = [c for c in HOSTILE if c.runs]
+
+
+@pytest.mark.parametrize("case", RUNNABLE, ids=_ids(RUNNABLE))
+def test_control_plain_pickle_runs_the_payload(case: Hostile, sentinel: Path) -> None:
+    """The payloads are real: plain pickle (in a subprocess) creates the file."""
+    data = case.build(str(sentinel))
+    run_plain_pickle(data, case.prelude)
+    assert sentinel.exists()
+
+
+@pytest.mark.parametrize("opcode", sorted(EXT_CODES), ids=sorted(EXT_CODES))
+def test_extension_code_registered_for_os_system(opcode: str, sentinel: Path) -> None:
+    _op, code = EXT_CODES[opcode]
+    data = ext_payload(opcode, str(sentinel))
+    copyreg.add_extension("os", "system", code)
+    try:
+        with pytest.raises(
+            UnsafeFileError, match=message_pattern(MEMBER, opcode, offset=2)
+        ):
+            safe_loads(data, member=MEMBER)
+    finally:
+        copyreg.remove_extension("os", "system", code)
+    assert not sentinel.exists()
+    # control: with the same registration, plain pickle runs os.system
+    run_plain_pickle(
+        data, f"import copyreg; copyreg.add_extension('os', 'system', {code})"
+    )
+    assert sentinel.exists()
+
+
+@pytest.mark.parametrize("case", MALFORMED, ids=[m.id for m in MALFORMED])
+def test_malformed_stream_is_refused_quickly(case: Malformed, measure) -> None:
+    want = case.expect(case.data)
+    with measure() as m, pytest.raises(want.error, match=want.pattern(MEMBER)):
+        safe_loads(case.data, member=MEMBER)
+    assert m.seconds < 5
+    # nothing allocated after what a header claims (100k-deep inputs are ~200 KB,
+    # their decoded containers a few tens of MB at most)
+    assert m.peak_bytes < 64 * 2**20
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        stream(b"K\x01r\xff\xff\xff\xff"),
+        stream(b"\x8d" + struct.pack("<Q", 2**62) + b"abc", 4),
+        stream(b"\x8e" + struct.pack("<Q", 2**40) + b"abc", 4),
+        proto(4) + b"\x95" + struct.pack("<Q", 10**9) + b"K\x01.",
+    ],
+    ids=[
+        "long_binput-0xffffffff",
+        "binunicode8-2**62",
+        "binbytes8-2**40",
+        "frame-claims-1GB",
+    ],
+)
+def test_claimed_sizes_allocate_nothing(data: bytes, measure) -> None:
+    with measure() as m, pytest.raises(FormatError):
+        safe_loads(data)
+    assert m.seconds < 1
+    assert m.peak_bytes < 2**20
+
+
+# --------------------------------------------------------------------------
+# the constructors: immutable, validating, never returned as values
+
+
+def test_build_cannot_set_attributes_through_dict_state() -> None:
+    for attr in ("__code__", "__defaults__", "__dict__", "_fn"):
+        data = stream(
+            glob("numpy", "dtype") + EMPTY_DICT + ustr(attr) + intop(1) + b"s" + BUILD
+        )
+        with pytest.raises(FormatError, match=MEMBER):
+            safe_loads(data, member=MEMBER)
+
+
+@pytest.mark.parametrize("attr", ["_fn", "__class__"])
+def test_build_cannot_set_attributes_through_slot_state(attr: str) -> None:
+    data = stream(
+        glob("numpy", "dtype")
+        + NONE
+        + EMPTY_DICT
+        + ustr(attr)
+        + glob("numpy", "ndarray")
+        + b"s\x86"
+        + BUILD
+    )
+    with pytest.raises(FormatError, match=message_pattern(f"'{MEMBER}'", attr)):
+        safe_loads(data, member=MEMBER)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        glob("numpy", "dtype"),
+        glob("numpy", "ndarray"),
+        lst(glob("builtins", "set")),
+        EMPTY_DICT + ustr("k") + glob("numpy._core.multiarray", "_reconstruct") + b"s",
+        tup(glob("_codecs", "encode")),
+        EMPTY_DICT + glob("builtins", "complex") + intop(1) + b"s",
+    ],
+    ids=["top-level", "ndarray", "in-list", "dict-value", "in-tuple", "dict-key"],
+)
+def test_global_stored_as_a_value_is_refused(body: bytes) -> None:
+    with pytest.raises(FormatError, match=MEMBER):
+        safe_loads(stream(body), member=MEMBER)
+
+
+def test_global_stored_as_object_array_element_is_refused() -> None:
+    data = py2_object_array([glob("numpy", "dtype")])
+    with pytest.raises(FormatError, match="as a value"):
+        safe_loads(data)
+
+
+def test_ndarray_may_not_be_called() -> None:
+    data = stream(call(glob("numpy", "ndarray"), tup(intop(3))))
+    with pytest.raises(FormatError, match="may not be called"):
+        safe_loads(data)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        glob("numpy", "dtype"),
+        glob("builtins", "set"),
+        glob("collections", "OrderedDict"),
+    ],
+    ids=["numpy.dtype", "builtins.set", "collections.OrderedDict"],
+)
+def test_reconstruct_only_builds_ndarray(cls: bytes) -> None:
+    data = stream(
+        call(
+            glob("numpy.core.multiarray", "_reconstruct"),
+            cls,
+            tup(intop(0)),
+            bstr(b"b"),
+        )
+    )
+    with pytest.raises(
+        FormatError, match=r"_reconstruct may only build numpy\.ndarray"
+    ):
+        safe_loads(data)
+
+
+def test_scalar_with_object_dtype_is_refused() -> None:
+    data = stream(
+        call(
+            glob("numpy._core.multiarray", "scalar"),
+            PY2_OBJECT_DTYPE,
+            bstr(b"\x00" * 8),
+        )
+    )
+    with pytest.raises(FormatError, match="object-dtype NumPy scalars"):
+        safe_loads(data)
+
+
+def test_frombuffer_with_object_dtype_is_refused() -> None:
+    data = stream(
+        call(
+            glob("numpy._core.numeric", "_frombuffer"),
+            bstr(b"\x00" * 8),
+            PY2_OBJECT_DTYPE,
+            tup(intop(1)),
+            ustr("C"),
+        )
+    )
+    with pytest.raises(FormatError, match="_frombuffer"):
+        safe_loads(data)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (intop(10**9),),
+        (ustr("x" * 10), ustr("rot13")),
+        (ustr("abc"), ustr("utf-16")),
+        (bstr(b"abc"),),
+    ],
+    ids=["bytes(10**9)", "rot13", "utf-16", "bytes(bytes)"],
+)
+def test_bytes_constructor_is_restricted(args: tuple[bytes, ...], measure) -> None:
+    with measure() as m, pytest.raises(FormatError, match="bytes"):
+        safe_loads(stream(call(glob("builtins", "bytes"), *args)))
+    assert m.peak_bytes < 2**20
+
+
+def test_bytearray_cannot_allocate_from_a_count(measure) -> None:
+    with measure() as m, pytest.raises(FormatError, match="bytearray"):
+        safe_loads(stream(call(glob("builtins", "bytearray"), intop(10**9))))
+    assert m.peak_bytes < 2**20
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "match"),
+    [
+        (glob("_codecs", "encode"), (ustr("abc"), ustr("zlib_codec")), "latin1"),
+        (glob("builtins", "complex"), (ustr("1+2j"),), "complex"),
+        (glob("builtins", "set"), (lst(lst()),), "hashable"),
+        (glob("builtins", "frozenset"), (ustr("abc"),), "frozenset"),
+        (glob("collections", "OrderedDict"), (lst(),), "OrderedDict"),
+        (glob("numpy", "dtype"), (ustr("i8; import os"),), "dtype"),
+        (glob("numpy", "dtype"), (intop(5),), "dtype"),
+    ],
+    ids=[
+        "encode-zlib",
+        "complex-from-str",
+        "set-of-lists",
+        "frozenset-of-str",
+        "ordereddict-args",
+        "dtype-bad-code",
+        "dtype-int",
+    ],
+)
+def test_constructors_validate_their_arguments(
+    fn: bytes, args: tuple[bytes, ...], match: str
+) -> None:
+    with pytest.raises(FormatError, match=match):
+        safe_loads(stream(call(fn, *args)))
+
+
+def _i8() -> bytes:
+    return py2_dtype(b"i8", b"<", -1, 0)
+
+
+@pytest.mark.parametrize(
+    ("array", "error", "match"),
+    [
+        (py2_array([3], _i8(), binstr(b"\x00" * 23)), FormatError, "24 bytes"),
+        (py2_array([2**40, 2**40], _i8(), binstr(b"")), FormatError, "needs"),
+        (py2_array([-1], _i8(), binstr(b"")), FormatError, "non-negative"),
+        (py2_array([3], PY2_OBJECT_DTYPE, lst(intop(1))), FormatError, "3 items"),
+        (py2_array([2], PY2_OBJECT_DTYPE, binstr(b"xx")), FormatError, "list"),
+        (py2_array([10**9], PY2_OBJECT_DTYPE, lst()), LimitError, "max_items"),
+        (
+            py2_array([1], py2_dtype(b"q9", b"<", -1, 0), binstr(b"")),
+            FormatError,
+            "dtype",
+        ),
+        (
+            py2_array([1], py2_dtype(b"i8", b"!", -1, 0), binstr(b"")),
+            FormatError,
+            "dtype",
+        ),
+    ],
+    ids=[
+        "data-short",
+        "shape-overflow",
+        "negative-dim",
+        "object-list-short",
+        "object-data-not-list",
+        "object-count-over-max_items",
+        "bad-dtype-code",
+        "bad-byteorder",
+    ],
+)
+def test_array_state_is_validated(
+    array: bytes, error: type[SafenpzError], match: str, measure
+) -> None:
+    with measure() as m, pytest.raises(error, match=match):
+        safe_loads(stream(array), max_items=10**6)
+    assert m.peak_bytes < 8 * 2**20
+
+
+def test_structured_dtype_with_object_field_is_refused() -> None:
+    arr = np.zeros(2, dtype=[("a", "<i4"), ("b", "O")])
+    with pytest.raises(FormatError, match="structured dtypes holding Python objects"):
+        safe_loads(pickle.dumps(arr, protocol=2))
+
+
+def test_persistent_load_is_never_called() -> None:
+    with pytest.raises(UnsafeFileError, match="PERSID"):
+        safe_loads(b"P0\n.")
+
+
+def test_dtype_code_injection_never_reaches_numpy() -> None:
+    """``numpy.dtype`` gets a short type code only; a string NumPy would
+    evaluate (``"np.dtype(...)"``-like or with commas) is refused."""
+    for code in (b"i8,i8" * 10, b"i8,i8", b"(i8, 3)", b"{'names': ['a']}", b"i8\n"):
+        data = stream(py2_array([0], py2_dtype(code, b"<", -1, 0), binstr(b"")))
+        with pytest.raises(FormatError, match="dtype"):
+            safe_loads(data)
+
+
+def test_gc_is_restored_after_an_error() -> None:
+    assert gc.isenabled()
+    with pytest.raises(FormatError):
+        safe_loads(stream(b"h\x05"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with pytest.raises(FormatError):
+            safe_loads(stream(b"h\x05"))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_encoding_must_be_one_numpy_supports() -> None:
+    with pytest.raises(ValueError, match="encoding"):
+        safe_loads(pickle.dumps(1), encoding="utf-8")
+
+
+def test_limits_are_keywords() -> None:
+    data = pickle.dumps([[[[1]]]], protocol=2)
+    with pytest.raises(LimitError, match="max_depth"):
+        safe_loads(data, max_depth=2)
+    assert safe_loads(data, max_depth=4) == [[[[1]]]]
+    data = pickle.dumps(list(range(100)), protocol=2)
+    with pytest.raises(LimitError, match="max_items"):
+        safe_loads(data, max_items=50)
+    assert safe_loads(data, max_items=100) == list(range(100))
+
+
+# --------------------------------------------------------------------------
+# round trips: everything the pickler writes for plain data
+
+
+def _plain_data() -> dict[str, Any]:
+    return {
+        "none": None,
+        "bools": [True, False],
+        "ints": [0, 1, -1, 255, 256, 65535, 2**31, -(2**31) - 1, 2**63, 2**100],
+        "floats": [0.0, -0.0, 1.5, float("inf"), float("-inf"), float("nan")],
+        "complex": [1 + 2j, complex(-0.0, float("inf")), 0j],
+        "str": ["", "a", "héllo", "🙂", "x" * 1000, "line\nbreak"],
+        "bytes": [b"", b"\x00\xff", b"z" * 300],
+        "bytearray": bytearray(b"\x00ab"),
+        "tuples": [(), (1,), (1, 2), (1, 2, 3), (1, (2, (3, ())))],
+        "dict": {"a": 1, 2: "b", (1, 2): None, None: [1], 1.5: {"x": {}}},
+        "set": {1, "a", (2, 3), None},
+        "frozenset": frozenset({1, frozenset({2})}),
+        "nested-lists": [[[[[[[[1]]]]]]], [], [[]]],
+        "shared-refs": [[1, 2]] * 3,
+        "int-array": np.arange(-3, 3, dtype=np.int64),
+        "all-int-dtypes": [np.arange(3, dtype=t) for t in "bBhHiIlLqQ"],
+        "float-dtypes": [
+            np.array([1.5, np.nan, -0.0], dtype=t) for t in ("f2", "f4", "f8", "g")
+        ],
+        "complex-dtypes": [np.array([1 + 2j], dtype=t) for t in ("c8", "c16")],
+        "bool-array": np.array([True, False]),
+        "unicode-array": np.array(["", "ab", "héllo"]),
+        "bytes-array": np.array([b"", b"ab\x00"], dtype="S4"),
+        "datetime64": np.array(["2020-01-01", "NaT", "1970-01-01T00:00:01"], "M8[ns]"),
+        "datetime64-D": np.array(["2020-01-01"], "M8[D]"),
+        "timedelta64": np.array([5, -1], dtype="m8[s]"),
+        "structured": np.zeros(
+            3, dtype=[("a", "<i4"), ("b", "<f8", (2,)), ("c", "S3")]
+        ),
+        "fortran-2d": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        "0-d": np.array(3.5),
+        "empty": np.zeros((0,)),
+        "empty-3d": np.zeros((2, 0, 3), dtype=np.int16),
+        "scalars": [
+            np.int8(-5),
+            np.uint64(2**64 - 1),
+            np.float16(1.5),
+            np.float32(np.nan),
+            np.float64(-0.0),
+            np.longdouble(1.25),
+            np.complex64(1j),
+            np.bool_(True),
+            np.str_("hé"),
+            np.bytes_(b"x\x00y"),
+            np.datetime64("2020-01-01"),
+            np.timedelta64(5, "s"),
+        ],
+        "dtypes": [np.dtype("i4"), np.dtype([("a", "u1")]), np.dtype("M8[us]")],
+        "object-ragged": obj_array([[1, 2], [3], []]),
+        "object-mixed": obj_array([None, "a", b"b", 1.5, 2, (3,), {"k": [4]}, {5}]),
+        "object-2d": np.array([[1, "a"], [None, 2.5]], dtype=object),
+        "object-0d": obj_array([{"a": [1]}], ()),
+        "object-empty": np.empty((0,), dtype=object),
+        "object-empty-2d": np.empty((2, 0), dtype=object),
+        "object-of-arrays": obj_array([np.arange(3), np.zeros((2, 2), "f4"), None]),
+        "object-of-object-arrays": obj_array([obj_array([[1], [2, 3]]), np.arange(2)]),
+        "object-3d": np.array([[[1, 2], [3, 4]], [[5, 6], [7, 8]]], dtype=object),
+        "object-of-scalars": obj_array([np.int64(1), np.float32(2.5), np.str_("s")]),
+    }
+
+
+PLAIN = _plain_data()
+PROTOCOLS = list(range(pickle.HIGHEST_PROTOCOL + 1))
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS, ids=[f"p{p}" for p in PROTOCOLS])
+@pytest.mark.parametrize("obj", list(PLAIN.values()), ids=list(PLAIN))
+def test_round_trip_matches_pickle(obj: Any, protocol: int) -> None:
+    data = pickle.dumps(obj, protocol=protocol)
+    assert_identical(safe_loads(data), pickle.loads(data))
+    assert_identical(safe_loads(data), obj)
+
+
+@pytest.mark.parametrize("protocol", [0, 3, 5], ids=["p0", "p3", "p5"])
+def test_fortran_object_array_keeps_element_positions(protocol: int) -> None:
+    """``ndarray.__reduce__`` lists object elements in C order even for a
+    Fortran-ordered array; decoding must not reshape them in F order."""
+    arr = np.asfortranarray(np.array([[1, "a"], [None, 2.5]], dtype=object))
+    got = safe_loads(pickle.dumps(arr, protocol=protocol))
+    assert got[0, 1] == "a"
+    assert got[1, 0] is None
+    assert_identical(got, arr)
+
+
+@pytest.mark.parametrize("protocol", [2, 5], ids=["p2", "p5"])
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {np.int64(1): "a"},
+        {(np.float64(1.0), "x"): 1},
+        {np.int32(7)},
+        frozenset({np.str_("s")}),
+        obj_array([{np.int64(2): [np.float32(1.5)]}]),
+    ],
+    ids=[
+        "numpy-scalar-dict-key",
+        "numpy-scalar-in-tuple-key",
+        "set-of-numpy-scalars",
+        "frozenset-of-numpy-scalars",
+        "object-array-of-dict-with-scalar-key",
+    ],
+)
+def test_numpy_scalars_as_keys_and_set_items(obj: Any, protocol: int) -> None:
+    """NumPy scalars are plain data wherever Python allows them, including
+    dict keys and set items (and no internal safenpz object may leak)."""
+    data = pickle.dumps(obj, protocol=protocol)
+    got = safe_loads(data)
+    assert "safenpz" not in repr(got)
+    assert_identical(got, pickle.loads(data))
+
+
+def test_ordereddict_becomes_a_dict_with_the_same_items() -> None:
+    """Documented choice: ``collections.OrderedDict`` decodes to a plain dict."""
+    od = OrderedDict([("b", 1), ("a", 2)])
+    for protocol in PROTOCOLS:
+        got = safe_loads(pickle.dumps(od, protocol=protocol))
+        assert type(got) is dict
+        assert list(got.items()) == [("b", 1), ("a", 2)]
+
+
+def test_both_numpy_spellings_are_accepted() -> None:
+    arr = np.array([[1, 2], [3]], dtype=object)
+    data = pickle.dumps(arr, protocol=2)
+    spellings = [b"numpy.core.multiarray", b"numpy._core.multiarray"]
+    for spelling in spellings:
+        other = spellings[1 - spellings.index(spelling)]
+        legacy = data.replace(other, spelling)
+        assert spelling in legacy
+        assert_identical(safe_loads(legacy), arr)
+
+
+def test_dtype_used_before_build_is_refused() -> None:
+    data = stream(
+        sglob("numpy.core.multiarray", "scalar")
+        + tup(call(sglob("numpy", "dtype"), ustr("f8"), b"\x89\x88"), bstr(b"\0" * 8)),
+        4,
+    )
+    # the dtype was never BUILD: a scalar of it is refused, never half-made
+    with pytest.raises(FormatError):
+        safe_loads(data)
+
+
+# --------------------------------------------------------------------------
+# Python 2 + NumPy 1.x streams (hand-built the way they were written)
+
+
+def _py2_stream() -> tuple[bytes, list[Any]]:
+    i8 = py2_dtype(b"i8", b"<", -1, 0)
+    f8 = py2_dtype(b"f8", b"<", -1, 0)
+    ints = np.array([1, 200, -5], dtype="<i8")
+    floats = np.array([[1.5, -2.0], [3.0, 4.0]])
+    items = [
+        py2_int_list([1, 2, 2**40, -3]),
+        py2_int_list([]),
+        py2_array([3], i8, binstr(ints.tobytes())),
+        py2_array([2, 2], f8, binstr(floats.tobytes())),
+        binstr(b"caf\xe9"),
+        b"X\x02\x00\x00\x00\xc3\xa9",  # a Python 2 unicode
+        NONE,
+    ]
+    want = [[1, 2, 2**40, -3], [], ints, floats, "café", "é", None]
+    return py2_object_array(items), want
+
+
+def test_python2_object_array_loads_with_latin1() -> None:
+    data, items = _py2_stream()
+    assert b"cnumpy.core.multiarray\n_reconstruct\n" in data
+    assert b"U\x01b" in data
+    got = safe_loads(data, encoding="latin1")
+    assert_identical(got, obj_array(items))
+    assert_identical(got, pickle.loads(data, encoding="latin1"))
+
+
+def test_python2_object_array_loads_with_encoding_bytes() -> None:
+    """``encoding="bytes"`` is accepted (as by ``np.load``): Python 2 str
+    items come back as bytes and the array machinery still works."""
+    data, _ = _py2_stream()
+    want = pickle.loads(data, encoding="bytes")
+    assert want[4] == b"caf\xe9"
+    assert_identical(safe_loads(data, encoding="bytes"), want)
+
+
+def test_python2_int_lists_with_large_longs() -> None:
+    rows = [[0, 2**31, -(2**31) - 1], [2**62, -(2**63)], [2**64]]
+    data = py2_object_array([py2_int_list(r) for r in rows])
+    assert_identical(safe_loads(data), obj_array(rows))
+
+
+# --------------------------------------------------------------------------
+# properties
+
+
+def test_unknown_protocol_of_the_future_is_refused() -> None:
+    with pytest.raises(FormatError, match="protocol"):
+        safe_loads(b"\x80\x06N.")
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_raise_only_safenpz_errors(data: bytes) -> None:
+    with contextlib.suppress(SafenpzError):
+        safe_loads(data)
+    assert gc.isenabled()
+
+
+SEEDS = [
+    pickle.dumps(obj_array([[1, 2], [3], []]), protocol=p) for p in range(2, 6)
+] + [
+    pickle.dumps(PLAIN["object-mixed"], protocol=0),
+    pickle.dumps(PLAIN["structured"], protocol=3),
+    pickle.dumps(PLAIN["scalars"], protocol=5),
+    pickle.dumps({"a": [1.5, b"x", (None,)], "s": {1, 2}}, protocol=1),
+    _py2_stream()[0],
+]
+
+
+def _mutate(seed: bytes, edits: list[tuple[str, int, int]]) -> bytes:
+    data = bytearray(seed)
+    for what, pos, value in edits:
+        pos %= len(data) + 1
+        if what == "insert":
+            data.insert(pos, value)
+        elif pos < len(data):
+            if what == "flip":
+                data[pos] ^= value or 1
+            else:
+                del data[pos]
+    return bytes(data)
+
+
+EDITS = st.lists(
+    st.tuples(
+        st.sampled_from(["flip", "insert", "delete"]),
+        st.integers(0, 10_000),
+        st.integers(0, 255),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), EDITS)
+def test_mutated_pickles_raise_only_safenpz_errors(
+    seed: bytes, edits: list[tuple[str, int, int]]
+) -> None:
+    data = _mutate(seed, edits)
+    try:
+        got = safe_loads(data)
+    except SafenpzError:
+        return
+    assert "safenpz" not in repr(got)
