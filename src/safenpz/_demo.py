@@ -14,6 +14,7 @@ import pickle
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -140,11 +141,12 @@ def run_demo(*, rows: int = 25_000, workdir: str | None = None) -> int:
             print(f"   np.load -> ValueError: {err}")
 
         print("3. safenpz.datasets.imdb.load_data(path=..., num_words=10000):")
-        for label, kwargs in (
+        runs: tuple[tuple[str, dict[str, Any]], ...] = (
             ("first load (decodes, writes a pickle-free cache)", {}),
             ("second load (pickle-free cache)", {}),
             ("second load, output='ragged'", {"output": "ragged"}),
-        ):
+        )
+        for label, kwargs in runs:
             t = time.perf_counter()
             (x_train, y_train), (_x_test, _y_test) = imdb.load_data(
                 path=str(legacy), num_words=10_000, **kwargs

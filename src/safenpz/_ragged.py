@@ -1198,7 +1198,7 @@ def _preview_row(row: NDArray[Any]) -> str:
 
 def _import_pyarrow(what: str) -> Any:
     try:
-        import pyarrow  # type: ignore[import-untyped]
+        import pyarrow
     except ImportError as err:
         msg = f"{what} needs pyarrow: {_PYARROW_HINT}"
         raise ImportError(msg) from err

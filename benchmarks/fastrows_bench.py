@@ -1,0 +1,122 @@
+"""Time ``safenpz._fastrows.decode_int_rows`` against pickle on an IMDb-shaped split.
+
+The array is made here (no download): 25,000 rows of lognormal length (about
+5.8 M ids in all, like one IMDb split) with Zipf-distributed ids up to 88,586,
+so ``BININT1``/``BININT2``/``BININT`` opcodes are mixed as in the real file.
+The same pickle bytes are decoded by
+
+* ``pickle.loads``  -- the object array of Python lists (no conversion),
+* ``np.load``       -- ``np.load(..., allow_pickle=True)`` of the ``.npy``,
+* ``pickle+flat``   -- ``pickle.loads`` and then flattening to int64
+  values/offsets (what a ragged result really costs that way),
+* ``fastrows``      -- ``decode_int_rows`` (values + offsets directly),
+
+best of ``--repeat`` runs each. Run: ``python benchmarks/fastrows_bench.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import pickle
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from safenpz._fastrows import decode_int_rows
+
+
+def imdb_like(rows: int, seed: int, vocab: int = 88_586) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(rng.lognormal(5.2, 0.7, rows).astype(np.int64), 10, 2_500)
+    ids = rng.zipf(1.15, int(lengths.sum()))
+    big = ids > vocab
+    ids[big] = rng.integers(1, vocab + 1, int(big.sum()))
+    flat = ids.tolist()
+    arr = np.empty(rows, dtype=object)
+    start = 0
+    for i, n in enumerate(lengths.tolist()):
+        arr[i] = flat[start : start + n]
+        start += n
+    return arr
+
+
+def npy_bytes(arr: np.ndarray) -> tuple[bytes, bytes]:
+    """(the whole .npy, the pickle stream after its header)."""
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    whole = buf.getvalue()
+    buf.seek(0)
+    version = np.lib.format.read_magic(buf)
+    if version == (1, 0):
+        np.lib.format.read_array_header_1_0(buf)
+    else:
+        np.lib.format.read_array_header_2_0(buf)
+    return whole, whole[buf.tell() :]
+
+
+def best_of(repeat: int, fn: Callable[[], Any]) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def flatten(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows = arr.tolist()
+    lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.fromiter((x for row in rows for x in row), np.int64, int(offsets[-1]))
+    return values, offsets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=25_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    arr = imdb_like(args.rows, args.seed)
+    whole, p4 = npy_bytes(arr)
+    variants = {
+        "np.save (protocol 4)": p4,
+        "protocol 2 (Keras file)": pickle.dumps(arr, protocol=2),
+        "protocol 3 (NumPy 1.x)": pickle.dumps(arr, protocol=3),
+    }
+    print(f"{args.rows} rows, {sum(map(len, arr))} ids, best of {args.repeat}\n")
+    head = f"{'stream':26} {'MB':>6} {'pickle.loads':>13} {'np.load':>9}"
+    print(f"{head} {'pickle+flat':>12} {'fastrows':>9} {'speed-up':>9}")
+    for name, data in variants.items():
+        got = decode_int_rows(data)
+        assert got is not None, name
+        want_values, want_offsets = flatten(pickle.loads(data))
+        assert np.array_equal(got.values, want_values)
+        assert np.array_equal(got.offsets, want_offsets)
+        t_pickle = best_of(args.repeat, lambda d=data: pickle.loads(d))
+        if data is p4:
+            t_npload = best_of(
+                args.repeat,
+                lambda: np.load(io.BytesIO(whole), allow_pickle=True),
+            )
+            npload = f"{t_npload:9.3f}"
+        else:
+            npload = f"{'-':>9}"
+        t_flat = best_of(
+            max(1, args.repeat // 2), lambda d=data: flatten(pickle.loads(d))
+        )
+        t_fast = best_of(args.repeat, lambda d=data: decode_int_rows(d))
+        print(
+            f"{name:26} {len(data) / 1e6:6.1f} {t_pickle:13.3f} {npload} "
+            f"{t_flat:12.3f} {t_fast:9.3f} {t_pickle / t_fast:8.1f}x"
+        )
+    print("\n(seconds; speed-up = pickle.loads / fastrows)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""IMDb sentiment dataset: a drop-in for ``keras.datasets.imdb``.
+
+Change one import line and get the same data, without ``allow_pickle=True``::
+
+    from safenpz.datasets import imdb       # was: from keras.datasets import imdb
+    (x_train, y_train), (x_test, y_test) = imdb.load_data(num_words=10000)
+
+:func:`load_data`, :func:`get_word_index` take Keras 3.15.1's parameters and
+return exactly what Keras returns (values, row order, container types and
+dtypes, errors). The file is downloaded from Keras's origin (or
+``$SAFENPZ_DATASETS_URL``), its sha256 is checked before anything is decoded,
+it is decoded without running code from it, and a pickle-free copy is cached
+so that the next load takes a fraction of a second. See
+:mod:`safenpz.datasets` for the cache and environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from numpy.typing import DTypeLike, NDArray
+
+from safenpz.datasets import _common
+from safenpz.datasets._common import Compat, Output
+
+__all__ = ["decode_review", "get_word_index", "load_data"]
+
+SPEC = _common.DatasetSpec(
+    name="imdb",
+    remote="imdb.npz",
+    parts=(("x_train", "y_train"), ("x_test", "y_test")),
+)
+_WORD_INDEX = "imdb_word_index.json"
+
+
+def load_data(
+    path: str | os.PathLike[str] = "imdb.npz",
+    num_words: int | None = None,
+    skip_top: int = 0,
+    maxlen: int | None = None,
+    seed: int = 113,
+    start_char: int | None = 1,
+    oov_char: int | None = 2,
+    index_from: int = 3,
+    *,
+    output: Output = "lists",
+    compat: Compat = None,
+    pad_maxlen: int | None = None,
+    padding: Literal["pre", "post"] = "pre",
+    truncating: Literal["pre", "post"] = "pre",
+    pad_value: Any = 0,
+    pad_dtype: DTypeLike = "int32",
+    progress: bool | None = None,
+    **kwargs: Any,
+) -> tuple[tuple[Any, NDArray[Any]], tuple[Any, NDArray[Any]]]:
+    """Load the IMDb dataset exactly as ``keras.datasets.imdb.load_data`` does.
+
+    25,000 training and 25,000 test reviews labelled by sentiment (1
+    positive, 0 negative); each review is a list of word ids, ranked by
+    frequency (id ``i + index_from`` is the ``i``-th most frequent word).
+
+    The positional parameters are Keras 3.15.1's, with the same defaults and
+    meaning; everything after them is safenpz's and keyword-only. Like Keras,
+    unknown keyword arguments are accepted and ignored.
+
+    Parameters
+    ----------
+    path : str or path-like, default "imdb.npz"
+        A bare file name is an entry of the download cache (as in Keras): it
+        is taken from safenpz's cache, or a matching copy in Keras's cache
+        (``~/.keras/datasets``), or downloaded, and always checked against
+        the published sha256. A path with a directory part (``"./imdb.npz"``,
+        ``"/data/imdb.npz"``) is a local file, used as it is; it is still
+        decoded safely, whatever it contains.
+    num_words : int, optional
+        Keep ids below ``num_words`` (after the ``index_from`` shift); others
+        become `oov_char`. If falsy (None or 0), ``num_words`` is the largest
+        id present, which itself then becomes `oov_char` (Keras's quirk).
+    skip_top : int, default 0
+        Ids below `skip_top` also become `oov_char` (the comparison sees the
+        shifted ids and the start character, as in Keras).
+    maxlen : int, optional
+        If truthy, keep only reviews *shorter* than `maxlen` (counting the
+        start character), in train and test separately; a split left empty
+        raises ``ValueError``. This filters, it does not truncate: use
+        ``output="padded"`` with `pad_maxlen` to truncate.
+    seed : int, default 113
+        Seed of the shuffle (``np.random.RandomState(seed)``, train then
+        test).
+    start_char : int or None, default 1
+        Put in front of every review; None for none.
+    oov_char : int or None, default 2
+        Replaces out-of-vocabulary ids; None drops them instead.
+    index_from : int, default 3
+        Added to every word id.
+    output : {"lists", "ragged", "padded"}, default "lists"
+        ``"lists"``: Keras's types (object arrays of Python lists of Python
+        ints; a 2-D object array if all reviews happen to have the same
+        length). ``"ragged"``: each ``x`` is a :class:`~safenpz.RaggedArray`
+        (fastest, least memory; ``int32`` values when every id fits, as for
+        the Keras datasets, else ``int64``). ``"padded"``: each
+        ``x`` is ``keras.utils.pad_sequences(x, maxlen=pad_maxlen,
+        dtype=pad_dtype, padding=padding, truncating=truncating,
+        value=pad_value)``. The labels are the same in every mode.
+    compat : {None, "keras3", "keras2.2"}, default None
+        None or ``"keras3"``: Keras 3.15.1. ``"keras2.2"``: reproduce Keras
+        2.2.x, which seeded NumPy's *global* RNG with `seed` and shuffled
+        with it (this function does the same, so the global RNG is left in
+        the state Keras 2.2 left it in), applied `maxlen` to train and test
+        together and then split at the original number of training reviews,
+        so that test reviews could end up in the training split. Results are
+        object arrays (NumPy's ``dtype=object`` rule), as Keras 2.2 gave with
+        NumPy of its time.
+    pad_maxlen : int, optional
+        ``output="padded"`` only: number of columns (default: the longest
+        review). Unrelated to `maxlen`, which filters.
+    padding, truncating : {"pre", "post"}, default "pre"
+        ``output="padded"`` only: where to pad and where to cut.
+    pad_value : scalar, default 0
+        ``output="padded"`` only: the padding value.
+    pad_dtype : data-type, default "int32"
+        ``output="padded"`` only: dtype of the padded arrays.
+    progress : bool, optional
+        Show a download progress bar (default: when stderr is a terminal).
+    **kwargs
+        Ignored, as Keras 3 ignores them.
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        ``x_*`` as selected by `output`; ``y_*`` are the label arrays
+        (``int64``).
+
+    Raises
+    ------
+    ValueError
+        Keras's errors: `maxlen` left a split empty ("After filtering for
+        sequences shorter than maxlen=..."), or ``num_words`` is None,
+        `start_char` is None and a review is empty ("max() arg is an empty
+        sequence"); and a bad `output`, `compat` or padding option.
+    DownloadError
+        The file cannot be downloaded (or offline mode is on and it is not
+        cached; the message says where to put it).
+    HashMismatchError
+        The download does not match the published sha256; nothing is kept.
+    UnsafeFileError
+        The file would need code execution to load; nothing from it ran.
+    FormatError, LimitError
+        The file is malformed or exceeds a safety limit.
+
+    Examples
+    --------
+    >>> from safenpz.datasets import imdb
+    >>> (x_train, y_train), (x_test, y_test) = imdb.load_data(
+    ...     num_words=10000)  # doctest: +SKIP
+    >>> x_train.shape, x_train[0][:4], y_train.dtype  # doctest: +SKIP
+    ((25000,), [1, 14, 22, 16], dtype('int64'))
+    >>> (x_train, y_train), _ = imdb.load_data(
+    ...     num_words=10000, output="padded", pad_maxlen=200)  # doctest: +SKIP
+    >>> x_train.shape, x_train.dtype  # doctest: +SKIP
+    ((25000, 200), dtype('int32'))
+    """
+    del kwargs  # Keras 3 silently ignores unknown keyword arguments
+    pad = _common.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
+    _common.check_options(output, compat, pad)
+    params = _common.Params(
+        num_words=num_words,
+        skip_top=skip_top,
+        maxlen=maxlen,
+        seed=seed,
+        start_char=start_char,
+        oov_char=oov_char,
+        index_from=index_from,
+    )
+    mode: _common.Mode = "imdb-keras2.2" if compat == "keras2.2" else "imdb"
+    loaded = _common.load_members(SPEC, path, progress=progress)
+    return _common.run_pipeline(mode, loaded, SPEC, params, output=output, pad=pad)
+
+
+def get_word_index(
+    path: str | os.PathLike[str] = "imdb_word_index.json",
+    *,
+    progress: bool | None = None,
+) -> dict[str, int]:
+    """Return the word -> rank dict of the IMDb dataset, as Keras does.
+
+    Word ``w`` appears in the data as id ``word_index[w] + index_from``.
+
+    Parameters
+    ----------
+    path : str or path-like, default "imdb_word_index.json"
+        A bare name (download cache; checked against Keras's md5) or a local
+        path.
+    progress : bool, optional
+        Show a download progress bar.
+
+    Returns
+    -------
+    dict of str to int
+
+    Raises
+    ------
+    DownloadError, HashMismatchError
+        The file cannot be downloaded or verified.
+    FormatError
+        The file is not a JSON object.
+
+    Examples
+    --------
+    >>> from safenpz.datasets import imdb
+    >>> imdb.get_word_index()["the"]  # doctest: +SKIP
+    1
+    """
+    return _common.load_word_index(path, _WORD_INDEX, progress=progress)
+
+
+def decode_review(
+    ids: Iterable[int] | NDArray[Any],
+    word_index: Mapping[str, int] | None = None,
+    *,
+    index_from: int = 3,
+    start_char: int | None = 1,
+    oov_char: int | None = 2,
+    pad_char: int | None = 0,
+    start_token: str = "[START]",
+    oov_token: str = "[OOV]",
+    unknown_token: str = "[UNK]",
+) -> str:
+    """Turn a review's ids back into words.
+
+    Pass the same `index_from`, `start_char` and `oov_char` as to
+    :func:`load_data`; `pad_char` ids (the padding of ``output="padded"``)
+    are skipped.
+
+    Parameters
+    ----------
+    ids : iterable of int
+        One review: a list, a RaggedArray row, or a row of a padded array.
+    word_index : mapping, optional
+        Word -> rank, as :func:`get_word_index` returns (fetched if omitted).
+    index_from, start_char, oov_char : int or None
+        As given to :func:`load_data`.
+    pad_char : int or None, default 0
+        Id to skip; None keeps every id.
+    start_token, oov_token, unknown_token : str
+        Shown for `start_char`, `oov_char`, and ids without a word.
+
+    Returns
+    -------
+    str
+        The words separated by single spaces.
+
+    Examples
+    --------
+    >>> from safenpz.datasets import imdb
+    >>> word_index = {"the": 1, "movie": 17, "great": 84}
+    >>> imdb.decode_review([0, 0, 1, 4, 20, 2, 87], word_index)
+    '[START] the movie [OOV] great'
+    """
+    if word_index is None:
+        word_index = get_word_index()
+    return _common.decode_ids(
+        ids,
+        word_index,
+        index_from=index_from,
+        start_char=start_char,
+        oov_char=oov_char,
+        pad_char=pad_char,
+        start_token=start_token,
+        oov_token=oov_token,
+        unknown_token=unknown_token,
+    )

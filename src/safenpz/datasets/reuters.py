@@ -1,0 +1,255 @@
+"""Reuters newswire topics: a drop-in for ``keras.datasets.reuters``.
+
+::
+
+    from safenpz.datasets import reuters    # was: from keras.datasets import reuters
+    (x_train, y_train), (x_test, y_test) = reuters.load_data(num_words=10000)
+
+:func:`load_data`, :func:`get_word_index` and :func:`get_label_names` take
+Keras 3.15.1's parameters and return exactly what Keras returns. Unlike
+``imdb.load_data``, Keras's ``reuters.load_data`` rejects unknown keyword
+arguments with ``TypeError``, and so does this one. See
+:mod:`safenpz.datasets` for downloads and the cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from numpy.typing import DTypeLike, NDArray
+
+from safenpz.datasets import _common
+from safenpz.datasets._common import Compat, Output
+
+__all__ = ["decode_newswire", "get_label_names", "get_word_index", "load_data"]
+
+SPEC = _common.DatasetSpec(name="reuters", remote="reuters.npz", parts=(("x", "y"),))
+_WORD_INDEX = "reuters_word_index.json"
+
+_LABEL_NAMES = (
+    "cocoa",
+    "grain",
+    "veg-oil",
+    "earn",
+    "acq",
+    "wheat",
+    "copper",
+    "housing",
+    "money-supply",
+    "coffee",
+    "sugar",
+    "trade",
+    "reserves",
+    "ship",
+    "cotton",
+    "carcass",
+    "crude",
+    "nat-gas",
+    "cpi",
+    "money-fx",
+    "interest",
+    "gnp",
+    "meal-feed",
+    "alum",
+    "oilseed",
+    "gold",
+    "tin",
+    "strategic-metal",
+    "livestock",
+    "retail",
+    "ipi",
+    "iron-steel",
+    "rubber",
+    "heat",
+    "jobs",
+    "lei",
+    "bop",
+    "zinc",
+    "orange",
+    "pet-chem",
+    "dlr",
+    "gas",
+    "silver",
+    "wpi",
+    "hog",
+    "lead",
+)
+
+
+def load_data(
+    path: str | os.PathLike[str] = "reuters.npz",
+    num_words: int | None = None,
+    skip_top: int = 0,
+    maxlen: int | None = None,
+    test_split: float = 0.2,
+    seed: int = 113,
+    start_char: int | None = 1,
+    oov_char: int | None = 2,
+    index_from: int = 3,
+    *,
+    output: Output = "lists",
+    compat: Compat = None,
+    pad_maxlen: int | None = None,
+    padding: Literal["pre", "post"] = "pre",
+    truncating: Literal["pre", "post"] = "pre",
+    pad_value: Any = 0,
+    pad_dtype: DTypeLike = "int32",
+    progress: bool | None = None,
+) -> tuple[tuple[Any, NDArray[Any]], tuple[Any, NDArray[Any]]]:
+    """Load the Reuters dataset exactly as ``keras.datasets.reuters.load_data``.
+
+    11,228 newswires labelled over 46 topics (see :func:`get_label_names`),
+    each a list of word ids, shuffled once and split into train and test.
+
+    Parameters
+    ----------
+    path : str or path-like, default "reuters.npz"
+        A bare name (download cache, checked against the published sha256)
+        or a local path; see :func:`safenpz.datasets.imdb.load_data`.
+    num_words, skip_top, start_char, oov_char, index_from
+        As in :func:`safenpz.datasets.imdb.load_data` (Keras's meaning,
+        quirks included).
+    maxlen : int, optional
+        If truthy, keep only newswires *shorter* than `maxlen` (counting the
+        start character). Unlike IMDb, an empty result is not an error.
+    test_split : float, default 0.2
+        Fraction used as test data; the split index is
+        ``int(n * (1 - test_split))``, with Python's slicing rules.
+    seed : int, default 113
+        Seed of the shuffle (``np.random.RandomState(seed)``).
+    output : {"lists", "ragged", "padded"}, default "lists"
+        As in :func:`safenpz.datasets.imdb.load_data`.
+    compat : {None, "keras3", "keras2.2"}, default None
+        ``"keras2.2"`` shuffles with NumPy's global RNG seeded with `seed`
+        (as Keras 2.2 did; the global RNG is left in that state); the data
+        are otherwise the same as Keras 3's.
+    pad_maxlen, padding, truncating, pad_value, pad_dtype
+        ``output="padded"`` options, see
+        :func:`safenpz.datasets.imdb.load_data`.
+    progress : bool, optional
+        Show a download progress bar.
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        ``y_*`` are ``int64`` label arrays (``float64`` when `maxlen` left
+        a split empty, as in Keras).
+
+    Raises
+    ------
+    TypeError
+        For an unknown keyword argument, as Keras.
+    ValueError
+        ``num_words`` is None and there is no row or an empty row ("max() arg
+        is an empty sequence"); bad safenpz options.
+    DownloadError, HashMismatchError, UnsafeFileError, FormatError, LimitError
+        See :func:`safenpz.datasets.imdb.load_data`.
+
+    Examples
+    --------
+    >>> from safenpz.datasets import reuters
+    >>> (x_train, y_train), (x_test, y_test) = reuters.load_data(
+    ...     num_words=10000)  # doctest: +SKIP
+    >>> len(x_train), len(x_test)  # doctest: +SKIP
+    (8982, 2246)
+    """
+    pad = _common.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
+    _common.check_options(output, compat, pad)
+    params = _common.Params(
+        num_words=num_words,
+        skip_top=skip_top,
+        maxlen=maxlen,
+        seed=seed,
+        start_char=start_char,
+        oov_char=oov_char,
+        index_from=index_from,
+        test_split=test_split,
+    )
+    mode: _common.Mode = "reuters-keras2.2" if compat == "keras2.2" else "reuters"
+    loaded = _common.load_members(SPEC, path, progress=progress)
+    return _common.run_pipeline(mode, loaded, SPEC, params, output=output, pad=pad)
+
+
+def get_word_index(
+    path: str | os.PathLike[str] = "reuters_word_index.json",
+    *,
+    progress: bool | None = None,
+) -> dict[str, int]:
+    """Return the word -> rank dict of the Reuters dataset, as Keras does.
+
+    Parameters
+    ----------
+    path : str or path-like, default "reuters_word_index.json"
+        A bare name (download cache; checked against Keras's md5) or a local
+        path.
+    progress : bool, optional
+        Show a download progress bar.
+
+    Returns
+    -------
+    dict of str to int
+
+    Raises
+    ------
+    DownloadError, HashMismatchError
+        The file cannot be downloaded or verified.
+    FormatError
+        The file is not a JSON object.
+    """
+    return _common.load_word_index(path, _WORD_INDEX, progress=progress)
+
+
+def get_label_names() -> tuple[str, ...]:
+    """Return the 46 topic names, indexed like the labels (Keras's tuple).
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> from safenpz.datasets import reuters
+    >>> reuters.get_label_names()[:4]
+    ('cocoa', 'grain', 'veg-oil', 'earn')
+    """
+    return _LABEL_NAMES
+
+
+def decode_newswire(
+    ids: Iterable[int] | NDArray[Any],
+    word_index: Mapping[str, int] | None = None,
+    *,
+    index_from: int = 3,
+    start_char: int | None = 1,
+    oov_char: int | None = 2,
+    pad_char: int | None = 0,
+    start_token: str = "[START]",
+    oov_token: str = "[OOV]",
+    unknown_token: str = "[UNK]",
+) -> str:
+    """Turn a newswire's ids back into words.
+
+    See :func:`safenpz.datasets.imdb.decode_review`; `word_index` defaults
+    to :func:`get_word_index`.
+
+    Examples
+    --------
+    >>> from safenpz.datasets import reuters
+    >>> reuters.decode_newswire([1, 4, 5], {"the": 1, "of": 2})
+    '[START] the of'
+    """
+    if word_index is None:
+        word_index = get_word_index()
+    return _common.decode_ids(
+        ids,
+        word_index,
+        index_from=index_from,
+        start_char=start_char,
+        oov_char=oov_char,
+        pad_char=pad_char,
+        start_token=start_token,
+        oov_token=oov_token,
+        unknown_token=unknown_token,
+    )
