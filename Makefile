@@ -25,7 +25,7 @@ $(VENV)/.dev: $(VENV)/.core
 $(VENV_NP1)/.dev: pyproject.toml
 	$(PY) -m venv $(VENV_NP1)
 	$(VENV_NP1)/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25.1"
-	$(VENV_NP1)/bin/pip install $(PIP_FLAGS) -e . --group test "numpy==1.26.*"
+	$(VENV_NP1)/bin/pip install $(PIP_FLAGS) -e . --group test "numpy==1.26.*" "pyarrow>=14,<18"
 	touch $@
 
 demo: $(VENV)/.core

@@ -58,6 +58,9 @@ The header and trailer (about 50 opcodes) are run by a tiny sequential
 interpreter over a closed opcode set that builds only inert placeholders.
 The body (millions of opcodes) is decoded with whole-array NumPy operations:
 
+0. **Quick look.** The first ``_QUICK_BYTES`` of the body are walked
+   sequentially; an opcode pair that cannot occur in a body there (garbage,
+   or simply the end of a small array) settles everything without NumPy.
 1. **Frames** are cut out first by walking the frame headers (one Python
    iteration per 64 KiB frame). Every frame boundary is later checked to be an
    opcode start, so the bytes mean the same with and without the frames.
@@ -215,6 +218,25 @@ _SYM_TAB = _translate_table(
 _INT = rb"[A-D]"
 _ROW = rb"(?:lp?+(?:m" + _INT + rb"++e|" + _INT + rb"a)*+|g)"
 _BODY_RE = re.compile(rb"lp?+(?:m" + _ROW + rb"++e|" + _ROW + rb"a)*+")
+# Which symbol may follow which anywhere inside a body (I: any int). A pair not
+# listed cannot occur in a body, so the body ends at or before it.
+_FOLLOW = {
+    "l": "pmlgIea",
+    "p": "mlgIea",
+    "m": "lgI",
+    "I": "Iea",
+    "e": "mIlgea",
+    "a": "mIlgea",
+    "g": "lgea",
+}
+_PAIRS = frozenset(
+    (ord(x), ord(y))
+    for a, bs in _FOLLOW.items()
+    for b in bs
+    for x in ("ABCD" if a == "I" else a)
+    for y in ("ABCD" if b == "I" else b)
+)
+_QUICK_BYTES = 512  # the body prefix looked at sequentially first
 
 _RECONSTRUCT = frozenset(
     {
@@ -663,12 +685,14 @@ def _body(
     Returns (rows, position after the list, number of memo PUTs in it, opcode
     starts of the list).
     """
-    # first walk with LONG1 taken as 2 bytes long: that chain is the true one
-    # if it holds no LONG1 at all (the usual case); otherwise walk again exactly
-    tok = _tokenise(buf, m, s, _LEN_FAST)
+    # Garbage usually shows within a few opcodes: look at the start first.
+    # Otherwise walk with LONG1 taken as 2 bytes long: that chain is the true
+    # one if it holds no LONG1 at all (the usual case), else walk again exactly.
+    quick = _quick_end(buf, m, s)
+    tok = quick if quick is not None else _tokenise(buf, m, s, _LEN_FAST)
     ops = buf[tok]
     sym = ops.tobytes().translate(_SYM_TAB)
-    if b"D" in sym:
+    if quick is None and b"D" in sym:
         tok = _tokenise(buf, m, s, _LEN)
         ops = buf[tok]
         sym = ops.tobytes().translate(_SYM_TAB)
@@ -745,6 +769,33 @@ def _body(
             buf, tok, other, row_k, put_k, offsets, vals, nmemo
         )
     return _Rows(vals, offsets), end, nputs, tok
+
+
+def _quick_end(buf: NDArray[np.uint8], m: int, s: int) -> NDArray[np.intp] | None:
+    """Opcode starts from ``s`` up to the first one that cannot be in a body.
+
+    Walks at most ``_QUICK_BYTES`` sequentially. Returns ``None`` if all of
+    those could be body opcodes. The regular expression never reads past such
+    an opcode, so its match on this prefix equals its match on the whole body.
+    """
+    sym = _SYM_TAB
+    stop = min(m, s + _QUICK_BYTES)
+    out = [s]
+    prev = sym[buf[s]]
+    p = s + int(_LEN[buf[s]])  # buf[s] is EMPTY_LIST
+    while p < stop:
+        op = int(buf[p])
+        cur = sym[op]
+        out.append(p)
+        if (prev, cur) not in _PAIRS:
+            return np.array(out, np.intp)
+        n = int(_LEN[op])
+        if n == 0:  # LONG1
+            k = int(buf[p + 1])
+            n = 2 + k if k <= 8 else 1
+        p += n
+        prev = cur
+    return None
 
 
 def _view(buf: NDArray[np.uint8], dtype: str, offset: int) -> NDArray[Any]:
