@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-VOCAB = 88_586
+from safenpz._demo import make_imdb_like
+
 TARGETS = {"first": 2.0, "cached-lists": 5.0, "cached-ragged": 25.0}
 RSS_TARGET = 4.0  # Keras's peak RSS / cached-ragged peak RSS
 
@@ -47,37 +48,11 @@ RSS_TARGET = 4.0  # Keras's peak RSS / cached-ragged peak RSS
 # the data
 
 
-def _rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, int]:
-    sigma = 0.7
-    mu = np.log(230.0) - sigma**2 / 2  # lognormal with mean ~230
-    lengths = np.clip(np.rint(rng.lognormal(mu, sigma, n)), 5, 2500).astype(np.int64)
-    total = int(lengths.sum())
-    ids = rng.zipf(1.2, total)
-    bad = ids > VOCAB
-    while bad.any():  # redraw the tail into range instead of clipping it
-        ids[bad] = rng.zipf(1.2, int(bad.sum()))
-        bad = ids > VOCAB
-    flat = ids.tolist()
-    bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
-    rows = np.empty(n, dtype=object)
-    for i in range(n):
-        rows[i] = flat[bounds[i] : bounds[i + 1]]
-    return rows, total
-
-
 def make_file(path: Path, rows: int, seed: int = 0) -> int:
     """Write the IMDb-shaped legacy file; return the number of ids."""
-    rng = np.random.default_rng(seed)
-    x_train, n_train = _rows(rng, rows)
-    x_test, n_test = _rows(rng, rows)
-    np.savez_compressed(
-        path,
-        x_train=x_train,
-        y_train=rng.integers(0, 2, rows).astype(np.int64),
-        x_test=x_test,
-        y_test=rng.integers(0, 2, rows).astype(np.int64),
-    )
-    return n_train + n_test
+    make_imdb_like(path, n_train=rows, n_test=rows, seed=seed)
+    with np.load(path, allow_pickle=True) as f:  # our own file, just written
+        return sum(len(r) for key in ("x_train", "x_test") for r in f[key])
 
 
 # ---------------------------------------------------------------------------

@@ -19,28 +19,17 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import safenpz
+from safenpz._demo import imdb_rows, make_imdb_like
 from safenpz._fastrows import decode_int_rows
-
-
-def imdb_like(rows: int, seed: int, vocab: int = 88_586) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    lengths = np.clip(rng.lognormal(5.2, 0.7, rows).astype(np.int64), 10, 2_500)
-    ids = rng.zipf(1.15, int(lengths.sum()))
-    big = ids > vocab
-    ids[big] = rng.integers(1, vocab + 1, int(big.sum()))
-    flat = ids.tolist()
-    arr = np.empty(rows, dtype=object)
-    start = 0
-    for i, n in enumerate(lengths.tolist()):
-        arr[i] = flat[start : start + n]
-        start += n
-    return arr
 
 
 def npy_bytes(arr: np.ndarray) -> tuple[bytes, bytes]:
@@ -82,7 +71,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    arr = imdb_like(args.rows, args.seed)
+    arr = imdb_rows(np.random.default_rng(args.seed), args.rows)
     whole, p4 = npy_bytes(arr)
     variants = {
         "np.save (protocol 4)": p4,
@@ -115,7 +104,38 @@ def main() -> None:
             f"{name:26} {len(data) / 1e6:6.1f} {t_pickle:13.3f} {npload} "
             f"{t_flat:12.3f} {t_fast:9.3f} {t_pickle / t_fast:8.1f}x"
         )
-    print("\n(seconds; speed-up = pickle.loads / fastrows)")
+    print("\n(seconds; speed-up = pickle.loads / fastrows)\n")
+    end_to_end(args.rows, args.seed, args.repeat)
+
+
+def end_to_end(rows: int, seed: int, repeat: int) -> None:
+    """Whole-file loads of both x arrays of an IMDb-shaped .npz (inflate too)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_imdb_like(
+            Path(tmp) / "imdb.npz", n_train=rows, n_test=rows, seed=seed
+        )
+
+        def numpy_load() -> None:
+            with np.load(path, allow_pickle=True) as f:
+                f["x_train"], f["x_test"]
+
+        def safenpz_load(ragged: bool) -> None:
+            with safenpz.load(path, ragged=ragged) as f:
+                f["x_train"], f["x_test"]
+
+        t_np = best_of(repeat, numpy_load)
+        t_ragged = best_of(repeat, lambda: safenpz_load(True))
+        t_lists = best_of(repeat, lambda: safenpz_load(False))
+        print(f"whole .npz ({path.stat().st_size / 1e6:.1f} MB), x_train + x_test:")
+        print(f"  np.load(allow_pickle=True)        {t_np:7.3f} s")
+        print(
+            f"  safenpz.load(ragged=True)         {t_ragged:7.3f} s "
+            f"({t_np / t_ragged:.1f}x np.load's speed)"
+        )
+        print(
+            f"  safenpz.load() object arrays      {t_lists:7.3f} s "
+            f"({t_np / t_lists:.1f}x np.load's speed)"
+        )
 
 
 if __name__ == "__main__":

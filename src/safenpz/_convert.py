@@ -44,8 +44,10 @@ def _import_pyarrow() -> Any:
     return pa
 
 
-def _read_all(src: str | os.PathLike[str], **load_kwargs: Any) -> dict[str, Any]:
-    obj = load(src, ragged=True, **load_kwargs)
+def _read_all(
+    src: str | os.PathLike[str], *, ragged: bool, **load_kwargs: Any
+) -> dict[str, Any]:
+    obj = load(src, ragged=ragged, **load_kwargs)
     if isinstance(obj, NpzFile):
         with obj:
             return {name: obj[name] for name in obj.files}
@@ -150,7 +152,9 @@ def convert(
         msg = f"format must be 'npz' or 'parquet', not {format!r}"
         raise ValueError(msg)
     _import_pyarrow() if format == "parquet" else None
-    columns = _read_all(src, **load_kwargs)
+    # npz keeps object arrays as they are (save stores them pickle-free and
+    # load gives back the same object arrays); Parquet needs ragged columns
+    columns = _read_all(src, ragged=format == "parquet", **load_kwargs)
     if format == "npz":
         save(dst_path, compress=compress, **columns)
         return [dst_path]

@@ -18,20 +18,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["hostile_npy_bytes", "make_imdb_like", "run_demo"]
+__all__ = ["hostile_npy_bytes", "imdb_rows", "make_imdb_like", "run_demo"]
 
 IMDB_VOCAB = 88_586
 
 
-def _rows(rng: np.random.Generator, n: int, vocab: int, mean_len: float) -> np.ndarray:
-    sigma = 0.75
+def imdb_rows(
+    rng: np.random.Generator,
+    n: int,
+    *,
+    vocab: int = IMDB_VOCAB,
+    mean_len: float = 230.0,
+    zipf_a: float = 1.2,
+) -> np.ndarray:
+    """A 1-D object array of `n` Python int lists shaped like IMDb reviews.
+
+    Lengths are lognormal with mean `mean_len` (clipped to 5..2,500); ids are
+    Zipf(`zipf_a`)-distributed, the tail redrawn into ``1..vocab`` (not
+    clipped), so BININT1/BININT2/BININT opcodes mix as in the real file.
+    """
+    sigma = 0.7
     mu = np.log(mean_len) - sigma**2 / 2
-    lengths = np.clip(rng.lognormal(mu, sigma, n).astype(np.int64), 4, 2_500)
-    total = int(lengths.sum())
-    ids = rng.zipf(1.25, total)
+    lengths = np.clip(np.rint(rng.lognormal(mu, sigma, n)), 5, 2_500).astype(np.int64)
+    ids = rng.zipf(zipf_a, int(lengths.sum()))
     bad = ids > vocab
-    while bad.any():  # redraw the tail instead of folding it
-        ids[bad] = rng.zipf(1.25, int(bad.sum()))
+    while bad.any():
+        ids[bad] = rng.zipf(zipf_a, int(bad.sum()))
         bad = ids > vocab
     bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
     flat = ids.tolist()
@@ -47,7 +59,7 @@ def make_imdb_like(
     n_train: int = 25_000,
     n_test: int = 25_000,
     vocab: int = IMDB_VOCAB,
-    mean_len: float = 233.0,
+    mean_len: float = 230.0,
     seed: int = 0,
 ) -> Path:
     """Write an IMDb-shaped legacy ``.npz`` (pickled object arrays) with NumPy.
@@ -59,9 +71,9 @@ def make_imdb_like(
     n_train, n_test : int
         Reviews per split (Keras: 25,000 each, ~11.6M ids in total).
     vocab : int
-        Largest word id (Keras IMDb: 88,586); ids are Zipf-distributed.
+        Largest word id (Keras IMDb: 88,586).
     mean_len : float
-        Mean review length (lognormal lengths, like real reviews).
+        Mean review length.
     seed : int
         Seed of the generator.
 
@@ -70,8 +82,8 @@ def make_imdb_like(
     Path
     """
     rng = np.random.default_rng(seed)
-    x_train = _rows(rng, n_train, vocab, mean_len)
-    x_test = _rows(rng, n_test, vocab, mean_len)
+    x_train = imdb_rows(rng, n_train, vocab=vocab, mean_len=mean_len)
+    x_test = imdb_rows(rng, n_test, vocab=vocab, mean_len=mean_len)
     y_train = rng.integers(0, 2, n_train).astype(np.int64)
     y_test = rng.integers(0, 2, n_test).astype(np.int64)
     path = Path(path)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -293,6 +294,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SafenpzError as err:
         print(f"Error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `safenpz scan --json ... | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
     except (OSError, ValueError, TypeError, ImportError) as err:
         print(f"Error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
