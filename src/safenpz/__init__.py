@@ -9,7 +9,6 @@ Public API::
     safenpz.datasets.imdb / .reuters   drop-in Keras dataset loaders
 """
 
-from __future__ import annotations
 
 import contextlib
 
