@@ -795,3 +795,40 @@ def test_public_exports() -> None:
         "load_data",
     ]
     assert safenpz.datasets is datasets
+
+
+def test_cli_fetch_downloads_and_caches(
+    server: _Server,
+    keras_data: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    cache: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from safenpz.cli import main
+
+    _serve(server, monkeypatch, "reuters.npz", keras_data.reuters())
+    assert main(["fetch", "reuters"]) == 0
+    assert "reuters: 120 train / 30 test rows, cached" in capsys.readouterr().out
+    assert server.hits == {"reuters.npz": 1}
+    assert _converted(cache)
+    server.files["reuters.npz"] = b"corrupt"  # a later fetch would be refused
+    assert main(["fetch", "reuters"]) == 0  # served from the converted copy
+    assert server.hits == {"reuters.npz": 1}
+
+
+def test_cli_fetch_hash_mismatch_is_one_line(
+    server: _Server,
+    keras_data: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    cache: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from safenpz.cli import main
+
+    _serve(server, monkeypatch, "imdb.npz", keras_data.imdb())
+    server.files["imdb.npz"] += b"tampered"
+    assert main(["fetch", "imdb"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: HashMismatchError: ")
+    assert "Traceback" not in err
+    assert not list(cache.glob("imdb*"))
