@@ -9,7 +9,6 @@ Public API::
     safenpz.datasets.imdb / .reuters   drop-in Keras dataset loaders
 """
 
-
 import contextlib
 
 __version__ = "0.1.0"

@@ -47,12 +47,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import hashlib
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias
 
@@ -61,6 +60,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from safenpz import _fetch, _npy
 from safenpz._exceptions import DownloadError, FormatError, SafenpzError
+from safenpz._gc import no_gc
 from safenpz._ragged import RaggedArray
 from safenpz._save import atomic_write, save
 
@@ -950,33 +950,6 @@ def _is_identity(sel: NDArray[np.intp], n: int) -> bool:
     return len(sel) == n and bool((sel == np.arange(n)).all())
 
 
-@contextlib.contextmanager
-def _long_lived() -> Iterator[None]:
-    """Build many long-lived containers without the cyclic GC scanning them.
-
-    The collector is paused while building (otherwise it runs repeated full
-    collections over the growing data). When it is switched back on, the new
-    lists would all sit in the youngest generation, and the very next
-    allocation would make the collector traverse every one of their ~11.6M
-    references (~0.1 s). ``gc.freeze()`` + ``gc.unfreeze()`` moves them (and
-    any other tracked object) straight to the oldest generation instead, as
-    if they had survived two collections, which long-lived data would anyway;
-    cycles there are still found by the next full collection. Skipped if the
-    application has frozen objects itself (``gc.freeze`` for pre-fork
-    servers), which ``unfreeze`` would undo.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            if gc.get_freeze_count() == 0:
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
-
-
 def _rows_as_lists(plan: _Plan) -> list[list[int]]:
     """All selected rows as Python lists of Python ints."""
     rows: list[list[int]] = []
@@ -1060,7 +1033,7 @@ def _vectorised(
     # Python ints come faster out of int64 than out of int32 arrays.
     plan = _plan(mode, parts, p, value_range, wide=output == "lists")
     if output == "lists":
-        with _long_lived():
+        with no_gc():
             rows = _rows_as_lists(plan)
             train: Any = _finish(rows[: plan.split], output, pad)
             test: Any = _finish(rows[plan.split :], output, pad)
@@ -1185,7 +1158,7 @@ def run_pipeline(
         xs = [loaded[x] for x, _ in spec.parts]
         ys = [loaded[y] for _, y in spec.parts]
         loaded.clear()
-    with _long_lived():
+    with no_gc():
         (train_rows, y_train), (test_rows, y_test) = _reference(mode, xs, ys, params)
     del xs
     return (
