@@ -81,3 +81,36 @@ def row_masks(n: int) -> st.SearchStrategy[np.ndarray]:
     return st.lists(st.booleans(), min_size=n, max_size=n).map(
         lambda bits: np.array(bits, dtype=np.bool_)
     )
+
+
+# -- fuzzing valid files by small edits (test_npy, test_unpickle, test_pickle_scan)
+
+Edit = tuple[str, int, int]
+
+
+def byte_edits(max_pos: int = 100_000) -> st.SearchStrategy[list[Edit]]:
+    """One to four flips, insertions or deletions at arbitrary positions."""
+    return st.lists(
+        st.tuples(
+            st.sampled_from(["flip", "insert", "delete"]),
+            st.integers(0, max_pos),
+            st.integers(0, 255),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+
+
+def mutate(seed: bytes, edits: list[Edit]) -> bytes:
+    """Apply `edits` (positions taken modulo the length) to `seed`."""
+    data = bytearray(seed)
+    for what, pos, value in edits:
+        pos %= len(data) + 1
+        if what == "insert":
+            data.insert(pos, value)
+        elif pos < len(data):
+            if what == "flip":
+                data[pos] ^= value or 1
+            else:
+                del data[pos]
+    return bytes(data)

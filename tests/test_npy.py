@@ -56,7 +56,7 @@ from safenpz._exceptions import (
 from safenpz._npy import NpzFile, load, parse_header
 from safenpz._ragged import RaggedArray
 from safenpz._unpickle import safe_loads
-from strategies import int_rows
+from strategies import byte_edits, int_rows, mutate
 
 FUZZ = settings(
     max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow]
@@ -1110,29 +1110,7 @@ def test_arbitrary_bytes_after_an_object_header(
     _load_only_safenpz_errors(npy_bytes(body, shape=shape))
 
 
-def _mutate(seed: bytes, edits: list[tuple[str, int, int]]) -> bytes:
-    data = bytearray(seed)
-    for what, pos, value in edits:
-        pos %= len(data) + 1
-        if what == "insert":
-            data.insert(pos, value)
-        elif pos < len(data):
-            if what == "flip":
-                data[pos] ^= value or 1
-            else:
-                del data[pos]
-    return bytes(data)
-
-
-EDITS = st.lists(
-    st.tuples(
-        st.sampled_from(["flip", "insert", "delete"]),
-        st.integers(0, 100_000),
-        st.integers(0, 255),
-    ),
-    min_size=1,
-    max_size=4,
-)
+EDITS = byte_edits(100_000)
 
 NPY_SEEDS = [
     npy_of(obj_array([[1, 2], [3], []]), allow_pickle=True),
@@ -1152,7 +1130,7 @@ NPZ_SEEDS = [
 @FUZZ
 @given(st.sampled_from(NPY_SEEDS + NPZ_SEEDS), EDITS)
 def test_mutated_files(seed: bytes, edits: list[tuple[str, int, int]]) -> None:
-    _load_only_safenpz_errors(_mutate(seed, edits))
+    _load_only_safenpz_errors(mutate(seed, edits))
 
 
 INT_ROW_SEEDS = [
@@ -1168,7 +1146,7 @@ def test_fast_path_agrees_with_the_decoder(
 ) -> None:
     """Whatever the int-rows fast path accepts, the general decoder decodes to
     the same array (the fast path is an optimisation, never a second opinion)."""
-    data = _mutate(seed, edits)
+    data = mutate(seed, edits)
     try:
         got = load(data)
     except SafenpzError:

@@ -45,6 +45,7 @@ from safenpz._exceptions import (
     UnsafeFileError,
 )
 from safenpz._pickle_scan import SAFE_GLOBALS, PickleReport, scan_pickle
+from strategies import byte_edits, mutate
 
 FUZZ = settings(max_examples=300, deadline=2000)
 
@@ -329,31 +330,11 @@ SEEDS = [
 
 
 @FUZZ
-@given(
-    st.sampled_from(SEEDS),
-    st.lists(
-        st.tuples(
-            st.sampled_from(["flip", "insert", "delete"]),
-            st.integers(0, 10_000),
-            st.integers(0, 255),
-        ),
-        min_size=1,
-        max_size=4,
-    ),
-)
+@given(st.sampled_from(SEEDS), byte_edits(10_000))
 def test_mutated_pickles_raise_only_safenpz_errors(
     seed: bytes, edits: list[tuple[str, int, int]]
 ) -> None:
-    data = bytearray(seed)
-    for what, pos, value in edits:
-        pos %= len(data) + 1
-        if what == "insert":
-            data.insert(pos, value)
-        elif pos < len(data):
-            if what == "flip":
-                data[pos] ^= value or 1
-            else:
-                del data[pos]
+    data = mutate(seed, edits)
     message = ""
     try:
         report = scan_pickle(bytes(data))

@@ -61,6 +61,7 @@ from safenpz._exceptions import (
     UnsafeFileError,
 )
 from safenpz._unpickle import safe_loads
+from strategies import byte_edits, mutate
 
 FUZZ = settings(max_examples=300, deadline=2000)
 MEMBER = "payload.pkl"
@@ -620,29 +621,7 @@ SEEDS = [
 ]
 
 
-def _mutate(seed: bytes, edits: list[tuple[str, int, int]]) -> bytes:
-    data = bytearray(seed)
-    for what, pos, value in edits:
-        pos %= len(data) + 1
-        if what == "insert":
-            data.insert(pos, value)
-        elif pos < len(data):
-            if what == "flip":
-                data[pos] ^= value or 1
-            else:
-                del data[pos]
-    return bytes(data)
-
-
-EDITS = st.lists(
-    st.tuples(
-        st.sampled_from(["flip", "insert", "delete"]),
-        st.integers(0, 10_000),
-        st.integers(0, 255),
-    ),
-    min_size=1,
-    max_size=4,
-)
+EDITS = byte_edits(10_000)
 
 
 @FUZZ
@@ -650,7 +629,7 @@ EDITS = st.lists(
 def test_mutated_pickles_raise_only_safenpz_errors(
     seed: bytes, edits: list[tuple[str, int, int]]
 ) -> None:
-    data = _mutate(seed, edits)
+    data = mutate(seed, edits)
     try:
         got = safe_loads(data)
     except SafenpzError:
