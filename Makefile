@@ -37,7 +37,8 @@ check: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 pytest: $(VENV)/.dev
-	KERAS_BACKEND=torch $(VENV)/bin/python -m pytest
+	KERAS_BACKEND=torch $(VENV)/bin/coverage run -m pytest
+	$(VENV)/bin/coverage report
 
 pytest-np1: $(VENV_NP1)/.dev
 	$(VENV_NP1)/bin/python -c "import numpy; assert numpy.__version__.startswith('1.26'), numpy.__version__"
