@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
+import os
+import pickle
+import re
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
 
+from hostile import call, glob, stream, ustr
+from safenpz import cli
 from safenpz._demo import hostile_npy_bytes
 from safenpz.cli import main
 
@@ -124,3 +133,209 @@ def test_demo_runs_offline(
     assert "safenpz.load -> UnsafeFileError" in out
     assert "sentinel created: False" in out
     assert not (tmp_path / "demo" / "PWNED").exists()
+
+
+# --------------------------------------------------------------------------
+# scan: raw pickles, unreadable paths, broken archives
+
+
+def test_scan_raw_pickle_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sentinel: Path
+) -> None:
+    benign = tmp_path / "rows.pkl"
+    benign.write_bytes(pickle.dumps(np.array([[1], [2, 3]], dtype=object), protocol=2))
+    evil = tmp_path / "evil.pickle"
+    evil.write_bytes(stream(call(glob("os", "system"), ustr(f"touch {sentinel}"))))
+
+    assert main(["scan", str(benign)]) == 0
+    out = capsys.readouterr().out
+    assert f"LOADABLE  {benign}\n    rows.pkl: loadable\n" in out  # no dtype/shape
+    assert re.search(
+        r"ok  GLOBAL numpy\._?core\.multiarray\._reconstruct @ byte 2\n", out
+    )
+    assert "        ok  GLOBAL numpy.ndarray @ byte " in out
+
+    assert main(["scan", str(evil)]) == 1
+    out = capsys.readouterr().out
+    assert f"UNSAFE    {evil}\n    evil.pickle: unsafe\n" in out
+    assert "        BAD GLOBAL os.system @ byte 2\n" in out
+    assert "        unsafe: " in out
+    assert not sentinel.exists()
+
+
+def test_scan_raw_pickle_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "data.pkl"
+    path.write_bytes(pickle.dumps({"a": [1, 2]}, protocol=4))
+    assert main(["scan", "--json", str(path)]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["verdict"] == "loadable"
+    (member,) = result["members"]
+    assert member["member"] == "data.pkl"
+    assert member["pickle"] is True
+    assert member["protocol"] == 4
+    assert member["globals"] == []
+    assert member["problems"] == []
+    assert "dtype" not in member
+
+
+UNREADABLE: dict[str, tuple[bytes | None, str]] = {
+    # file content (None: no file), error line printed under the member
+    "missing": (None, "FileNotFoundError: [Errno 2]"),
+    "zip-signature-then-junk": (
+        b"PK\x03\x04" + b"\x00" * 40,
+        "not a readable zip archive",
+    ),
+    "empty-zip-end-record": (b"PK\x05\x06" + b"\x00" * 4, "not a readable zip archive"),
+}
+
+
+@pytest.mark.parametrize(
+    ("content", "error"), list(UNREADABLE.values()), ids=list(UNREADABLE)
+)
+def test_scan_unreadable_path_is_invalid(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes | None,
+    error: str,
+) -> None:
+    path = tmp_path / "data.npz"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["scan", str(path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"INVALID   {path}"
+    assert lines[1] == "    *: invalid"
+    assert error in lines[2]
+    assert len(lines) == 3
+
+    assert main(["scan", "--json", str(path)]) == 1
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["verdict"] == "invalid"
+    (member,) = result["members"]
+    assert member["member"] == "*"
+    assert error in member["error"]
+
+
+# --------------------------------------------------------------------------
+# info: single files and empty ragged columns
+
+
+def test_info_of_a_single_npy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.array([[5, 1], [9]], dtype=object), allow_pickle=True)
+    plain = tmp_path / "plain.npy"
+    np.save(plain, np.zeros((2, 3), dtype=np.float32))
+    assert main(["info", str(rows)]) == 0
+    assert capsys.readouterr().out == (
+        "rows.npy: ragged, 2 rows, 3 values (int64), lengths min 1 / median 1 "
+        "/ max 2, values 1..9\n"
+    )
+    assert main(["info", str(plain)]) == 0
+    assert capsys.readouterr().out == "plain.npy: array, shape (2, 3), dtype float32\n"
+
+
+def test_info_of_a_raw_pickle(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "meta.pkl"
+    path.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    assert main(["info", str(path)]) == 0
+    assert capsys.readouterr().out == "meta.pkl: dict\n"
+
+
+def _empty_rows(n: int) -> np.ndarray:
+    rows = np.empty(n, dtype=object)
+    for i in range(n):
+        rows[i] = []
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("n", "want"),
+    [
+        (0, "x: ragged, 0 rows, 0 values (int64)\n"),
+        (3, "x: ragged, 3 rows, 0 values (int64), lengths min 0 / median 0 / max 0\n"),
+    ],
+    ids=["no-rows", "empty-rows"],
+)
+def test_info_ragged_without_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], n: int, want: str
+) -> None:
+    path = tmp_path / "empty.npz"
+    np.savez(path, x=_empty_rows(n))
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out == f"{path}: .npz with 1 arrays\n  {want}"
+
+
+# --------------------------------------------------------------------------
+# fetch (loader replaced: no network), interrupts and broken pipes
+
+
+@pytest.mark.parametrize("dataset", ["imdb", "reuters"], ids=str)
+def test_fetch_reports_split_sizes(
+    dataset: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = importlib.import_module(f"safenpz.datasets.{dataset}")
+    calls: list[dict[str, object]] = []
+
+    def fake_load_data(**kwargs: object) -> tuple[tuple[list[int], None], ...]:
+        calls.append(kwargs)
+        return ([1, 2, 3], None), ([4], None)
+
+    monkeypatch.setattr(module, "load_data", fake_load_data)
+    assert main(["fetch", dataset]) == 0
+    assert capsys.readouterr().out == f"{dataset}: 3 train / 1 test rows, cached\n"
+    assert calls == [{"output": "ragged"}]
+
+
+@pytest.mark.parametrize(
+    ("argv", "target"),
+    [(["scan", "."], "scan_file"), (["info", "x.npz"], "load")],
+    ids=["scan", "info"],
+)
+def test_keyboard_interrupt_exits_130(
+    argv: list[str],
+    target: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "x.npz").write_bytes(b"")
+
+    def interrupted(*args: object, **kwargs: object) -> NoReturn:
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, target, interrupted)
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "Interrupted\n"
+    assert captured.out == ""
+
+
+class _ClosedPipe(io.TextIOBase):
+    """A stdout whose reader has gone away (``safenpz scan ... | head``)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_broken_pipe_exits_quietly(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main(["scan", "--json", str(files["clean"])]) == 0
+    silenced = sys.stdout
+    try:
+        assert silenced.name == os.devnull
+        print("flushed at exit", file=silenced)  # later writes are dropped
+    finally:
+        silenced.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 import safenpz
 from safenpz import UnsafeFileError
+from safenpz._convert import to_arrow_table
 from safenpz._demo import hostile_npy_bytes
 
 
@@ -123,3 +126,175 @@ def test_parquet_round_trip_property(rows: list[list[int]]) -> None:
         src = legacy_npz(Path(tmp) / "old.npz", rows, list(range(len(rows))))
         (dst,) = safenpz.convert(src, Path(tmp) / "new.parquet")
         assert pq.read_table(dst).column("x_train").to_pylist() == rows
+
+
+# --------------------------------------------------------------------------
+# Parquet columns, errors and group names
+
+
+def _object_rows(rows: list[list[float]]) -> np.ndarray:
+    x = np.empty(len(rows), dtype=object)
+    x[:] = rows
+    return x
+
+
+def test_npy_source_becomes_one_column_named_after_the_file(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "rows.npy"
+    np.save(src, _object_rows([[1, 2], [], [3]]), allow_pickle=True)
+    (npz,) = safenpz.convert(src, tmp_path / "rows.npz")
+    with safenpz.load(npz) as f:
+        assert f["rows"].tolist() == [[1, 2], [], [3]]
+    (parquet,) = safenpz.convert(src, tmp_path / "rows.pq")
+    assert pq.read_table(parquet).column("rows").to_pylist() == [[1, 2], [], [3]]
+
+
+def test_parquet_float_rows_and_2d_arrays(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    src = tmp_path / "old.npz"
+    matrix = np.arange(6, dtype=np.float32).reshape(3, 2)
+    fortran = np.asfortranarray(np.arange(9, dtype=np.int16).reshape(3, 3))
+    rows = _object_rows([[1.5], [], [2.5, -0.0]])
+    np.savez(src, rows=rows, matrix=matrix, fortran=fortran)
+    (dst,) = safenpz.convert(src, tmp_path / "new.parquet")
+    table = pq.read_table(dst)
+    assert table.schema.field("rows").type == pa.list_(pa.float64())
+    assert table.column("rows").to_pylist() == [[1.5], [], [2.5, -0.0]]
+    assert table.schema.field("matrix").type == pa.list_(pa.float32(), 2)
+    assert table.column("matrix").to_pylist() == matrix.tolist()
+    assert table.schema.field("fortran").type == pa.list_(pa.int16(), 3)
+    assert table.column("fortran").to_pylist() == fortran.tolist()  # row order kept
+
+
+@pytest.mark.parametrize(
+    ("column", "match"),
+    [
+        (np.zeros((2, 2, 2)), "column 'bad' has 3 dimensions; Parquet needs 1 or 2"),
+        (np.zeros((2, 1, 1, 1), "i1"), "column 'bad' has 4 dimensions"),
+        (
+            np.array(["a", {"k": 1}], dtype=object),
+            "column 'bad' is an object array that is not a list of numeric rows",
+        ),
+        (
+            np.array([["a"], ["b"]], dtype=object),
+            "column 'bad' is an object array",
+        ),
+    ],
+    ids=["3-d", "4-d", "object-mixed", "object-2-d"],
+)
+def test_parquet_refuses_unsupported_columns(
+    tmp_path: Path, column: np.ndarray, match: str
+) -> None:
+    pytest.importorskip("pyarrow")
+    src = tmp_path / "old.npz"
+    np.savez(src, ok=np.arange(2), bad=column)
+    dst = tmp_path / "new.parquet"
+    with pytest.raises(TypeError, match=match):
+        safenpz.convert(src, dst)
+    assert not dst.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["old.npz"]
+
+
+def test_unsupported_column_in_a_later_group_writes_no_file(tmp_path: Path) -> None:
+    """A conversion that fails must not leave some of its groups behind (the
+    first group here is fine; the second holds an object column of str)."""
+    pytest.importorskip("pyarrow")
+    src = tmp_path / "old.npz"
+    np.savez(src, x_train=np.arange(2), names=np.array(["a", "b", "c"], dtype=object))
+    dst = tmp_path / "out.parquet"
+    with pytest.raises(TypeError, match="column 'names' is an object array"):
+        safenpz.convert(src, dst)
+    assert not dst.exists() or sorted(dst.iterdir()) == []
+
+
+def test_to_arrow_table_needs_equal_lengths() -> None:
+    pytest.importorskip("pyarrow")
+    with pytest.raises(ValueError, match=r"need equal lengths, got \{'a': 2, 'b': 3\}"):
+        to_arrow_table({"a": np.arange(2), "b": np.arange(3)})
+
+
+@pytest.fixture
+def no_pyarrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``import pyarrow`` fail as if the extra were not installed."""
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+
+
+@pytest.mark.usefixtures("no_pyarrow")
+@pytest.mark.parametrize(
+    ("dst", "fmt"),
+    [("new.parquet", None), ("new.pq", None), ("new.bin", "parquet")],
+    ids=["parquet-suffix", "pq-suffix", "format-argument"],
+)
+def test_parquet_without_pyarrow_names_the_extra(
+    tmp_path: Path, dst: str, fmt: Literal["parquet"] | None
+) -> None:
+    """Refused before the source is read: nothing is written."""
+    src = legacy_npz(tmp_path / "old.npz", ROWS, [0, 1, 0, 1])
+    with pytest.raises(ImportError, match=r"pip install 'safenpz\[parquet\]'"):
+        safenpz.convert(src, tmp_path / dst, format=fmt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npz"]
+
+
+@pytest.mark.usefixtures("no_pyarrow")
+def test_to_arrow_table_without_pyarrow_names_the_extra() -> None:
+    with pytest.raises(ImportError, match=r"safenpz\[parquet\]") as exc:
+        to_arrow_table({"a": np.arange(2)})
+    assert isinstance(exc.value.__cause__, ImportError)
+
+
+@pytest.mark.usefixtures("no_pyarrow")
+def test_npz_output_does_not_need_pyarrow(tmp_path: Path) -> None:
+    src = legacy_npz(tmp_path / "old.npz", ROWS, [0, 1, 0, 1])
+    (dst,) = safenpz.convert(src, tmp_path / "new.npz")
+    with safenpz.load(dst) as f:
+        assert f["x_train"].tolist() == ROWS
+
+
+GROUPS: dict[str, tuple[dict[str, int], list[str]]] = {
+    # member name -> length; expected file names
+    "one-name-per-group": ({"x": 2, "y": 3}, ["x.parquet", "y.parquet"]),
+    "no-common-suffix": (
+        {"x_train": 2, "labels": 2, "z": 3},
+        ["x_train+labels.parquet", "z.parquet"],
+    ),
+    "two-suffixes": (
+        {"a_one": 2, "b_two": 2, "c": 5},
+        ["a_one+b_two.parquet", "c.parquet"],
+    ),
+    "four-names": (
+        {"a": 2, "b": 2, "c": 2, "d": 2, "e_test": 3, "f_test": 3},
+        ["group0.parquet", "test.parquet"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("members", "names"), list(GROUPS.values()), ids=list(GROUPS))
+def test_parquet_group_file_names(
+    tmp_path: Path, members: dict[str, int], names: list[str]
+) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "src.npz"
+    np.savez(src, **{k: np.arange(n) for k, n in members.items()})
+    written = safenpz.convert(src, tmp_path / "out", format="parquet")
+    assert sorted(p.name for p in written) == names
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
+    columns = {c for p in written for c in pq.read_table(p).column_names}
+    assert columns == set(members)
+
+
+def test_groups_sharing_a_suffix_get_distinct_files(tmp_path: Path) -> None:
+    """Two groups of different lengths whose members end in the same suffix
+    must not be written to the same file (the second would replace the first)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "src.npz"
+    np.savez(src, a_data=np.arange(2), b_data=np.arange(3))
+    written = safenpz.convert(src, tmp_path / "out.parquet")
+    assert len(set(written)) == len(written) == 2
+    columns = {
+        c: pq.read_table(p).column(c).to_pylist()
+        for p in written
+        for c in pq.read_table(p).column_names
+    }
+    assert columns == {"a_data": [0, 1], "b_data": [0, 1, 2]}

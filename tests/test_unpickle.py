@@ -14,9 +14,10 @@ import copyreg
 import gc
 import pickle
 import struct
+import sys
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -26,9 +27,13 @@ from hypothesis import strategies as st
 from hostile import (
     BUILD,
     EMPTY_DICT,
+    EMPTY_TUPLE,
     EXT_CODES,
     HOSTILE,
     MALFORMED,
+    MARK,
+    NEWFALSE,
+    NEWTRUE,
     NONE,
     PY2_OBJECT_DTYPE,
     Hostile,
@@ -50,10 +55,12 @@ from hostile import (
     py2_object_array,
     run_plain_pickle,
     sglob,
+    shared_row_array,
     stream,
     tup,
     ustr,
 )
+from safenpz import _unpickle
 from safenpz._exceptions import (
     FormatError,
     LimitError,
@@ -635,3 +642,688 @@ def test_mutated_pickles_raise_only_safenpz_errors(
     except SafenpzError:
         return
     assert "safenpz" not in repr(got)
+
+
+# --------------------------------------------------------------------------
+# validation branches: one hand-assembled stream per refusal
+#
+# Each bad stream differs from a valid baseline (decoded in
+# test_validation_baselines_decode) in one place, so the refusal is the
+# branch named by the test id and not an earlier one.
+
+_NDARRAY = glob("numpy", "ndarray")
+_RECONSTRUCT = glob("numpy._core.multiarray", "_reconstruct")
+_SCALAR = glob("numpy._core.multiarray", "scalar")
+_FROMBUFFER = glob("numpy._core.numeric", "_frombuffer")
+_DTYPE = glob("numpy", "dtype")
+_FLAGS = NEWFALSE + NEWTRUE  # numpy.dtype(code, align=False, copy=True)
+_I8_ZEROS = bstr(bytes(16))  # data of two int64 zeros
+
+
+def _float(x: float) -> bytes:
+    """``BINFLOAT x``."""
+    return b"G" + struct.pack(">d", x)
+
+
+def _dict(*pairs: tuple[bytes, bytes]) -> bytes:
+    """``EMPTY_DICT MARK k v ... SETITEMS``."""
+    return EMPTY_DICT + MARK + b"".join(k + v for k, v in pairs) + b"u"
+
+
+def _dstate(
+    *,
+    version: bytes = intop(3),
+    endian: bytes = ustr("<"),
+    subdescr: bytes = NONE,
+    names: bytes = NONE,
+    fields: bytes = NONE,
+    elsize: bytes = intop(-1),
+    metadata: tuple[bytes, ...] = (),
+) -> bytes:
+    """A dtype ``BUILD`` state: ``(version, endian, subdescr, names, fields,
+    elsize, alignment, flags[, metadata])``."""
+    return tup(
+        version, endian, subdescr, names, fields, elsize, intop(-1), intop(0), *metadata
+    )
+
+
+def _dt(code: str = "i8", state: bytes | None = None) -> bytes:
+    """``numpy.dtype(code, False, True)`` built with `state` (default: plain
+    little-endian)."""
+    return call(_DTYPE, ustr(code), _FLAGS) + (state or _dstate()) + BUILD
+
+
+def _meta(unit: bytes = bstr(b"s"), num: bytes = intop(1)) -> tuple[bytes]:
+    """Datetime metadata ``(None, (unit, num, 1, 1))`` as NumPy pickles it."""
+    return (tup(NONE, tup(unit, num, intop(1), intop(1))),)
+
+
+def _struct(
+    fields: bytes = _dict((ustr("a"), tup(_dt("i4"), intop(0)))),
+    names: bytes = tup(ustr("a")),
+) -> bytes:
+    """A structured ``V8`` dtype (default: one ``i4`` field ``a`` at 0)."""
+    state = _dstate(endian=ustr("|"), names=names, fields=fields, elsize=intop(8))
+    return _dt("V8", state)
+
+
+def _subarray(subdescr: bytes = tup(_dt("i4"), tup(intop(2)))) -> bytes:
+    """A sub-array ``V8`` dtype (default: ``(i4, (2,))``)."""
+    return _dt("V8", _dstate(endian=ustr("|"), subdescr=subdescr, elsize=intop(8)))
+
+
+def _new_array(shape: bytes = tup(intop(0)), code: bytes = bstr(b"b")) -> bytes:
+    """``_reconstruct(ndarray, shape, code)`` (not yet built)."""
+    return call(_RECONSTRUCT, _NDARRAY, shape, code)
+
+
+def _astate(
+    *,
+    version: bytes = intop(1),
+    shape: bytes = tup(intop(2)),
+    dtype: bytes | None = None,
+    fortran: bytes = NEWFALSE,
+    data: bytes = _I8_ZEROS,
+) -> bytes:
+    """An ndarray ``BUILD`` state ``(version, shape, dtype, fortran, data)``."""
+    return tup(version, shape, _dt() if dtype is None else dtype, fortran, data)
+
+
+def _arr(state: bytes | None = None) -> bytes:
+    """A whole ndarray: ``_reconstruct`` + ``BUILD state`` (default: two
+    int64 zeros)."""
+    return _new_array() + (state or _astate()) + BUILD
+
+
+def _frombuffer(
+    data: bytes = _I8_ZEROS, shape: bytes = tup(intop(2)), order: str = "C"
+) -> bytes:
+    return call(_FROMBUFFER, data, _dt(), shape, ustr(order))
+
+
+BASELINES: dict[str, tuple[bytes, Any]] = {
+    "array": (_arr(), np.zeros(2, "<i8")),
+    "datetime-dtype": (
+        _dt("M8", _dstate(version=intop(4), metadata=_meta())),
+        np.dtype("<M8[s]"),
+    ),
+    "datetime-dtype-10s": (
+        _dt("M8", _dstate(version=intop(4), metadata=_meta(num=intop(10)))),
+        np.dtype("<M8[10s]"),
+    ),
+    "structured-dtype": (
+        _struct(),
+        np.dtype({"names": ["a"], "formats": ["<i4"], "itemsize": 8}),
+    ),
+    "structured-dtype-titled": (
+        _struct(_dict((ustr("a"), tup(_dt("i4"), intop(0), ustr("T"))))),
+        np.dtype({"names": ["a"], "formats": ["<i4"], "titles": ["T"], "itemsize": 8}),
+    ),
+    "subarray-dtype": (_subarray(), np.dtype(("<i4", (2,)))),
+    "scalar": (call(_SCALAR, _dt("f8"), bstr(struct.pack("<d", 1.5))), np.float64(1.5)),
+    "frombuffer": (_frombuffer(), np.zeros(2, "<i8")),
+    "bytes-from-latin1": (
+        call(glob("builtins", "bytes"), ustr("\xe9"), ustr("latin1")),
+        b"\xe9",
+    ),
+    "bytes-empty": (call(glob("__builtin__", "bytes")), b""),
+    "bytearray-empty": (call(glob("builtins", "bytearray")), bytearray()),
+    "bytearray-of-bytes": (
+        call(glob("builtins", "bytearray"), bstr(b"ab")),
+        bytearray(b"ab"),
+    ),
+    "bytearray-from-latin1": (
+        call(glob("__builtin__", "bytearray"), ustr("\xe9"), ustr("latin-1")),
+        bytearray(b"\xe9"),
+    ),
+    "set-empty": (call(glob("builtins", "set")), set()),
+    "frozenset-empty": (call(glob("builtins", "frozenset")), frozenset()),
+    "frozenset-of-tuple": (
+        call(glob("builtins", "frozenset"), tup(tup(intop(1), intop(2)))),
+        frozenset({(1, 2)}),
+    ),
+    "complex-default": (call(glob("builtins", "complex")), 0j),
+    "complex-int-float": (
+        call(glob("builtins", "complex"), intop(1), _float(2.5)),
+        1 + 2.5j,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "want"), list(BASELINES.values()), ids=list(BASELINES)
+)
+def test_validation_baselines_decode(body: bytes, want: Any) -> None:
+    """The valid streams the refusals below are one edit away from."""
+    got = safe_loads(stream(body))
+    assert type(got) is type(want)
+    if isinstance(want, np.ndarray):
+        assert_identical(got, want)
+    else:
+        assert got == want
+
+
+_I8 = _dt()
+_OBJ = _dt("O8", _dstate(endian=ustr("|")))
+
+# id -> (body, message the FormatError must contain after the member name)
+REFUSED: dict[str, tuple[bytes, str]] = {
+    # builders: BUILD at the wrong time
+    "build-on-scalar": (
+        call(_SCALAR, _dt("f8"), bstr(bytes(8))) + EMPTY_TUPLE + BUILD,
+        "unexpected BUILD on a finished value",
+    ),
+    "build-on-frombuffer-array": (
+        _frombuffer() + _astate() + BUILD,
+        "unexpected BUILD on a finished value",
+    ),
+    "dtype-built-twice": (_I8 + _dstate() + BUILD, "a dtype was built twice"),
+    "array-built-twice": (_arr() + _astate() + BUILD, "an array was built twice"),
+    "dtype-used-before-build": (
+        call(_SCALAR, call(_DTYPE, ustr("f8"), _FLAGS), bstr(bytes(8))),
+        "a dtype was used before the pickle finished building it",
+    ),
+    # _reconstruct
+    "reconstruct-shape-1": (
+        _new_array(shape=tup(intop(1))) + _astate() + BUILD,
+        "unexpected _reconstruct arguments (1,), b'b'",
+    ),
+    "reconstruct-code-c": (
+        _new_array(code=bstr(b"c")) + _astate() + BUILD,
+        "unexpected _reconstruct arguments (0,), b'c'",
+    ),
+    "reconstruct-code-int": (
+        _new_array(code=intop(98)),
+        "_reconstruct dtype code must be bytes, not int",
+    ),
+    # numpy.dtype(...)
+    "dtype-code-17-chars": (
+        call(_DTYPE, ustr("i" * 17), _FLAGS),
+        "numpy.dtype argument must be a short type code",
+    ),
+    "dtype-code-non-ascii-bytes": (
+        call(_DTYPE, bstr(b"\xff8"), _FLAGS),
+        r"numpy.dtype argument must be a short type code, got b'\xff8'",
+    ),
+    "dtype-align-int": (
+        call(_DTYPE, ustr("i8"), intop(0), NEWTRUE),
+        "numpy.dtype flags must be bools",
+    ),
+    "dtype-copy-none": (
+        call(_DTYPE, ustr("i8"), NEWFALSE, NONE),
+        "numpy.dtype flags must be bools",
+    ),
+    # dtype BUILD state
+    "dtype-state-int": (
+        call(_DTYPE, ustr("i8"), _FLAGS) + intop(3) + BUILD,
+        "bad dtype state 3",
+    ),
+    "dtype-state-holds-a-global": (
+        call(_DTYPE, ustr("i8"), _FLAGS) + tup(_NDARRAY) + BUILD,
+        "bad dtype state (<safenpz constructor for numpy.ndarray>,)",
+    ),
+    "dtype-state-10-items": (
+        call(_DTYPE, ustr("i8"), _FLAGS) + tup(*[intop(3)] * 10) + BUILD,
+        "bad dtype state (3, 3, 3",
+    ),
+    "dtype-version-5": (
+        _dt(state=_dstate(version=intop(5))),
+        "bad dtype state (5, '<'",
+    ),
+    "dtype-endian-x": (_dt(state=_dstate(endian=ustr("x"))), "bad dtype state (3, 'x'"),
+    "dtype-elsize-float": (
+        _dt(state=_dstate(elsize=_float(8.0))),
+        "bad dtype item size",
+    ),
+    "dtype-elsize-bool": (_dt(state=_dstate(elsize=NEWTRUE)), "bad dtype item size"),
+    # structured dtypes
+    "struct-names-list": (
+        _struct(names=lst(ustr("a"))),
+        "bad structured dtype fields",
+    ),
+    "struct-fields-list": (
+        _struct(fields=lst(ustr("a"))),
+        "bad structured dtype fields",
+    ),
+    "struct-names-fields-differ": (
+        _struct(names=tup(ustr("b"))),
+        "bad structured dtype fields",
+    ),
+    "struct-name-int": (
+        _struct(_dict((intop(1), tup(_I8, intop(0)))), tup(intop(1))),
+        "bad structured dtype fields",
+    ),
+    "struct-field-not-tuple": (
+        _struct(_dict((ustr("a"), intop(0)))),
+        "bad field 'a' in structured dtype",
+    ),
+    "struct-field-4-items": (
+        _struct(_dict((ustr("a"), tup(_I8, intop(0), NONE, NONE)))),
+        "bad field 'a' in structured dtype",
+    ),
+    "struct-offset-float": (
+        _struct(_dict((ustr("a"), tup(_I8, _float(0.0))))),
+        "bad field 'a' in structured dtype",
+    ),
+    "struct-field-dtype-str": (
+        _struct(_dict((ustr("a"), tup(ustr("i8"), intop(0))))),
+        "expected a dtype, got str",
+    ),
+    "struct-title-int": (
+        _struct(_dict((ustr("a"), tup(_I8, intop(0), intop(7))))),
+        "bad title of field 'a'",
+    ),
+    "struct-title-non-ascii-bytes": (
+        _struct(_dict((ustr("a"), tup(_I8, intop(0), bstr(b"\xfft"))))),
+        "bad title of field 'a'",
+    ),
+    # sub-array dtypes
+    "subarray-1-item": (_subarray(tup(_dt("i4"))), "bad sub-array dtype"),
+    "subarray-list": (_subarray(lst(_dt("i4"), tup(intop(2)))), "bad sub-array dtype"),
+    "subarray-base-str": (
+        _subarray(tup(ustr("i4"), tup(intop(2)))),
+        "expected a dtype, got str",
+    ),
+    "subarray-shape-int": (
+        _subarray(tup(_dt("i4"), intop(2))),
+        "array shape must be a tuple of at most 64 ints, got 2",
+    ),
+    "subarray-shape-negative": (
+        _subarray(tup(_dt("i4"), tup(intop(-2)))),
+        "array shape must hold non-negative ints, got (-2,)",
+    ),
+    # datetime dtypes
+    "datetime-no-metadata": (
+        _dt("M8", _dstate(version=intop(4))),
+        "datetime dtype without unit metadata",
+    ),
+    "timedelta-metadata-none": (
+        _dt("m8", _dstate(version=intop(4), metadata=(NONE,))),
+        "datetime dtype without unit metadata",
+    ),
+    "datetime-metadata-3-tuple": (
+        _dt(
+            "M8",
+            _dstate(
+                version=intop(4),
+                metadata=(tup(NONE, tup(bstr(b"s"), intop(1), intop(1))),),
+            ),
+        ),
+        "datetime dtype without unit metadata",
+    ),
+    "datetime-unit-fortnight": (
+        _dt("M8", _dstate(version=intop(4), metadata=_meta(bstr(b"fortnight")))),
+        "bad datetime unit 'fortnight'",
+    ),
+    "datetime-unit-count-0": (
+        _dt("M8", _dstate(version=intop(4), metadata=_meta(num=intop(0)))),
+        "bad datetime unit 's'",
+    ),
+    "datetime-unit-count-float": (
+        _dt("M8", _dstate(version=intop(4), metadata=_meta(num=_float(1.0)))),
+        "bad datetime unit 's'",
+    ),
+    "datetime-unit-int": (
+        _dt("M8", _dstate(version=intop(4), metadata=_meta(intop(1)))),
+        "datetime unit must be bytes, not int",
+    ),
+    "datetime-unit-non-latin1-text": (
+        _dt("M8", _dstate(version=intop(4), metadata=_meta(ustr("\u20ac")))),
+        "datetime unit is text that is not latin-1",
+    ),
+    # ndarray BUILD state
+    "array-state-list": (
+        _new_array() + lst() + BUILD,
+        "bad ndarray state of type list",
+    ),
+    "array-state-4-items": (
+        _new_array() + tup(intop(1), tup(intop(2)), _I8, NEWFALSE) + BUILD,
+        "bad ndarray state of type tuple",
+    ),
+    "array-version-2": (
+        _arr(_astate(version=intop(2))),
+        "unsupported ndarray pickle version 2",
+    ),
+    "array-shape-list": (
+        _arr(_astate(shape=lst(intop(2)))),
+        "array shape must be a tuple of at most 64 ints, got [2]",
+    ),
+    "array-shape-65-dims": (
+        _arr(_astate(shape=tup(*[intop(1)] * 65), data=bstr(bytes(8)))),
+        "array shape must be a tuple of at most 64 ints",
+    ),
+    "array-shape-float-dim": (
+        _arr(_astate(shape=tup(_float(2.0)))),
+        "array shape must hold non-negative ints, got (2.0,)",
+    ),
+    "array-dtype-str": (_arr(_astate(dtype=ustr("<i8"))), "expected a dtype, got str"),
+    "array-dtype-global": (
+        _arr(_astate(dtype=_DTYPE)),
+        "expected a dtype, got _Constructor",
+    ),
+    "array-fortran-int": (
+        _arr(_astate(fortran=intop(0))),
+        "ndarray fortran flag must be a bool",
+    ),
+    "array-data-int": (
+        _arr(_astate(data=intop(0))),
+        "array data must be bytes, not int",
+    ),
+    "array-data-none": (
+        _arr(_astate(data=NONE)),
+        "array data must be bytes, not NoneType",
+    ),
+    "array-data-non-latin1-text": (
+        _arr(_astate(data=ustr("\u20ac" * 16))),
+        "array data is text that is not latin-1",
+    ),
+    "array-data-long": (
+        _arr(_astate(data=bstr(bytes(17)))),
+        "array of shape (2,) and dtype int64 needs 16 bytes, the pickle holds 17",
+    ),
+    "object-array-tuple-state": (
+        _arr(_astate(dtype=_OBJ, data=tup(intop(1), intop(2)))),
+        "object array of shape (2,) needs a list of 2 items, got tuple",
+    ),
+    "object-array-list-long": (
+        _arr(_astate(dtype=_OBJ, data=lst(intop(1), intop(2), intop(3)))),
+        "object array of shape (2,) needs a list of 2 items, got list of 3",
+    ),
+    # numpy scalars
+    "scalar-object-dtype": (
+        call(_SCALAR, _OBJ, bstr(bytes(8))),
+        "object-dtype NumPy scalars are not supported",
+    ),
+    "scalar-4-bytes-for-f8": (
+        call(_SCALAR, _dt("f8"), bstr(bytes(4))),
+        "a float64 scalar needs 8 bytes, got 4",
+    ),
+    "scalar-no-data": (
+        call(_SCALAR, _dt("f8")),
+        "scalar data must be bytes, not NoneType",
+    ),
+    "scalar-dtype-str": (
+        call(_SCALAR, ustr("f8"), bstr(bytes(8))),
+        "expected a dtype, got str",
+    ),
+    # _frombuffer
+    "frombuffer-short": (
+        _frombuffer(data=bstr(bytes(8))),
+        "array of shape (2,) and dtype int64 needs 16 bytes, the pickle holds 8",
+    ),
+    "frombuffer-order-K": (_frombuffer(order="K"), "bad _frombuffer arguments"),
+    "frombuffer-object-dtype": (
+        call(_FROMBUFFER, _I8_ZEROS, _OBJ, tup(intop(2)), ustr("C")),
+        "bad _frombuffer arguments",
+    ),
+    "frombuffer-shape-list": (
+        _frombuffer(shape=lst(intop(2))),
+        "array shape must be a tuple of at most 64 ints, got [2]",
+    ),
+    "frombuffer-buffer-int": (
+        call(_FROMBUFFER, intop(0), _I8, tup(intop(2)), ustr("C")),
+        "array buffer must be bytes, not int",
+    ),
+    # _codecs.encode, bytes, bytearray
+    "encode-utf-8": (
+        call(glob("_codecs", "encode"), ustr("\u20ac"), ustr("utf-8")),
+        "_codecs.encode is only allowed as (str, 'latin1')",
+    ),
+    "encode-default-encoding": (
+        call(glob("_codecs", "encode"), ustr("abc")),
+        "_codecs.encode is only allowed as (str, 'latin1')",
+    ),
+    "encode-bytes": (
+        call(glob("_codecs", "encode"), bstr(b"abc"), ustr("latin1")),
+        "_codecs.encode is only allowed as (str, 'latin1')",
+    ),
+    "encode-non-latin1-text": (
+        call(glob("_codecs", "encode"), ustr("\u20ac"), ustr("latin1")),
+        "bytes literal is text that is not latin-1",
+    ),
+    "bytes-three-args": (
+        call(glob("builtins", "bytes"), ustr("a"), ustr("latin1"), ustr("strict")),
+        "bytes() is only allowed with no arguments or (str, 'latin1')",
+    ),
+    "bytes-list": (
+        call(glob("builtins", "bytes"), lst(intop(1))),
+        "bytes() is only allowed with no arguments or (str, 'latin1')",
+    ),
+    "bytearray-list": (
+        call(glob("builtins", "bytearray"), lst(intop(1))),
+        "bad bytearray() arguments",
+    ),
+    "bytearray-utf-8": (
+        call(glob("builtins", "bytearray"), ustr("a"), ustr("utf-8")),
+        "bad bytearray() arguments",
+    ),
+    "bytearray-bytes-latin1": (
+        call(glob("builtins", "bytearray"), bstr(b"a"), ustr("latin1")),
+        "bad bytearray() arguments",
+    ),
+    # set, frozenset, complex, OrderedDict
+    "set-two-lists": (
+        call(glob("builtins", "set"), lst(), lst()),
+        "set() takes a list or tuple",
+    ),
+    "set-of-dict": (
+        call(glob("builtins", "set"), EMPTY_DICT),
+        "set() takes a list or tuple",
+    ),
+    "frozenset-of-lists": (
+        call(glob("builtins", "frozenset"), lst(lst())),
+        "frozenset items must be hashable plain data",
+    ),
+    "frozenset-of-bytes": (
+        call(glob("builtins", "frozenset"), bstr(b"ab")),
+        "frozenset() takes a list or tuple",
+    ),
+    "complex-of-none": (
+        call(glob("builtins", "complex"), NONE),
+        "complex() takes two numbers",
+    ),
+    "complex-of-bytes": (
+        call(glob("builtins", "complex"), intop(1), bstr(b"2")),
+        "complex() takes two numbers",
+    ),
+    "ordereddict-of-dict": (
+        call(glob("collections", "OrderedDict"), EMPTY_DICT),
+        "OrderedDict() is only allowed without arguments",
+    ),
+    # the final walk: builders replaced by values that are not hashable
+    "dict-key-array": (
+        _dict((_arr(), intop(1))),
+        "a dict key is not hashable plain data",
+    ),
+    "set-of-array": (
+        call(glob("builtins", "set"), lst(_arr())),
+        "a set item is not hashable plain data",
+    ),
+    "frozenset-of-array": (
+        call(glob("builtins", "frozenset"), tup(_arr())),
+        "a set item is not hashable plain data",
+    ),
+    "dict-key-unbuilt-dtype": (
+        _dict((call(_DTYPE, ustr("i8"), _FLAGS), intop(1))),
+        "a dtype was used before the pickle finished building it",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "match"), list(REFUSED.values()), ids=list(REFUSED))
+def test_malformed_constructor_use_is_refused(body: bytes, match: str) -> None:
+    with pytest.raises(
+        FormatError, match=message_pattern(f"member '{MEMBER}': ", match)
+    ):
+        safe_loads(stream(body), member=MEMBER)
+    assert gc.isenabled()
+
+
+def test_set_opcodes_holding_an_array_are_refused() -> None:
+    """``EMPTY_SET``/``ADDITEMS`` (protocol 4) build the set without
+    ``builtins.set``; the final walk still refuses the unhashable array."""
+    data = stream(b"\x8f" + MARK + _arr() + b"\x90", 4)
+    with pytest.raises(FormatError, match="a set item is not hashable plain data"):
+        safe_loads(data)
+
+
+def _nested_lists(depth: int) -> bytes:
+    """``[[[...[]...]]]`` `depth` lists deep, one ``APPEND`` per level."""
+    return stream(b"]" * depth + b"a" * (depth - 1))
+
+
+LIMITED: dict[str, tuple[bytes, dict[str, int], str]] = {
+    "nested-lists-max_depth": (_nested_lists(10), {"max_depth": 5}, "max_depth=5"),
+    "nested-tuples-max_depth": (
+        stream(tup(tup(tup(tup(intop(1)))))),
+        {"max_depth": 2},
+        "max_depth=2",
+    ),
+    "flat-list-max_items": (
+        stream(lst(*[intop(i) for i in range(50)])),
+        {"max_items": 10},
+        "max_items=10",
+    ),
+    "dict-max_items": (
+        stream(_dict(*[(intop(i), NONE) for i in range(20)])),
+        {"max_items": 10},
+        "max_items=10",
+    ),
+    # 50 rows sharing one 100-int list: 50 + 100 values (the list counts once)
+    "shared-rows-max_items": (
+        shared_row_array(100, 50),
+        {"max_items": 149},
+        "max_items=149",
+    ),
+    "object-array-max_items": (
+        stream(
+            _arr(_astate(dtype=_OBJ, shape=tup(intop(3)), data=lst(*[intop(1)] * 3)))
+        ),
+        {"max_items": 2},
+        "max_items=2",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "limits", "match"), list(LIMITED.values()), ids=list(LIMITED)
+)
+def test_limits_name_the_keyword_to_raise(
+    data: bytes, limits: dict[str, int], match: str
+) -> None:
+    with pytest.raises(LimitError, match=message_pattern(f"'{MEMBER}'", match)):
+        safe_loads(data, member=MEMBER, **limits)
+
+
+def test_deep_nesting_under_a_raised_max_depth_is_a_limit_error() -> None:
+    """A caller who follows the advice "pass a larger max_depth" must still get
+    a safenpz error, never a bare ``RecursionError``, however deep the data."""
+    depth = 4 * sys.getrecursionlimit()
+    with pytest.raises(
+        LimitError, match=message_pattern(f"'{MEMBER}'", "nesting too deep")
+    ):
+        safe_loads(_nested_lists(depth), member=MEMBER, max_depth=10 * depth)
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    ("error", "match"),
+    [(MemoryError, "decoding ran out of memory"), (RecursionError, "nesting too deep")],
+    ids=["MemoryError", "RecursionError"],
+)
+def test_resource_errors_while_decoding_become_limit_errors(
+    error: type[BaseException], match: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exhausted(ctx: object, *args: object) -> NoReturn:
+        raise error
+
+    monkeypatch.setitem(
+        _unpickle._TABLE, ("builtins", "bytes"), ("builtins.bytes", exhausted)
+    )
+    with pytest.raises(LimitError, match=message_pattern(f"'{MEMBER}'", match)):
+        safe_loads(stream(call(glob("builtins", "bytes"))), member=MEMBER)
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    ["utf-8", "latin-1", "ascii", "bytes "],
+    ids=["utf-8", "latin-1-hyphenated", "ascii-lowercase", "bytes-trailing-space"],
+)
+def test_encoding_values_numpy_does_not_accept_are_refused(encoding: str) -> None:
+    with pytest.raises(ValueError, match=f"not {encoding!r}"):
+        safe_loads(pickle.dumps(1), encoding=encoding)
+
+
+# --------------------------------------------------------------------------
+# the decoder's own defences, with the scanner switched off
+
+
+@pytest.fixture
+def no_scanner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let streams reach the decoder unchecked (to test its second line of
+    defence independently of the scanner)."""
+    monkeypatch.setattr(_unpickle, "scan_pickle", lambda *args, **kwargs: None)
+
+
+@pytest.mark.usefixtures("no_scanner")
+@pytest.mark.parametrize("module", ["os", "posix", "subprocess"], ids=str)
+def test_find_class_refuses_globals_outside_the_table(
+    module: str, sentinel: Path
+) -> None:
+    fn = "call" if module == "subprocess" else "system"
+    arg = (
+        lst(ustr("touch"), ustr(str(sentinel)))
+        if fn == "call"
+        else ustr(f"touch {sentinel}")
+    )
+    data = stream(call(glob(module, fn), arg))
+    with pytest.raises(
+        UnsafeFileError,
+        match=message_pattern(
+            f"member '{MEMBER}'", f"global {module}.{fn} is not in safenpz's table"
+        ),
+    ):
+        safe_loads(data, member=MEMBER)
+    assert not sentinel.exists()
+    run_plain_pickle(data)  # control: the payload is real
+    assert sentinel.exists()
+
+
+@pytest.mark.usefixtures("no_scanner")
+@pytest.mark.parametrize(
+    "data", [b"P0\n.", stream(ustr("0") + b"Q")], ids=["PERSID", "BINPERSID"]
+)
+def test_persistent_load_refuses(data: bytes) -> None:
+    with pytest.raises(
+        UnsafeFileError,
+        match=message_pattern(f"'{MEMBER}'", "persistent ids are never resolved"),
+    ):
+        safe_loads(data, member=MEMBER)
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_walk_refuses_a_memoryview() -> None:
+    """``READONLY_BUFFER`` on a ``bytearray`` leaves a memoryview, a type the
+    final walk does not know."""
+    data = stream(b"\x96" + struct.pack("<Q", 2) + b"ab" + b"\x98", 5)
+    with pytest.raises(
+        FormatError, match="unexpected object of type memoryview in the pickle"
+    ):
+        safe_loads(data)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ctx: _unpickle._Constructor("numpy.dtype", None, MEMBER),
+        lambda ctx: _unpickle._Done(ctx, 1),
+        lambda ctx: _unpickle._ArrayBuilder(ctx),
+    ],
+    ids=["constructor", "finished-value", "array-builder"],
+)
+def test_internal_objects_cannot_be_pickled(make: Any) -> None:
+    obj = make(_unpickle._Context(MEMBER, 64, 100, "latin1"))
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        with pytest.raises(TypeError, match="internal safenpz object"):
+            pickle.dumps(obj, protocol=protocol)

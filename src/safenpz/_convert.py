@@ -163,19 +163,20 @@ def convert(
     groups: dict[int, list[str]] = {}
     for name, value in columns.items():
         groups.setdefault(len(value), []).append(name)
-    targets: list[tuple[Path, list[str]]]
     if len(groups) == 1:
-        targets = [(dst_path, next(iter(groups.values())))]
+        paths = [dst_path]
     else:
+        stems = [_group_name(names, i) for i, names in enumerate(groups.values())]
+        if len(set(stems)) != len(stems):  # e.g. a_data and b_data of two lengths
+            stems = [f"group{i}" for i in range(len(stems))]
+        paths = [dst_path / f"{stem}.parquet" for stem in stems]
+    # build every table first, so an unsupported column writes nothing at all
+    tables = [
+        to_arrow_table({n: columns[n] for n in names}) for names in groups.values()
+    ]
+    if len(groups) > 1:
         dst_path.mkdir(parents=True, exist_ok=True)
-        targets = [
-            (dst_path / f"{_group_name(names, i)}.parquet", names)
-            for i, names in enumerate(groups.values())
-        ]
-    written = []
-    for path, names in targets:
-        table = to_arrow_table({n: columns[n] for n in names})
+    for path, table in zip(paths, tables, strict=True):
         with atomic_write(path) as fp:
             pq.write_table(table, fp)
-        written.append(path)
-    return written
+    return paths

@@ -404,8 +404,6 @@ def _c_scalar(ctx: _Context, dtype_b: object, raw: object = None) -> _Done:
 def _c_frombuffer(
     ctx: _Context, buf: object, dtype_b: object, shape: object, order: object
 ) -> _Done:
-    if isinstance(buf, pickle.PickleBuffer):
-        buf = bytes(buf.raw())
     data = _as_bytes(ctx, buf, "array buffer")
     dt = _resolve_dtype(ctx, dtype_b)
     shape = _check_shape(ctx, shape)
@@ -697,10 +695,14 @@ def safe_loads(
     with no_gc():
         try:
             raw = _TableUnpickler(stream, ctx).load()
+            return _Walker(ctx).walk(raw, 0)
         except SafenpzError:
             raise
-        except RecursionError as err:
-            msg = f"member {member!r}: nesting too deep"
+        except RecursionError as err:  # the walk recurses ~3 frames per level
+            msg = (
+                f"member {member!r}: nesting too deep for Python's recursion "
+                "limit; lower max_depth or raise sys.setrecursionlimit"
+            )
             raise LimitError(msg) from err
         except MemoryError as err:
             msg = f"member {member!r}: decoding ran out of memory"
@@ -711,4 +713,3 @@ def safe_loads(
                 f"({type(err).__name__}: {err})"
             )
             raise FormatError(msg) from err
-        return _Walker(ctx).walk(raw, 0)
