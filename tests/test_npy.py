@@ -1156,3 +1156,17 @@ def test_fast_path_agrees_with_the_decoder(
         return
     reference = safe_loads(memoryview(data)[header.data_offset :])
     assert_identical(got, reference)
+
+
+def test_members_can_be_read_from_several_threads(tmp_path: Path) -> None:
+    """The members of one NpzFile share a file position; reads are serialised."""
+    import concurrent.futures
+
+    arrays = {f"a{i}": np.arange(i * 1000, (i + 1) * 1000 + i) for i in range(8)}
+    path = tmp_path / "many.npz"
+    np.savez_compressed(path, **arrays)
+    with load(path) as f, concurrent.futures.ThreadPoolExecutor(4) as pool:
+        names = list(arrays) * 8
+        results = list(pool.map(lambda n: (n, f[n]), names))
+    for name, got in results:
+        np.testing.assert_array_equal(got, arrays[name])

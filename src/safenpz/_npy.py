@@ -38,6 +38,7 @@ import io
 import itertools
 import math
 import os
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
@@ -454,6 +455,7 @@ class NpzFile(Mapping[str, Any]):
         self._ragged = ragged
         self._encoding = encoding
         self._inflated: dict[str, int] = {}
+        self._lock = threading.Lock()  # members share one file position
         try:
             fileobj.seek(0, io.SEEK_END)
             size = fileobj.tell()
@@ -510,7 +512,8 @@ class NpzFile(Mapping[str, Any]):
         lim.check("max_member_bytes", info.file_size, f"{where} (declared size)")
         assert self._fileobj is not None, "the archive is closed"
         try:
-            out = _inflate_member(self._fileobj, info, lim, where)
+            with self._lock:
+                out = _inflate_member(self._fileobj, info, lim, where)
         except (OSError, EOFError, ValueError, zlib.error) as err:
             if isinstance(err, SafenpzError):
                 raise
