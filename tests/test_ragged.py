@@ -983,3 +983,46 @@ def test_docstring_examples() -> None:
     result = runner.summarize(verbose=False)
     assert result.attempted > 20
     assert result.failed == 0
+
+
+# -- PyTorch bridge ------------------------------------------------------------
+
+
+def test_to_torch_jagged_shares_values() -> None:
+    torch = pytest.importorskip("torch")
+    r = RaggedArray.from_lists([[1, 2], [], [3, 4, 5]])
+    nt = r.to_torch()
+    assert nt.layout == torch.jagged
+    assert [t.tolist() for t in nt.unbind()] == [[1, 2], [], [3, 4, 5]]
+    assert nt.values().data_ptr() == r.values.ctypes.data  # no copy
+
+
+def test_to_torch_read_only_values_are_copied() -> None:
+    pytest.importorskip("torch")
+    values = np.arange(4, dtype=np.float32)
+    values.flags.writeable = False
+    nt = RaggedArray(values, [0, 1, 4]).to_torch()
+    assert [t.tolist() for t in nt.unbind()] == [[0.0], [1.0, 2.0, 3.0]]
+
+
+def test_to_torch_padded_equals_pad() -> None:
+    pytest.importorskip("torch")
+    r = RaggedArray.from_lists([[1, 2, 3], [4]])
+    got = r.to_torch(layout="padded", maxlen=2, padding="post")
+    np.testing.assert_array_equal(got.numpy(), r.pad(maxlen=2, padding="post"))
+
+
+def test_to_torch_bad_arguments() -> None:
+    r = RaggedArray.from_lists([[1]])
+    with pytest.raises(ValueError, match="layout must be"):
+        r.to_torch(layout="dense")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="need layout='padded'"):
+        r.to_torch(maxlen=3)
+
+
+def test_to_torch_without_torch_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match=r"safenpz\[torch\]"):
+        RaggedArray.from_lists([[1]]).to_torch()

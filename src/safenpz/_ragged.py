@@ -50,6 +50,7 @@ as fast. ``object`` and structured dtypes raise ``TypeError``.
 from __future__ import annotations
 
 import collections.abc
+import importlib
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -862,6 +863,54 @@ class RaggedArray:
 
     # -------------------------------------------------------------------- Arrow
 
+    def to_torch(
+        self, *, layout: Literal["jagged", "padded"] = "jagged", **pad_options: Any
+    ) -> Any:
+        """Return the rows as a PyTorch tensor.
+
+        Parameters
+        ----------
+        layout : {"jagged", "padded"}
+            ``"jagged"``: a nested tensor of ``torch.jagged`` layout built from
+            values + offsets (the values are shared with NumPy when they are
+            writable; the small offsets array is copied). ``"padded"``: the
+            2-D tensor of :meth:`pad` (its keyword arguments are accepted).
+        **pad_options
+            For ``layout="padded"``: ``maxlen``, ``dtype``, ``padding``,
+            ``truncating``, ``value``, as for :meth:`pad`.
+
+        Raises
+        ------
+        ImportError
+            If torch is not installed (``pip install 'safenpz[torch]'``;
+            pick the CPU or CUDA wheel you want first).
+        ValueError
+            Unknown `layout`, or pad options with the jagged layout.
+
+        Examples
+        --------
+        >>> from safenpz import RaggedArray
+        >>> r = RaggedArray.from_lists([[1, 2], [], [3]])
+        >>> [t.tolist() for t in r.to_torch().unbind()]  # doctest: +SKIP
+        [[1, 2], [], [3]]
+        >>> r.to_torch(layout="padded", maxlen=2).tolist()  # doctest: +SKIP
+        [[1, 2], [0, 0], [0, 3]]
+        """
+        if layout not in ("jagged", "padded"):
+            msg = f"layout must be 'jagged' or 'padded', not {layout!r}"
+            raise ValueError(msg)
+        if layout == "jagged" and pad_options:
+            msg = f"pad options {sorted(pad_options)} need layout='padded'"
+            raise ValueError(msg)
+        torch = _import_optional("torch", "to_torch()", "pip install 'safenpz[torch]'")
+        if layout == "padded":
+            return torch.from_numpy(self.pad(**pad_options))
+        values = self._values
+        if not (values.flags.writeable and values.flags.c_contiguous):
+            values = values.copy()  # torch only shares writable, contiguous memory
+        offsets = torch.from_numpy(np.array(self._offsets, dtype=np.int64))
+        return torch.nested.nested_tensor_from_jagged(torch.from_numpy(values), offsets)
+
     def to_arrow(self, *, large: bool | None = None) -> Any:
         """Return a ``pyarrow.ListArray`` (or ``LargeListArray``) of the rows.
 
@@ -1196,10 +1245,13 @@ def _preview_row(row: NDArray[Any]) -> str:
     return "[" + ", ".join(items) + "]"
 
 
-def _import_pyarrow(what: str) -> Any:
+def _import_optional(module: str, what: str, hint: str) -> Any:
     try:
-        import pyarrow
+        return importlib.import_module(module)
     except ImportError as err:
-        msg = f"{what} needs pyarrow: {_PYARROW_HINT}"
+        msg = f"{what} needs {module}: {hint}"
         raise ImportError(msg) from err
-    return pyarrow
+
+
+def _import_pyarrow(what: str) -> Any:
+    return _import_optional("pyarrow", what, _PYARROW_HINT)
