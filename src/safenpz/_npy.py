@@ -534,13 +534,18 @@ class NpzFile(Mapping[str, Any]):
             )
             raise FormatError(msg)
         buf = self.read_member_bytes(key)
-        return decode_npy_bytes(
-            buf,
-            member=f"{self._name}: member {info.filename!r}",
-            limits=self._limits,
-            ragged=self._ragged if ragged is None else ragged,
-            encoding=self._encoding,
-        )
+        try:
+            return decode_npy_bytes(
+                buf,
+                member=info.filename,
+                limits=self._limits,
+                ragged=self._ragged if ragged is None else ragged,
+                encoding=self._encoding,
+            )
+        except SafenpzError as err:  # say which archive, keep type and traceback
+            if err.args and isinstance(err.args[0], str):
+                err.args = (f"{self._name}: {err.args[0]}", *err.args[1:])
+            raise
 
     # mapping --------------------------------------------------------------
     @property

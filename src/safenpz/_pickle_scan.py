@@ -476,9 +476,9 @@ def scan_pickle(
 
 _ADVICE = {
     "unsafe": (
-        ". safenpz never runs code from a file. If you trust where the file comes "
-        "from, inspect it with `safenpz scan`; otherwise ask its author for a "
-        "pickle-free copy (safenpz.save writes one)."
+        ". safenpz never runs code from a file: plain data needs only NumPy's "
+        "array constructors. `safenpz scan FILE` lists every global the file "
+        "names; ask its author for a pickle-free copy (safenpz.save writes one)."
     ),
     "format": ". The file is damaged or not a pickle NumPy wrote.",
     "limit": ". If the file is trusted and really this large, pass a larger "
