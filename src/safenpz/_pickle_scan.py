@@ -152,6 +152,40 @@ _SKIP = re.compile(rb"(?:K.|M..|J....|G.{8}|[Nas\x88\x890])+", re.DOTALL)
 
 _UNKNOWN = object()
 
+# One-byte opcodes with no argument whose only effects the scanner tracks are
+# the MARK depth and the container count: code -> (name, mark delta, creates
+# a container). Handled without the general per-opcode dispatch below.
+_MARK_CLOSERS = frozenset(
+    {
+        "APPENDS",
+        "SETITEMS",
+        "LIST",
+        "DICT",
+        "TUPLE",
+        "FROZENSET",
+        "ADDITEMS",
+        "POP_MARK",
+    }
+)
+_SIMPLE: dict[int, tuple[str, int, bool]] = {
+    code: (
+        name,
+        1 if name == "MARK" else -1 if name in _MARK_CLOSERS else 0,
+        name in _CONTAINERS,
+    )
+    for code, (name, kind) in _OPCODES.items()
+    if kind == 0
+    and (
+        name in _MARK_CLOSERS
+        or name in _CONTAINERS
+        or name in ("MARK", "EMPTY_TUPLE", "REDUCE", "BUILD")
+    )
+}
+# BINPUT, LONG_BINPUT, BINGET, LONG_BINGET -> width of their index argument
+_MEMO_FIXED = {0x71: 1, 0x72: 4, 0x68: 1, 0x6A: 4}
+# first bytes of the opcodes the _SKIP expression can consume
+_SKIP_FIRST = frozenset(b"KMJGNas\x88\x890")
+
 
 @dataclass(frozen=True)
 class GlobalRef:
@@ -287,19 +321,82 @@ def scan_pickle(
     pos = 0
     skip = _SKIP.match
     ops = report.opcodes
+    simple_counts: dict[int, int] = dict.fromkeys(
+        [*_SIMPLE, *_MEMO_FIXED, 0x8C, 0x94, 0x58], 0
+    )
+    plain_runs = 0
     try:
         while True:
             if pos >= n:
                 problem("format", "?", pos, "the pickle ends without STOP")
-            m = skip(buf, pos)
-            if m is not None:
-                end = m.end()
-                ops["(plain data)"] += 1
+            code = buf[pos]
+            if code in _SKIP_FIRST:
+                m = skip(buf, pos)
+                if m is not None:  # None: a truncated argument, reported below
+                    plain_runs += 1
+                    top2 = [_UNKNOWN, _UNKNOWN]
+                    pos = m.end()
+                    continue
+            if code == 0x8C and pos + 2 <= n:  # SHORT_BINUNICODE, the common string
+                end = pos + 2 + buf[pos + 1]
+                if end <= n:
+                    simple_counts[code] += 1
+                    top2 = [top2[1], buf[pos + 2 : end]]  # decoded only if named
+                    pos = end
+                    continue
+            if code == 0x94:  # MEMOIZE: CPython's index is the number of entries
+                simple_counts[code] += 1
+                memo[len(memo)] = top2[1]
+                pos += 1
+                continue
+            if code == 0x58 and pos + 5 <= n:  # BINUNICODE (protocols 1-3)
+                end = pos + 5 + int.from_bytes(buf[pos + 1 : pos + 5], "little")
+                if end <= n:
+                    simple_counts[code] += 1
+                    top2 = [top2[1], buf[pos + 5 : end]]
+                    pos = end
+                    continue
+            if code in _MEMO_FIXED and pos + _MEMO_FIXED[code] < n:
+                width = _MEMO_FIXED[code]
+                idx = int.from_bytes(buf[pos + 1 : pos + 1 + width], "little")
+                if code in (0x68, 0x6A):  # BINGET, LONG_BINGET
+                    simple_counts[code] += 1
+                    top2 = [top2[1], memo.get(idx, _UNKNOWN)]
+                    pos += 1 + width
+                    continue
+                if idx <= n:  # BINPUT, LONG_BINPUT; a bad index is reported below
+                    simple_counts[code] += 1
+                    memo[idx] = top2[1]
+                    pos += 1 + width
+                    continue
+            simple = _SIMPLE.get(code)
+            if simple is not None:
+                _, delta, container = simple
+                simple_counts[code] += 1
+                if delta > 0:
+                    marks += 1
+                    if marks > max_depth:
+                        problem(
+                            "limit",
+                            "MARK",
+                            pos,
+                            f"nesting deeper than max_depth={max_depth}",
+                        )
+                elif delta < 0 and marks:
+                    marks -= 1
+                if container:
+                    report.containers += 1
+                    if report.containers > max_items:
+                        problem(
+                            "limit",
+                            simple[0],
+                            pos,
+                            f"creates more than max_items={max_items} containers",
+                        )
                 top2 = [_UNKNOWN, _UNKNOWN]
-                pos = end
+                pos += 1
                 continue
             start = pos
-            code = buf[pos]
             entry = _OPCODES.get(code)
             if entry is None:
                 problem(
@@ -382,8 +479,8 @@ def scan_pickle(
                     mod, nam = _decode_str(arg), _decode_str(arg2)
                 else:
                     a, b = top2
-                    mod = a if isinstance(a, str) else "?"
-                    nam = b if isinstance(b, str) else "?"
+                    mod = _decode_str(a) if isinstance(a, bytes) else "?"
+                    nam = _decode_str(b) if isinstance(b, bytes) else "?"
                 ok = (mod, nam) in SAFE_GLOBALS
                 report.globals.append(GlobalRef(mod, nam, name, start, ok))
                 if mod == "?" or nam == "?":
@@ -405,10 +502,8 @@ def scan_pickle(
                 top2 = [_UNKNOWN, _UNKNOWN]
                 continue
             if name in _STRING_OPS:
-                if name in ("UNICODE", "STRING"):
-                    value: object = _UNKNOWN
-                else:
-                    value = _decode_str(arg)
+                # text opcodes (protocol 0) are not followed: never names
+                value: object = _UNKNOWN if name in ("UNICODE", "STRING") else arg
                 top2 = [top2[1], value]
                 continue
             if name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
@@ -471,6 +566,12 @@ def scan_pickle(
             top2 = [top2[1], top2[1]] if name == "DUP" else [_UNKNOWN, _UNKNOWN]
     except _Stop:
         pass
+    finally:
+        if plain_runs:
+            ops["(plain data)"] += plain_runs
+        for code, count in simple_counts.items():
+            if count:
+                ops[_OPCODES[code][0]] += count
     return report
 
 
