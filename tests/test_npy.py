@@ -1170,3 +1170,17 @@ def test_members_can_be_read_from_several_threads(tmp_path: Path) -> None:
         results = list(pool.map(lambda n: (n, f[n]), names))
     for name, got in results:
         np.testing.assert_array_equal(got, arrays[name])
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [5, 2.5, "text", None, [1, 2], (1,), {"a": 1}, 2**70],
+    ids=["int", "float", "str", "none", "list", "tuple", "dict", "long"],
+)
+@pytest.mark.parametrize("protocol", [0, 1, 2, 5], ids=lambda p: f"p{p}")
+def test_bare_pickle_files_of_any_protocol(
+    obj: object, protocol: int, tmp_path: Path
+) -> None:
+    path = tmp_path / "data.pkl"
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    assert load(path) == obj

@@ -58,6 +58,9 @@ MAGIC = b"\x93NUMPY"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 _HEADER_STRUCT = {(1, 0): (2, "latin-1"), (2, 0): (4, "latin-1"), (3, 0): (4, "utf-8")}
 _CHUNK = 1 << 20
+# how pickles begin: PROTO (protocol 2+), or the first opcode of a protocol 0/1
+# stream (MARK, empty containers, GLOBAL, numbers, strings, None)
+_PICKLE_FIRST_BYTES = frozenset(b"\x80(]})cIJKLMFGNSUVXT")
 
 FileLike = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 
@@ -756,7 +759,7 @@ def _load_stream(
                 path=path,
                 start=start,
             )
-        if magic[:1] == b"\x80" or magic[:1] in (b"(", b"]", b"}", b"c"):
+        if magic[:1] and magic[0] in _PICKLE_FIRST_BYTES:
             data = _read_capped(
                 fp, limits.max_member_bytes, "max_member_bytes", limits, name
             )
