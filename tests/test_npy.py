@@ -1151,6 +1151,8 @@ def test_fast_path_agrees_with_the_decoder(
         got = load(data)
     except SafenpzError:
         return
+    if not data.startswith(b"\x93NUMPY"):
+        return  # an edit turned it into a bare pickle, which has no fast path
     header = parse_header(data)
     if not header.dtype.hasobject:
         return
