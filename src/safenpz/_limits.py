@@ -27,7 +27,10 @@ class Limits:
     max_header_size : int
         Largest ``.npy`` header accepted, in bytes (NumPy's own default).
     max_member_bytes : int
-        Largest decompressed size of one ``.npy`` (file or archive member).
+        Largest inflated size of one archive member, and largest pickle read
+        from a ``.npy`` or pickle file. (Numeric data in a ``.npy`` file is
+        checked against the file's real size before anything is allocated,
+        so this limit does not apply to it.)
     max_total_bytes : int
         Largest sum of decompressed sizes of the members read from one archive.
     max_ratio : float

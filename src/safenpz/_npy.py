@@ -279,7 +279,8 @@ def decode_npy_bytes(
         return _decode_object(
             body, header, member=member, limits=limits, ragged=ragged, encoding=encoding
         )
-    limits.check("max_member_bytes", header.nbytes, f"{member}: array data")
+    # the data is already in memory (inflated under the limits): only its size
+    # must match the header, then the array is a view of it
     _check_data_size(member, header, len(body))
     arr = np.frombuffer(
         view, dtype=header.dtype, count=header.count, offset=header.data_offset
@@ -807,7 +808,10 @@ def _load_npy_stream(
         return decode_npy_bytes(
             buf, member=name, limits=limits, ragged=ragged, encoding=encoding
         )
-    limits.check("max_member_bytes", header.nbytes, f"{name}: array data")
+    # The data must be in the file, byte for byte, before anything is allocated:
+    # memory is then bounded by the file's real size, not by what the header
+    # claims, so max_member_bytes (a guard against inflation) is not applied and
+    # large numeric .npy files load (or memory-map) as with NumPy.
     _check_data_size(name, header, available)
     order: Literal["F", "C"] = "F" if header.fortran_order else "C"
     if mmap_mode is not None and path is not None:
