@@ -344,3 +344,11 @@ def test_mutated_pickles_raise_only_safenpz_errors(
         assert re.search(r"at byte \d+", message), message
     else:
         assert report.safe
+
+
+def test_every_container_and_mark_opcode_takes_the_counting_fast_path() -> None:
+    """MARK depth and container counts are only kept on the fast path."""
+    from safenpz._pickle_scan import _CONTAINERS, _MARK_CLOSERS, _SIMPLE
+
+    names = {name for name, _, _ in _SIMPLE.values()}
+    assert _CONTAINERS | _MARK_CLOSERS | {"MARK"} <= names

@@ -533,35 +533,6 @@ def scan_pickle(
                     idx = int.from_bytes(arg, "little")
                 top2 = [top2[1], memo.get(idx, _UNKNOWN)]
                 continue
-            if name == "MARK":
-                marks += 1
-                if marks > max_depth:
-                    problem(
-                        "limit",
-                        name,
-                        start,
-                        f"nesting deeper than max_depth={max_depth}",
-                    )
-            elif name in (
-                "APPENDS",
-                "SETITEMS",
-                "LIST",
-                "DICT",
-                "TUPLE",
-                "FROZENSET",
-                "ADDITEMS",
-                "POP_MARK",
-            ):
-                marks = max(0, marks - 1)
-            if name in _CONTAINERS:
-                report.containers += 1
-                if report.containers > max_items:
-                    problem(
-                        "limit",
-                        name,
-                        start,
-                        f"creates more than max_items={max_items} containers",
-                    )
             # any other opcode: forget what the top of the stack was (DUP keeps it)
             top2 = [top2[1], top2[1]] if name == "DUP" else [_UNKNOWN, _UNKNOWN]
     except _Stop:
