@@ -386,8 +386,11 @@ def _c_dtype(
     obj = _text(obj)
     if type(obj) is not str or len(obj) > 16:
         ctx.fail(f"numpy.dtype argument must be a short type code, got {obj!r:.40}")
-    if type(align) is not bool or type(copy) is not bool:
-        ctx.fail("numpy.dtype flags must be bools")
+    # NumPy < 1.19 pickled the flags as ints (``dtype('O8', 0, 1)``)
+    if type(align) not in (bool, int) or type(copy) not in (bool, int):
+        ctx.fail("numpy.dtype flags must be bools or the ints 0 and 1")
+    if align not in (0, 1) or copy not in (0, 1):
+        ctx.fail("numpy.dtype flags must be bools or the ints 0 and 1")
     return _DtypeBuilder(ctx, obj)
 
 
