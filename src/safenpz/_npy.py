@@ -43,14 +43,18 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError
 from ._gc import no_gc
 from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
+from ._preview import preview as _preview
 from ._unpickle import safe_loads
+
+if TYPE_CHECKING:
+    from ._save import Layout
 
 __all__ = ["NpzFile", "load", "parse_header"]
 
@@ -439,7 +443,18 @@ class NpzFile(Mapping[str, Any]):
     returns: a read-only mapping from array names (without ``.npy``) to arrays,
     with ``.files``, ``close()`` and context-manager support.
 
-    Members are decoded on access and not cached, as with NumPy.
+    Members are decoded on access and not cached, as with NumPy. Names resolve
+    exactly as in NumPy's ``NpzFile``: ``f[key]`` is the member named `key` if
+    there is one, else the member ``key + ".npy"``; ``.files`` lists every
+    member with a trailing ``.npy`` removed, in archive order (so an archive
+    holding both ``x`` and ``x.npy`` lists ``x`` twice, and ``f["x"]`` is the
+    member ``x``). A member is decoded when it starts with the ``.npy`` magic,
+    whatever its name; reading any other member raises
+    :class:`~safenpz.FormatError` (NumPy would return its raw bytes).
+
+    Archives written by :func:`safenpz.save` (those with a ``__safenpz__.npy``
+    manifest) map names through the manifest instead; see
+    :mod:`safenpz._save`.
     """
 
     def __init__(
@@ -451,6 +466,7 @@ class NpzFile(Mapping[str, Any]):
         limits: Limits,
         ragged: bool,
         encoding: str,
+        read_layout: bool = True,
     ) -> None:
         self._fileobj: IO[bytes] | None = fileobj
         self._own = own_file
@@ -459,6 +475,7 @@ class NpzFile(Mapping[str, Any]):
         self._ragged = ragged
         self._encoding = encoding
         self._inflated: dict[str, int] = {}
+        self._inflated_total = 0
         self._lock = threading.Lock()  # members share one file position
         try:
             fileobj.seek(0, io.SEEK_END)
@@ -483,26 +500,52 @@ class NpzFile(Mapping[str, Any]):
         except FormatError:
             self.close()
             raise
-        self._members: dict[str, zipfile.ZipInfo] = {}
-        for info in self._zip.infolist():
-            key = (
-                info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            )
-            self._members[key] = info
-        from ._save import Layout
+        # raw member name -> info; names are unique (checked above)
+        self._infos: dict[str, zipfile.ZipInfo] = {
+            info.filename: info for info in self._zip.infolist()
+        }
+        # NumPy's ``files``: every member, ``.npy`` removed, duplicates kept
+        self._np_files = [n[:-4] if n.endswith(".npy") else n for n in self._infos]
+        self._np_file_set = frozenset(self._np_files)
+        self._layout: Layout | None = None
+        if read_layout:
+            from ._save import Layout
 
-        self._layout = Layout.read(self)
+            try:
+                self._layout = Layout.read(self)
+            except BaseException:
+                self.close()
+                raise
 
     # raw access -----------------------------------------------------------
     @property
-    def member_names(self) -> list[str]:
-        """Names of the raw archive members (without ``.npy``)."""
-        return list(self._members)
+    def raw_names(self) -> list[str]:
+        """Names of the raw archive members, exactly as stored, in order."""
+        return list(self._infos)
 
-    def read_member_bytes(self, key: str) -> bytearray:
-        """Inflate one member, under the limits, and return its bytes."""
-        info = self._members[key]
-        where = f"{self._name}: member {info.filename!r}"
+    def member_size(self, raw: str) -> int:
+        """The inflated size the archive declares for the raw member `raw`."""
+        return int(self._infos[raw].file_size)
+
+    def resolve(self, key: str) -> str:
+        """The raw member NumPy's ``NpzFile`` reads for ``f[key]``.
+
+        Raises
+        ------
+        KeyError
+            No member answers to `key`.
+        """
+        if key in self._infos:
+            return key
+        if key in self._np_file_set:
+            return key + ".npy"
+        msg = f"{_preview(key)} is not in {self._name}; it holds {self._files_preview()}"
+        raise KeyError(msg)
+
+    def read_member_bytes(self, raw: str) -> bytearray:
+        """Inflate the raw member `raw`, under the limits, and return its bytes."""
+        info = self._infos[raw]
+        where = f"{self._name}: member {_preview(info.filename)}"
         lim = self._limits
         if info.flag_bits & 0x1:
             msg = f"{where} is encrypted; safenpz does not read encrypted archives"
@@ -514,7 +557,9 @@ class NpzFile(Mapping[str, Any]):
             )
             raise FormatError(msg)
         lim.check("max_member_bytes", info.file_size, f"{where} (declared size)")
-        assert self._fileobj is not None, "the archive is closed"
+        if self._fileobj is None:
+            msg = f"{self._name} is closed"
+            raise ValueError(msg)
         try:
             with self._lock:
                 out = _inflate_member(self._fileobj, info, lim, where)
@@ -523,25 +568,31 @@ class NpzFile(Mapping[str, Any]):
                 raise
             msg = f"{where} is damaged ({type(err).__name__}: {err})"
             raise FormatError(msg) from err
-        self._inflated[key] = len(out)
-        total = sum(self._inflated.values())
-        lim.check("max_total_bytes", total, f"{self._name}: members read so far")
+        # a running total: reading n members stays linear in n
+        self._inflated_total += len(out) - self._inflated.get(raw, 0)
+        self._inflated[raw] = len(out)
+        lim.check(
+            "max_total_bytes",
+            self._inflated_total,
+            f"{self._name}: members read so far",
+        )
         return out
 
-    def read_npy(self, key: str, *, ragged: bool | None = None) -> Any:
-        """Decode a raw member as ``.npy``."""
-        info = self._members[key]
-        if not info.filename.endswith(".npy"):
+    def read_npy(self, raw: str, *, ragged: bool | None = None) -> Any:
+        """Decode the raw member `raw` as ``.npy``."""
+        info = self._infos[raw]
+        buf = self.read_member_bytes(raw)
+        if buf[: len(MAGIC)] != MAGIC:
             msg = (
-                f"{self._name}: member {info.filename!r} is not a .npy file; "
-                "safenpz only decodes .npy members"
+                f"{self._name}: member {_preview(info.filename)} is not a .npy "
+                f"file (it starts with {_preview(bytes(buf[:8]))}); safenpz only "
+                "decodes .npy members (np.load would return the raw bytes)"
             )
             raise FormatError(msg)
-        buf = self.read_member_bytes(key)
         try:
             return decode_npy_bytes(
                 buf,
-                member=info.filename,
+                member=_preview(info.filename, quote=False),
                 limits=self._limits,
                 ragged=self._ragged if ragged is None else ragged,
                 encoding=self._encoding,
@@ -552,30 +603,37 @@ class NpzFile(Mapping[str, Any]):
             raise
 
     # mapping --------------------------------------------------------------
+    def _get_layout(self) -> Layout:
+        if self._layout is None:
+            msg = f"{self._name} was opened for raw access only"
+            raise ValueError(msg)
+        return self._layout
+
+    def _files_preview(self) -> str:
+        files = self.files
+        shown = ", ".join(_preview(f) for f in files[:20])
+        more = f", ... ({len(files)} in all)" if len(files) > 20 else ""
+        return f"[{shown}{more}]"
+
     @property
     def files(self) -> list[str]:
         """The array names, as in ``np.load(...).files``."""
-        return self._layout.names()
+        return self._get_layout().names()
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self._layout.names() and key.endswith(".npy"):
-            key = key[:-4]
-        if key not in self._layout.names():
-            msg = f"{key!r} is not in {self._name}; it holds {self.files}"
-            raise KeyError(msg)
-        return self._layout.get(self, key)
+        return self._get_layout().get(self, key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.files)
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self._get_layout().names())
 
     def __contains__(self, key: object) -> bool:
-        return key in self._layout.names()
+        return self._get_layout().contains(self, key)
 
     def __repr__(self) -> str:
-        return f"<safenpz.NpzFile {self._name!r} with arrays {self.files}>"
+        return f"<safenpz.NpzFile {self._name!r} with arrays {self._files_preview()}>"
 
     def close(self) -> None:
         """Close the archive (and the file, if safenpz opened it)."""

@@ -43,16 +43,19 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from ._exceptions import FormatError
+from ._jsonio import parse_json
+from ._preview import preview
 from ._ragged import RaggedArray
 
 if TYPE_CHECKING:
     from ._npy import NpzFile
 
-__all__ = ["MANIFEST", "Layout", "atomic_write", "save"]
+__all__ = ["MANIFEST", "Layout", "atomic_write", "check_manifest", "save"]
 
 MANIFEST = "__safenpz__"
 _FORMAT_VERSION = 1
 _MAX_MANIFEST_CHARS = 1 << 20
+_MAX_MANIFEST_MEMBER = 4 * _MAX_MANIFEST_CHARS + 4096  # U data + .npy header
 _KINDS = ("ragged", "object_lists", "object_scalars")
 
 
@@ -136,9 +139,37 @@ def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | 
     return ragged, _ROW_TYPES[kinds.pop()]
 
 
-def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+def _nul_error(name: str, where: str, item: str | bytes) -> FormatError:
+    kind = "bytes" if isinstance(item, bytes) else "string"
+    msg = (
+        f"cannot store {preview(name)} without changing it: the {kind} at "
+        f"{where} ({preview(item, limit=40)}) ends in NUL characters, which "
+        "NumPy's fixed-width 'U'/'S' dtypes drop when the array is read back; "
+        "strip them first, or store the text as a RaggedArray of code points"
+    )
+    return FormatError(msg)
+
+
+def _check_no_trailing_nul(name: str, value: Any) -> None:
+    """Refuse Python/NumPy strings (or tuples of them) whose trailing NULs
+    turning them into a 'U'/'S' array would silently drop."""
+    stack: list[tuple[str, Any]] = [("the top level", value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str | bytes):
+            if item.endswith("\x00" if isinstance(item, str) else b"\x00"):
+                raise _nul_error(name, where, item)
+        elif isinstance(item, list | tuple):
+            stack.extend((f"index {i}", x) for i, x in enumerate(item))
+
+
+def _scalars_of(arr: np.ndarray[Any, Any], name: str) -> np.ndarray[Any, Any] | None:
     items = arr.ravel().tolist()
     kinds = set(map(type, items))
+    if kinds == {str}:
+        for i, item in enumerate(items):
+            if item.endswith("\x00"):
+                raise _nul_error(name, f"flat index {i}", item)
     target = {
         frozenset({int}): np.int64,
         frozenset({float}): np.float64,
@@ -189,6 +220,8 @@ def _plan(
             )
             raise TypeError(msg)
         if arr.dtype != object:
+            if not isinstance(value, np.ndarray) and arr.dtype.kind in "US":
+                _check_no_trailing_nul(name, value)
             put(name, np.asarray(arr))
             continue
         rows = _rows_of(arr, name)
@@ -198,7 +231,7 @@ def _plan(
             put(f"{name}.offsets", ragged.offsets)
             manifest[name] = {"kind": "object_lists", "rows": row_type}
             continue
-        scalars = _scalars_of(arr)
+        scalars = _scalars_of(arr, name)
         if scalars is not None:
             put(name, scalars)
             manifest[name] = {"kind": "object_scalars", "shape": list(arr.shape)}
@@ -240,6 +273,9 @@ def save(
     ------
     TypeError
         A value cannot be stored without pickle (e.g. object arrays of dicts).
+    FormatError
+        A string ends in NUL characters, which a 'U'/'S' array would drop
+        (reading back must give exactly what was saved).
     ValueError
         Bad or clashing array names.
 
@@ -273,33 +309,72 @@ def save(
 
 
 class Layout:
-    """How the names a user sees map onto the raw members of an archive."""
+    """How the names a user sees map onto the raw members of an archive.
 
-    def __init__(self, raw: list[str], manifest: dict[str, Any]) -> None:
-        self._manifest = manifest
-        parts = {}
-        for name, entry in manifest.items():
-            if entry["kind"] != "object_scalars":
-                parts[f"{name}.values"] = name
-                parts[f"{name}.offsets"] = name
-        names: dict[str, None] = {}  # ordered set, in archive order
-        for member in raw:
-            if member != MANIFEST:
-                names[parts.get(member, member)] = None
-        self._names = list(names)
+    Without a manifest, names resolve exactly as in NumPy's ``NpzFile`` (see
+    :class:`safenpz.NpzFile`). With one (a file written by :func:`save`), the
+    archive must be what :func:`save` writes, or it is refused with
+    :class:`~safenpz.FormatError`: every member ends in ``.npy`` (so no two
+    members answer to one name); each ragged/object-lists entry ``x`` has its
+    ``x.values.npy`` and ``x.offsets.npy`` and no member ``x.npy`` of its own
+    (a manifest entry never hides a raw member); each object-scalars entry
+    ``x`` has its member ``x.npy``; no member is claimed by two entries.
+    """
+
+    def __init__(
+        self, raw: list[str], manifest: dict[str, Any] | None = None
+    ) -> None:
+        self._manifest = manifest or {}
+        self._plain = manifest is None
+        self._raw = set(raw)
+        if self._plain:
+            self._names = [n[:-4] if n.endswith(".npy") else n for n in raw]
+        else:
+            parts = {}
+            for name, entry in self._manifest.items():
+                if entry["kind"] != "object_scalars":
+                    parts[f"{name}.values"] = name
+                    parts[f"{name}.offsets"] = name
+            names: dict[str, None] = {}  # ordered set, in archive order
+            for member in raw:
+                stem = member[:-4]
+                if stem != MANIFEST:
+                    names[parts.get(stem, stem)] = None
+            self._names = list(names)
+            self._stems = {m[:-4] for m in raw} - {MANIFEST}
+        self._name_set = frozenset(self._names)
 
     def names(self) -> list[str]:
         """The array names to show."""
         return list(self._names)
 
+    def contains(self, npz: NpzFile, key: object) -> bool:
+        """Whether ``npz[key]`` names something."""
+        if not isinstance(key, str):
+            return False
+        if self._plain:
+            return key in self._raw or key in self._name_set
+        return key in self._name_set
+
     @classmethod
     def read(cls, npz: NpzFile) -> Layout:
         """Read and validate the manifest of `npz`, if any."""
-        raw = npz.member_names
-        if MANIFEST not in raw:
-            return cls(raw, {})
+        raw = npz.raw_names
+        member = MANIFEST + ".npy"
+        if member not in raw:
+            return cls(raw)
         where = "the safenpz manifest (__safenpz__.npy)"
-        doc_arr = npz.read_npy(MANIFEST, ragged=False)
+        stray = [n for n in raw if not n.endswith(".npy")]
+        if stray:
+            msg = (
+                f"{where} is present, but member {preview(stray[0])} is not a "
+                ".npy member; safenpz.save never writes such an archive"
+            )
+            raise FormatError(msg)
+        if npz.member_size(member) > _MAX_MANIFEST_MEMBER:
+            msg = f"{where} is larger than {_MAX_MANIFEST_MEMBER:,} bytes"
+            raise FormatError(msg)
+        doc_arr = npz.read_npy(member, ragged=False)
         if not (
             isinstance(doc_arr, np.ndarray)
             and doc_arr.shape == ()
@@ -308,51 +383,31 @@ class Layout:
         ):
             msg = f"{where} must be a 0-d unicode array of at most 1 MiB"
             raise FormatError(msg)
-        try:
-            doc = json.loads(str(doc_arr[()]))
-        except (ValueError, RecursionError) as err:
-            msg = f"{where} is not valid JSON: {err}"
-            raise FormatError(msg) from err
-        if not (
-            isinstance(doc, dict)
-            and doc.get("format") == "safenpz"
-            and isinstance(doc.get("arrays"), dict)
-        ):
-            msg = f"{where} is not a safenpz manifest"
-            raise FormatError(msg)
-        if doc.get("version") != _FORMAT_VERSION:
-            msg = (
-                f"{where} has version {doc.get('version')!r}; this safenpz reads "
-                f"version {_FORMAT_VERSION} — upgrade safenpz"
-            )
-            raise FormatError(msg)
-        manifest: dict[str, Any] = doc["arrays"]
-        for name, entry in manifest.items():
-            ok = isinstance(entry, dict) and entry.get("kind") in _KINDS
-            if ok and entry["kind"] == "object_scalars":
-                ok = name in raw and isinstance(entry.get("shape"), list)
-            elif ok:
-                ok = f"{name}.values" in raw and f"{name}.offsets" in raw
-                if entry["kind"] == "object_lists":
-                    ok = ok and entry.get("rows") in ("list", "tuple", "ndarray")
-            if not ok:
-                msg = f"{where}: bad entry for {name!r}: {entry!r:.200}"
-                raise FormatError(msg)
+        doc = parse_json(str(doc_arr[()]), where)
+        manifest = check_manifest(doc, [n[:-4] for n in raw], where)
         return cls(raw, manifest)
 
     def get(self, npz: NpzFile, name: str) -> Any:
         """Decode the array `name`."""
+        if self._plain:
+            return npz.read_npy(npz.resolve(name))
         entry = self._manifest.get(name)
         if entry is None:
-            return npz.read_npy(name)
+            stem = name
+            if stem not in self._stems and stem.endswith(".npy"):
+                stem = stem[:-4]
+            if stem not in self._stems or stem not in self._name_set:
+                msg = f"{preview(name)} is not in {npz._name}; it holds {self._names}"
+                raise KeyError(msg)
+            return npz.read_npy(stem + ".npy")
         if entry["kind"] == "object_scalars":
-            arr = npz.read_npy(name, ragged=False)
+            arr = npz.read_npy(f"{name}.npy", ragged=False)
             if not isinstance(arr, np.ndarray) or list(arr.shape) != entry["shape"]:
-                msg = f"member {name!r} does not match its manifest entry"
+                msg = f"member {preview(name)} does not match its manifest entry"
                 raise FormatError(msg)
             return arr.astype(object)
-        values = npz.read_npy(f"{name}.values", ragged=False)
-        offsets = npz.read_npy(f"{name}.offsets", ragged=False)
+        values = npz.read_npy(f"{name}.values.npy", ragged=False)
+        offsets = npz.read_npy(f"{name}.offsets.npy", ragged=False)
         if not (
             isinstance(values, np.ndarray)
             and isinstance(offsets, np.ndarray)
@@ -361,7 +416,10 @@ class Layout:
             and offsets.dtype.kind in "iu"
             and values.dtype.kind in "biufc"
         ):
-            msg = f"{name!r}: values must be 1-D numeric and offsets 1-D integers"
+            msg = (
+                f"{preview(name)}: values must be 1-D numeric and offsets 1-D "
+                "integers"
+            )
             raise FormatError(msg)
         ragged = RaggedArray(values, offsets.astype(np.int64, copy=False))
         if entry["kind"] == "ragged" or npz._ragged:
@@ -373,3 +431,89 @@ class Layout:
         else:
             rows = ragged.to_lists()
         return np.fromiter(rows, dtype=object, count=len(rows))
+
+
+def check_manifest(doc: Any, stems: list[str], where: str) -> dict[str, Any]:
+    """Validate a parsed manifest against the archive's member stems.
+
+    A pure function of the JSON document and the member names (nothing is
+    decoded), shared by :class:`Layout` and ``safenpz scan``.
+
+    Parameters
+    ----------
+    doc : object
+        The parsed JSON.
+    stems : list of str
+        The archive's member names without ``.npy``.
+    where : str
+        Prefix of error messages.
+
+    Returns
+    -------
+    dict
+        The ``arrays`` mapping.
+
+    Raises
+    ------
+    FormatError
+        The document is not a valid manifest for these members.
+    """
+    if not (
+        isinstance(doc, dict)
+        and doc.get("format") == "safenpz"
+        and isinstance(doc.get("arrays"), dict)
+    ):
+        msg = f"{where} is not a safenpz manifest"
+        raise FormatError(msg)
+    if doc.get("version") != _FORMAT_VERSION:
+        msg = (
+            f"{where} has version {preview(doc.get('version'))}; this safenpz "
+            f"reads version {_FORMAT_VERSION} — upgrade safenpz"
+        )
+        raise FormatError(msg)
+    present = set(stems)
+    manifest: dict[str, Any] = doc["arrays"]
+    claimed: dict[str, str] = {}
+
+    def claim(stem: str, name: str) -> bool:
+        if stem not in present or stem in claimed:
+            return False
+        claimed[stem] = name
+        return True
+
+    for name, entry in manifest.items():
+        ok = (
+            isinstance(entry, dict)
+            and entry.get("kind") in _KINDS
+            and not name.startswith(MANIFEST)
+        )
+        if ok and entry["kind"] == "object_scalars":
+            shape = entry.get("shape")
+            ok = (
+                isinstance(shape, list)
+                and len(shape) <= 64
+                and all(type(d) is int and d >= 0 for d in shape)
+                and claim(name, name)
+            )
+        elif ok:
+            if name in present:
+                msg = (
+                    f"{where}: entry {preview(name)} would hide the archive's "
+                    f"member {preview(name + '.npy')}; refusing to guess which "
+                    "one is meant"
+                )
+                raise FormatError(msg)
+            ok = claim(f"{name}.values", name) and claim(f"{name}.offsets", name)
+            if entry["kind"] == "object_lists":
+                ok = ok and entry.get("rows") in ("list", "tuple", "ndarray")
+        if not ok:
+            msg = f"{where}: bad entry for {preview(name)}: {preview(entry)}"
+            raise FormatError(msg)
+    for stem, owner in claimed.items():
+        if stem != owner and stem in manifest:
+            msg = (
+                f"{where}: member {preview(stem + '.npy')} is both an entry and "
+                f"a part of entry {preview(owner)}"
+            )
+            raise FormatError(msg)
+    return manifest
