@@ -224,4 +224,4 @@ def test_raw_access_only_does_not_read_the_manifest() -> None:
     with npz:
         assert npz.raw_names == ["__safenpz__.npy", "y.npy"]
         with pytest.raises(ValueError, match="raw access"):
-            npz.files
+            _ = npz.files

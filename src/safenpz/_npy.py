@@ -539,7 +539,8 @@ class NpzFile(Mapping[str, Any]):
             return key
         if key in self._np_file_set:
             return key + ".npy"
-        msg = f"{_preview(key)} is not in {self._name}; it holds {self._files_preview()}"
+        held = self._files_preview()
+        msg = f"{_preview(key)} is not in {self._name}; it holds {held}"
         raise KeyError(msg)
 
     def read_member_bytes(self, raw: str) -> bytearray:

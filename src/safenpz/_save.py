@@ -156,9 +156,10 @@ def _check_no_trailing_nul(name: str, value: Any) -> None:
     stack: list[tuple[str, Any]] = [("the top level", value)]
     while stack:
         where, item = stack.pop()
-        if isinstance(item, str | bytes):
-            if item.endswith("\x00" if isinstance(item, str) else b"\x00"):
-                raise _nul_error(name, where, item)
+        if (isinstance(item, str) and item.endswith("\x00")) or (
+            isinstance(item, bytes) and item.endswith(b"\x00")
+        ):
+            raise _nul_error(name, where, item)
         elif isinstance(item, list | tuple):
             stack.extend((f"index {i}", x) for i, x in enumerate(item))
 
@@ -321,9 +322,7 @@ class Layout:
     ``x`` has its member ``x.npy``; no member is claimed by two entries.
     """
 
-    def __init__(
-        self, raw: list[str], manifest: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, raw: list[str], manifest: dict[str, Any] | None = None) -> None:
         self._manifest = manifest or {}
         self._plain = manifest is None
         self._raw = set(raw)
@@ -417,8 +416,7 @@ class Layout:
             and values.dtype.kind in "biufc"
         ):
             msg = (
-                f"{preview(name)}: values must be 1-D numeric and offsets 1-D "
-                "integers"
+                f"{preview(name)}: values must be 1-D numeric and offsets 1-D integers"
             )
             raise FormatError(msg)
         ragged = RaggedArray(values, offsets.astype(np.int64, copy=False))
