@@ -203,14 +203,14 @@ def test_scan_unreadable_path_is_invalid(
     path = tmp_path / "data.npz"
     if content is not None:
         path.write_bytes(content)
-    assert main(["scan", str(path)]) == 1
+    assert main(["scan", str(path)]) == 3  # invalid, nothing unsafe
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"INVALID   {path}"
     assert lines[1] == "    *: invalid"
     assert error in lines[2]
     assert len(lines) == 3
 
-    assert main(["scan", "--json", str(path)]) == 1
+    assert main(["scan", "--json", str(path)]) == 3
     (result,) = json.loads(capsys.readouterr().out)
     assert result["verdict"] == "invalid"
     (member,) = result["members"]

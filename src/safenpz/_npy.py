@@ -50,6 +50,7 @@ import numpy as np
 from ._exceptions import FormatError, SafenpzError
 from ._gc import no_gc
 from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
+from ._preview import escape
 from ._preview import preview as _preview
 from ._unpickle import safe_loads
 
@@ -470,7 +471,7 @@ class NpzFile(Mapping[str, Any]):
     ) -> None:
         self._fileobj: IO[bytes] | None = fileobj
         self._own = own_file
-        self._name = name
+        self._name = name = escape(name)
         self._limits = limits
         self._ragged = ragged
         self._encoding = encoding
@@ -600,7 +601,8 @@ class NpzFile(Mapping[str, Any]):
             )
         except SafenpzError as err:  # say which archive, keep type and traceback
             if err.args and isinstance(err.args[0], str):
-                err.args = (f"{self._name}: {err.args[0]}", *err.args[1:])
+                text = escape(f"{self._name}: {err.args[0]}", limit=20_000)
+                err.args = (text, *err.args[1:])
             raise
 
     # mapping --------------------------------------------------------------

@@ -363,13 +363,7 @@ class Layout:
         if member not in raw:
             return cls(raw)
         where = "the safenpz manifest (__safenpz__.npy)"
-        stray = [n for n in raw if not n.endswith(".npy")]
-        if stray:
-            msg = (
-                f"{where} is present, but member {preview(stray[0])} is not a "
-                ".npy member; safenpz.save never writes such an archive"
-            )
-            raise FormatError(msg)
+        _check_members(raw, where)
         if npz.member_size(member) > _MAX_MANIFEST_MEMBER:
             msg = f"{where} is larger than {_MAX_MANIFEST_MEMBER:,} bytes"
             raise FormatError(msg)
@@ -383,7 +377,7 @@ class Layout:
             msg = f"{where} must be a 0-d unicode array of at most 1 MiB"
             raise FormatError(msg)
         doc = parse_json(str(doc_arr[()]), where)
-        manifest = check_manifest(doc, [n[:-4] for n in raw], where)
+        manifest = check_manifest(doc, raw, where)
         return cls(raw, manifest)
 
     def get(self, npz: NpzFile, name: str) -> Any:
@@ -431,7 +425,17 @@ class Layout:
         return np.fromiter(rows, dtype=object, count=len(rows))
 
 
-def check_manifest(doc: Any, stems: list[str], where: str) -> dict[str, Any]:
+def _check_members(raw: list[str], where: str) -> None:
+    stray = [n for n in raw if not n.endswith(".npy")]
+    if stray:
+        msg = (
+            f"{where} is present, but member {preview(stray[0])} is not a "
+            ".npy member; safenpz.save never writes such an archive"
+        )
+        raise FormatError(msg)
+
+
+def check_manifest(doc: Any, raw: list[str], where: str) -> dict[str, Any]:
     """Validate a parsed manifest against the archive's member stems.
 
     A pure function of the JSON document and the member names (nothing is
@@ -441,8 +445,8 @@ def check_manifest(doc: Any, stems: list[str], where: str) -> dict[str, Any]:
     ----------
     doc : object
         The parsed JSON.
-    stems : list of str
-        The archive's member names without ``.npy``.
+    raw : list of str
+        The archive's member names, as stored (all must end in ``.npy``).
     where : str
         Prefix of error messages.
 
@@ -469,7 +473,8 @@ def check_manifest(doc: Any, stems: list[str], where: str) -> dict[str, Any]:
             f"reads version {_FORMAT_VERSION} — upgrade safenpz"
         )
         raise FormatError(msg)
-    present = set(stems)
+    _check_members(raw, where)
+    present = {n[:-4] for n in raw}
     manifest: dict[str, Any] = doc["arrays"]
     claimed: dict[str, str] = {}
 

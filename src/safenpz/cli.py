@@ -2,7 +2,7 @@
 
 ::
 
-    safenpz scan PATH...          static check, never decodes (exit 1 if refused)
+    safenpz scan PATH...          static check, never decodes (exit 0/1/3, see _scan)
     safenpz info PATH             members, shapes, dtypes, ragged length statistics
     safenpz convert SRC DST       legacy pickled file -> pickle-free .npz or Parquet
     safenpz fetch imdb|reuters    download (hash-checked) and cache a Keras dataset
@@ -18,8 +18,7 @@ import argparse
 import json
 import os
 import sys
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,147 +26,67 @@ import numpy as np
 
 from . import __version__
 from ._exceptions import SafenpzError
-from ._limits import DEFAULT_LIMITS
-from ._npy import MAGIC, NpzFile, load, parse_header
-from ._pickle_scan import scan_pickle
+from ._npy import NpzFile, load
+from ._preview import escape
 from ._ragged import RaggedArray
+from ._scan import exit_code, iter_targets, scan_path
 
 __all__ = ["main"]
-
-_SUFFIXES = (".npy", ".npz", ".pkl", ".pickle")
-
 
 # --------------------------------------------------------------------- scan
 
 
-def _iter_files(paths: Sequence[str]) -> Iterator[Path]:
-    for p in map(Path, paths):
-        if p.is_dir():
-            yield from sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix in _SUFFIXES
-            )
-        else:
-            yield p
-
-
-def _scan_npy_bytes(data: bytes, member: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"member": member}
-    try:
-        header = parse_header(data, member=member)
-    except SafenpzError as err:
-        out.update(verdict="invalid", error=str(err))
-        return out
-    out.update(dtype=str(header.dtype), shape=list(header.shape))
-    if not header.dtype.hasobject:
-        out.update(verdict="safe", pickle=False)
-        return out
-    return {**out, **_scan_pickle_bytes(data[header.data_offset :], member)}
-
-
-def _scan_pickle_bytes(data: bytes, member: str) -> dict[str, Any]:
-    try:
-        report = scan_pickle(data, member=member, strict=False)
-    except SafenpzError as err:  # pragma: no cover - strict=False collects
-        return {"verdict": "invalid", "error": str(err)}
-    kinds = {p.kind for p in report.problems}
-    verdict = "unsafe" if "unsafe" in kinds else "invalid" if kinds else "loadable"
-    return {
-        "pickle": True,
-        "protocol": report.protocol,
-        "verdict": verdict,
-        "globals": [
-            {
-                "module": g.module,
-                "name": g.name,
-                "opcode": g.opcode,
-                "offset": g.offset,
-                "allowed": g.allowed,
-            }
-            for g in report.globals
-        ],
-        "opcodes": dict(report.opcodes),
-        "problems": [
-            {
-                "kind": p.kind,
-                "opcode": p.opcode,
-                "offset": p.offset,
-                "message": p.message,
-            }
-            for p in report.problems
-        ],
-    }
-
-
 def scan_file(path: Path) -> dict[str, Any]:
-    """Statically scan one file; never decodes anything."""
-    result: dict[str, Any] = {"path": str(path), "members": []}
-    try:
-        with open(path, "rb") as fp:
-            head = fp.read(6)
-            fp.seek(0)
-            if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-                with NpzFile(
-                    fp,
-                    name=str(path),
-                    own_file=False,
-                    limits=DEFAULT_LIMITS,
-                    ragged=False,
-                    encoding="latin1",
-                ) as npz:
-                    for key in npz.member_names:
-                        data = bytes(npz.read_member_bytes(key))
-                        result["members"].append(_scan_npy_bytes(data, key))
-            elif head == MAGIC:
-                data = fp.read(DEFAULT_LIMITS.max_member_bytes + 1)
-                result["members"].append(_scan_npy_bytes(data, path.name))
-            else:
-                data = fp.read(DEFAULT_LIMITS.max_member_bytes + 1)
-                entry = {"member": path.name, **_scan_pickle_bytes(data, path.name)}
-                result["members"].append(entry)
-    except (SafenpzError, zipfile.BadZipFile) as err:
-        result["members"].append(
-            {"member": "*", "verdict": "invalid", "error": str(err)}
-        )
-    except OSError as err:
-        result["members"].append(
-            {
-                "member": "*",
-                "verdict": "invalid",
-                "error": f"{type(err).__name__}: {err}",
-            }
-        )
-    order = ["safe", "loadable", "invalid", "unsafe"]
-    verdicts = [m["verdict"] for m in result["members"]] or ["safe"]
-    result["verdict"] = max(verdicts, key=order.index)
-    return result
+    """Statically scan one file; never decodes anything (see safenpz._scan)."""
+    return scan_path(path).as_dict()
+
+
+def _print_scan(res: dict[str, Any]) -> None:
+    print(f"{res['verdict'].upper():9} {escape(res['path'])}")
+    for m in res["members"]:
+        line = f"    {escape(m['member'])}: {m['verdict']}"
+        if "dtype" in m:
+            line += f" ({escape(m['dtype'])}, shape {tuple(m['shape'])})"
+        print(line)
+        for g in m.get("globals", []):
+            mark = "ok " if g["allowed"] else "BAD"
+            name = escape(f"{g['module']}.{g['name']}", limit=200)
+            print(f"        {mark} {g['opcode']} {name} @ byte {g['offset']}")
+        for p in m.get("problems", []):
+            print(
+                f"        {p['kind']}: {escape(p['message'], limit=500)} "
+                f"({p['opcode']} @ byte {p['offset']})"
+            )
+        if "error" in m:
+            print(f"        {escape(m['error'], limit=1000)}")
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    results = [scan_file(p) for p in _iter_files(args.paths)]
+    results: list[dict[str, Any]] = []
+    for path, scanned in iter_targets(args.paths):
+        if scanned:
+            results.append(scan_file(path))
+        else:
+            results.append({"path": str(path), "verdict": "skipped"})
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for res in results:
-            print(f"{res['verdict'].upper():9} {res['path']}")
-            for m in res["members"]:
-                line = f"    {m['member']}: {m['verdict']}"
-                if "dtype" in m:
-                    line += f" ({m['dtype']}, shape {tuple(m['shape'])})"
-                print(line)
-                for g in m.get("globals", []):
-                    mark = "ok " if g["allowed"] else "BAD"
-                    print(
-                        f"        {mark} {g['opcode']} {g['module']}.{g['name']} "
-                        f"@ byte {g['offset']}"
-                    )
-                for p in m.get("problems", []):
-                    print(
-                        f"        {p['kind']}: {p['message']} "
-                        f"({p['opcode']} @ byte {p['offset']})"
-                    )
-                if "error" in m:
-                    print(f"        {m['error']}")
-    return 1 if any(r["verdict"] in ("unsafe", "invalid") for r in results) else 0
+            if res["verdict"] == "skipped":
+                print(f"SKIPPED   {escape(res['path'])} (not NumPy or pickle data)")
+            else:
+                _print_scan(res)
+        if len(results) > 1 or any(Path(p).is_dir() for p in args.paths):
+            counts = dict.fromkeys(
+                ("safe", "loadable", "unsafe", "invalid", "skipped"), 0
+            )
+            for res in results:
+                counts[res["verdict"]] += 1
+            print(
+                f"scanned {len(results) - counts['skipped']} file(s): "
+                + ", ".join(f"{n} {v}" for v, n in counts.items())
+            )
+    return exit_code(r["verdict"] for r in results)
 
 
 # --------------------------------------------------------------------- info
