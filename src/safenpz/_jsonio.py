@@ -4,10 +4,10 @@ Three JSON documents come from places an attacker may control: the manifest
 inside a ``.npz`` written by :func:`safenpz.save`, the sidecar records of the
 dataset cache, and the Keras word-index files. All of them go through here:
 
-* a file is opened without following a final symlink where the platform
-  allows it, must be a regular file (never a device such as ``/dev/zero`` or
-  a FIFO), and is read with a size cap (at most ``cap + 1`` bytes are read,
-  whatever the file claims);
+* a file (or what a symlink points to) must be a regular file, checked
+  before it is opened and again on the open descriptor: never a device such
+  as ``/dev/zero``, a FIFO or a directory; it is read with a size cap (at
+  most ``cap + 1`` bytes, whatever the file claims);
 * the text is parsed by :func:`json.loads`; anything that goes wrong (bad
   syntax, bad UTF-8, nesting deep enough to exhaust the parser's recursion,
   integers too long to convert) is a :class:`~safenpz.FormatError`.
@@ -54,19 +54,20 @@ def read_capped_file(path: str | os.PathLike[str], cap: int, where: str) -> byte
     Raises
     ------
     FormatError
-        The path is not a regular file (a device, FIFO, directory or a
-        symlink where ``O_NOFOLLOW`` exists), or it holds more than `cap`
-        bytes.
+        The path is not a regular file (a device, FIFO or directory, also
+        behind a symlink), or it holds more than `cap` bytes.
     OSError
         The file cannot be opened.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    flags |= getattr(os, "O_BINARY", 0)
+    msg = f"{where} is not a regular file; refusing to read it"
+    # decide before opening (opening some devices has effects), and again on
+    # what was opened (the path may have changed in between)
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise FormatError(msg)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     fd = os.open(path, flags)
     with os.fdopen(fd, "rb") as fp:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            msg = f"{where} is not a regular file; refusing to read it"
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise FormatError(msg)
         data = fp.read(cap + 1)
     if len(data) > cap:
