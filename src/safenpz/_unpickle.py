@@ -31,7 +31,7 @@ import re
 import reprlib
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -44,7 +44,7 @@ __all__ = ["safe_loads"]
 _LEAF_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
 # NumPy's C scalar builder (numpy[._]core.multiarray.scalar), taken from a
 # scalar's own reduce so no module is named and no deprecation warning fires
-_numpy_scalar: Callable[[np.dtype[Any], bytes], Any] = np.float64(0).__reduce__()[0]
+_numpy_scalar: Callable[[np.dtype[Any], bytes], Any] = np.float64(0).__reduce__()[0]  # type: ignore[assignment]
 
 
 class _Context:
@@ -442,7 +442,7 @@ def _finish_array(
     Fortran order, structured items), so the result is what ``np.load`` gives.
     """
     arr: np.ndarray[Any, Any] = np.ndarray((0,), dtype=np.int8)
-    arr.__setstate__((*checked, data))
+    arr.__setstate__((*checked, data))  # type: ignore[arg-type]
     return arr
 
 
