@@ -333,3 +333,15 @@ def test_keras_compat_runs_keras_own_loader_on_the_real_file(
     for (ix, iy), (ox, oy) in zip(inside, outside, strict=True):
         assert _typed(ix.tolist()) == _typed(ox.tolist())
         assert_identical(iy, oy)
+
+
+def test_fetch_reuses_the_real_file_in_keras_home(
+    keras_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["fetch", "reuters"]) == 0
+    out = capsys.readouterr().out
+    assert "reuters" in out
+    # offline and nothing downloaded: the verified copy in KERAS_HOME was used
+    assert (keras_home / "reuters.npz").read_bytes() == (
+        REALDATA / REUTERS
+    ).read_bytes()
