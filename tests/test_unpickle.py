@@ -762,6 +762,10 @@ def _frombuffer(
 
 BASELINES: dict[str, tuple[bytes, Any]] = {
     "array": (_arr(), np.zeros(2, "<i8")),
+    "array-state-version-0": (  # four items, no version; fortran as an int
+        _new_array() + tup(tup(intop(2)), _dt(), intop(0), _I8_ZEROS) + BUILD,
+        np.zeros(2, "<i8"),
+    ),
     "dtype-state-version-1": (  # NumPy < 1.1: seven items, no flags
         _dt("f8", tup(intop(1), ustr(">"), NONE, NONE, NONE, intop(-1), intop(-1))),
         np.dtype(">f8"),
@@ -999,9 +1003,13 @@ REFUSED: dict[str, tuple[bytes, str]] = {
         _new_array() + lst() + BUILD,
         "bad ndarray state of type list",
     ),
-    "array-state-4-items": (
-        _new_array() + tup(intop(1), tup(intop(2)), _I8, NEWFALSE) + BUILD,
+    "array-state-3-items": (
+        _new_array() + tup(intop(1), tup(intop(2)), _I8) + BUILD,
         "bad ndarray state of type tuple",
+    ),
+    "array-state-4-items-not-version-0": (
+        _new_array() + tup(intop(1), tup(intop(2)), _I8, NEWFALSE) + BUILD,
+        "array shape must be a tuple",
     ),
     "array-version-2": (
         _arr(_astate(version=intop(2))),
@@ -1024,8 +1032,8 @@ REFUSED: dict[str, tuple[bytes, str]] = {
         _arr(_astate(dtype=_DTYPE)),
         "expected a dtype, got _Constructor",
     ),
-    "array-fortran-int": (
-        _arr(_astate(fortran=intop(0))),
+    "array-fortran-float": (
+        _arr(_astate(fortran=_float(0.0))),
         "ndarray fortran flag must be a bool",
     ),
     "array-data-int": (
