@@ -13,6 +13,7 @@ import contextlib
 import copyreg
 import gc
 import pickle
+import re
 import struct
 import sys
 from collections import OrderedDict
@@ -1358,3 +1359,15 @@ def test_internal_objects_cannot_be_pickled(make: Any) -> None:
     for protocol in (2, pickle.HIGHEST_PROTOCOL):
         with pytest.raises(TypeError, match="internal safenpz object"):
             pickle.dumps(obj, protocol=protocol)
+
+
+@pytest.mark.parametrize("module", ["numpy.core", "numpy._core"])
+def test_numpy_1_16_0_spelling_of_the_c_module(module: str) -> None:
+    """NumPy 1.16.0 pickled ``numpy.core._multiarray_umath._reconstruct`` and
+    ``.scalar`` (1.16.1 went back to ``numpy.core.multiarray``)."""
+    arr = np.array([[1, 2], [np.float32(3.5)]], dtype=object)
+    data = pickle.dumps(arr, protocol=2)
+    spelling = f"c{module}._multiarray_umath\n".encode()
+    data, count = re.subn(rb"cnumpy\.(?:_)?core\.multiarray\n", spelling, data)
+    assert count == 2  # _reconstruct and scalar
+    assert_identical(safe_loads(data), arr)

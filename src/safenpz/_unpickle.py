@@ -614,7 +614,12 @@ def _c_ordereddict(ctx: _Context, *args: object) -> OrderedDict[Any, Any]:
 
 
 _TABLE: dict[tuple[str, str], tuple[str, Callable[..., Any] | None]] = {}
-for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+for _mod in (
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+    "numpy.core._multiarray_umath",  # NumPy 1.16.0
+    "numpy._core._multiarray_umath",
+):
     _TABLE[(_mod, "_reconstruct")] = (f"{_mod}._reconstruct", _c_reconstruct)
     _TABLE[(_mod, "scalar")] = (f"{_mod}.scalar", _c_scalar)
 for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
