@@ -1,4 +1,4 @@
-"""Legacy writer: pickles, ``.npy`` and ``.npz`` byte for byte as old software wrote them.
+"""Legacy writer: pickles, ``.npy`` and ``.npz`` byte for byte as old NumPy wrote them.
 
 Real legacy files were written by other people with other software: Python 2
 NumPy (``cPickle``, protocol 2) and NumPy 1.x on Python 3 (protocols 0-5).
@@ -284,11 +284,9 @@ class _Writer:
         if type(obj) is tuple and not obj:
             self.write(b")" if self.bin else b"(t")
             return
-        short_str = isinstance(obj, str | bytes) and len(obj) < 2
-        if not (self.py2 and short_str) and id(obj) in self.memo:
-            if not self.py2 or self.refs.get(id(obj), 1) >= 2 or not self._plain(obj):
-                self.write(self.get_op(self.memo[id(obj)]))
-                return
+        if id(obj) in self.memo and self._looked_up(obj):
+            self.write(self.get_op(self.memo[id(obj)]))
+            return
         if isinstance(obj, _Global):
             self.save_global(obj)
         elif isinstance(obj, _Reduce):
@@ -315,9 +313,12 @@ class _Writer:
             msg = f"legacy writer: cannot write {type(obj).__name__}"
             raise TypeError(msg)
 
-    @staticmethod
-    def _plain(obj: Any) -> bool:
-        return isinstance(obj, str | bytes | tuple | list | dict)
+    def _looked_up(self, obj: Any) -> bool:
+        """Python 3 looks every object up in the memo; cPickle only those with
+        a reference count >= 2 (globals, dtypes and arrays always have)."""
+        if not self.py2 or self.refs.get(id(obj), 1) >= 2:
+            return True
+        return not isinstance(obj, str | bytes | tuple | list | dict)
 
     def save_bool(self, obj: bool) -> None:
         if self.proto >= 2:

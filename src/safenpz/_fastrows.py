@@ -13,44 +13,55 @@ fully validating decoder (:mod:`safenpz._unpickle`).
 Recognised streams
 ------------------
 What ``pickle.dump(arr, protocol=p)`` writes for an object ndarray ``arr``
-whose every element is a ``list`` of ``int`` that fit in int64, for ``p`` = 2
-to 5 (``np.save`` uses 3 in NumPy 1.x, 4 in NumPy 2.x; Python 2 used 2)::
+whose every element is a ``list`` of ``int`` that fit in int64, for every
+binary protocol ``p`` = 1 to 5 (``np.save`` uses 3 in NumPy 1.x, 4 in NumPy
+2.x), and what Python 2's ``cPickle`` wrote with protocol 2 (the Keras
+IMDb/Reuters files)::
 
-    PROTO p [FRAME n]...                      (frames: protocol 4 and 5)
+    [PROTO p] [FRAME n]...                    (PROTO: p >= 2; frames: p >= 4)
     REDUCE(R, (ndarray, (0,), b'b'))          R: numpy.core.multiarray._reconstruct
                                                  or numpy._core.multiarray._reconstruct
                                               b'b': SHORT_BINBYTES (p >= 3),
                                                  _codecs.encode('b', 'latin1') (p = 2),
                                                  SHORT_BINSTRING 'b' (Python 2)
     MARK 1 shape D is_fortran BODY TUPLE BUILD STOP
-    D    := BUILD(REDUCE(numpy.dtype, ('O8', False, True)),
+    D    := BUILD(REDUCE(numpy.dtype, ('O8', False, True)),  (or 0, 1: NumPy < 1.19)
                   (3, '|', None, None, None, -1, -1, 63))
     BODY := EMPTY_LIST PUT? (MARK ROW+ APPENDS | ROW APPEND)*
     ROW  := EMPTY_LIST PUT? (MARK INT+ APPENDS | INT APPEND)* | GET
     INT  := BININT1 | BININT2 | BININT | LONG1 (of at most 8 bytes)
+          | INT "<decimal>\\n" (Python 2, beyond 32 bits)
+          | LONG "<decimal>L\\n" (protocol 1, beyond 32 bits)
 
 with memo ``PUT``\\ s (``BINPUT``, ``LONG_BINPUT``, ``MEMOIZE``) after any
 object and memo ``GET``\\ s in the header, globals as ``GLOBAL`` or
-``STACK_GLOBAL``, and strings as any ``*UNICODE``/``*STRING``/``*BYTES``
-opcode. A ``GET`` in the body is a row shared with an earlier one. ``shape``
-may have any number of dimensions: the element list is always in C order
-(``ndarray.__reduce__`` iterates in C order even for Fortran-ordered arrays),
-so row ``i`` of the result is element ``i`` of ``arr.ravel(order="C")``;
-``fortran_order`` is reported for information only.
+``STACK_GLOBAL``, bools as ``NEWTRUE``/``NEWFALSE`` or (protocol 1) text
+``I01``/``I00``, tuples as ``TUPLE1-3`` or ``MARK ... TUPLE``, and strings as
+any ``*UNICODE``/``*STRING``/``*BYTES`` opcode. Memo ids are numbered from 0
+(Python 3) or from 1 (``cPickle``, which also memoises an object only when its
+reference count is >= 2, so some objects have no ``PUT``): the first ``PUT``
+sets the base, every later one must take the next id. Text ints must be
+canonical decimals (no sign but ``-``, no leading zeros: ``I00``/``I01`` are
+bools) within int64. A ``GET`` in the body is a row shared with an earlier
+one. ``shape`` may have any number of dimensions: the element list is always
+in C order (``ndarray.__reduce__`` iterates in C order even for
+Fortran-ordered arrays), so row ``i`` of the result is element ``i`` of
+``arr.ravel(order="C")``; ``fortran_order`` gives the memory order of
+:meth:`IntRows.to_object_array` (a pandas ``DataFrame.values`` is 2-D and
+Fortran-ordered).
 
 ``None`` is returned for everything else, including (non-exhaustive): protocol
-0/1 streams; elements that are not lists (tuples, ``None``, strings, nested
-lists ...); list items that are not plain ints (bools ``NEWTRUE``/``NEWFALSE``,
-floats, the text ``INT`` Python 2 wrote for ints beyond 32 bits, ``LONG1``
-beyond 8 bytes, i.e. outside int64, ``LONG4``); empty ``MARK``/``APPENDS``
-batches; any global outside the fixed set above; other dtypes or dtype states;
-memo indices other than the sequential ones every pickler assigns; a ``GET``
-after the element list; frames that do not start on an opcode; any byte after
-``STOP``; truncated streams or claimed lengths beyond the data; headers of more
-than a few hundred opcodes; shared rows that would expand to more than 8
-values per input byte; and bodies whose opcode chain cannot be proven within
-a bounded amount of work (see below: pathological runs of argument bytes that
-look like opcodes over more than a quarter of the body).
+0 streams (text); elements that are not lists (tuples, ``None``, strings,
+nested lists ...); list items that are not plain ints (bools, floats, ``LONG1``
+beyond 8 bytes or text ints outside int64, ``LONG4``, non-canonical text);
+empty ``MARK``/``APPENDS`` batches; any global outside the fixed set above;
+other dtypes or dtype states; memo indices other than the sequential ones every
+pickler assigns; a ``GET`` after the element list; frames that do not start on
+an opcode; any byte after ``STOP``; truncated streams or claimed lengths beyond
+the data; headers of more than a few hundred opcodes; shared rows that would
+expand to more than 8 values per input byte; and bodies whose opcode chain
+cannot be proven within a bounded amount of work (see below: pathological runs
+of argument bytes that look like opcodes over more than a quarter of the body).
 
 How it is fast
 --------------
@@ -113,12 +124,15 @@ byte, matched.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ._gc import no_gc
 
 __all__ = ["IntRows", "decode_int_rows"]
 
@@ -136,14 +150,36 @@ class IntRows:
     offsets : ndarray of int64
         ``len = prod(shape) + 1``; row ``i`` is ``values[offsets[i]:offsets[i + 1]]``.
     fortran_order : bool
-        The array's ``is_fortran`` flag as pickled (informational only: the
-        rows are always in C order).
+        The array's ``is_fortran`` flag as pickled: the memory order of
+        :meth:`to_object_array` (the rows are always in C order).
     """
 
     shape: tuple[int, ...]
     values: NDArray[np.int64]
     offsets: NDArray[np.int64]
     fortran_order: bool
+
+    def to_object_array(self) -> NDArray[np.object_]:
+        """What unpickling the stream gives: an object array of `shape` whose
+        elements are Python lists of Python ints, Fortran-ordered in memory
+        when the pickle says so (as ``ndarray.__setstate__`` makes it).
+
+        >>> import pickle
+        >>> a = np.empty((2, 2), dtype=object)
+        >>> a[0, 0], a[0, 1], a[1, 0], a[1, 1] = [1], [], [2, 3], [4]
+        >>> rows = decode_int_rows(pickle.dumps(np.asfortranarray(a), protocol=2))
+        >>> b = rows.to_object_array()
+        >>> b.tolist(), b.flags.f_contiguous, b.flags.c_contiguous
+        ([[[1], []], [[2, 3], [4]]], True, False)
+        """
+        with no_gc():
+            vals = self.values.tolist()
+            bounds = self.offsets.tolist()
+            rows = [vals[a:b] for a, b in itertools.pairwise(bounds)]
+            arr = np.fromiter(rows, dtype=object, count=len(rows)).reshape(self.shape)
+            if self.fortran_order and arr.ndim > 1:
+                arr = np.asfortranarray(arr)
+        return arr
 
 
 # --------------------------------------------------------------------------
