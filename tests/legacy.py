@@ -399,7 +399,11 @@ class _Writer:
             if not obj:
                 red = _Reduce(_Global("builtins", "bytes"), (), None, obj)
             else:
-                args = (self.intern(str(obj, "latin1")), self.intern("latin1"))
+                text = str(obj, "latin1")  # CPython caches strings of 0/1 char
+                args = (
+                    self.intern(text) if len(text) < 2 else text,
+                    self.intern("latin1"),
+                )
                 red = _Reduce(_Global("_codecs", "encode"), args, None, obj)
             self.save_reduce(red)
             return
