@@ -232,19 +232,22 @@ def _dtype_from_state(ctx: _Context, code: str, state: object) -> np.dtype[Any]:
     """Rebuild a dtype from the state ``numpy.dtype.__reduce__`` pickles.
 
     Layout: ``(version, endian, subdescr, names, fields, elsize, alignment,
-    flags[, metadata])`` with ``version`` 3 (or 4, with metadata). ``endian`` is
+    flags[, metadata])`` with ``version`` 3 (or 4, with metadata; NumPy before
+    1.1 wrote version 1 without ``flags``). ``endian`` is
     one of ``< > | =``; ``subdescr`` is ``(base dtype, shape)`` for a sub-array
     dtype; ``names`` (a tuple) and ``fields`` (name or title ->
     ``(dtype, offset[, title])``) describe a structured dtype; ``flags`` carries
     ``NPY_ALIGNED_STRUCT`` for ``align=True``. ``metadata`` is a dict, or for
     datetimes ``(dict or None, (unit, num, 1, 1))``.
     """
-    if not isinstance(state, tuple) or len(state) not in (8, 9):
+    if not isinstance(state, tuple) or len(state) not in (7, 8, 9):
         ctx.fail(f"bad dtype state {_preview(state)}")
+    if len(state) == 7:  # version 1 (NumPy < 1.1): no flags yet
+        state = (*state, 0)
     version, endian, subdescr, names, fields, elsize, _align, flags = state[:8]
     extra = state[8] if len(state) == 9 else None
     endian = _text(endian)
-    if version not in (3, 4) or endian not in _ENDIANS:
+    if version not in (1, 2, 3, 4) or endian not in _ENDIANS:
         ctx.fail(f"bad dtype state {_preview(state)}")
     if type(elsize) is not int or type(flags) is not int:
         ctx.fail("bad dtype item size or flags")
@@ -382,10 +385,13 @@ def _array_state(
     """Check the state ``ndarray.__reduce__`` pickles.
 
     Layout: ``(version, shape, dtype, is_fortran, data)``, with ``version`` 0
-    or 1, ``shape`` a tuple of ints, ``is_fortran`` a bool and ``data`` the raw
+    or 1 (very old NumPy wrote the four items without it), ``shape`` a tuple of
+    ints, ``is_fortran`` a bool (or int) and ``data`` the raw
     bytes (a latin-1 ``str`` in Python 2 pickles) or, for dtypes holding
     objects, a list of ``prod(shape)`` items (tuples for structured dtypes).
     """
+    if isinstance(state, tuple) and len(state) == 4:  # version 0: no version
+        state = (0, *state)
     if not (isinstance(state, tuple) and len(state) == 5):
         ctx.fail(f"bad ndarray state of type {type(state).__name__}")
     version, shape, dtype_b, fortran, raw = state
@@ -393,8 +399,9 @@ def _array_state(
         ctx.fail(f"unsupported ndarray pickle version {_preview(version)}")
     shape = _check_shape(ctx, shape)
     dt = _resolve_dtype(ctx, dtype_b)
-    if type(fortran) is not bool:
+    if type(fortran) not in (bool, int):  # NumPy reads the flag as a C int
         ctx.fail("ndarray fortran flag must be a bool")
+    fortran = bool(fortran)
     count = math.prod(shape)
     checked = (version, shape, dt, fortran)
     if dt.hasobject:
@@ -607,7 +614,12 @@ def _c_ordereddict(ctx: _Context, *args: object) -> OrderedDict[Any, Any]:
 
 
 _TABLE: dict[tuple[str, str], tuple[str, Callable[..., Any] | None]] = {}
-for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+for _mod in (
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+    "numpy.core._multiarray_umath",  # NumPy 1.16.0
+    "numpy._core._multiarray_umath",
+):
     _TABLE[(_mod, "_reconstruct")] = (f"{_mod}._reconstruct", _c_reconstruct)
     _TABLE[(_mod, "scalar")] = (f"{_mod}.scalar", _c_scalar)
 for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
