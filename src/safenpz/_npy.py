@@ -49,7 +49,6 @@ from typing import IO, Any, Literal
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError
-from ._gc import no_gc
 from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
 from ._unpickle import safe_loads
 
@@ -206,11 +205,6 @@ def _literal(text: str, *, python2: bool) -> Any:
     return ast.literal_eval(tokenize.untokenize(tokens))
 
 
-def _object_array_of(rows: list[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    arr = np.fromiter(rows, dtype=object, count=len(rows))
-    return arr.reshape(shape)
-
-
 def _decode_object(
     body: memoryview,
     header: Header,
@@ -225,16 +219,12 @@ def _decode_object(
     from ._ragged import RaggedArray
 
     fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
-    if fast is not None and fast.shape == header.shape and len(header.shape) == 1:
+    if fast is not None and fast.shape == header.shape:
         # rows shared through the memo are expanded: bound what that can cost
         limits.check("max_items", fast.values.size, f"{member}: decoded values")
-        if ragged:
+        if ragged and len(header.shape) == 1:
             return RaggedArray(fast.values, fast.offsets, validate=False)
-        with no_gc():
-            vals = fast.values.tolist()
-            bounds = fast.offsets.tolist()
-            rows = [vals[a:b] for a, b in itertools.pairwise(bounds)]
-            return _object_array_of(rows, header.shape)
+        return fast.to_object_array()
     obj = safe_loads(
         body,
         member=member,
