@@ -378,6 +378,7 @@ def _write_parquet(dst: Path, columns: dict[str, Any]) -> list[Path]:
         stem: to_arrow_table({col: columns[member] for col, member in cols.items()})
         for stem, cols in layout.items()
     }
+    paths: dict[str | None, Path]
     if None in tables:
         paths = {None: dst}
     else:
