@@ -88,10 +88,11 @@ def _narrowest_int(values: np.ndarray[Any, Any]) -> np.dtype[Any]:
     if values.size == 0:
         return np.dtype(np.int32)
     lo, hi = int(values.min()), int(values.max())
-    for dtype in (np.int32, np.int64):
+    for name in ("int32", "int64"):
+        dtype: np.dtype[Any] = np.dtype(name)
         info = np.iinfo(dtype)
         if info.min <= lo and hi <= info.max:
-            return np.dtype(dtype)
+            return dtype
     return values.dtype  # uint64 beyond int64: never wrap to negative numbers
 
 
