@@ -93,7 +93,8 @@ def _narrowest_int(values: np.ndarray[Any, Any]) -> np.dtype[Any]:
         info = np.iinfo(dtype)
         if info.min <= lo and hi <= info.max:
             return dtype
-    return values.dtype  # uint64 beyond int64: never wrap to negative numbers
+    unsigned: np.dtype[Any] = values.dtype
+    return unsigned  # uint64 beyond int64: never wrap to negative numbers
 
 
 def _wide_int(value: Any) -> tuple[int, int] | None:
