@@ -477,3 +477,20 @@ def test_convert_into_a_directory_does_not_name_the_temporary_file(
     assert err.startswith("Error: IsADirectoryError: ")
     assert "adir.npz' is a directory" in err
     assert ".part" not in err
+
+
+def test_truncated_archive_suggests_an_incomplete_download(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = files["legacy"].read_bytes()
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(data[: len(data) // 2])
+    assert main(["info", str(cut)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: FormatError: ")
+    assert "probably truncated, e.g. an incomplete download" in err
+    assert err.count("\n") == 1
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"PK\x05\x06" + b"\x00" * 4)  # not a cut-off archive
+    assert main(["info", str(garbage)]) == 1
+    assert "incomplete download" not in capsys.readouterr().err

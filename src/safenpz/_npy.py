@@ -434,6 +434,19 @@ def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> No
             )
 
 
+def _unreadable_zip(fileobj: IO[bytes], err: Exception) -> str:
+    msg = f"not a readable zip archive ({err})"
+    with contextlib.suppress(OSError, ValueError):
+        fileobj.seek(0)
+        if fileobj.read(4) == b"PK\x03\x04":  # starts as a zip, its end is bad
+            msg += (
+                "; the file starts like a .npz archive but its end (the zip "
+                "directory) is missing or damaged: it is probably truncated, "
+                "e.g. an incomplete download or copy. Download or copy it again"
+            )
+    return msg
+
+
 class NpzFile(Mapping[str, Any]):
     """A lazily decoded ``.npz`` archive, like the object :func:`numpy.load`
     returns: a read-only mapping from array names (without ``.npy``) to arrays,
@@ -477,7 +490,7 @@ class NpzFile(Mapping[str, Any]):
             UnicodeDecodeError,
         ) as err:
             self.close()
-            raise _fail(name, f"not a readable zip archive ({err})") from err
+            raise _fail(name, _unreadable_zip(fileobj, err)) from err
         try:
             _check_archive(self._zip, size, tail, name)
         except FormatError:
