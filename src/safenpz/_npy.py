@@ -489,8 +489,9 @@ class NpzFile(Mapping[str, Any]):
             NotImplementedError,
             UnicodeDecodeError,
         ) as err:
+            msg = _unreadable_zip(fileobj, err)
             self.close()
-            raise _fail(name, _unreadable_zip(fileobj, err)) from err
+            raise _fail(name, msg) from err
         try:
             _check_archive(self._zip, size, tail, name)
         except FormatError:
