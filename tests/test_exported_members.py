@@ -19,6 +19,8 @@ EXPECTED = {
     "__version__",
     "convert",
     "load",
+    "load_npy",
+    "load_npz",
     "save",
     "scan_pickle",
 }
