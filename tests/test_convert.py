@@ -482,3 +482,19 @@ def test_write_errors_name_the_destination_not_a_temporary_file(
         safenpz.convert(src, tmp_path / "missing" / "x.npz")
     assert ".part" not in str(exc2.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.npz", "old.npz"]
+
+
+def test_one_table_into_a_directory(tmp_path: Path) -> None:
+    """``dst/`` (or an existing directory) always means: files inside it."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = legacy_npz(tmp_path / "old.npz", ROWS, [0, 1, 0, 1])
+    (written,) = safenpz.convert(src, f"{tmp_path}/out/")
+    assert written == tmp_path / "out" / "old.parquet"
+    assert pq.read_table(written).column("x_train").to_pylist() == ROWS
+    (tmp_path / "existing").mkdir()
+    (again,) = safenpz.convert(src, tmp_path / "existing")
+    assert again == tmp_path / "existing" / "old.parquet"
+    odd = tmp_path / "a b!.npz"
+    odd.write_bytes(src.read_bytes())
+    (named,) = safenpz.convert(odd, f"{tmp_path}/odd/")
+    assert named == tmp_path / "odd" / "data.parquet"  # not a plain word

@@ -23,7 +23,8 @@ A Parquet table needs columns of equal length, so :func:`parquet_layout`
    data_dir=dst)``), DuckDB, Polars, Dask and Spark read as one dataset of
    several splits.
 2. **One table.** Otherwise, when all arrays have the same length, `dst` is
-   one Parquet file whose columns are the array names.
+   one Parquet file whose columns are the array names; when `dst` ends in
+   ``/`` or is a directory, the file is ``dst/<source stem>.parquet``.
 3. **Groups.** Otherwise `dst` is a directory with one file per length,
    named after the common ``_suffix`` of its members, else ``a+b.parquet``
    (at most three names), else ``group<i>.parquet``.
@@ -276,9 +277,9 @@ def output_format(dst: str | os.PathLike[str], format: str | None = None) -> For
             raise ValueError(msg)
         return "npz" if format == "npz" else "parquet"
     text = os.fspath(dst)
-    if text.endswith(("/", os.sep)) or os.path.isdir(text):
-        return "parquet"  # only Parquet output is a directory
     found = _SUFFIX_FORMATS.get(Path(text).suffix.lower())
+    if found is None and (text.endswith(("/", os.sep)) or os.path.isdir(text)):
+        found = "parquet"  # only Parquet output is a directory
     if found is None:
         msg = (
             f"cannot tell the output format from {os.fspath(dst)!r}: name it "
@@ -357,7 +358,9 @@ def convert(
     if fmt == "npz":
         _write_npz(dst_path, columns, compress=compress)
         return [dst_path]
-    return _write_parquet(dst_path, columns)
+    text = os.fspath(dst)
+    into_dir = text.endswith(("/", os.sep)) or dst_path.is_dir()
+    return _write_parquet(dst_path, columns, into_dir=into_dir, src_stem=Path(src).stem)
 
 
 def _write_npz(dst: Path, columns: dict[str, Any], *, compress: bool) -> None:
@@ -371,10 +374,15 @@ def _write_npz(dst: Path, columns: dict[str, Any], *, compress: bool) -> None:
         raise
 
 
-def _write_parquet(dst: Path, columns: dict[str, Any]) -> list[Path]:
+def _write_parquet(
+    dst: Path, columns: dict[str, Any], *, into_dir: bool, src_stem: str
+) -> list[Path]:
     import pyarrow.parquet as pq
 
     layout = parquet_layout({name: len(value) for name, value in columns.items()})
+    if into_dir and None in layout:  # one table, but a directory was asked for
+        (name,) = _safe_stems([src_stem]) if src_stem else ["data"]
+        layout = {name if name != "group0" else "data": layout[None]}
     # build every table first, so an unsupported column writes nothing at all
     tables = {
         stem: to_arrow_table({col: columns[member] for col, member in cols.items()})
