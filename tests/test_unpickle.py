@@ -494,7 +494,6 @@ PROTOCOLS = list(range(pickle.HIGHEST_PROTOCOL + 1))
 def test_round_trip_matches_pickle(obj: Any, protocol: int) -> None:
     data = pickle.dumps(obj, protocol=protocol)
     assert_identical(safe_loads(data), pickle.loads(data))
-    assert_identical(safe_loads(data), obj)
 
 
 @pytest.mark.parametrize("protocol", [0, 3, 5], ids=["p0", "p3", "p5"])
