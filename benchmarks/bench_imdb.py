@@ -2,7 +2,7 @@
 
 Run by hand (it is not a test)::
 
-    KERAS_BACKEND=torch python benchmarks/bench_imdb.py [--runs 3] [--workdir DIR]
+    KERAS_BACKEND=numpy python benchmarks/bench_imdb.py [--runs 3] [--workdir DIR]
 
 It writes a full-size IMDb-shaped legacy file (25,000 + 25,000 reviews,
 ~11.6M word ids, lognormal review lengths with mean ~230, Zipf(1.2) ids
@@ -153,7 +153,7 @@ def run_child(case: str, path: Path, env: dict[str, str]) -> dict[str, Any]:
 
 def _env(cache: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env["KERAS_BACKEND"] = env.get("KERAS_BACKEND", "torch")
+    env["KERAS_BACKEND"] = env.get("KERAS_BACKEND", "numpy")
     env["SAFENPZ_CACHE_DIR"] = str(cache)
     env["SAFENPZ_OFFLINE"] = "1"
     return env
