@@ -39,16 +39,16 @@ import itertools
 import math
 import os
 import threading
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError
-from ._gc import no_gc
 from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
 from ._preview import escape
 from ._preview import preview as _preview
@@ -149,7 +149,7 @@ def parse_header(
         raise _fail(member, f"truncated .npy header ({len(raw)} of {hlen} bytes)")
     try:
         text = raw.decode(encoding)
-        fields = ast.literal_eval(text)
+        fields = _literal(text, python2=version <= (2, 0))
     except (
         UnicodeDecodeError,
         ValueError,
@@ -157,6 +157,7 @@ def parse_header(
         TypeError,
         MemoryError,
         RecursionError,
+        tokenize.TokenError,
     ) as err:
         raise _fail(member, f"unreadable .npy header {raw[:60]!r}: {err}") from err
     if not isinstance(fields, dict) or set(fields) != {
@@ -188,9 +189,25 @@ def parse_header(
     return Header(version, dtype, shape, fortran, start + hlen)
 
 
-def _object_array_of(rows: list[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    arr = np.fromiter(rows, dtype=object, count=len(rows))
-    return arr.reshape(shape)
+def _literal(text: str, *, python2: bool) -> Any:
+    """Evaluate a header dict literal.
+
+    Python 2 on 64-bit Windows wrote longs in headers (``'shape': (2L,)``);
+    as NumPy does for format versions up to 2.0, an ``L`` right after a number
+    is dropped before the header is evaluated again.
+    """
+    try:
+        return ast.literal_eval(text)
+    except SyntaxError:
+        if not python2:
+            raise
+    tokens: list[tokenize.TokenInfo] = []
+    after_number = False
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if not (after_number and tok.type == tokenize.NAME and tok.string in "Ll"):
+            tokens.append(tok)
+        after_number = tok.type == tokenize.NUMBER
+    return ast.literal_eval(tokenize.untokenize(tokens))
 
 
 def _decode_object(
@@ -202,27 +219,17 @@ def _decode_object(
     ragged: bool,
     encoding: str,
 ) -> Any:
-    if header.dtype != np.dtype(object):
-        raise _fail(
-            member,
-            f"structured dtypes holding Python objects ({header.dtype}) are "
-            "not supported",
-        )
     limits.check("max_items", header.count, f"{member}: object array")
     from ._fastrows import decode_int_rows
     from ._ragged import RaggedArray
 
-    fast = decode_int_rows(body)
-    if fast is not None and fast.shape == header.shape and len(header.shape) == 1:
+    fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
+    if fast is not None and fast.shape == header.shape:
         # rows shared through the memo are expanded: bound what that can cost
         limits.check("max_items", fast.values.size, f"{member}: decoded values")
-        if ragged:
+        if ragged and len(header.shape) == 1:
             return RaggedArray(fast.values, fast.offsets, validate=False)
-        with no_gc():
-            vals = fast.values.tolist()
-            bounds = fast.offsets.tolist()
-            rows = [vals[a:b] for a, b in itertools.pairwise(bounds)]
-            return _object_array_of(rows, header.shape)
+        return fast.to_object_array()
     obj = safe_loads(
         body,
         member=member,
@@ -232,7 +239,7 @@ def _decode_object(
     )
     if (
         not isinstance(obj, np.ndarray)
-        or obj.dtype != object
+        or obj.dtype != header.dtype
         or obj.shape != header.shape
     ):
         what = (
@@ -242,10 +249,11 @@ def _decode_object(
         )
         raise _fail(
             member,
-            f"the header promises an object array of shape {header.shape}, "
+            f"the header promises an array of shape {header.shape} and dtype "
+            f"{header.dtype}, "
             f"the pickle holds {what}",
         )
-    if ragged and obj.ndim == 1:
+    if ragged and obj.ndim == 1 and obj.dtype == np.dtype(object):
         return _maybe_ragged(obj, limits, member)
     return obj
 
@@ -287,12 +295,25 @@ def decode_npy_bytes(
     # the data is already in memory (inflated under the limits): only its size
     # must match the header, then the array is a view of it
     _check_data_size(member, header, len(body))
+    if header.dtype.itemsize == 0:
+        return _zero_width(header, limits, member)
     arr = np.frombuffer(
         view, dtype=header.dtype, count=header.count, offset=header.data_offset
     )
     if not arr.flags.writeable:
         arr = arr.copy()
     return arr.reshape(header.shape, order="F" if header.fortran_order else "C")
+
+
+def _zero_width(header: Header, limits: Limits, member: str) -> np.ndarray[Any, Any]:
+    """An array of a zero-width dtype (``S0``, ``U0``, ``V0``): empty items.
+
+    It holds no data, so its element count is bounded by ``max_items`` instead
+    (a tiny file could otherwise claim billions of them)."""
+    limits.check("max_items", header.count, f"{member}: zero-width array")
+    # np.ndarray, not np.empty: np.empty widens S0 to S1 (uninitialised bytes)
+    order: Literal["F", "C"] = "F" if header.fortran_order else "C"
+    return np.ndarray(header.shape, dtype=header.dtype, order=order)
 
 
 def _check_data_size(member: str, header: Header, available: int) -> None:
@@ -439,7 +460,28 @@ def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> No
             )
 
 
-class NpzFile(Mapping[str, Any]):
+def _unreadable_zip(fileobj: IO[bytes], err: Exception) -> str:
+    msg = f"not a readable zip archive ({err})"
+    with contextlib.suppress(OSError, ValueError):
+        fileobj.seek(0)
+        if fileobj.read(4) == b"PK\x03\x04":  # starts as a zip, its end is bad
+            msg += (
+                "; the file starts like a .npz archive but its end (the zip "
+                "directory) is missing or damaged: it is probably truncated, "
+                "e.g. an incomplete download or copy. Download or copy it again"
+            )
+    return msg
+
+
+if TYPE_CHECKING:  # a default (PEP 696) keeps a bare ``NpzFile`` valid
+    import typing_extensions
+
+    _M_co = typing_extensions.TypeVar("_M_co", covariant=True, default=Any)
+else:
+    _M_co = TypeVar("_M_co", covariant=True)
+
+
+class NpzFile(Mapping[str, _M_co]):
     """A lazily decoded ``.npz`` archive, like the object :func:`numpy.load`
     returns: a read-only mapping from array names (without ``.npy``) to arrays,
     with ``.files``, ``close()`` and context-manager support.
@@ -456,6 +498,10 @@ class NpzFile(Mapping[str, Any]):
     Archives written by :func:`safenpz.save` (those with a ``__safenpz__.npy``
     manifest) map names through the manifest instead; see
     :mod:`safenpz._save`.
+
+    For type checkers the class is generic in its member type:
+    :func:`safenpz.load_npz` returns ``NpzFile[numpy.ndarray]``, or with
+    ``ragged=True`` ``NpzFile[numpy.ndarray | RaggedArray]``.
     """
 
     def __init__(
@@ -494,8 +540,9 @@ class NpzFile(Mapping[str, Any]):
             NotImplementedError,
             UnicodeDecodeError,
         ) as err:
+            msg = _unreadable_zip(fileobj, err)
             self.close()
-            raise _fail(name, f"not a readable zip archive ({err})") from err
+            raise _fail(name, msg) from err
         try:
             _check_archive(self._zip, size, tail, name)
         except FormatError:
@@ -623,8 +670,9 @@ class NpzFile(Mapping[str, Any]):
         """The array names, as in ``np.load(...).files``."""
         return self._get_layout().names()
 
-    def __getitem__(self, key: str) -> Any:
-        return self._get_layout().get(self, key)
+    def __getitem__(self, key: str) -> _M_co:
+        member: _M_co = self._get_layout().get(self, key)
+        return member
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.files)
@@ -647,7 +695,7 @@ class NpzFile(Mapping[str, Any]):
             self._fileobj.close()
         self._fileobj = None
 
-    def __enter__(self) -> NpzFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -874,6 +922,8 @@ def _load_npy_stream(
     # claims, so max_member_bytes (a guard against inflation) is not applied and
     # large numeric .npy files load (or memory-map) as with NumPy.
     _check_data_size(name, header, available)
+    if header.dtype.itemsize == 0:
+        return _zero_width(header, limits, name)
     order: Literal["F", "C"] = "F" if header.fortran_order else "C"
     if mmap_mode is not None and path is not None:
         return np.memmap(
