@@ -50,7 +50,7 @@ import numpy as np
 
 from ._exceptions import FormatError, SafenpzError
 from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
-from ._preview import escape
+from ._preview import escape, shape_problem
 from ._preview import preview as _preview
 from ._unpickle import safe_loads
 
@@ -171,20 +171,17 @@ def parse_header(
             f"'fortran_order' and 'shape', got {text[:120]!r}",
         )
     shape = fields["shape"]
-    if (
-        not isinstance(shape, tuple)
-        or len(shape) > 64
-        or not all(type(d) is int and d >= 0 for d in shape)
-    ):
-        raise _fail(member, f"bad shape in .npy header: {shape!r:.80}")
+    problem = shape_problem(shape)
+    if problem is not None:
+        raise _fail(member, f"bad shape in .npy header ({problem}): {_preview(shape)}")
     fortran = fields["fortran_order"]
     if type(fortran) is not bool:
-        raise _fail(member, f"bad fortran_order in .npy header: {fortran!r:.40}")
+        raise _fail(member, f"bad fortran_order in .npy header: {_preview(fortran)}")
     try:
         dtype = np.lib.format.descr_to_dtype(fields["descr"])
     except Exception as err:  # numpy raises TypeError/ValueError/KeyError...
         raise _fail(
-            member, f"bad descr in .npy header: {fields['descr']!r:.80}"
+            member, f"bad descr in .npy header: {_preview(fields['descr'])}"
         ) from err
     return Header(version, dtype, shape, fortran, start + hlen)
 
@@ -338,13 +335,20 @@ _EOCD = b"PK\x05\x06"
 
 
 def _inflate_member(
-    fp: IO[bytes], info: zipfile.ZipInfo, lim: Limits, where: str
+    fp: IO[bytes],
+    info: zipfile.ZipInfo,
+    lim: Limits,
+    where: str,
+    end: int | None = None,
 ) -> bytearray:
     """Read one member's raw data and inflate it in bounded steps.
 
     Unlike :meth:`zipfile.ZipFile.open`, this insists that the deflate stream
     ends exactly where the member's compressed data ends and yields exactly the
-    declared size, so no hidden data can follow a member.
+    declared size, so no hidden data can follow a member. `end` is where the
+    next member (or the central directory) starts: the data, placed after the
+    local header's own name and extra field, must end before it (a long local
+    extra field is the other way to make members overlap).
     """
     fp.seek(info.header_offset)
     local = fp.read(30)
@@ -359,6 +363,14 @@ def _inflate_member(
         msg = f"{where}: the local header names {raw_name!r} instead"
         raise FormatError(msg)
     fp.seek(extra_len, io.SEEK_CUR)
+    data_end = info.header_offset + 30 + name_len + extra_len + info.compress_size
+    if end is not None and data_end > end:
+        msg = (
+            f"{where}: its data (after a {extra_len}-byte local extra field) "
+            f"runs to byte {data_end}, past the start of the next record at "
+            f"byte {end}: members overlap (a zip-bomb construction)"
+        )
+        raise FormatError(msg)
     remaining = info.compress_size
     deflated = info.compress_type == zipfile.ZIP_DEFLATED
     inflater = zlib.decompressobj(-15)
@@ -552,6 +564,11 @@ class NpzFile(Mapping[str, _M_co]):
         self._infos: dict[str, zipfile.ZipInfo] = {
             info.filename: info for info in self._zip.infolist()
         }
+        # where each member's data must end: the next local header, or the
+        # central directory after the last one
+        ordered = sorted(self._infos.values(), key=lambda i: i.header_offset)
+        starts = [i.header_offset for i in ordered[1:]] + [self._zip.start_dir]
+        self._ends = {i.filename: e for i, e in zip(ordered, starts, strict=False)}
         # NumPy's ``files``: every member, ``.npy`` removed, duplicates kept
         self._np_files = [n[:-4] if n.endswith(".npy") else n for n in self._infos]
         self._np_file_set = frozenset(self._np_files)
@@ -611,7 +628,9 @@ class NpzFile(Mapping[str, _M_co]):
             raise ValueError(msg)
         try:
             with self._lock:
-                out = _inflate_member(self._fileobj, info, lim, where)
+                out = _inflate_member(
+                    self._fileobj, info, lim, where, self._ends.get(raw)
+                )
         except (OSError, EOFError, ValueError, zlib.error) as err:
             if isinstance(err, SafenpzError):
                 raise
@@ -713,9 +732,18 @@ class NpzFile(Mapping[str, _M_co]):
 def _read_capped(
     fp: IO[bytes], cap: int, what: str, limits: Limits, name: str
 ) -> bytes:
-    data = fp.read(cap + 1)
-    limits.check(what, len(data), name)
-    return data
+    """Read to the end, at most `cap` bytes, in 1 MiB steps: memory follows
+    what the file has, never the limit (``fp.read(cap)`` may allocate `cap`
+    bytes up front)."""
+    parts: list[bytes] = []
+    got = 0
+    while True:
+        chunk = fp.read(_CHUNK)
+        if not chunk:
+            return b"".join(parts)
+        got += len(chunk)
+        limits.check(what, got, name)
+        parts.append(chunk)
 
 
 def load(
@@ -830,7 +858,19 @@ def load(
     return _load_stream(stream, name=name, own=False, **opts)
 
 
-def _load_stream(
+def _load_stream(fp: IO[bytes], **kwargs: Any) -> Any:
+    """:func:`_load_stream_unescaped`, with every error message escaped: a
+    file's names (members, globals) never bring control characters to a
+    terminal."""
+    try:
+        return _load_stream_unescaped(fp, **kwargs)
+    except SafenpzError as err:
+        if err.args and isinstance(err.args[0], str):
+            err.args = (escape(err.args[0], limit=20_000), *err.args[1:])
+        raise
+
+
+def _load_stream_unescaped(
     fp: IO[bytes],
     *,
     name: str,

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["escape", "preview"]
+__all__ = ["escape", "preview", "shape_problem"]
 
 _INT_DIGITS = 60
 
@@ -89,3 +89,42 @@ def preview(obj: Any, *, limit: int = 80, quote: bool = True) -> str:
         kind = type(obj).__name__
         return f"<{kind} of {len(obj)} items: {', '.join(items)}>"
     return f"<{type(obj).__name__} object>"
+
+
+_INTP_MAX = 2**63 - 1
+
+
+def shape_problem(shape: object, *, max_ndim: int = 64) -> str | None:
+    """Why `shape` is not a usable array shape, or None when it is.
+
+    Checked in time bounded by `max_ndim`, never by the size of the numbers:
+    a tuple of at most `max_ndim` ints, each ``0 <= d <= 2**63 - 1``, whose
+    product fits ``2**63 - 1`` (NumPy's limit). Huge ints are compared, never
+    multiplied or printed.
+
+    >>> shape_problem((2, 3)) is None
+    True
+    >>> shape_problem((0, 2**63))
+    'dimension 1 is 2**63 or more'
+    >>> shape_problem((2**40, 2**40))
+    'the dimensions multiply past 2**63 - 1'
+    """
+    if not isinstance(shape, tuple):
+        return f"a shape must be a tuple, not {type(shape).__name__}"
+    if len(shape) > max_ndim:
+        return f"{len(shape)} dimensions (at most {max_ndim})"
+    for i, dim in enumerate(shape):
+        if type(dim) is not int:
+            return f"dimension {i} is a {type(dim).__name__}, not an int"
+        if dim < 0:
+            return f"dimension {i} is negative"
+        if dim > _INTP_MAX:
+            return f"dimension {i} is 2**63 or more"
+    if 0 in shape:
+        return None
+    total = 1
+    for dim in shape:
+        total *= dim
+        if total > _INTP_MAX:
+            return "the dimensions multiply past 2**63 - 1"
+    return None

@@ -43,7 +43,7 @@ from typing import IO, Any, Literal
 from ._exceptions import FormatError, SafenpzError, UnsafeFileError
 from ._jsonio import parse_json
 from ._limits import DEFAULT_LIMITS, Limits
-from ._npy import MAGIC, NpzFile, parse_header
+from ._npy import MAGIC, Header, NpzFile, parse_header
 from ._pickle_scan import PickleReport, scan_pickle
 from ._preview import escape, preview
 from ._save import _MAX_MANIFEST_MEMBER, MANIFEST, check_manifest
@@ -257,6 +257,13 @@ def _scan_pickle(
     return "loadable", report, None
 
 
+def _check_zero_width(header: Header, member: str, limits: Limits) -> None:
+    """``S0``/``U0``/``V0`` arrays hold no data: load bounds their element
+    count by ``max_items`` instead."""
+    if header.dtype.itemsize == 0:
+        limits.check("max_items", header.count, f"{member}: zero-width array")
+
+
 def _scan_npy(data: bytes | memoryview, member: str, limits: Limits) -> MemberReport:
     try:
         header = parse_header(data, member=member, limits=limits)
@@ -276,13 +283,8 @@ def _scan_npy(data: bytes | memoryview, member: str, limits: Limits) -> MemberRe
                     f"file has {len(body)}"
                 )
                 raise FormatError(msg)
+            _check_zero_width(header, member, limits)
             return out
-        if header.dtype.str != "|O":
-            msg = (
-                f"{member}: structured dtypes holding Python objects "
-                f"({header.dtype}) are not supported"
-            )
-            raise FormatError(msg)
         limits.check("max_items", header.count, f"{member}: object array")
     except SafenpzError as err:
         failed = _error(member, err)
@@ -369,6 +371,10 @@ def _scan_single_npy(
     available = size - header.data_offset
     if available == header.nbytes:
         member.verdict, member.error = "safe", None
+        try:
+            _check_zero_width(header, name, limits)
+        except SafenpzError as err:
+            member.verdict, member.error = "invalid", escape(str(err))
     else:
         what = "truncated" if available < header.nbytes else "too long"
         member.verdict = "invalid"
