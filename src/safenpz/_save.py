@@ -33,6 +33,7 @@ key by key, and offsets are validated by :class:`~safenpz.RaggedArray`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -42,6 +43,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _tree
 from ._exceptions import FormatError
 from ._ragged import RaggedArray
 
@@ -53,7 +55,7 @@ __all__ = ["MANIFEST", "Layout", "atomic_write", "save"]
 MANIFEST = "__safenpz__"
 _FORMAT_VERSION = 1
 _MAX_MANIFEST_CHARS = 1 << 20
-_KINDS = ("ragged", "object_lists", "object_scalars")
+_KINDS = ("ragged", "object_lists", "object_scalars", _tree.KIND)
 
 
 @contextmanager
@@ -181,35 +183,37 @@ def _plan(
             put(f"{name}.offsets", value.offsets)
             manifest[name] = {"kind": "ragged"}
             continue
-        arr = np.asanyarray(value) if not isinstance(value, list) else None
-        if arr is None or (arr.dtype.hasobject and arr.dtype != object):
+        arr = None if _tree.is_tree_value(value) else np.asanyarray(value)
+        if arr is not None and arr.dtype.hasobject and arr.dtype != object:
             msg = (
                 f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
                 "pass a numeric array, an object array of numeric rows or a RaggedArray"
             )
             raise TypeError(msg)
-        if arr.dtype != object:
+        if arr is not None and arr.dtype != object:
+            _tree.check_storable_dtype(arr.dtype, repr(name), exact_type=False)
             put(name, np.asarray(arr))
             continue
-        rows = _rows_of(arr, name)
-        if rows is not None:
-            ragged, row_type = rows
-            put(f"{name}.values", ragged.values)
-            put(f"{name}.offsets", ragged.offsets)
-            manifest[name] = {"kind": "object_lists", "rows": row_type}
-            continue
-        scalars = _scalars_of(arr)
-        if scalars is not None:
-            put(name, scalars)
-            manifest[name] = {"kind": "object_scalars", "shape": list(arr.shape)}
-            continue
-        kinds = sorted({type(x).__name__ for x in arr.ravel().tolist()})
-        msg = (
-            f"cannot store object array {name!r} pickle-free: its elements are "
-            f"{', '.join(kinds)}; safenpz stores numeric rows (lists, tuples, "
-            "1-D arrays) or int/float/bool/str scalars"
-        )
-        raise TypeError(msg)
+        if arr is not None:
+            try:
+                rows = _rows_of(arr, name)
+            except TypeError:  # rows one values array cannot hold: a tree can
+                rows = None
+            if rows is not None:
+                ragged, row_type = rows
+                put(f"{name}.values", ragged.values)
+                put(f"{name}.offsets", ragged.offsets)
+                manifest[name] = {"kind": "object_lists", "rows": row_type}
+                continue
+            scalars = _scalars_of(arr) if arr.flags.c_contiguous else None
+            if scalars is not None:
+                put(name, scalars)
+                manifest[name] = {"kind": "object_scalars", "shape": list(arr.shape)}
+                continue
+        # any other plain data (dicts, mixed lists, object arrays of those)
+        manifest[name], parts = _tree.encode(value if arr is None else arr, name)
+        for member, part in parts.items():
+            put(member, part)
     return members, manifest
 
 
@@ -279,7 +283,9 @@ class Layout:
         self._manifest = manifest
         parts = {}
         for name, entry in manifest.items():
-            if entry["kind"] != "object_scalars":
+            if entry["kind"] == _tree.KIND:
+                parts.update(dict.fromkeys(_tree.entry_parts(name, entry) or [], name))
+            elif entry["kind"] != "object_scalars":
                 parts[f"{name}.values"] = name
                 parts[f"{name}.offsets"] = name
         names: dict[str, None] = {}  # ordered set, in archive order
@@ -329,7 +335,11 @@ class Layout:
         manifest: dict[str, Any] = doc["arrays"]
         for name, entry in manifest.items():
             ok = isinstance(entry, dict) and entry.get("kind") in _KINDS
-            if ok and entry["kind"] == "object_scalars":
+            if ok and entry["kind"] == _tree.KIND:
+                stems = _tree.entry_parts(name, entry)
+                ok = stems is not None and len(stems) <= len(raw)
+                ok = ok and name not in raw and set(stems or ()) <= set(raw)
+            elif ok and entry["kind"] == "object_scalars":
                 ok = name in raw and isinstance(entry.get("shape"), list)
             elif ok:
                 ok = f"{name}.values" in raw and f"{name}.offsets" in raw
@@ -345,6 +355,10 @@ class Layout:
         entry = self._manifest.get(name)
         if entry is None:
             return npz.read_npy(name)
+        if entry["kind"] == _tree.KIND:
+            where = f"{npz._name}: the safenpz manifest"
+            read = functools.partial(npz.read_npy, ragged=False)
+            return _tree.decode(name, entry, read, npz._limits, where)
         if entry["kind"] == "object_scalars":
             arr = npz.read_npy(name, ragged=False)
             if not isinstance(arr, np.ndarray) or list(arr.shape) != entry["shape"]:
