@@ -228,6 +228,8 @@ def is_tree_value(value: Any) -> bool:
     scalars and dtypes; arrays are dispatched by :func:`safenpz.save` itself.
     """
     tp = type(value)
+    if tp is np.ndarray:
+        return False
     return tp in _ENCODERS or isinstance(value, np.generic | np.dtype)
 
 
