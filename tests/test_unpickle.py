@@ -763,6 +763,10 @@ def _frombuffer(
 
 BASELINES: dict[str, tuple[bytes, Any]] = {
     "array": (_arr(), np.zeros(2, "<i8")),
+    "dtype-state-version-1": (  # NumPy < 1.1: seven items, no flags
+        _dt("f8", tup(intop(1), ustr(">"), NONE, NONE, NONE, intop(-1), intop(-1))),
+        np.dtype(">f8"),
+    ),
     "datetime-dtype": (
         _dt("M8", _dstate(version=intop(4), metadata=_meta())),
         np.dtype("<M8[s]"),

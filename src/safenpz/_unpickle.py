@@ -232,19 +232,22 @@ def _dtype_from_state(ctx: _Context, code: str, state: object) -> np.dtype[Any]:
     """Rebuild a dtype from the state ``numpy.dtype.__reduce__`` pickles.
 
     Layout: ``(version, endian, subdescr, names, fields, elsize, alignment,
-    flags[, metadata])`` with ``version`` 3 (or 4, with metadata). ``endian`` is
+    flags[, metadata])`` with ``version`` 3 (or 4, with metadata; NumPy before
+    1.1 wrote version 1 without ``flags``). ``endian`` is
     one of ``< > | =``; ``subdescr`` is ``(base dtype, shape)`` for a sub-array
     dtype; ``names`` (a tuple) and ``fields`` (name or title ->
     ``(dtype, offset[, title])``) describe a structured dtype; ``flags`` carries
     ``NPY_ALIGNED_STRUCT`` for ``align=True``. ``metadata`` is a dict, or for
     datetimes ``(dict or None, (unit, num, 1, 1))``.
     """
-    if not isinstance(state, tuple) or len(state) not in (8, 9):
+    if not isinstance(state, tuple) or len(state) not in (7, 8, 9):
         ctx.fail(f"bad dtype state {_preview(state)}")
+    if len(state) == 7:  # version 1 (NumPy < 1.1): no flags yet
+        state = (*state, 0)
     version, endian, subdescr, names, fields, elsize, _align, flags = state[:8]
     extra = state[8] if len(state) == 9 else None
     endian = _text(endian)
-    if version not in (3, 4) or endian not in _ENDIANS:
+    if version not in (1, 2, 3, 4) or endian not in _ENDIANS:
         ctx.fail(f"bad dtype state {_preview(state)}")
     if type(elsize) is not int or type(flags) is not int:
         ctx.fail("bad dtype item size or flags")
