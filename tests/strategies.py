@@ -141,7 +141,9 @@ _TEXT = st.one_of(
     st.text(max_size=4).map(lambda s: s + "\x00"),  # trailing NUL kept
     st.just("\ud800 lone surrogate"),
 )
-_BYTES = st.one_of(st.binary(max_size=8), st.binary(max_size=4).map(lambda b: b + b"\0"))
+_BYTES = st.one_of(
+    st.binary(max_size=8), st.binary(max_size=4).map(lambda b: b + b"\0")
+)
 
 
 def _array_dtypes() -> st.SearchStrategy[np.dtype[Any]]:
@@ -200,9 +202,7 @@ def plain_leaves() -> st.SearchStrategy[Any]:
         _BYTES.map(bytearray),
         _TEXT.filter(lambda s: "\ud800" not in s).map(np.str_),
         _BYTES.map(np.bytes_),
-        st.sampled_from(_NUMBER_TYPES).flatmap(
-            lambda t: st.integers(0, 1).map(t)
-        ),
+        st.sampled_from(_NUMBER_TYPES).flatmap(lambda t: st.integers(0, 1).map(t)),
         numpy_scalars(),
         numeric_arrays(),
         _array_dtypes(),

@@ -284,7 +284,8 @@ class Layout:
         parts = {}
         for name, entry in manifest.items():
             if entry["kind"] == _tree.KIND:
-                parts.update(dict.fromkeys(_tree.entry_parts(name, entry) or [], name))
+                stems = _tree.entry_parts(name, entry, len(raw)) or []
+                parts.update(dict.fromkeys(stems, name))
             elif entry["kind"] != "object_scalars":
                 parts[f"{name}.values"] = name
                 parts[f"{name}.offsets"] = name
@@ -336,9 +337,9 @@ class Layout:
         for name, entry in manifest.items():
             ok = isinstance(entry, dict) and entry.get("kind") in _KINDS
             if ok and entry["kind"] == _tree.KIND:
-                stems = _tree.entry_parts(name, entry)
-                ok = stems is not None and len(stems) <= len(raw)
-                ok = ok and name not in raw and set(stems or ()) <= set(raw)
+                stems = _tree.entry_parts(name, entry, len(raw))
+                ok = stems is not None and name not in raw
+                ok = ok and set(stems or ()) <= set(raw)
             elif ok and entry["kind"] == "object_scalars":
                 ok = name in raw and isinstance(entry.get("shape"), list)
             elif ok:

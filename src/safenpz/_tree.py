@@ -209,9 +209,9 @@ def check_storable_dtype(
                 exact_type and back.type is not dt.type
             ):
                 problem = (
-                    f"NumPy's .npy format drops part of its dtype {dt!r} "
-                    f"(it would come back as {back!r}: metadata, align=True or "
-                    "the record type are lost)"
+                    f"NumPy's .npy format does not keep its dtype {dt!r} "
+                    f"exactly (np.load would give {back!r}; dtype metadata, "
+                    "align=True, record types and sub-array dtypes are lost)"
                 )
     if problem is not None:
         msg = (
@@ -233,14 +233,18 @@ def is_tree_value(value: Any) -> bool:
     return tp in _ENCODERS or isinstance(value, np.generic | np.dtype)
 
 
-def entry_parts(name: str, entry: dict[str, Any]) -> list[str] | None:
+def entry_parts(name: str, entry: dict[str, Any], members: int) -> list[str] | None:
     """The member stems a tree manifest entry owns, or None if it is malformed.
 
-    A pure function of the entry (nothing is read or decoded), so an archive
-    scanner can use it too.
+    A pure function of the entry and the archive's member count (nothing is
+    read or decoded), so an archive scanner can use it too. An entry that
+    claims more leaves than the archive has members is malformed (checked
+    before any list is built, so a huge claim costs nothing).
     """
     leaves = entry.get("leaves")
-    if set(entry) != {"kind", "leaves"} or type(leaves) is not int or leaves < 0:
+    if set(entry) != {"kind", "leaves"} or type(leaves) is not int:
+        return None
+    if not 0 <= leaves < members:
         return None
     return [f"{name}.tree", *(f"{name}.{i}" for i in range(leaves))]
 
@@ -339,15 +343,8 @@ class _Encoder:
 
     def dtype(self, dt: np.dtype[Any], path: _Path) -> list[Any]:
         where = f"{self.where} ({_render(path)})"
-        check_storable_dtype(dt, where)
-        empty = np.empty(0, dt)
-        if _dtype_signature(empty.dtype) != _dtype_signature(dt):
-            msg = (
-                f"cannot store {where} pickle-free: an array cannot hold the "
-                f"sub-array dtype {dt!r}"
-            )
-            raise TypeError(msg)
-        return ["dtype", self.leaf(empty)]
+        check_storable_dtype(dt, where)  # refuses sub-array dtypes too
+        return ["dtype", self.leaf(np.empty(0, dt))]
 
     def array(
         self, arr: np.ndarray[Any, Any], path: _Path
@@ -385,7 +382,9 @@ def _enc_int(enc: _Encoder, x: int, path: _Path) -> tuple[list[Any], list[Any]]:
 def _sequence(kind: str) -> _Enc:
     def enc(enc: _Encoder, x: Any, path: _Path) -> tuple[list[Any], list[Any]]:
         items = list(x)
-        return [kind, [0] * len(items)], list(zip(items, range(len(items))))
+        return [kind, [0] * len(items)], list(
+            zip(items, range(len(items)), strict=True)
+        )
 
     return enc
 
@@ -493,7 +492,9 @@ class _Decoder:
     # -- pass 1: structure
     def parse(self, text: str) -> list[Any]:
         def no_constant(token: str) -> NoReturn:
-            msg = f"{self.where}: the node table holds {token}, which JSON does not allow"
+            msg = (
+                f"{self.where}: the node table holds {token}, which JSON does not allow"
+            )
             raise FormatError(msg)
 
         try:
@@ -730,7 +731,9 @@ _SCALARS: dict[str, Callable[[_Decoder, list[Any]], Any]] = {
     "bool": _arity(2, _check_bool),
     "int": _arity(2, _check_int),
     "float": _arity(2, lambda d, n: _check_float(d, n[1])),
-    "complex": _arity(3, lambda d, n: complex(_check_float(d, n[1]), _check_float(d, n[2]))),
+    "complex": _arity(
+        3, lambda d, n: complex(_check_float(d, n[1]), _check_float(d, n[2]))
+    ),
     "str": _arity(2, lambda d, n: _check_str(d, n[1])),
     "bytes": _arity(2, lambda d, n: _check_b64(d, n[1])),
     "bytearray": _arity(2, lambda d, n: bytearray(_check_b64(d, n[1]))),
