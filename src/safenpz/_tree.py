@@ -253,18 +253,22 @@ def entry_parts(name: str, entry: dict[str, Any], members: int) -> list[str] | N
 # writing
 
 
-_Enc = Callable[[Any, Any, Any], tuple[list[Any], list[Any]]]
+#: an encoder: (encoder, item, path) -> (node, children, step); `step(i)`
+#: names child i in error messages (None: ``[i]``)
+_Enc = Callable[[Any, Any, Any], tuple[list[Any], list[Any], Any]]
+_Step = Callable[[int], str] | None
 
-# A path into the value, built lazily for error messages: (parent, step) links
-_Path = tuple[Any, Any] | None
+# A path into the value, kept as (parent path, step, child index) links and
+# rendered only for an error message
+_Path = tuple[Any, _Step, int] | None
 
 
 def _render(path: _Path) -> str:
     steps: list[str] = []
     while path is not None:
-        path, step = path
-        steps.append(step() if callable(step) else f"[{step!r:.40}]")
-    return "the value" + "".join(reversed(steps)) if steps else "the value"
+        path, step, i = path
+        steps.append(f"[{i}]" if step is None else step(i))
+    return "the value" + "".join(reversed(steps))
 
 
 class _Encoder:
@@ -281,49 +285,59 @@ class _Encoder:
         self.leaves.append(arr)
         return len(self.leaves) - 1
 
+    def check_size(self, more: int) -> None:
+        if len(self.nodes) + more > MAX_SAVE_NODES:
+            self.fail(
+                None,
+                f"expands to more than {MAX_SAVE_NODES:,} nodes (shared "
+                "references are stored as copies); store large numeric "
+                "content as arrays",
+                ValueError,
+            )
+
     def run(self, value: Any) -> None:
         # preorder walk with an explicit stack: a parent gets its index before
         # its children, so children always have larger indices
         exit_mark = object()
         stack: list[tuple[Any, int, int, _Path]] = [(value, -1, 0, None)]
         active: set[int] = set()  # containers on the current path
+        nodes = self.nodes
         while stack:
             item, parent, slot, path = stack.pop()
             if item is exit_mark:
                 active.discard(parent)
                 continue
-            index = len(self.nodes)
-            if index >= MAX_SAVE_NODES:
-                self.fail(
-                    None,
-                    f"expands to more than {MAX_SAVE_NODES:,} nodes (shared "
-                    "references are stored as copies); store large numeric "
-                    "content as arrays",
-                    ValueError,
-                )
+            self.check_size(1)
+            index = len(nodes)
             if parent >= 0:
-                self.nodes[parent][-1][slot] = index
-            node, children = self.node(item, path)
-            self.nodes.append(node)
-            if children:
-                key = id(item)
-                if key in active:
-                    self.fail(path, "contains itself", ValueError)
-                active.add(key)
-                stack.append((exit_mark, key, 0, None))
-                stack.extend(
-                    (child, index, i, (path, step))
-                    for i, (child, step) in reversed(list(enumerate(children)))
-                )
+                nodes[parent][-1][slot] = index
+            node, children, step = self.node(item, path)
+            nodes.append(node)
+            if not children:
+                continue
+            if set(map(type, children)) <= _SCALAR_TYPES:  # the common case
+                self.check_size(len(children))
+                node[-1][:] = range(index + 1, index + 1 + len(children))
+                nodes.extend(_ENCODERS[type(c)](self, c, None)[0] for c in children)
+                continue
+            key = id(item)
+            if key in active:
+                self.fail(path, "contains itself", ValueError)
+            active.add(key)
+            stack.append((exit_mark, key, 0, None))
+            stack.extend(
+                (children[i], index, i, (path, step, i))
+                for i in range(len(children) - 1, -1, -1)
+            )
 
-    def node(self, item: Any, path: _Path) -> tuple[list[Any], list[Any]]:
+    def node(self, item: Any, path: _Path) -> tuple[list[Any], list[Any], _Step]:
         encoder = _ENCODERS.get(type(item))
         if encoder is not None:
             return encoder(self, item, path)
         if isinstance(item, np.dtype):
-            return self.dtype(item, path), []
+            return self.dtype(item, path), [], None
         if isinstance(item, np.generic) and type(item) is item.dtype.type:
-            return self.np_scalar(item, path), []
+            return self.np_scalar(item, path), [], None
         self.fail(
             path,
             f"is a {type(item).__module__}.{type(item).__qualname__}; safenpz "
@@ -348,19 +362,18 @@ class _Encoder:
 
     def array(
         self, arr: np.ndarray[Any, Any], path: _Path
-    ) -> tuple[list[Any], list[Any]]:
+    ) -> tuple[list[Any], list[Any], _Step]:
         if arr.dtype != object:
             check_storable_dtype(arr.dtype, f"{self.where} ({_render(path)})")
-            return ["array", self.leaf(arr)], []
+            return ["array", self.leaf(arr)], [], None
         order = "F" if arr.flags.f_contiguous and not arr.flags.c_contiguous else "C"
         items = arr.ravel(order="C").tolist()
         shape = arr.shape
 
-        def step(i: int) -> Callable[[], str]:
-            return lambda: str([int(j) for j in np.unravel_index(i, shape)])
+        def step(i: int) -> str:
+            return str([int(j) for j in np.unravel_index(i, shape)])
 
-        node = ["objarray", list(shape), order, [0] * len(items)]
-        return node, [(v, step(i)) for i, v in enumerate(items)]
+        return ["objarray", list(shape), order, [0] * len(items)], items, step
 
 
 def _float_form(x: float) -> float | str:
@@ -373,46 +386,48 @@ def _b64(data: bytes | bytearray) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _enc_int(enc: _Encoder, x: int, path: _Path) -> tuple[list[Any], list[Any]]:
+def _enc_int(enc: _Encoder, x: int, path: _Path) -> tuple[list[Any], list[Any], None]:
     if _INT64_MIN <= x <= _INT64_MAX:
-        return ["int", x], []
-    return ["int", format(x, "x")], []
+        return ["int", x], [], None
+    return ["int", format(x, "x")], [], None
 
 
 def _sequence(kind: str) -> _Enc:
-    def enc(enc: _Encoder, x: Any, path: _Path) -> tuple[list[Any], list[Any]]:
+    def enc(enc: _Encoder, x: Any, path: _Path) -> tuple[list[Any], list[Any], None]:
         items = list(x)
-        return [kind, [0] * len(items)], list(
-            zip(items, range(len(items)), strict=True)
-        )
+        return [kind, [0] * len(items)], items, None
 
     return enc
 
 
 def _mapping(kind: str) -> _Enc:
-    def enc(enc: _Encoder, x: Any, path: _Path) -> tuple[list[Any], list[Any]]:
-        children: list[tuple[Any, Any]] = []
-        for k, v in x.items():
-            children += [(k, lambda k=k: f" key {k!r:.40}"), (v, k)]
-        return [kind, [0] * len(children)], children
+    def enc(enc: _Encoder, x: Any, path: _Path) -> tuple[list[Any], list[Any], _Step]:
+        children = [y for pair in x.items() for y in pair]
+
+        def step(i: int) -> str:
+            key = children[i - i % 2]
+            return f" key {key!r:.40}" if i % 2 == 0 else f"[{key!r:.40}]"
+
+        return [kind, [0] * len(children)], children, step
 
     return enc
 
 
+def _scalar(make: Callable[[Any], list[Any]]) -> _Enc:
+    return lambda e, x, p: (make(x), [], None)
+
+
 _ENCODERS: dict[type, _Enc] = {
-    type(None): lambda e, x, p: (["none"], []),
-    bool: lambda e, x, p: (["bool", x], []),
+    type(None): _scalar(lambda x: ["none"]),
+    bool: _scalar(lambda x: ["bool", x]),
     int: _enc_int,
-    float: lambda e, x, p: (["float", _float_form(x)], []),
-    complex: lambda e, x, p: (
-        ["complex", _float_form(x.real), _float_form(x.imag)],
-        [],
-    ),
-    str: lambda e, x, p: (["str", x], []),
-    bytes: lambda e, x, p: (["bytes", _b64(x)], []),
-    bytearray: lambda e, x, p: (["bytearray", _b64(x)], []),
-    np.str_: lambda e, x, p: (["np.str_", str.__str__(x)], []),
-    np.bytes_: lambda e, x, p: (["np.bytes_", _b64(bytes(x))], []),
+    float: _scalar(lambda x: ["float", _float_form(x)]),
+    complex: _scalar(lambda x: ["complex", _float_form(x.real), _float_form(x.imag)]),
+    str: _scalar(lambda x: ["str", x]),
+    bytes: _scalar(lambda x: ["bytes", _b64(x)]),
+    bytearray: _scalar(lambda x: ["bytearray", _b64(x)]),
+    np.str_: _scalar(lambda x: ["np.str_", str.__str__(x)]),
+    np.bytes_: _scalar(lambda x: ["np.bytes_", _b64(bytes(x))]),
     list: _sequence("list"),
     tuple: _sequence("tuple"),
     set: _sequence("set"),
@@ -420,6 +435,15 @@ _ENCODERS: dict[type, _Enc] = {
     dict: _mapping("dict"),
     OrderedDict: _mapping("OrderedDict"),
     np.ndarray: lambda e, x, p: e.array(x, p),
+}
+_SCALAR_TYPES = frozenset(_ENCODERS) - {
+    list,
+    tuple,
+    set,
+    frozenset,
+    dict,
+    OrderedDict,
+    np.ndarray,
 }
 
 
