@@ -29,6 +29,9 @@ floats, bools or strings, e.g. Keras's 2-D object array when all rows happen to
 have equal length) come back as that object array of Python scalars. The
 manifest is untrusted input like everything else: it is size-capped, checked
 key by key, and offsets are validated by :class:`~safenpz.RaggedArray`.
+
+Any other plain data (dicts, mixed lists, object arrays of those, Python and
+NumPy scalars) is stored as kind ``"tree"``, specified in :mod:`safenpz._tree`.
 """
 
 from __future__ import annotations
@@ -234,18 +237,20 @@ def save(
         Stored as ``arr_0``, ``arr_1``, ... like :func:`numpy.savez`.
     compress : bool
         Deflate the members (like :func:`numpy.savez_compressed`).
-    **arrays : numpy.ndarray, RaggedArray or object array
+    **arrays : numpy.ndarray, RaggedArray, object array or plain data
         Numeric arrays are stored as they are; RaggedArrays and 1-D object
         arrays of numeric rows as ``values`` + ``offsets``; object arrays of
-        Python scalars as numeric arrays. See the module docstring for the
-        layout.
+        Python scalars as numeric arrays; any other plain data (dicts, lists,
+        scalars, object arrays of those) as a tree. See the module docstring
+        for the layout.
 
     Raises
     ------
     TypeError
-        A value cannot be stored without pickle (e.g. object arrays of dicts).
+        A value cannot be stored without pickle or without changing it (an
+        object that is not plain data, a dtype ``np.save`` would change).
     ValueError
-        Bad or clashing array names.
+        Bad or clashing array names; a value that contains itself.
 
     Examples
     --------
