@@ -258,14 +258,16 @@ OBJECT_ARRAYS = {
 def test_object_npy_written_by_numpy(arr: np.ndarray) -> None:
     data = npy_of(arr, allow_pickle=True)
     assert_identical(load(data), np_load(data))
-    assert_identical(load(data), arr)
 
 
 @pytest.mark.parametrize("arr", list(OBJECT_ARRAYS.values()), ids=list(OBJECT_ARRAYS))
 def test_object_npy_with_every_protocol(arr: np.ndarray) -> None:
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
-        data = npy_bytes(pickle.dumps(arr, protocol=protocol), shape=arr.shape)
-        assert_identical(load(data), arr)
+        body = pickle.dumps(arr, protocol=protocol)
+        data = npy_bytes(body, shape=arr.shape)
+        # the reference is what np.load gives: pickle's result, which on
+        # NumPy 1.x differs from `arr` (unpickled datetimes carry {} metadata)
+        assert_identical(load(data), pickle.loads(body))
 
 
 def test_fortran_ordered_object_array() -> None:

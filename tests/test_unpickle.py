@@ -13,6 +13,7 @@ import contextlib
 import copyreg
 import gc
 import pickle
+import re
 import struct
 import sys
 from collections import OrderedDict
@@ -127,7 +128,9 @@ def test_malformed_stream_is_refused_quickly(case: Malformed, measure) -> None:
     want = case.expect(case.data)
     with measure() as m, pytest.raises(want.error, match=want.pattern(MEMBER)):
         safe_loads(case.data, member=MEMBER)
-    assert m.seconds < 5
+    # a hang detector, not a speed target (tracemalloc is on and CI is shared):
+    # these inputs take well under a second alone
+    assert m.seconds < 30
     # nothing allocated after what a header claims (100k-deep inputs are ~200 KB,
     # their decoded containers a few tens of MB at most)
     assert m.peak_bytes < 64 * 2**20
@@ -494,7 +497,6 @@ PROTOCOLS = list(range(pickle.HIGHEST_PROTOCOL + 1))
 def test_round_trip_matches_pickle(obj: Any, protocol: int) -> None:
     data = pickle.dumps(obj, protocol=protocol)
     assert_identical(safe_loads(data), pickle.loads(data))
-    assert_identical(safe_loads(data), obj)
 
 
 @pytest.mark.parametrize("protocol", [0, 3, 5], ids=["p0", "p3", "p5"])
@@ -763,6 +765,10 @@ def _frombuffer(
 
 BASELINES: dict[str, tuple[bytes, Any]] = {
     "array": (_arr(), np.zeros(2, "<i8")),
+    "array-state-version-0": (  # four items, no version; fortran as an int
+        _new_array() + tup(tup(intop(2)), _dt(), intop(0), _I8_ZEROS) + BUILD,
+        np.zeros(2, "<i8"),
+    ),
     "dtype-state-version-1": (  # NumPy < 1.1: seven items, no flags
         _dt("f8", tup(intop(1), ustr(">"), NONE, NONE, NONE, intop(-1), intop(-1))),
         np.dtype(">f8"),
@@ -1000,9 +1006,13 @@ REFUSED: dict[str, tuple[bytes, str]] = {
         _new_array() + lst() + BUILD,
         "bad ndarray state of type list",
     ),
-    "array-state-4-items": (
-        _new_array() + tup(intop(1), tup(intop(2)), _I8, NEWFALSE) + BUILD,
+    "array-state-3-items": (
+        _new_array() + tup(intop(1), tup(intop(2)), _I8) + BUILD,
         "bad ndarray state of type tuple",
+    ),
+    "array-state-4-items-not-version-0": (
+        _new_array() + tup(intop(1), tup(intop(2)), _I8, NEWFALSE) + BUILD,
+        "array shape must be a tuple",
     ),
     "array-version-2": (
         _arr(_astate(version=intop(2))),
@@ -1025,8 +1035,8 @@ REFUSED: dict[str, tuple[bytes, str]] = {
         _arr(_astate(dtype=_DTYPE)),
         "expected a dtype, got _Constructor",
     ),
-    "array-fortran-int": (
-        _arr(_astate(fortran=intop(0))),
+    "array-fortran-float": (
+        _arr(_astate(fortran=_float(0.0))),
         "ndarray fortran flag must be a bool",
     ),
     "array-data-int": (
@@ -1351,3 +1361,15 @@ def test_internal_objects_cannot_be_pickled(make: Any) -> None:
     for protocol in (2, pickle.HIGHEST_PROTOCOL):
         with pytest.raises(TypeError, match="internal safenpz object"):
             pickle.dumps(obj, protocol=protocol)
+
+
+@pytest.mark.parametrize("module", ["numpy.core", "numpy._core"])
+def test_numpy_1_16_0_spelling_of_the_c_module(module: str) -> None:
+    """NumPy 1.16.0 pickled ``numpy.core._multiarray_umath._reconstruct`` and
+    ``.scalar`` (1.16.1 went back to ``numpy.core.multiarray``)."""
+    arr = np.array([[1, 2], [np.float32(3.5)]], dtype=object)
+    data = pickle.dumps(arr, protocol=2)
+    spelling = f"c{module}._multiarray_umath\n".encode()
+    data, count = re.subn(rb"cnumpy\.(?:_)?core\.multiarray\n", spelling, data)
+    assert count == 2  # _reconstruct and scalar
+    assert_identical(safe_loads(data), arr)

@@ -44,12 +44,11 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError
-from ._gc import no_gc
 from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
 from ._unpickle import safe_loads
 
@@ -206,11 +205,6 @@ def _literal(text: str, *, python2: bool) -> Any:
     return ast.literal_eval(tokenize.untokenize(tokens))
 
 
-def _object_array_of(rows: list[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    arr = np.fromiter(rows, dtype=object, count=len(rows))
-    return arr.reshape(shape)
-
-
 def _decode_object(
     body: memoryview,
     header: Header,
@@ -225,16 +219,12 @@ def _decode_object(
     from ._ragged import RaggedArray
 
     fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
-    if fast is not None and fast.shape == header.shape and len(header.shape) == 1:
+    if fast is not None and fast.shape == header.shape:
         # rows shared through the memo are expanded: bound what that can cost
         limits.check("max_items", fast.values.size, f"{member}: decoded values")
-        if ragged:
+        if ragged and len(header.shape) == 1:
             return RaggedArray(fast.values, fast.offsets, validate=False)
-        with no_gc():
-            vals = fast.values.tolist()
-            bounds = fast.offsets.tolist()
-            rows = [vals[a:b] for a, b in itertools.pairwise(bounds)]
-            return _object_array_of(rows, header.shape)
+        return fast.to_object_array()
     obj = safe_loads(
         body,
         member=member,
@@ -465,12 +455,36 @@ def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> No
             )
 
 
-class NpzFile(Mapping[str, Any]):
+def _unreadable_zip(fileobj: IO[bytes], err: Exception) -> str:
+    msg = f"not a readable zip archive ({err})"
+    with contextlib.suppress(OSError, ValueError):
+        fileobj.seek(0)
+        if fileobj.read(4) == b"PK\x03\x04":  # starts as a zip, its end is bad
+            msg += (
+                "; the file starts like a .npz archive but its end (the zip "
+                "directory) is missing or damaged: it is probably truncated, "
+                "e.g. an incomplete download or copy. Download or copy it again"
+            )
+    return msg
+
+
+if TYPE_CHECKING:  # a default (PEP 696) keeps a bare ``NpzFile`` valid
+    import typing_extensions
+
+    _M_co = typing_extensions.TypeVar("_M_co", covariant=True, default=Any)
+else:
+    _M_co = TypeVar("_M_co", covariant=True)
+
+
+class NpzFile(Mapping[str, _M_co]):
     """A lazily decoded ``.npz`` archive, like the object :func:`numpy.load`
     returns: a read-only mapping from array names (without ``.npy``) to arrays,
     with ``.files``, ``close()`` and context-manager support.
 
-    Members are decoded on access and not cached, as with NumPy.
+    Members are decoded on access and not cached, as with NumPy. For type
+    checkers the class is generic in its member type: :func:`safenpz.load_npz`
+    returns ``NpzFile[numpy.ndarray]``, or with ``ragged=True``
+    ``NpzFile[numpy.ndarray | RaggedArray]``.
     """
 
     def __init__(
@@ -507,8 +521,9 @@ class NpzFile(Mapping[str, Any]):
             NotImplementedError,
             UnicodeDecodeError,
         ) as err:
+            msg = _unreadable_zip(fileobj, err)
             self.close()
-            raise _fail(name, f"not a readable zip archive ({err})") from err
+            raise _fail(name, msg) from err
         try:
             _check_archive(self._zip, size, tail, name)
         except FormatError:
@@ -588,13 +603,14 @@ class NpzFile(Mapping[str, Any]):
         """The array names, as in ``np.load(...).files``."""
         return self._layout.names()
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key: str) -> _M_co:
         if key not in self._layout.names() and key.endswith(".npy"):
             key = key[:-4]
         if key not in self._layout.names():
             msg = f"{key!r} is not in {self._name}; it holds {self.files}"
             raise KeyError(msg)
-        return self._layout.get(self, key)
+        member: _M_co = self._layout.get(self, key)
+        return member
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.files)
@@ -617,7 +633,7 @@ class NpzFile(Mapping[str, Any]):
             self._fileobj.close()
         self._fileobj = None
 
-    def __enter__(self) -> NpzFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -52,6 +52,11 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        # NumPy 1.16.0 named the C module itself (fixed in 1.16.1)
+        ("numpy.core._multiarray_umath", "_reconstruct"),
+        ("numpy.core._multiarray_umath", "scalar"),
+        ("numpy._core._multiarray_umath", "_reconstruct"),
+        ("numpy._core._multiarray_umath", "scalar"),
         ("numpy.core.numeric", "_frombuffer"),
         ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),

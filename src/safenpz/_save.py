@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any
@@ -61,25 +61,52 @@ _MAX_MANIFEST_CHARS = 1 << 20
 _KINDS = ("ragged", "object_lists", "object_scalars", _tree.KIND)
 
 
+def _create_temp(path: str) -> tuple[int, str]:
+    """Create ``<path>.<random>.part`` beside `path`, exclusively, with the
+    mode a plain ``open(path, "wb")`` would give: ``0o666`` less the umask
+    (and any default ACL), which the kernel applies. ``tempfile.mkstemp``
+    would give 0o600."""
+    directory, base = os.path.split(os.path.abspath(path))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f"{base}.{secrets.token_hex(4)}.part")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 2**32 names
+            continue
+    msg = f"cannot create a temporary file beside {path!r}"  # pragma: no cover
+    raise FileExistsError(msg)  # pragma: no cover
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """Write `path` atomically: a temporary file beside it, then ``os.replace``.
 
-    If the block raises (or the process dies), the destination is untouched and
-    the temporary file is removed (or left with a ``.part`` suffix that nothing
-    trusts).
+    The file gets the permissions ``np.savez`` would give it (``0o666`` less
+    the umask: 0644 under the usual umask 022). If the block raises (or the
+    process dies), the destination is untouched and the temporary file is
+    removed (or left with a ``.part`` suffix that nothing trusts). Errors name
+    `path`, never the temporary file.
     """
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(
-        dir=directory, prefix=os.path.basename(path) + ".", suffix=".part"
-    )
+    if os.path.isdir(path):
+        msg = f"{path!r} is a directory; give a file name to write to"
+        raise IsADirectoryError(msg)
+    try:
+        fd, tmp = _create_temp(path)
+    except OSError as err:
+        msg = f"cannot write {path!r}: {err.strerror or err}"
+        raise type(err)(err.errno, msg) from err
     try:
         with os.fdopen(fd, "wb") as fp:
             yield fp
             fp.flush()
             os.fsync(fp.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as err:
+            msg = f"cannot write {path!r}: {err.strerror or err}"
+            raise type(err)(err.errno, msg) from err
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -137,8 +164,29 @@ def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | 
             f"{problem}; convert it to a RaggedArray of one dtype first"
         )
         raise TypeError(msg)
-    ragged = RaggedArray.from_lists(rows, dtype=dtype)
+    try:
+        ragged = RaggedArray.from_lists(rows, dtype=dtype)
+    except OverflowError as err:
+        ragged = _wide_int_rows(rows, name, dtype, err)
     return ragged, _ROW_TYPES[kinds.pop()]
+
+
+def _wide_int_rows(
+    rows: list[Any], name: str, dtype: Any, err: OverflowError
+) -> RaggedArray:
+    """Rows of Python ints beyond int64: uint64 keeps them exactly when none is
+    negative; otherwise no 64-bit type does (TypeError, like other columns
+    that cannot be stored without changing them)."""
+    if dtype is np.int64 and min(min(r, default=0) for r in rows) >= 0:
+        try:
+            return RaggedArray.from_lists(rows, dtype=np.uint64)
+        except OverflowError:
+            pass
+    msg = (
+        f"cannot store {name!r} pickle-free without changing it: its integers "
+        "do not all fit int64, nor all fit uint64"
+    )
+    raise TypeError(msg) from err
 
 
 def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:

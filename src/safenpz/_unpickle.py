@@ -385,10 +385,13 @@ def _array_state(
     """Check the state ``ndarray.__reduce__`` pickles.
 
     Layout: ``(version, shape, dtype, is_fortran, data)``, with ``version`` 0
-    or 1, ``shape`` a tuple of ints, ``is_fortran`` a bool and ``data`` the raw
+    or 1 (very old NumPy wrote the four items without it), ``shape`` a tuple of
+    ints, ``is_fortran`` a bool (or int) and ``data`` the raw
     bytes (a latin-1 ``str`` in Python 2 pickles) or, for dtypes holding
     objects, a list of ``prod(shape)`` items (tuples for structured dtypes).
     """
+    if isinstance(state, tuple) and len(state) == 4:  # version 0: no version
+        state = (0, *state)
     if not (isinstance(state, tuple) and len(state) == 5):
         ctx.fail(f"bad ndarray state of type {type(state).__name__}")
     version, shape, dtype_b, fortran, raw = state
@@ -396,8 +399,9 @@ def _array_state(
         ctx.fail(f"unsupported ndarray pickle version {_preview(version)}")
     shape = _check_shape(ctx, shape)
     dt = _resolve_dtype(ctx, dtype_b)
-    if type(fortran) is not bool:
+    if type(fortran) not in (bool, int):  # NumPy reads the flag as a C int
         ctx.fail("ndarray fortran flag must be a bool")
+    fortran = bool(fortran)
     count = math.prod(shape)
     checked = (version, shape, dt, fortran)
     if dt.hasobject:
@@ -610,7 +614,12 @@ def _c_ordereddict(ctx: _Context, *args: object) -> OrderedDict[Any, Any]:
 
 
 _TABLE: dict[tuple[str, str], tuple[str, Callable[..., Any] | None]] = {}
-for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+for _mod in (
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+    "numpy.core._multiarray_umath",  # NumPy 1.16.0
+    "numpy._core._multiarray_umath",
+):
     _TABLE[(_mod, "_reconstruct")] = (f"{_mod}._reconstruct", _c_reconstruct)
     _TABLE[(_mod, "scalar")] = (f"{_mod}.scalar", _c_scalar)
 for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
