@@ -326,3 +326,22 @@ def test_fetch_reuses_the_real_file_in_keras_home(
     assert (keras_home / "reuters.npz").read_bytes() == (
         REALDATA / REUTERS
     ).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "davidsandberg__facenet/det1.npy",
+        "soubhiksanyal__RingNet/flame_static_embedding.pkl",
+    ],
+)
+def test_nested_data_to_parquet_is_refused_clearly(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pyarrow")
+    src = REALDATA / name
+    assert main(["convert", str(src), str(tmp_path / "out.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert "not a column" in err
+    assert "convert to .npz instead" in err
+    assert list(tmp_path.iterdir()) == []
