@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import safenpz
+from identical import assert_identical
 from safenpz import FormatError, UnsafeFileError
 from safenpz._convert import output_format, parquet_layout, to_arrow_table
 from safenpz._demo import hostile_npy_bytes
@@ -414,23 +415,32 @@ def test_uint64_beyond_int64_is_never_wrapped(tmp_path: Path) -> None:
     [([[2**64], [1]], 2**64), ([[-1, 2**63]], 2**63), ([[-(2**63) - 1]], -(2**63) - 1)],
     ids=["beyond-uint64", "negative-and-beyond-int64", "below-int64"],
 )
-@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
-def test_integers_no_64_bit_type_holds_are_refused(
-    tmp_path: Path, rows: list[list[int]], value: int, suffix: str
+def test_integers_no_64_bit_type_holds_are_refused_by_parquet(
+    tmp_path: Path, rows: list[list[int]], value: int
 ) -> None:
-    if suffix == ".parquet":
-        pytest.importorskip("pyarrow")
+    pytest.importorskip("pyarrow")
     src = tmp_path / "old.npz"
     np.savez(src, x=_object_rows(rows))
-    dst = tmp_path / f"new{suffix}"
+    dst = tmp_path / "new.parquet"
     with pytest.raises(FormatError, match=rf"column 'x' holds the integer {value}"):
         safenpz.convert(src, dst)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npz"]
 
 
-def test_save_refuses_wide_integers_with_a_type_error(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="do not all fit int64, nor all fit uint64"):
-        safenpz.save(tmp_path / "x.npz", x=_object_rows([[2**64]]))
+@pytest.mark.parametrize(
+    "rows",
+    [[[2**64], [1]], [[-1, 2**63]], [[-(2**63) - 1]]],
+    ids=["beyond-uint64", "negative-and-beyond-int64", "below-int64"],
+)
+def test_integers_no_64_bit_type_holds_are_kept_exactly_in_npz(
+    tmp_path: Path, rows: list[list[int]]
+) -> None:
+    """A pickle-free .npz keeps them as Python ints (the "tree" kind)."""
+    src = tmp_path / "old.npz"
+    np.savez(src, x=_object_rows(rows))
+    (dst,) = safenpz.convert(src, tmp_path / "new.npz")
+    with safenpz.load(dst) as f:
+        assert_identical(f["x"], _object_rows(rows))
 
 
 @pytest.mark.parametrize("dst", ["out.txt", "out", "out.NPY"])

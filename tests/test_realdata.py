@@ -168,28 +168,9 @@ def test_info(name: str, capsys: pytest.CaptureFixture[str]) -> None:
         assert "Traceback" not in captured.err
 
 
-# object arrays of dicts / mixed values: the pickle-free tree layout is being
-# built on its own branch; until it lands, convert refuses these
-NESTED = {
-    "TropComplique__mtcnn-pytorch/pnet.npy",
-    "davidsandberg__facenet/det1.npy",
-    "joblib__joblib/joblib_0.9.2_pickle_py27_np16.pkl_03.npy",
-    "soubhiksanyal__RingNet/flame_static_embedding.pkl",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                n in NESTED, reason="nested plain data: tree layout", strict=True
-            ),
-        )
-        for n in SAME
-    ],
-)
+# object arrays of dicts / mixed values (model weights, joblib's fixture) and a
+# bare pickle of a dict go through the pickle-free "tree" kind
+@pytest.mark.parametrize("name", SAME)
 def test_convert_reads_back_identical(name: str, tmp_path: Path) -> None:
     src = REALDATA / name
     dst = tmp_path / "clean.npz"
@@ -345,3 +326,22 @@ def test_fetch_reuses_the_real_file_in_keras_home(
     assert (keras_home / "reuters.npz").read_bytes() == (
         REALDATA / REUTERS
     ).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "davidsandberg__facenet/det1.npy",
+        "soubhiksanyal__RingNet/flame_static_embedding.pkl",
+    ],
+)
+def test_nested_data_to_parquet_is_refused_clearly(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pyarrow")
+    src = REALDATA / name
+    assert main(["convert", str(src), str(tmp_path / "out.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert "not a column" in err
+    assert "convert to .npz instead" in err
+    assert list(tmp_path.iterdir()) == []

@@ -147,7 +147,8 @@ def _arrow_column(pa: Any, value: Any, name: str) -> Any:
             raise _wide_int_error(name, wide, "Parquet")
         msg = (
             f"column {name!r} is an object array that is not a list of numeric "
-            "rows; Parquet conversion supports numeric and ragged columns"
+            "rows; Parquet conversion supports numeric and ragged columns "
+            "(convert to .npz instead, which keeps any plain data)"
         )
         raise TypeError(msg)
     if arr.ndim == 1:
@@ -379,6 +380,18 @@ def _write_parquet(
 ) -> list[Path]:
     import pyarrow.parquet as pq
 
+    for name, value in columns.items():
+        if isinstance(value, RaggedArray):
+            continue
+        if not isinstance(value, np.ndarray) or value.ndim == 0:
+            what = (
+                "a 0-d array" if isinstance(value, np.ndarray) else type(value).__name__
+            )
+            msg = (
+                f"{name!r} is {what} (a single value, not a column); Parquet "
+                "stores columns: convert to .npz instead, which keeps nested data"
+            )
+            raise TypeError(msg)
     layout = parquet_layout({name: len(value) for name, value in columns.items()})
     if into_dir and None in layout:  # one table, but a directory was asked for
         (name,) = _safe_stems([src_stem]) if src_stem else ["data"]

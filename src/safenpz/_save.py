@@ -29,6 +29,9 @@ floats, bools or strings, e.g. Keras's 2-D object array when all rows happen to
 have equal length) come back as that object array of Python scalars. The
 manifest is untrusted input like everything else: it is size-capped, checked
 key by key, and offsets are validated by :class:`~safenpz.RaggedArray`.
+
+Any other plain data (dicts, mixed lists, object arrays of those, Python and
+NumPy scalars) is stored as kind ``"tree"``, specified in :mod:`safenpz._tree`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _tree
 from ._exceptions import FormatError
 from ._jsonio import parse_json
 from ._preview import preview
@@ -56,7 +60,7 @@ MANIFEST = "__safenpz__"
 _FORMAT_VERSION = 1
 _MAX_MANIFEST_CHARS = 1 << 20
 _MAX_MANIFEST_MEMBER = 4 * _MAX_MANIFEST_CHARS + 4096  # U data + .npy header
-_KINDS = ("ragged", "object_lists", "object_scalars")
+_KINDS = ("ragged", "object_lists", "object_scalars", _tree.KIND)
 
 
 def _create_temp(path: str) -> tuple[int, str]:
@@ -187,38 +191,12 @@ def _wide_int_rows(
     raise TypeError(msg) from err
 
 
-def _nul_error(name: str, where: str, item: str | bytes) -> FormatError:
-    kind = "bytes" if isinstance(item, bytes) else "string"
-    msg = (
-        f"cannot store {preview(name)} without changing it: the {kind} at "
-        f"{where} ({preview(item, limit=40)}) ends in NUL characters, which "
-        "NumPy's fixed-width 'U'/'S' dtypes drop when the array is read back; "
-        "strip them first, or store the text as a RaggedArray of code points"
-    )
-    return FormatError(msg)
-
-
-def _check_no_trailing_nul(name: str, value: Any) -> None:
-    """Refuse Python/NumPy strings (or tuples of them) whose trailing NULs
-    turning them into a 'U'/'S' array would silently drop."""
-    stack: list[tuple[str, Any]] = [("the top level", value)]
-    while stack:
-        where, item = stack.pop()
-        if (isinstance(item, str) and item.endswith("\x00")) or (
-            isinstance(item, bytes) and item.endswith(b"\x00")
-        ):
-            raise _nul_error(name, where, item)
-        elif isinstance(item, list | tuple):
-            stack.extend((f"index {i}", x) for i, x in enumerate(item))
-
-
-def _scalars_of(arr: np.ndarray[Any, Any], name: str) -> np.ndarray[Any, Any] | None:
+def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
     items = arr.ravel().tolist()
     kinds = set(map(type, items))
-    if kinds == {str}:
-        for i, item in enumerate(items):
-            if item.endswith("\x00"):
-                raise _nul_error(name, f"flat index {i}", item)
+    if kinds == {str} and any(item.endswith("\x00") for item in items):
+        # a 'U' array would drop the trailing NULs: the tree keeps them
+        return None
     target = {
         frozenset({int}): np.int64,
         frozenset({float}): np.float64,
@@ -261,37 +239,37 @@ def _plan(
             put(f"{name}.offsets", value.offsets)
             manifest[name] = {"kind": "ragged"}
             continue
-        arr = np.asanyarray(value) if not isinstance(value, list) else None
-        if arr is None or (arr.dtype.hasobject and arr.dtype != object):
+        arr = None if _tree.is_tree_value(value) else np.asanyarray(value)
+        if arr is not None and arr.dtype.hasobject and arr.dtype != object:
             msg = (
                 f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
                 "pass a numeric array, an object array of numeric rows or a RaggedArray"
             )
             raise TypeError(msg)
-        if arr.dtype != object:
-            if not isinstance(value, np.ndarray) and arr.dtype.kind in "US":
-                _check_no_trailing_nul(name, value)
+        if arr is not None and arr.dtype != object:
+            _tree.check_storable_dtype(arr.dtype, repr(name), exact_type=False)
             put(name, np.asarray(arr))
             continue
-        rows = _rows_of(arr, name)
-        if rows is not None:
-            ragged, row_type = rows
-            put(f"{name}.values", ragged.values)
-            put(f"{name}.offsets", ragged.offsets)
-            manifest[name] = {"kind": "object_lists", "rows": row_type}
-            continue
-        scalars = _scalars_of(arr, name)
-        if scalars is not None:
-            put(name, scalars)
-            manifest[name] = {"kind": "object_scalars", "shape": list(arr.shape)}
-            continue
-        kinds = sorted({type(x).__name__ for x in arr.ravel().tolist()})
-        msg = (
-            f"cannot store object array {name!r} pickle-free: its elements are "
-            f"{', '.join(kinds)}; safenpz stores numeric rows (lists, tuples, "
-            "1-D arrays) or int/float/bool/str scalars"
-        )
-        raise TypeError(msg)
+        if arr is not None:
+            try:
+                rows = _rows_of(arr, name)
+            except TypeError:  # rows one values array cannot hold: a tree can
+                rows = None
+            if rows is not None:
+                ragged, row_type = rows
+                put(f"{name}.values", ragged.values)
+                put(f"{name}.offsets", ragged.offsets)
+                manifest[name] = {"kind": "object_lists", "rows": row_type}
+                continue
+            scalars = _scalars_of(arr) if arr.flags.c_contiguous else None
+            if scalars is not None:
+                put(name, scalars)
+                manifest[name] = {"kind": "object_scalars", "shape": list(arr.shape)}
+                continue
+        # any other plain data (dicts, mixed lists, object arrays of those)
+        manifest[name], parts = _tree.encode(value if arr is None else arr, name)
+        for member, part in parts.items():
+            put(member, part)
     return members, manifest
 
 
@@ -312,21 +290,20 @@ def save(
         Stored as ``arr_0``, ``arr_1``, ... like :func:`numpy.savez`.
     compress : bool
         Deflate the members (like :func:`numpy.savez_compressed`).
-    **arrays : numpy.ndarray, RaggedArray or object array
+    **arrays : numpy.ndarray, RaggedArray, object array or plain data
         Numeric arrays are stored as they are; RaggedArrays and 1-D object
         arrays of numeric rows as ``values`` + ``offsets``; object arrays of
-        Python scalars as numeric arrays. See the module docstring for the
-        layout.
+        Python scalars as numeric arrays; any other plain data (dicts, lists,
+        scalars, object arrays of those) as a tree. See the module docstring
+        for the layout.
 
     Raises
     ------
     TypeError
-        A value cannot be stored without pickle (e.g. object arrays of dicts).
-    FormatError
-        A string ends in NUL characters, which a 'U'/'S' array would drop
-        (reading back must give exactly what was saved).
+        A value cannot be stored without pickle or without changing it (an
+        object that is not plain data, a dtype ``np.save`` would change).
     ValueError
-        Bad or clashing array names.
+        Bad or clashing array names; a value that contains itself.
 
     Examples
     --------
@@ -379,7 +356,10 @@ class Layout:
         else:
             parts = {}
             for name, entry in self._manifest.items():
-                if entry["kind"] != "object_scalars":
+                if entry["kind"] == _tree.KIND:
+                    stems = _tree.entry_parts(name, entry, len(raw)) or []
+                    parts.update(dict.fromkeys(stems, name))
+                elif entry["kind"] != "object_scalars":
                     parts[f"{name}.values"] = name
                     parts[f"{name}.offsets"] = name
             names: dict[str, None] = {}  # ordered set, in archive order
@@ -441,6 +421,13 @@ class Layout:
                 msg = f"{preview(name)} is not in {npz._name}; it holds {self._names}"
                 raise KeyError(msg)
             return npz.read_npy(stem + ".npy")
+        if entry["kind"] == _tree.KIND:
+            where = f"{npz._name}: the safenpz manifest"
+
+            def read(stem: str) -> Any:
+                return npz.read_npy(stem + ".npy", ragged=False)
+
+            return _tree.decode(name, entry, read, npz._limits, where)
         if entry["kind"] == "object_scalars":
             arr = npz.read_npy(f"{name}.npy", ragged=False)
             if not isinstance(arr, np.ndarray) or list(arr.shape) != entry["shape"]:
@@ -481,6 +468,13 @@ def _check_members(raw: list[str], where: str) -> None:
             ".npy member; safenpz.save never writes such an archive"
         )
         raise FormatError(msg)
+
+
+def _hide_msg(where: str, name: str) -> str:
+    return (
+        f"{where}: entry {preview(name)} would hide the archive's member "
+        f"{preview(name + '.npy')}; refusing to guess which one is meant"
+    )
 
 
 def check_manifest(doc: Any, raw: list[str], where: str) -> dict[str, Any]:
@@ -538,7 +532,12 @@ def check_manifest(doc: Any, raw: list[str], where: str) -> dict[str, Any]:
             and entry.get("kind") in _KINDS
             and not name.startswith(MANIFEST)
         )
-        if ok and entry["kind"] == "object_scalars":
+        if ok and entry["kind"] == _tree.KIND:
+            if name in present:
+                raise FormatError(_hide_msg(where, name))
+            stems = _tree.entry_parts(name, entry, len(raw))
+            ok = stems is not None and all(claim(t, name) for t in stems)
+        elif ok and entry["kind"] == "object_scalars":
             shape = entry.get("shape")
             ok = (
                 isinstance(shape, list)
@@ -548,12 +547,7 @@ def check_manifest(doc: Any, raw: list[str], where: str) -> dict[str, Any]:
             )
         elif ok:
             if name in present:
-                msg = (
-                    f"{where}: entry {preview(name)} would hide the archive's "
-                    f"member {preview(name + '.npy')}; refusing to guess which "
-                    "one is meant"
-                )
-                raise FormatError(msg)
+                raise FormatError(_hide_msg(where, name))
             ok = claim(f"{name}.values", name) and claim(f"{name}.offsets", name)
             if entry["kind"] == "object_lists":
                 ok = ok and entry.get("rows") in ("list", "tuple", "ndarray")
