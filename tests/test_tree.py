@@ -646,7 +646,7 @@ def test_bad_manifest_entry(
     entry: Any, leaves: dict[int, Any], extra: dict[str, bytes], sentinel: Path
 ) -> None:
     data = tree_npz([["none"]], leaves, entry, sentinel=sentinel, extra=extra)
-    with pytest.raises(FormatError, match="bad entry for 'x'"):
+    with pytest.raises(FormatError, match=r"bad entry for 'x'|entry 'x' would hide"):
         load(data)
     assert not sentinel.exists()
 
@@ -743,7 +743,7 @@ def test_scan_never_decodes_a_tree(
     monkeypatch.setattr(_tree, "decode", refuse)
     result = scan_file(path)
     assert result["verdict"] == "safe"
-    assert {m["member"] for m in result["members"]} >= {"w.tree", "w.0"}
+    assert {m["member"] for m in result["members"]} >= {"w.tree.npy", "w.0.npy"}
 
 
 def test_info_describes_a_tree(
