@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from safenpz._exceptions import FormatError
-from safenpz.datasets import _common, imdb
+from safenpz.datasets import _common, _source, _words, imdb
 
 
 @pytest.fixture
@@ -31,13 +31,13 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def decodes(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Records every decode of a source file (a rebuild of the copy)."""
     calls: list[Any] = []
-    decode = _common._decode_source
+    decode = _source.decode_source
 
     def spy(*args: Any) -> Any:
         calls.append(args)
         return decode(*args)
 
-    monkeypatch.setattr(_common, "_decode_source", spy)
+    monkeypatch.setattr(_source, "decode_source", spy)
     return calls
 
 
@@ -136,7 +136,7 @@ def test_hostile_word_index_is_a_format_error(what: str, tmp_path: Path) -> None
 def test_oversized_word_index_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_common, "_MAX_WORD_INDEX_BYTES", 100)
+    monkeypatch.setattr(_words, "_MAX_WORD_INDEX_BYTES", 100)
     path = tmp_path / "index.json"
     path.write_text(json.dumps({f"w{i}": i for i in range(100)}))
     with pytest.raises(FormatError, match="larger than 100 bytes"):

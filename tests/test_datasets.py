@@ -25,14 +25,14 @@ import numpy as np
 import pytest
 
 import safenpz
-from safenpz import RaggedArray
+from safenpz import RaggedArray, _fetch
 from safenpz._exceptions import (
     DownloadError,
     FormatError,
     HashMismatchError,
     UnsafeFileError,
 )
-from safenpz.datasets import _common, imdb, reuters
+from safenpz.datasets import _common, _source, _spec, imdb, reuters
 
 # -- local HTTP server -----------------------------------------------------------------
 
@@ -114,7 +114,7 @@ def _serve(
     server.files[remote] = file.read_bytes()
     alg = "md5" if remote.endswith(".json") else "sha256"
     digest = hashlib.new(alg, file.read_bytes()).hexdigest()
-    monkeypatch.setitem(_common.KNOWN_HASHES, remote, f"{alg}:{digest}")
+    monkeypatch.setitem(_spec.KNOWN_HASHES, remote, f"{alg}:{digest}")
 
 
 def _converted(cache: Path) -> list[Path]:
@@ -505,7 +505,7 @@ def test_real_hashes_are_the_defaults() -> None:
         "imdb_word_index.json": "md5:bfafd718b763782e994055a2d397834f",
         "reuters.npz": f"sha256:{reuters_sha}",
         "reuters_word_index.json": "md5:4d44cc38712099c9e383dc6e5f11a921",
-    } == _common.KNOWN_HASHES
+    } == _spec.KNOWN_HASHES
 
 
 # -- local paths and the converted cache -----------------------------------------------
@@ -520,8 +520,8 @@ def test_local_path_is_converted_once(
     assert converted.name.startswith(f"imdb-{_sha256(Path(file))[:16]}")
     other = _reference_run(file, seed=9, maxlen=20, num_words=40)
     # The second load neither decodes the source nor hashes it again.
-    monkeypatch.setattr(_common, "_decode_source", _forbidden("_decode_source"))
-    monkeypatch.setattr(_common._fetch, "file_hash", _forbidden("file_hash"))
+    monkeypatch.setattr(_source, "decode_source", _forbidden("decode_source"))
+    monkeypatch.setattr(_fetch, "file_hash", _forbidden("file_hash"))
     _same(imdb.load_data(file, num_words=40), first)
     _same(imdb.load_data(file, num_words=40, seed=9, maxlen=20), other)
 
@@ -536,7 +536,7 @@ def _forbidden(name: str) -> Any:
 
 def _reference_run(file: str, **kwargs: Any) -> Any:
     """The same load through the decoded source, bypassing the cache."""
-    loaded = _common._decode_source(imdb.SPEC, Path(file))
+    loaded = _source.decode_source(imdb.SPEC, Path(file))
     return _common.run_pipeline("imdb", loaded, imdb.SPEC, _common.Params(**kwargs))
 
 
@@ -546,10 +546,10 @@ def test_local_copy_of_the_known_file_shares_the_cache(
     # A local file whose sha256 is the known one is the official dataset:
     # its converted copy also serves loads by the bare name, offline.
     source = keras_data.imdb()
-    monkeypatch.setitem(_common.KNOWN_HASHES, "imdb.npz", f"sha256:{_sha256(source)}")
+    monkeypatch.setitem(_spec.KNOWN_HASHES, "imdb.npz", f"sha256:{_sha256(source)}")
     first = imdb.load_data(str(source), num_words=20)
     monkeypatch.setenv("SAFENPZ_OFFLINE", "1")
-    monkeypatch.setattr(_common, "_decode_source", _forbidden("_decode_source"))
+    monkeypatch.setattr(_source, "decode_source", _forbidden("decode_source"))
     _same(imdb.load_data(num_words=20), first)
     assert not (cache / "imdb.npz").exists()
 
@@ -656,13 +656,13 @@ def test_damaged_converted_copy_is_rebuilt(
     [converted] = _converted(cache)
     damage(converted)
     calls = []
-    decode = _common._decode_source
+    decode = _source.decode_source
 
     def spy(*args: Any) -> Any:
         calls.append(args)
         return decode(*args)
 
-    monkeypatch.setattr(_common, "_decode_source", spy)
+    monkeypatch.setattr(_source, "decode_source", spy)
     _same(imdb.load_data(file), first)
     assert len(calls) == 1  # rebuilt from the source
     _same(imdb.load_data(file), first)
@@ -733,8 +733,8 @@ def test_hostile_download(
 _CHILD = textwrap.dedent(
     """
     import hashlib, os, sys, time
-    from safenpz.datasets import _common, imdb
-    _common.KNOWN_HASHES["imdb.npz"] = sys.argv[2]
+    from safenpz.datasets import _spec, imdb
+    _spec.KNOWN_HASHES["imdb.npz"] = sys.argv[2]
     go = sys.argv[3]
     while not os.path.exists(go):
         time.sleep(0.001)

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import zipfile
@@ -75,10 +74,22 @@ from numpy.typing import DTypeLike, NDArray
 from safenpz import _fetch, _npy
 from safenpz._exceptions import DownloadError, FormatError, SafenpzError
 from safenpz._gc import no_gc
-from safenpz._jsonio import parse_json, read_capped_file, read_json_file
-from safenpz._preview import preview
+from safenpz._jsonio import parse_json
 from safenpz._ragged import RaggedArray
 from safenpz._save import atomic_write, save
+from safenpz.datasets import _source
+from safenpz.datasets._source import (
+    Members,
+    fetch_remote,
+    is_local,
+    is_sha256,
+    known_sha256,
+    local_file,
+    read_record,
+    source_sha256,
+    stat_key,
+)
+from safenpz.datasets._spec import KNOWN_HASHES, Compat, DatasetSpec
 
 __all__ = [
     "KNOWN_HASHES",
@@ -89,27 +100,11 @@ __all__ = [
     "PadOptions",
     "Params",
     "converted_path",
-    "decode_ids",
     "load_members",
-    "load_word_index",
     "run_pipeline",
 ]
 
-#: Published hashes of the files Keras downloads (SPEC, read from Keras 3.15.1).
-#: Tests replace entries to serve generated files; the real ones stay the default.
-KNOWN_HASHES: Final[dict[str, str]] = {
-    "imdb.npz": (
-        "sha256:69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
-    ),
-    "imdb_word_index.json": "md5:bfafd718b763782e994055a2d397834f",
-    "reuters.npz": (
-        "sha256:d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916"
-    ),
-    "reuters_word_index.json": "md5:4d44cc38712099c9e383dc6e5f11a921",
-}
-
 Output: TypeAlias = Literal["lists", "ragged", "padded"]
-Compat: TypeAlias = Literal["keras3", "keras2.2"] | None
 OUTPUTS: Final = ("lists", "ragged", "padded")
 _COMPATS: Final = (None, "keras3", "keras2.2")
 
@@ -126,84 +121,6 @@ _TABLE_MAX: Final = 1 << 22
 _EMPTY_MAX: Final = "max() arg is an empty sequence"
 #: maxlen types compared with the row lengths exactly as Python compares them.
 _MAXLEN_TYPES: Final = (int, float, np.integer, np.floating)
-
-
-# ---------------------------------------------------------------------------
-# datasets and their files
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetSpec:
-    """What a Keras dataset file holds.
-
-    Attributes
-    ----------
-    name : str
-        ``"imdb"`` or ``"reuters"``; also the prefix of the cached names.
-    remote : str
-        File name at the download origin (``"imdb.npz"``).
-    parts : tuple of (str, str)
-        ``(x member, y member)`` per part, in Keras's order.
-    """
-
-    name: str
-    remote: str
-    parts: tuple[tuple[str, str], ...]
-
-    @property
-    def members(self) -> tuple[str, ...]:
-        """Every member the file must hold."""
-        return tuple(m for part in self.parts for m in part)
-
-
-def _is_local(path: str | os.PathLike[str]) -> bool:
-    """A path with a directory part (or absolute) names a local file; a bare
-    file name (Keras's ``"imdb.npz"``) names an entry of the download cache."""
-    text = os.fspath(path)
-    return (
-        os.path.isabs(text)
-        or os.sep in text
-        or (os.altsep is not None and os.altsep in text)
-        or text.startswith("~")
-    )
-
-
-def _known_sha256(remote: str) -> str:
-    alg, digest = _fetch.parse_known_hash(KNOWN_HASHES[remote])
-    if alg != "sha256":  # pragma: no cover - the table holds sha256 for .npz
-        msg = f"the known hash of {remote!r} must be a sha256, not {alg}"
-        raise ValueError(msg)
-    return digest
-
-
-def _fetch_remote(
-    path: str | os.PathLike[str], remote: str, progress: bool | None
-) -> Path:
-    """Resolve a cache name through :func:`safenpz._fetch.fetch`."""
-    return _fetch.fetch(
-        _fetch.base_url() + remote,
-        fname=os.fspath(path),
-        known_hash=KNOWN_HASHES[remote],
-        progress=progress,
-    )
-
-
-def _local_file(path: str | os.PathLike[str]) -> Path:
-    file = Path(os.fspath(path)).expanduser()
-    if file.exists() and not file.is_file() and not file.is_dir():
-        msg = (
-            f"{preview(str(file))} is not a regular file (a device, FIFO or "
-            "socket); refusing to read it"
-        )
-        raise FormatError(msg)
-    if not file.is_file():
-        what = "is a directory" if file.is_dir() else "does not exist"
-        msg = (
-            f"{str(file)!r} {what}. Pass the path of a Keras-format .npz, or "
-            "a bare file name such as 'imdb.npz' to use the download cache."
-        )
-        raise FileNotFoundError(msg)
-    return file
 
 
 def converted_path(spec: DatasetSpec, sha256: str) -> Path:
@@ -228,75 +145,7 @@ def converted_path(spec: DatasetSpec, sha256: str) -> Path:
     return _fetch.cache_dir() / f"{spec.name}-{sha256[:16]}.safenpz.npz"
 
 
-# -- the remembered hash of a local source ------------------------------------
-
-
-def _stat_key(file: Path) -> dict[str, Any]:
-    """What changes whenever a file's content may have changed: size, times
-    (``ctime`` cannot be set back by a user, unlike ``mtime``), inode."""
-    st = file.stat()
-    return {
-        "path": str(file.resolve()),
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "ctime_ns": st.st_ctime_ns,
-        "ino": st.st_ino,
-        "dev": st.st_dev,
-    }
-
-
-#: Largest sidecar record read (they are a few hundred bytes).
-_MAX_RECORD_BYTES: Final = 64 * 1024
-#: Largest word index read (Keras's IMDb index is 1.6 MB).
-_MAX_WORD_INDEX_BYTES: Final = 256 * 2**20
-
-
-def _read_record(path: Path) -> dict[str, Any] | None:
-    """A sidecar record, or None when it is missing or unusable: read with a
-    size cap, from a regular file only (never a device or FIFO), parsed
-    without recursion errors."""
-    try:
-        record = read_json_file(path, _MAX_RECORD_BYTES, "a cache record")
-    except (OSError, SafenpzError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _is_sha256(text: object) -> bool:
-    return (
-        isinstance(text, str)
-        and len(text) == 64
-        and all(c in "0123456789abcdef" for c in text)
-    )
-
-
-def _sidecar(spec: DatasetSpec, file: Path) -> Path:
-    name = hashlib.sha256(str(file.resolve()).encode("utf-8", "surrogatepass"))
-    return _fetch.cache_dir() / f"{spec.name}-source-{name.hexdigest()[:16]}.json"
-
-
-def _source_sha256(spec: DatasetSpec, file: Path) -> str:
-    """sha256 of a local file, remembered across calls (see module docstring)."""
-    key = _stat_key(file)
-    sidecar: Path | None = None
-    with contextlib.suppress(DownloadError, OSError):
-        sidecar = _sidecar(spec, file)
-        record = _read_record(sidecar)
-        if record is not None:
-            digest = record.get("sha256")
-            if _is_sha256(digest) and {k: record.get(k) for k in key} == key:
-                return str(digest)
-    digest = _fetch.file_hash(file, "sha256")
-    if sidecar is not None:
-        # Best effort: without it the next load hashes the file again.
-        with contextlib.suppress(OSError, ValueError), atomic_write(sidecar) as fp:
-            fp.write(json.dumps({**key, "sha256": digest}).encode("utf-8"))
-    return digest
-
-
 # -- the fast layout and the converted copy ------------------------------------
-
-Members: TypeAlias = dict[str, Any]
 
 
 @dataclasses.dataclass
@@ -477,7 +326,7 @@ def _write_digest(target: Path, source_sha256: str, copy_sha256: str) -> None:
         "version": 1,
         "source_sha256": source_sha256,
         "copy_sha256": copy_sha256,
-        "stat": _stat_key(target),
+        "stat": stat_key(target),
     }
     with atomic_write(_digest_path(target)) as fp:
         fp.write(json.dumps(record, sort_keys=True).encode("utf-8"))
@@ -487,15 +336,15 @@ def _vouched_for(target: Path, source_sha256: str) -> bool:
     """Whether the converted copy is the one safenpz wrote from the verified
     source: its sidecar names that source, and the copy still has the stat
     key recorded right after it was written, or else the recorded sha256."""
-    record = _read_record(_digest_path(target))
+    record = read_record(_digest_path(target))
     if (
         record is None
         or record.get("format") != "safenpz-converted-copy"
         or record.get("source_sha256") != source_sha256
-        or not _is_sha256(record.get("copy_sha256"))
+        or not is_sha256(record.get("copy_sha256"))
     ):
         return False
-    if record.get("stat") == _stat_key(target):
+    if record.get("stat") == stat_key(target):
         return True
     # copied, restored from a backup, touched: the content decides
     if _fetch.file_hash(target, "sha256") != record["copy_sha256"]:
@@ -580,34 +429,6 @@ Loaded: TypeAlias = list[Part] | Members
 """The fast layout, or the members as decoded when they do not fit it."""
 
 
-#: dtypes a RaggedArray gets from rows of Python ints, floats or bools. Any
-#: other dtype means the rows were NumPy arrays, whose elements Keras keeps as
-#: NumPy scalars: such members are read again as they are.
-_PYTHON_ROW_DTYPES: Final = frozenset(
-    np.dtype(t) for t in (np.int64, np.float64, np.bool_)
-)
-
-
-def _decode_source(spec: DatasetSpec, file: Path) -> Members:
-    """Decode a Keras-format source file with safenpz's safe reader."""
-    with _npy.load(file, ragged=True) as npz:
-        missing = [m for m in spec.members if m not in npz]
-        if missing:
-            msg = (
-                f"{str(file)!r} is not a Keras {spec.name} file: it has no "
-                f"member {missing[0]!r} (it holds {npz.files}); Keras's "
-                f"{spec.remote} holds {list(spec.members)}"
-            )
-            raise FormatError(msg)
-        members = {m: npz[m] for m in spec.members}
-    for name in members:
-        value = members[name]
-        if isinstance(value, RaggedArray) and value.dtype not in _PYTHON_ROW_DTYPES:
-            with _npy.load(file) as npz:
-                members[name] = npz[name]
-    return members
-
-
 def load_members(
     spec: DatasetSpec,
     path: str | os.PathLike[str],
@@ -641,11 +462,11 @@ def load_members(
         A local path does not exist.
     """
     file: Path | None = None
-    if _is_local(path):
-        file = _local_file(path)
-        sha256 = _source_sha256(spec, file)
+    if is_local(path):
+        file = local_file(path)
+        sha256 = source_sha256(spec, file)
     else:
-        sha256 = _known_sha256(spec.remote)
+        sha256 = known_sha256(spec.remote)
     try:
         target: Path | None = converted_path(spec, sha256)
     except DownloadError:
@@ -655,8 +476,8 @@ def load_members(
         if cached is not None:
             return cached
     if file is None:
-        file = _fetch_remote(path, spec.remote, progress)
-    members = _decode_source(spec, file)
+        file = fetch_remote(path, spec.remote, progress)
+    members = _source.decode_source(spec, file)
     parts = _lay_out(spec, members)
     if parts is None:
         return members
@@ -1258,80 +1079,3 @@ def run_pipeline(
         (_finish(train_rows, output, pad), y_train),
         (_finish(test_rows, output, pad), y_test),
     )
-
-
-# ---------------------------------------------------------------------------
-# word indices
-
-
-def load_word_index(
-    path: str | os.PathLike[str], remote: str, *, progress: bool | None = None
-) -> dict[str, int]:
-    """Return the word -> index dict of a dataset (Keras's ``get_word_index``).
-
-    Parameters
-    ----------
-    path : str or path-like
-        A bare name (download cache, md5-checked like Keras) or a local path.
-    remote : str
-        File name at the origin, e.g. ``"imdb_word_index.json"``.
-    progress : bool, optional
-        Progress bar while downloading.
-
-    Returns
-    -------
-    dict of str to int
-
-    Raises
-    ------
-    DownloadError, HashMismatchError
-        The file could not be downloaded or verified.
-    FormatError
-        The file is not a JSON object.
-    """
-    file = (
-        _local_file(path) if _is_local(path) else _fetch_remote(path, remote, progress)
-    )
-    shown = preview(str(file))
-    data = read_capped_file(file, _MAX_WORD_INDEX_BYTES, shown)
-    try:
-        index = parse_json(data, "the word index")
-    except FormatError as err:
-        msg = f"{shown} is not a JSON word index: {err}"
-        raise FormatError(msg) from err
-    if not isinstance(index, dict):
-        msg = f"{shown} holds a JSON {type(index).__name__}, not a word index"
-        raise FormatError(msg)
-    return index
-
-
-def decode_ids(
-    ids: Iterable[Any],
-    word_index: Mapping[str, int],
-    *,
-    index_from: int | None,
-    start_char: int | None,
-    oov_char: int | None,
-    pad_char: int | None,
-    start_token: str,
-    oov_token: str,
-    unknown_token: str,
-) -> str:
-    """Turn ids back into words the way Keras's ``get_word_index`` example does.
-
-    Word ``w`` with index ``i`` in `word_index` appears as id ``i + index_from``;
-    `start_char` and `oov_char` win over a word with the same id; `pad_char`
-    ids are skipped; any other id becomes `unknown_token`.
-    """
-    inverted: dict[int, str] = {i + (index_from or 0): w for w, i in word_index.items()}
-    if start_char is not None:
-        inverted[start_char] = start_token
-    if oov_char is not None:
-        inverted[oov_char] = oov_token
-    words = []
-    flat = ids.tolist() if isinstance(ids, np.ndarray) else ids
-    for i in flat:
-        if pad_char is not None and i == pad_char and i not in (start_char, oov_char):
-            continue
-        words.append(inverted.get(i, unknown_token))
-    return " ".join(words)

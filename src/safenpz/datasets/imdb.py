@@ -23,12 +23,13 @@ from typing import Any, Literal, overload
 from numpy.typing import DTypeLike, NDArray
 
 from safenpz._typing import KerasData, RaggedKerasData
-from safenpz.datasets import _common
-from safenpz.datasets._common import Compat, Output
+from safenpz.datasets import _common, _words
+from safenpz.datasets._common import Output
+from safenpz.datasets._spec import Compat, DatasetSpec
 
 __all__ = ["decode_review", "get_word_index", "load_data"]
 
-SPEC = _common.DatasetSpec(
+SPEC = DatasetSpec(
     name="imdb",
     remote="imdb.npz",
     parts=(("x_train", "y_train"), ("x_test", "y_test")),
@@ -277,7 +278,7 @@ def get_word_index(
     >>> imdb.get_word_index()["the"]  # doctest: +SKIP
     1
     """
-    return _common.load_word_index(path, _WORD_INDEX, progress=progress)
+    return _words.load_word_index(path, _WORD_INDEX, progress=progress)
 
 
 def decode_review(
@@ -325,7 +326,7 @@ def decode_review(
     """
     if word_index is None:
         word_index = get_word_index()
-    return _common.decode_ids(
+    return _words.decode_ids(
         ids,
         word_index,
         index_from=index_from,

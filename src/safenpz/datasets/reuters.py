@@ -21,12 +21,13 @@ from typing import Any, Literal, overload
 from numpy.typing import DTypeLike, NDArray
 
 from safenpz._typing import KerasData, RaggedKerasData
-from safenpz.datasets import _common
-from safenpz.datasets._common import Compat, Output
+from safenpz.datasets import _common, _words
+from safenpz.datasets._common import Output
+from safenpz.datasets._spec import Compat, DatasetSpec
 
 __all__ = ["decode_newswire", "get_label_names", "get_word_index", "load_data"]
 
-SPEC = _common.DatasetSpec(name="reuters", remote="reuters.npz", parts=(("x", "y"),))
+SPEC = DatasetSpec(name="reuters", remote="reuters.npz", parts=(("x", "y"),))
 _WORD_INDEX = "reuters_word_index.json"
 
 _LABEL_NAMES = (
@@ -262,7 +263,7 @@ def get_word_index(
     FormatError
         The file is not a JSON object.
     """
-    return _common.load_word_index(path, _WORD_INDEX, progress=progress)
+    return _words.load_word_index(path, _WORD_INDEX, progress=progress)
 
 
 def get_label_names() -> tuple[str, ...]:
@@ -306,7 +307,7 @@ def decode_newswire(
     """
     if word_index is None:
         word_index = get_word_index()
-    return _common.decode_ids(
+    return _words.decode_ids(
         ids,
         word_index,
         index_from=index_from,
