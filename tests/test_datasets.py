@@ -32,7 +32,7 @@ from safenpz._exceptions import (
     HashMismatchError,
     UnsafeFileError,
 )
-from safenpz.datasets import _common, _source, _spec, imdb, reuters
+from safenpz.datasets import _common, _reference, _source, _spec, imdb, reuters
 
 # -- local HTTP server -----------------------------------------------------------------
 
@@ -207,7 +207,7 @@ def test_vectorised_path_for_plain_arguments(
         msg = "the slow reference path was used"
         raise AssertionError(msg)
 
-    monkeypatch.setattr(_common, "_reference", refuse)
+    monkeypatch.setattr(_reference, "keras_steps", refuse)
     file = str(keras_data.imdb())
     for kwargs in ({}, {"num_words": 10, "skip_top": 3, "maxlen": 20, "seed": 1}):
         imdb.load_data(file, **kwargs)
@@ -537,7 +537,7 @@ def _forbidden(name: str) -> Any:
 def _reference_run(file: str, **kwargs: Any) -> Any:
     """The same load through the decoded source, bypassing the cache."""
     loaded = _source.decode_source(imdb.SPEC, Path(file))
-    return _common.run_pipeline("imdb", loaded, imdb.SPEC, _common.Params(**kwargs))
+    return _common.run_pipeline("imdb", loaded, imdb.SPEC, _reference.Params(**kwargs))
 
 
 def test_local_copy_of_the_known_file_shares_the_cache(

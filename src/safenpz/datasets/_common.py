@@ -77,7 +77,14 @@ from safenpz._gc import no_gc
 from safenpz._jsonio import parse_json
 from safenpz._ragged import RaggedArray
 from safenpz._save import atomic_write, save
-from safenpz.datasets import _source
+from safenpz.datasets import _reference, _source
+from safenpz.datasets._reference import (
+    EMPTY_MAX,
+    Mode,
+    Params,
+    maxlen_error,
+    permutations,
+)
 from safenpz.datasets._source import (
     Members,
     fetch_remote,
@@ -96,6 +103,7 @@ __all__ = [
     "OUTPUTS",
     "Compat",
     "DatasetSpec",
+    "Mode",
     "Output",
     "PadOptions",
     "Params",
@@ -118,7 +126,6 @@ _INT32: Final = np.iinfo(np.int32)
 _SAFE_INT: Final = 2**62
 #: Largest id for which the id -> result lookup table is used (32 MiB of int64).
 _TABLE_MAX: Final = 1 << 22
-_EMPTY_MAX: Final = "max() arg is an empty sequence"
 #: maxlen types compared with the row lengths exactly as Python compares them.
 _MAXLEN_TYPES: Final = (int, float, np.integer, np.floating)
 
@@ -183,7 +190,7 @@ _LAYOUT: Final = "keras-seed-113-order, leading slot"
 
 
 def _orders(sizes: Sequence[int]) -> list[NDArray[np.intp]]:
-    return _permutations(sizes, _STORED_SEED, global_rng=False)
+    return permutations(sizes, _STORED_SEED, global_rng=False)
 
 
 def _inverse(order: NDArray[np.intp]) -> NDArray[np.intp]:
@@ -493,20 +500,6 @@ def load_members(
 
 
 @dataclasses.dataclass(frozen=True)
-class Params:
-    """The arguments of Keras's ``load_data`` that shape the result."""
-
-    num_words: Any = None
-    skip_top: Any = 0
-    maxlen: Any = None
-    seed: Any = 113
-    start_char: Any = 1
-    oov_char: Any = 2
-    index_from: Any = 3
-    test_split: Any = 0.2
-
-
-@dataclasses.dataclass(frozen=True)
 class PadOptions:
     """``pad_sequences`` options for ``output="padded"``."""
 
@@ -517,7 +510,6 @@ class PadOptions:
     value: Any = 0
 
 
-Mode: TypeAlias = Literal["imdb", "imdb-keras2.2", "reuters", "reuters-keras2.2"]
 Split: TypeAlias = tuple[Any, NDArray[Any]]
 
 
@@ -542,13 +534,6 @@ def check_options(output: object, compat: object, pad: PadOptions) -> None:
             f"to output='padded' (output is {output!r})"
         )
         raise ValueError(msg)
-
-
-def _maxlen_error(maxlen: object) -> ValueError:
-    return ValueError(
-        "After filtering for sequences shorter than maxlen="
-        f"{maxlen!s}, no sequence was kept. Increase maxlen."
-    )
 
 
 def _is_intlike(value: object) -> bool:
@@ -586,24 +571,6 @@ def _value_range(parts: Sequence[Part]) -> tuple[int, int] | None:
     if max(abs(lo), abs(hi)) >= _SAFE_INT:
         return None
     return lo, hi
-
-
-def _permutations(
-    sizes: Sequence[int], seed: Any, *, global_rng: bool
-) -> list[NDArray[np.intp]]:
-    """Row orders exactly as Keras draws them (same RNG calls, same order)."""
-    if global_rng:
-        # Keras 2.2 seeded and drew from NumPy's global RNG; so do we.
-        np.random.seed(seed)  # noqa: NPY002 - Keras 2.2's documented side effect
-        shuffle = np.random.shuffle
-    else:
-        shuffle = np.random.RandomState(seed).shuffle
-    perms = []
-    for n in sizes:
-        indices = np.arange(n)
-        shuffle(indices)
-        perms.append(indices)
-    return perms
 
 
 def _between(v: NDArray[Any], low: int, high: int) -> NDArray[np.bool_]:
@@ -722,14 +689,14 @@ def _default_num_words(
 ) -> int:
     """``max(max(row) for row in rows)`` over the shifted rows, as Keras."""
     if sum(len(s) for s in sels) == 0:
-        raise ValueError(_EMPTY_MAX)
+        raise ValueError(EMPTY_MAX)
     best: int | None = None
     for part, sel, length in zip(parts, sels, lengths, strict=True):
         if not len(sel):
             continue
         chosen = length[sel] > 0
         if start_char is None and not chosen.all():
-            raise ValueError(_EMPTY_MAX)
+            raise ValueError(EMPTY_MAX)
         if not chosen.any():
             continue
         if len(sel) == len(length):  # every row: the whole array's maximum
@@ -777,7 +744,7 @@ def _plan(
     if not keras22 and type(p.seed) is int and p.seed == _STORED_SEED:
         sels = [np.arange(n) for n in sizes]  # the stored order is Keras's order
     else:
-        perms = _permutations(sizes, p.seed, global_rng=keras22)
+        perms = permutations(sizes, p.seed, global_rng=keras22)
         _fill_where(parts)
         sels = [part.where[perm] for part, perm in zip(parts, perms, strict=True)]  # type: ignore[index]
     labels = [part.labels[sel] for part, sel in zip(parts, sels, strict=True)]
@@ -792,9 +759,9 @@ def _plan(
         sels = [sel[k] for sel, k in zip(sels, keeps, strict=True)]
         labels = [lab[k] for lab, k in zip(labels, keeps, strict=True)]
         if mode == "imdb" and not all(len(s) for s in sels):
-            raise _maxlen_error(p.maxlen)
+            raise maxlen_error(p.maxlen)
         if mode == "imdb-keras2.2" and not any(len(s) for s in sels):
-            raise _maxlen_error(p.maxlen)
+            raise maxlen_error(p.maxlen)
     num_words = p.num_words
     if not num_words:
         num_words = _default_num_words(
@@ -958,80 +925,6 @@ def _vectorised(
     return (train, plan.y_train), (test, plan.y_test)
 
 
-# -- the literal transcription, for arguments the vectorised code cannot mirror
-
-
-def _remove_long_seq(
-    maxlen: Any, seq: Iterable[Any], label: Iterable[Any]
-) -> tuple[list[Any], list[Any]]:
-    new_seq, new_label = [], []
-    for x, y in zip(seq, label, strict=False):
-        if len(x) < maxlen:
-            new_seq.append(x)
-            new_label.append(y)
-    return new_seq, new_label
-
-
-def _shift(xs: Iterable[Any], p: Params, *, always_copy: bool) -> Any:
-    if p.start_char is not None:
-        return [[p.start_char] + [w + p.index_from for w in x] for x in xs]
-    if p.index_from:
-        return [[w + p.index_from for w in x] for x in xs]
-    return [[w for w in x] for x in xs] if always_copy else xs  # noqa: C416
-
-
-def _vocabulary(xs: list[Any], p: Params) -> list[list[Any]]:
-    num_words = p.num_words
-    if not num_words:
-        num_words = max(max(x) for x in xs)
-    skip_top, oov_char = p.skip_top, p.oov_char
-    if oov_char is not None:
-        return [[w if skip_top <= w < num_words else oov_char for w in x] for x in xs]
-    return [[w for w in x if skip_top <= w < num_words] for x in xs]
-
-
-def _reference(
-    mode: Mode, xs: list[Any], ys: list[Any], p: Params
-) -> tuple[tuple[list[Any], Any], tuple[list[Any], Any]]:
-    """Keras's own steps on object arrays (Keras 3.15.1 / 2.2.4 semantics)."""
-    xs = [
-        x.to_object_array(keep_1d=True) if isinstance(x, RaggedArray) else x for x in xs
-    ]
-    perms = _permutations([len(x) for x in xs], p.seed, global_rng=mode.endswith("2.2"))
-    xs = [x[perm] for x, perm in zip(xs, perms, strict=True)]
-    ys = [y[perm] for y, perm in zip(ys, perms, strict=True)]
-    if mode == "imdb":
-        x_train, x_test = (_shift(x, p, always_copy=True) for x in xs)
-        labels_train, labels_test = ys
-        if p.maxlen:
-            x_train, labels_train = _remove_long_seq(p.maxlen, x_train, labels_train)
-            x_test, labels_test = _remove_long_seq(p.maxlen, x_test, labels_test)
-            if not x_train or not x_test:
-                raise _maxlen_error(p.maxlen)
-        labels = np.concatenate([labels_train, labels_test])
-        rows = _vocabulary(x_train + x_test, p)
-        idx = len(x_train)
-        return (rows[:idx], labels[:idx]), (rows[idx:], labels[idx:])
-    if mode == "imdb-keras2.2":
-        idx = len(xs[0])
-        flat: Any = np.concatenate(xs)
-        labels_any: Any = np.concatenate(ys)
-    else:
-        flat, labels_any = xs[0], ys[0]
-    flat = _shift(flat, p, always_copy=False)
-    if p.maxlen:
-        flat, labels_any = _remove_long_seq(p.maxlen, flat, labels_any)
-        if mode == "imdb-keras2.2" and not flat:
-            raise _maxlen_error(p.maxlen)
-    rows = _vocabulary(flat, p)
-    if mode != "imdb-keras2.2":
-        idx = int(len(rows) * (1 - p.test_split))
-    return (
-        (rows[:idx], np.array(labels_any[:idx])),
-        (rows[idx:], np.array(labels_any[idx:])),
-    )
-
-
 def run_pipeline(
     mode: Mode,
     loaded: Loaded,
@@ -1073,7 +966,9 @@ def run_pipeline(
         ys = [loaded[y] for _, y in spec.parts]
         loaded.clear()
     with no_gc():
-        (train_rows, y_train), (test_rows, y_test) = _reference(mode, xs, ys, params)
+        (train_rows, y_train), (test_rows, y_test) = _reference.keras_steps(
+            mode, xs, ys, params
+        )
     del xs
     return (
         (_finish(train_rows, output, pad), y_train),
