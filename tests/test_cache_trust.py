@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from safenpz._exceptions import FormatError
-from safenpz.datasets import _common, _source, _words, imdb
+from safenpz.datasets import _source, _store, _words, imdb
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_planted_copy_with_a_valid_record_is_not_served(
     first = imdb.load_data(file, output="ragged")
     assert len(decodes) == 1
     [copy] = sorted(cache.glob("*.safenpz.npz"))
-    assert _common._digest_path(copy).is_file()
+    assert _store._digest_path(copy).is_file()
     _forge(copy)
     again = imdb.load_data(file, output="ragged")
     assert _labels(again) == _labels(first)  # not the forged labels
@@ -81,7 +81,7 @@ def test_copy_without_its_digest_is_not_served(
     first = imdb.load_data(file, output="ragged")
     [copy] = sorted(cache.glob("*.safenpz.npz"))
     _forge(copy)
-    _common._digest_path(copy).unlink()
+    _store._digest_path(copy).unlink()
     assert _labels(imdb.load_data(file, output="ragged")) == _labels(first)
     assert len(decodes) == 2
 
@@ -106,7 +106,7 @@ def test_hostile_sidecars_are_ignored_not_read(
     file = str(keras_data.imdb())
     first = imdb.load_data(file, output="ragged")
     [copy] = sorted(cache.glob("*.safenpz.npz"))
-    sidecars = [_common._digest_path(copy), *cache.glob("imdb-source-*.json")]
+    sidecars = [_store._digest_path(copy), *cache.glob("imdb-source-*.json")]
     assert len(sidecars) == 2
     for sidecar in sidecars:
         sidecar.unlink()
