@@ -32,7 +32,7 @@ from safenpz._exceptions import (
     HashMismatchError,
     UnsafeFileError,
 )
-from safenpz.datasets import _common, _reference, _source, _spec, imdb, reuters
+from safenpz.datasets import _pipeline, _reference, _source, _spec, imdb, reuters
 
 # -- local HTTP server -----------------------------------------------------------------
 
@@ -537,7 +537,9 @@ def _forbidden(name: str) -> Any:
 def _reference_run(file: str, **kwargs: Any) -> Any:
     """The same load through the decoded source, bypassing the cache."""
     loaded = _source.decode_source(imdb.SPEC, Path(file))
-    return _common.run_pipeline("imdb", loaded, imdb.SPEC, _reference.Params(**kwargs))
+    return _pipeline.run_pipeline(
+        "imdb", loaded, imdb.SPEC, _reference.Params(**kwargs)
+    )
 
 
 def test_local_copy_of_the_known_file_shares_the_cache(

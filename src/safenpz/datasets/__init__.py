@@ -22,7 +22,7 @@ Environment variables
 
 The converted cache
     After the first load, ``<cache>/imdb-<sha256[:16]>.safenpz.npz`` holds the
-    decoded rows as plain numeric arrays (see :mod:`safenpz.datasets._common`),
+    decoded rows as plain numeric arrays (see :mod:`safenpz.datasets._store`),
     so later loads skip pickle decoding entirely. A damaged copy is detected,
     deleted and rebuilt. The downloaded ``imdb.npz`` may be deleted; the
     converted copy alone serves later loads (offline included).

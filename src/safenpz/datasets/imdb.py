@@ -23,8 +23,8 @@ from typing import Any, Literal, overload
 from numpy.typing import DTypeLike, NDArray
 
 from safenpz._typing import KerasData, RaggedKerasData
-from safenpz.datasets import _common, _words
-from safenpz.datasets._common import Output
+from safenpz.datasets import _pipeline, _store, _words
+from safenpz.datasets._pipeline import Output
 from safenpz.datasets._spec import Compat, DatasetSpec
 
 __all__ = ["decode_review", "get_word_index", "load_data"]
@@ -228,9 +228,9 @@ def load_data(
     ((25000, 200), dtype('int32'))
     """
     del kwargs  # Keras 3 silently ignores unknown keyword arguments
-    pad = _common.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
-    _common.check_options(output, compat, pad)
-    params = _common.Params(
+    pad = _pipeline.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
+    _pipeline.check_options(output, compat, pad)
+    params = _pipeline.Params(
         num_words=num_words,
         skip_top=skip_top,
         maxlen=maxlen,
@@ -239,9 +239,9 @@ def load_data(
         oov_char=oov_char,
         index_from=index_from,
     )
-    mode: _common.Mode = "imdb-keras2.2" if compat == "keras2.2" else "imdb"
-    loaded = _common.load_members(SPEC, path, progress=progress)
-    return _common.run_pipeline(mode, loaded, SPEC, params, output=output, pad=pad)
+    mode: _pipeline.Mode = "imdb-keras2.2" if compat == "keras2.2" else "imdb"
+    loaded = _store.load_members(SPEC, path, progress=progress)
+    return _pipeline.run_pipeline(mode, loaded, SPEC, params, output=output, pad=pad)
 
 
 def get_word_index(

@@ -21,8 +21,8 @@ from typing import Any, Literal, overload
 from numpy.typing import DTypeLike, NDArray
 
 from safenpz._typing import KerasData, RaggedKerasData
-from safenpz.datasets import _common, _words
-from safenpz.datasets._common import Output
+from safenpz.datasets import _pipeline, _store, _words
+from safenpz.datasets._pipeline import Output
 from safenpz.datasets._spec import Compat, DatasetSpec
 
 __all__ = ["decode_newswire", "get_label_names", "get_word_index", "load_data"]
@@ -220,9 +220,9 @@ def load_data(
     >>> len(x_train), len(x_test)  # doctest: +SKIP
     (8982, 2246)
     """
-    pad = _common.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
-    _common.check_options(output, compat, pad)
-    params = _common.Params(
+    pad = _pipeline.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
+    _pipeline.check_options(output, compat, pad)
+    params = _pipeline.Params(
         num_words=num_words,
         skip_top=skip_top,
         maxlen=maxlen,
@@ -232,9 +232,9 @@ def load_data(
         index_from=index_from,
         test_split=test_split,
     )
-    mode: _common.Mode = "reuters-keras2.2" if compat == "keras2.2" else "reuters"
-    loaded = _common.load_members(SPEC, path, progress=progress)
-    return _common.run_pipeline(mode, loaded, SPEC, params, output=output, pad=pad)
+    mode: _pipeline.Mode = "reuters-keras2.2" if compat == "keras2.2" else "reuters"
+    loaded = _store.load_members(SPEC, path, progress=progress)
+    return _pipeline.run_pipeline(mode, loaded, SPEC, params, output=output, pad=pad)
 
 
 def get_word_index(

@@ -1,60 +1,20 @@
-"""Machinery shared by :mod:`safenpz.datasets.imdb` and ``.reuters``.
+"""The vectorised Keras pipeline: ``load_data``'s steps on values + offsets.
 
-Three jobs, kept apart:
+:func:`run_pipeline` reproduces ``keras.datasets.{imdb,reuters}.load_data``
+(Keras 3.15.1, or Keras 2.2.x with ``compat="keras2.2"``) on the fast layout
+of :mod:`safenpz.datasets._store`: the shuffle, the ``index_from`` shift and
+start character, the ``maxlen`` filter, the vocabulary rule and the split are
+decided first (:func:`_plan`, on row indices and lengths only), then applied
+to the flat values in one vectorised pass (:class:`_ValueMap`: a lookup
+table, or arithmetic for large or negative ids); Python lists are built only
+at the very end, for ``output="lists"``. ``output="ragged"`` and
+``"padded"`` never build a Python object per id.
 
-Files
-    :func:`load_members` finds the source ``.npz`` (download, safenpz's cache,
-    Keras's cache, or a local path), decodes it with safenpz's safe reader and
-    keeps a pickle-free *converted copy* in the cache directory, so a second
-    load never decodes a pickle again.
-The Keras pipeline
-    :func:`run_pipeline` reproduces ``keras.datasets.{imdb,reuters}.load_data``
-    (Keras 3.15.1, or Keras 2.2.x with ``compat="keras2.2"``) on
-    :class:`~safenpz.RaggedArray` values + offsets, vectorised, and builds
-    Python lists only at the very end. Arguments of unusual types (floats,
-    NumPy scalars that would end up *inside* the rows, ...) take a literal
-    transcription of the Keras code instead, so the result is the same in
-    every case, only slower.
-Word indices
-    :func:`load_word_index` and :func:`decode_ids`.
-
-The converted cache
--------------------
-``<cache_dir>/<dataset>-<sha256[:16]>.safenpz.npz``, where the sha256 is the
-*source file's*: an ordinary uncompressed ``.npz`` written by
-:func:`safenpz.save` (atomically), in the fast layout of :class:`Part`: each
-split's rows as ``values`` + ``offsets`` (``int32`` when every id fits),
-stored in the order Keras's default seed (113) shuffles them and each led by
-a slot that will hold the start character, so the default load maps the
-values in one pass with no gather; plus a member ``safenpz_dataset``, a JSON
-record naming the dataset, the layout, the full source sha256 and the shape
-of every member. A copy is used only if it opens cleanly (zip structure and
-CRC-32 of every member checked), has exactly the expected members, its record
-matches, every offsets array is valid, every row has its slot, and rows and
-labels agree; otherwise it is deleted and rebuilt from the source.
-
-Trust: a copy is served only if safenpz vouched for it.
-``<dataset>-<sha256[:16]>.safenpz.sha256.json`` is written right after the
-copy, from data decoded out of a source whose sha256 was verified; it records
-the source sha256, the copy's own sha256 and its stat key (size, mtime,
-ctime, inode, device). A copy is served when that record names the verified
-source and the copy still has the recorded stat key (ctime cannot be set back
-by a user, so any change to the file shows), or else when its sha256 equals
-the recorded one. A copy planted without its record, or changed after
-it, is rebuilt from the source. Whoever can write the cache directory can
-forge both, so the cache directory must be writable only by its user; even
-then a forged copy can give wrong data, never run code (it is pickle-free and
-read by the safe reader). Every record is read with a size cap, only from a
-regular file, and parsed without recursion errors (:mod:`safenpz._jsonio`).
-
-The source hash is never recomputed on a cache hit: for a cache name such as
-Keras's ``"imdb.npz"`` it is the known hash (a download is verified against
-it before anything is decoded); for a local ``path=`` it is remembered in
-``<dataset>-source-<sha256(path)[:16]>.json`` next to the converted copy,
-together with the file's size, modification time and inode, and recomputed
-when any of those change. If the cache directory is not writable the data is
-still returned; it is just not cached. Two processes may load at once: each
-writes its own temporary file and renames it into place.
+The reference is :mod:`safenpz.datasets._reference`, Keras's steps written
+out literally. Arguments the vectorised code cannot mirror exactly (floats,
+NumPy scalars or bools that would end up *inside* the rows, rows that are
+not lists of ints, ...) are run through it instead, so the result is the same
+in every case, only slower.
 """
 
 from __future__ import annotations
@@ -76,29 +36,22 @@ from safenpz.datasets._reference import (
     maxlen_error,
     permutations,
 )
-from safenpz.datasets._spec import KNOWN_HASHES, Compat, DatasetSpec
+from safenpz.datasets._spec import DatasetSpec
 from safenpz.datasets._store import (
     STORED_SEED,
     Loaded,
     Part,
-    converted_path,
     fill_where,
     gather,
-    load_members,
     source_order,
 )
 
 __all__ = [
-    "KNOWN_HASHES",
     "OUTPUTS",
-    "Compat",
-    "DatasetSpec",
     "Mode",
     "Output",
     "PadOptions",
     "Params",
-    "converted_path",
-    "load_members",
     "run_pipeline",
 ]
 
