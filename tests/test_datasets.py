@@ -537,9 +537,7 @@ def _forbidden(name: str) -> Any:
 def _reference_run(file: str, **kwargs: Any) -> Any:
     """The same load through the decoded source, bypassing the cache."""
     loaded = _source.decode_source(imdb.SPEC, Path(file))
-    return _pipeline.run_pipeline(
-        "imdb", loaded, imdb.SPEC, _reference.Params(**kwargs)
-    )
+    return _pipeline.run_pipeline(loaded, imdb.SPEC, _reference.Params(**kwargs))
 
 
 def test_local_copy_of_the_known_file_shares_the_cache(

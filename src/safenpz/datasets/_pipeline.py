@@ -31,12 +31,11 @@ from safenpz._ragged import RaggedArray
 from safenpz.datasets import _reference
 from safenpz.datasets._reference import (
     EMPTY_MAX,
-    Mode,
     Params,
     maxlen_error,
     permutations,
 )
-from safenpz.datasets._spec import DatasetSpec
+from safenpz.datasets._spec import COMPATS, Compat, DatasetSpec, Rules
 from safenpz.datasets._store import (
     STORED_SEED,
     Loaded,
@@ -48,7 +47,6 @@ from safenpz.datasets._store import (
 
 __all__ = [
     "OUTPUTS",
-    "Mode",
     "Output",
     "PadOptions",
     "Params",
@@ -57,7 +55,6 @@ __all__ = [
 
 Output: TypeAlias = Literal["lists", "ragged", "padded"]
 OUTPUTS: Final = ("lists", "ragged", "padded")
-_COMPATS: Final = (None, "keras3", "keras2.2")
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -100,7 +97,7 @@ def check_options(output: object, compat: object, pad: PadOptions) -> None:
     if output not in OUTPUTS:
         msg = f"output must be one of {', '.join(map(repr, OUTPUTS))}, not {output!r}"
         raise ValueError(msg)
-    if compat not in _COMPATS:
+    if compat not in COMPATS:
         msg = f"compat must be None, 'keras3' or 'keras2.2', not {compat!r}"
         raise ValueError(msg)
     if output != "padded" and pad != PadOptions():
@@ -306,37 +303,74 @@ def _labels(labels: NDArray[Any], part: slice, *, from_list: bool) -> NDArray[An
     return np.array(chosen)
 
 
+def _orders(rules: Rules, parts: list[Part], seed: Any) -> list[NDArray[np.intp]]:
+    """The stored rows of every part, in the order Keras's shuffle puts them."""
+    sizes = [len(part.rows) for part in parts]
+    if not rules.global_rng and type(seed) is int and seed == STORED_SEED:
+        return [np.arange(n) for n in sizes]  # the stored order is Keras's order
+    perms = permutations(sizes, seed, global_rng=rules.global_rng)
+    fill_where(parts)
+    return [part.where[perm] for part, perm in zip(parts, perms, strict=True)]  # type: ignore[index]
+
+
+def _filtered(
+    rules: Rules,
+    sels: list[NDArray[np.intp]],
+    labels: list[NDArray[Any]],
+    lengths: list[NDArray[np.int64]],
+    p: Params,
+) -> tuple[list[NDArray[np.intp]], list[NDArray[Any]]]:
+    """Keep the rows shorter than ``maxlen`` (counting the start character)."""
+    head = int(p.start_char is not None)
+    keeps = [
+        (length[sel] + head) < p.maxlen
+        for length, sel in zip(lengths, sels, strict=True)
+    ]
+    sels = [sel[k] for sel, k in zip(sels, keeps, strict=True)]
+    labels = [lab[k] for lab, k in zip(labels, keeps, strict=True)]
+    if rules.emptied([len(s) for s in sels]):
+        raise maxlen_error(p.maxlen)
+    return sels, labels
+
+
+def _split_labels(
+    rules: Rules, labels: list[NDArray[Any]], split: int, p: Params
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """``y_train`` and ``y_test``, with the types Keras gives them."""
+    combined = np.concatenate(labels) if len(labels) > 1 else labels[0]
+    if rules.filter_each_split:
+        return combined[:split], combined[split:]
+    from_list = bool(p.maxlen)
+    return (
+        _labels(combined, slice(None, split), from_list=from_list),
+        _labels(combined, slice(split, None), from_list=from_list),
+    )
+
+
+def _head(p: Params, skip_top: int, num_words: int) -> int | None:
+    """What every row starts with after the vocabulary rule, if anything."""
+    if p.start_char is None:
+        return None
+    if skip_top <= p.start_char < num_words:
+        return int(p.start_char)
+    return None if p.oov_char is None else int(p.oov_char)
+
+
 def _plan(
-    mode: Mode,
+    rules: Rules,
     parts: list[Part],
     p: Params,
     value_range: tuple[int, int],
     *,
     wide: bool,
 ) -> _Plan:
-    keras22 = mode.endswith("keras2.2")
     sizes = [len(part.rows) for part in parts]
-    if not keras22 and type(p.seed) is int and p.seed == STORED_SEED:
-        sels = [np.arange(n) for n in sizes]  # the stored order is Keras's order
-    else:
-        perms = permutations(sizes, p.seed, global_rng=keras22)
-        fill_where(parts)
-        sels = [part.where[perm] for part, perm in zip(parts, perms, strict=True)]  # type: ignore[index]
+    sels = _orders(rules, parts, p.seed)
     labels = [part.labels[sel] for part, sel in zip(parts, sels, strict=True)]
     lengths = [part.rows.lengths() - 1 for part in parts]
-    heads = p.start_char is not None
     shift = int(p.index_from)
     if p.maxlen:
-        keeps = [
-            (length[sel] + int(heads)) < p.maxlen
-            for length, sel in zip(lengths, sels, strict=True)
-        ]
-        sels = [sel[k] for sel, k in zip(sels, keeps, strict=True)]
-        labels = [lab[k] for lab, k in zip(labels, keeps, strict=True)]
-        if mode == "imdb" and not all(len(s) for s in sels):
-            raise maxlen_error(p.maxlen)
-        if mode == "imdb-keras2.2" and not any(len(s) for s in sels):
-            raise maxlen_error(p.maxlen)
+        sels, labels = _filtered(rules, sels, labels, lengths, p)
     num_words = p.num_words
     if not num_words:
         num_words = _default_num_words(
@@ -349,27 +383,11 @@ def _plan(
         )
     num_words = int(num_words)
     skip_top = int(p.skip_top)
-    total = sum(len(s) for s in sels)
-    if mode == "imdb":
-        idx: int = len(sels[0])
-    elif mode == "imdb-keras2.2":
-        idx = sizes[0]
-    else:
-        idx = int(total * (1 - p.test_split))
-    split = slice(None, idx).indices(total)[1]
-    combined = np.concatenate(labels) if len(labels) > 1 else labels[0]
-    if mode == "imdb":
-        y_train, y_test = combined[:split], combined[split:]
-    else:
-        from_list = bool(p.maxlen)
-        y_train = _labels(combined, slice(None, split), from_list=from_list)
-        y_test = _labels(combined, slice(split, None), from_list=from_list)
-    head: int | None = None
-    if heads:
-        if skip_top <= p.start_char < num_words:
-            head = p.start_char
-        elif p.oov_char is not None:
-            head = p.oov_char
+    kept = [len(s) for s in sels]
+    idx = rules.split_index(kept, sizes, p.test_split)
+    split = slice(None, idx).indices(sum(kept))[1]
+    y_train, y_test = _split_labels(rules, labels, split, p)
+    head = _head(p, skip_top, num_words)
     vmap = _ValueMap(
         lo=value_range[0],
         hi=value_range[1],
@@ -479,7 +497,7 @@ def _finish(rows: list[Any] | RaggedArray, output: Output, pad: PadOptions) -> A
 
 
 def _vectorised(
-    mode: Mode,
+    rules: Rules,
     parts: list[Part],
     p: Params,
     value_range: tuple[int, int],
@@ -487,7 +505,7 @@ def _vectorised(
     pad: PadOptions,
 ) -> tuple[Split, Split]:
     # Python ints come faster out of int64 than out of int32 arrays.
-    plan = _plan(mode, parts, p, value_range, wide=output == "lists")
+    plan = _plan(rules, parts, p, value_range, wide=output == "lists")
     if output == "lists":
         with no_gc():
             rows = _rows_as_lists(plan)
@@ -501,11 +519,11 @@ def _vectorised(
 
 
 def run_pipeline(
-    mode: Mode,
     loaded: Loaded,
     spec: DatasetSpec,
     params: Params,
     *,
+    compat: Compat = None,
     output: Output = "lists",
     pad: PadOptions = PadOptions(),
 ) -> tuple[Split, Split]:
@@ -513,12 +531,13 @@ def run_pipeline(
 
     Parameters
     ----------
-    mode : {"imdb", "imdb-keras2.2", "reuters", "reuters-keras2.2"}
     loaded : list of Part or dict
         As returned by :func:`load_members`; it is emptied, so that the
         stored arrays can be freed as soon as they are no longer needed.
     spec : DatasetSpec
     params : Params
+    compat : {None, "keras3", "keras2.2"}
+        Which Keras version's rules (:meth:`DatasetSpec.rules`) to follow.
     output : {"lists", "ragged", "padded"}
     pad : PadOptions
 
@@ -528,12 +547,13 @@ def run_pipeline(
         As Keras returns them (``output="lists"``), or with RaggedArrays or
         padded 2-D arrays in place of the object arrays.
     """
+    rules = spec.rules(compat)
     if isinstance(loaded, list):
         parts = loaded[:]
         loaded.clear()
         value_range = _value_range(parts)
         if value_range is not None and _simple_args(params):
-            return _vectorised(mode, parts, params, value_range, output, pad)
+            return _vectorised(rules, parts, params, value_range, output, pad)
         xs, ys = source_order(parts)
         del parts
     else:
@@ -542,7 +562,7 @@ def run_pipeline(
         loaded.clear()
     with no_gc():
         (train_rows, y_train), (test_rows, y_test) = _reference.keras_steps(
-            mode, xs, ys, params
+            rules, xs, ys, params
         )
     del xs
     return (

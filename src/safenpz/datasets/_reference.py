@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
 from safenpz._ragged import RaggedArray
+from safenpz.datasets._spec import Rules
 
 __all__ = [
     "EMPTY_MAX",
-    "Mode",
     "Params",
     "keras_steps",
     "maxlen_error",
@@ -52,9 +52,6 @@ class Params:
     oov_char: Any = 2
     index_from: Any = 3
     test_split: Any = 0.2
-
-
-Mode: TypeAlias = Literal["imdb", "imdb-keras2.2", "reuters", "reuters-keras2.2"]
 
 
 def maxlen_error(maxlen: object) -> ValueError:
@@ -112,42 +109,45 @@ def _vocabulary(xs: list[Any], p: Params) -> list[list[Any]]:
 
 
 def keras_steps(
-    mode: Mode, xs: list[Any], ys: list[Any], p: Params
+    rules: Rules, xs: list[Any], ys: list[Any], p: Params
 ) -> tuple[tuple[list[Any], Any], tuple[list[Any], Any]]:
-    """Keras's own steps on object arrays (Keras 3.15.1 / 2.2.4 semantics)."""
+    """Keras's own steps on object arrays, by `rules` (see :class:`Rules`)."""
     xs = [
         x.to_object_array(keep_1d=True) if isinstance(x, RaggedArray) else x for x in xs
     ]
-    perms = permutations([len(x) for x in xs], p.seed, global_rng=mode.endswith("2.2"))
+    sizes = [len(x) for x in xs]
+    perms = permutations(sizes, p.seed, global_rng=rules.global_rng)
     xs = [x[perm] for x, perm in zip(xs, perms, strict=True)]
     ys = [y[perm] for y, perm in zip(ys, perms, strict=True)]
-    if mode == "imdb":
-        x_train, x_test = (_shift(x, p, always_copy=True) for x in xs)
-        labels_train, labels_test = ys
-        if p.maxlen:
-            x_train, labels_train = _remove_long_seq(p.maxlen, x_train, labels_train)
-            x_test, labels_test = _remove_long_seq(p.maxlen, x_test, labels_test)
-            if not x_train or not x_test:
-                raise maxlen_error(p.maxlen)
-        labels = np.concatenate([labels_train, labels_test])
-        rows = _vocabulary(x_train + x_test, p)
-        idx = len(x_train)
-        return (rows[:idx], labels[:idx]), (rows[idx:], labels[idx:])
-    if mode == "imdb-keras2.2":
-        idx = len(xs[0])
-        flat: Any = np.concatenate(xs)
-        labels_any: Any = np.concatenate(ys)
-    else:
-        flat, labels_any = xs[0], ys[0]
+    if rules.filter_each_split:
+        return _each_split(rules, xs, ys, p)
+    flat: Any = xs[0] if len(xs) == 1 else np.concatenate(xs)
+    labels: Any = ys[0] if len(ys) == 1 else np.concatenate(ys)
     flat = _shift(flat, p, always_copy=False)
     if p.maxlen:
-        flat, labels_any = _remove_long_seq(p.maxlen, flat, labels_any)
-        if mode == "imdb-keras2.2" and not flat:
+        flat, labels = _remove_long_seq(p.maxlen, flat, labels)
+        if rules.emptied([len(flat)]):
             raise maxlen_error(p.maxlen)
     rows = _vocabulary(flat, p)
-    if mode != "imdb-keras2.2":
-        idx = int(len(rows) * (1 - p.test_split))
+    idx = rules.split_index([len(rows)], sizes, p.test_split)
     return (
-        (rows[:idx], np.array(labels_any[:idx])),
-        (rows[idx:], np.array(labels_any[idx:])),
+        (rows[:idx], np.array(labels[:idx])),
+        (rows[idx:], np.array(labels[idx:])),
     )
+
+
+def _each_split(
+    rules: Rules, xs: list[Any], ys: list[Any], p: Params
+) -> tuple[tuple[list[Any], Any], tuple[list[Any], Any]]:
+    """Keras 3 IMDb: shift and filter train and test separately."""
+    x_train, x_test = (_shift(x, p, always_copy=True) for x in xs)
+    labels_train, labels_test = ys
+    if p.maxlen:
+        x_train, labels_train = _remove_long_seq(p.maxlen, x_train, labels_train)
+        x_test, labels_test = _remove_long_seq(p.maxlen, x_test, labels_test)
+        if rules.emptied([len(x_train), len(x_test)]):
+            raise maxlen_error(p.maxlen)
+    labels = np.concatenate([labels_train, labels_test])
+    rows = _vocabulary(x_train + x_test, p)
+    idx = rules.split_index([len(x_train), len(x_test)], [], p.test_split)
+    return (rows[:idx], labels[:idx]), (rows[idx:], labels[idx:])

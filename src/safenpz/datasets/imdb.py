@@ -23,18 +23,13 @@ from typing import Any, Literal, overload
 from numpy.typing import DTypeLike, NDArray
 
 from safenpz._typing import KerasData, RaggedKerasData
-from safenpz.datasets import _pipeline, _store, _words
+from safenpz.datasets import _pipeline, _spec, _store, _words
 from safenpz.datasets._pipeline import Output
-from safenpz.datasets._spec import Compat, DatasetSpec
+from safenpz.datasets._spec import Compat
 
 __all__ = ["decode_review", "get_word_index", "load_data"]
 
-SPEC = DatasetSpec(
-    name="imdb",
-    remote="imdb.npz",
-    parts=(("x_train", "y_train"), ("x_test", "y_test")),
-)
-_WORD_INDEX = "imdb_word_index.json"
+SPEC = _spec.IMDB
 
 
 @overload
@@ -239,9 +234,10 @@ def load_data(
         oov_char=oov_char,
         index_from=index_from,
     )
-    mode: _pipeline.Mode = "imdb-keras2.2" if compat == "keras2.2" else "imdb"
     loaded = _store.load_members(SPEC, path, progress=progress)
-    return _pipeline.run_pipeline(mode, loaded, SPEC, params, output=output, pad=pad)
+    return _pipeline.run_pipeline(
+        loaded, SPEC, params, compat=compat, output=output, pad=pad
+    )
 
 
 def get_word_index(
@@ -278,7 +274,7 @@ def get_word_index(
     >>> imdb.get_word_index()["the"]  # doctest: +SKIP
     1
     """
-    return _words.load_word_index(path, _WORD_INDEX, progress=progress)
+    return _words.load_word_index(path, SPEC.word_index, progress=progress)
 
 
 def decode_review(

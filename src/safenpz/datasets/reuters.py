@@ -21,14 +21,13 @@ from typing import Any, Literal, overload
 from numpy.typing import DTypeLike, NDArray
 
 from safenpz._typing import KerasData, RaggedKerasData
-from safenpz.datasets import _pipeline, _store, _words
+from safenpz.datasets import _pipeline, _spec, _store, _words
 from safenpz.datasets._pipeline import Output
-from safenpz.datasets._spec import Compat, DatasetSpec
+from safenpz.datasets._spec import Compat
 
 __all__ = ["decode_newswire", "get_label_names", "get_word_index", "load_data"]
 
-SPEC = DatasetSpec(name="reuters", remote="reuters.npz", parts=(("x", "y"),))
-_WORD_INDEX = "reuters_word_index.json"
+SPEC = _spec.REUTERS
 
 _LABEL_NAMES = (
     "cocoa",
@@ -232,9 +231,10 @@ def load_data(
         index_from=index_from,
         test_split=test_split,
     )
-    mode: _pipeline.Mode = "reuters-keras2.2" if compat == "keras2.2" else "reuters"
     loaded = _store.load_members(SPEC, path, progress=progress)
-    return _pipeline.run_pipeline(mode, loaded, SPEC, params, output=output, pad=pad)
+    return _pipeline.run_pipeline(
+        loaded, SPEC, params, compat=compat, output=output, pad=pad
+    )
 
 
 def get_word_index(
@@ -263,7 +263,7 @@ def get_word_index(
     FormatError
         The file is not a JSON object.
     """
-    return _words.load_word_index(path, _WORD_INDEX, progress=progress)
+    return _words.load_word_index(path, SPEC.word_index, progress=progress)
 
 
 def get_label_names() -> tuple[str, ...]:
