@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from safenpz._exceptions import FormatError
+from safenpz import FormatError
 from safenpz.datasets import _source, _store, _words, imdb
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from safenpz._exceptions import UnsafeFileError
+from safenpz import UnsafeFileError
 from safenpz.datasets import _compat, keras_compat
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")

@@ -25,12 +25,13 @@ import numpy as np
 import pytest
 
 import safenpz
-from safenpz import RaggedArray, _fetch
-from safenpz._exceptions import (
+from safenpz import (
     DownloadError,
     FormatError,
     HashMismatchError,
+    RaggedArray,
     UnsafeFileError,
+    _fetch,
 )
 from safenpz.datasets import _pipeline, _reference, _source, _spec, imdb, reuters
 

@@ -50,6 +50,7 @@ __all__ = [
     "Output",
     "PadOptions",
     "Params",
+    "check_options",
     "run_pipeline",
 ]
 
