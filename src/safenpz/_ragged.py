@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, overload
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from safenpz import _pad
 from safenpz._exceptions import FormatError
 from safenpz._gc import no_gc
 
@@ -785,81 +786,9 @@ class RaggedArray:
         >>> r.pad(maxlen=2, padding="post", truncating="post", value=-1).tolist()
         [[1, -1], [2, 3], [4, 5]]
         """
-        lengths = self.lengths()
-        n = len(lengths)
-        # Keras passes these straight to NumPy; so do we, for the same errors.
-        columns_arg: Any = np.max(lengths) if maxlen is None else maxlen
-        dtype_arg: Any = dtype
-        is_dtype_str = np.issubdtype(dtype_arg, np.str_) or np.issubdtype(
-            dtype_arg, np.bytes_
+        return _pad.pad(
+            self._values, self._offsets, maxlen, dtype, padding, truncating, value
         )
-        if isinstance(value, str) and dtype is not object and not is_dtype_str:
-            msg = (
-                f"`dtype` {dtype} is not compatible with `value`'s type: "
-                f"{type(value)}\nYou should set `dtype=object` for variable length "
-                "strings."
-            )
-            raise ValueError(msg)
-        out: NDArray[Any] = np.full((n, columns_arg), value, dtype=dtype_arg)
-        nonempty = lengths > 0
-        if not nonempty.any():
-            return out
-        if truncating not in ("pre", "post"):
-            msg = f'Truncating type "{truncating}" not understood'
-            raise ValueError(msg)
-        width = int(out.shape[1])
-        if width == 0 and truncating == "pre":
-            # Keras slices s[-0:], which is the whole row.
-            keep = lengths
-        else:
-            keep = np.minimum(lengths, width)
-        kept = self._kept_values(lengths, keep, from_end=truncating == "pre")
-        keep_offsets = _offsets_from_lengths(keep)
-        first = int(np.argmax(nonempty))
-        # Keras converts, then checks padding, then assigns row by row: the
-        # first non-empty row decides which error comes first.
-        _cast_like_list(
-            kept[int(keep_offsets[first]) : int(keep_offsets[first + 1])], dtype
-        )
-        if padding not in ("pre", "post"):
-            msg = f'Padding type "{padding}" not understood'
-            raise ValueError(msg)
-        if width == 0:
-            # With truncating="pre" Keras keeps the whole row (s[-0:]) and
-            # assigns it to a 0-wide slot: length-1 rows broadcast away,
-            # the first longer row fails (after the rows before it converted).
-            long_rows = np.flatnonzero(keep >= 2)
-            if len(long_rows):
-                row = int(long_rows[0])
-                _cast_like_list(kept[: int(keep_offsets[row + 1])], dtype)
-                msg = (
-                    "could not broadcast input array from shape "
-                    f"({int(keep[row])},) into shape (0,)"
-                )
-                raise ValueError(msg)
-            _cast_like_list(kept, dtype)
-            return out
-        columns = np.arange(width, dtype=np.int64)
-        if padding == "post":
-            where = columns < keep[:, np.newaxis]
-        else:
-            where = columns >= (width - keep)[:, np.newaxis]
-        out[where] = _cast_like_list(kept, dtype)
-        return out
-
-    def _kept_values(
-        self, lengths: NDArray[np.int64], keep: NDArray[np.int64], *, from_end: bool
-    ) -> NDArray[Any]:
-        """The values left after cutting each row to `keep` items."""
-        if bool((keep == lengths).all()):
-            return self._values
-        position = np.arange(len(self._values), dtype=np.int64)
-        position -= np.repeat(self.starts, lengths)
-        if from_end:
-            mask = position >= np.repeat(lengths - keep, lengths)
-        else:
-            mask = position < np.repeat(keep, lengths)
-        return self._values[mask]
 
     # -------------------------------------------------------------------- Arrow
 
@@ -1178,38 +1107,6 @@ def _inferred(items: list[Any], kinds: set[type]) -> NDArray[Any]:
     if values.dtype.kind in "iu" and values.dtype != np.uint64:
         values = values.astype(np.int64)
     return values
-
-
-def _cast_like_list(values: NDArray[Any], dtype: DTypeLike | None) -> NDArray[Any]:
-    """Return ``np.asarray(values.tolist(), dtype=dtype)``, fast when possible.
-
-    The fast path casts the array directly wherever that gives the same
-    numbers (and errors) as going through Python scalars; everything else
-    (out-of-range integers, NaN to int, strings, objects, complex) takes the
-    slow path so NumPy itself decides.
-    """
-    if dtype is None or values.size == 0:
-        return np.asarray(values.tolist(), dtype=dtype)
-    target = np.dtype(dtype)
-    source = values.dtype.kind
-    if target.kind not in "biuf" or source not in "biuf":
-        return np.asarray(values.tolist(), dtype=target)
-    if target.kind == "b" or source == "b":
-        return values.astype(target)
-    if target.kind == "f":
-        if source == "f":
-            return values.astype(target)
-        # NumPy converts a Python int to float64 first, then to the target.
-        return values.astype(np.float64).astype(target)
-    info = np.iinfo(target)
-    whole = values
-    if source == "f":
-        if not bool(np.isfinite(values).all()):
-            return np.asarray(values.tolist(), dtype=target)
-        whole = np.trunc(values)
-    if int(whole.min()) < info.min or int(whole.max()) > info.max:
-        return np.asarray(values.tolist(), dtype=target)
-    return values.astype(target)
 
 
 def _exact_scalar(value: Any, dtype: np.dtype[Any]) -> NDArray[Any]:
