@@ -50,7 +50,6 @@ as fast. ``object`` and structured dtypes raise ``TypeError``.
 from __future__ import annotations
 
 import collections.abc
-import importlib
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -59,7 +58,7 @@ from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, overload
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from safenpz import _pad
+from safenpz import _interop, _pad
 from safenpz._exceptions import FormatError
 from safenpz._gc import no_gc
 
@@ -72,8 +71,6 @@ _INT64_MAX = int(np.iinfo(np.int64).max)
 _UINT64_MAX = int(np.iinfo(np.uint64).max)
 _PREVIEW_ROWS = 3
 _PREVIEW_ITEMS = 6
-_ARROW_INT32_MAX = int(np.iinfo(np.int32).max)
-_PYARROW_HINT = "pip install 'safenpz[arrow]'"
 
 
 class RaggedArray:
@@ -825,20 +822,7 @@ class RaggedArray:
         >>> r.to_torch(layout="padded", maxlen=2).tolist()  # doctest: +SKIP
         [[1, 2], [0, 0], [0, 3]]
         """
-        if layout not in ("jagged", "padded"):
-            msg = f"layout must be 'jagged' or 'padded', not {layout!r}"
-            raise ValueError(msg)
-        if layout == "jagged" and pad_options:
-            msg = f"pad options {sorted(pad_options)} need layout='padded'"
-            raise ValueError(msg)
-        torch = _import_optional("torch", "to_torch()", "pip install 'safenpz[torch]'")
-        if layout == "padded":
-            return torch.from_numpy(self.pad(**pad_options))
-        values = self._values
-        if not (values.flags.writeable and values.flags.c_contiguous):
-            values = values.copy()  # torch only shares writable, contiguous memory
-        offsets = torch.from_numpy(np.array(self._offsets, dtype=np.int64))
-        return torch.nested.nested_tensor_from_jagged(torch.from_numpy(values), offsets)
+        return _interop.to_torch(self._values, self._offsets, layout, **pad_options)
 
     def to_arrow(self, *, large: bool | None = None) -> Any:
         """Return a ``pyarrow.ListArray`` (or ``LargeListArray``) of the rows.
@@ -872,25 +856,7 @@ class RaggedArray:
         >>> arr.to_pylist()
         [[1, 2], [3]]
         """
-        pa = _import_pyarrow("to_arrow()")
-        total = int(self._offsets[-1])
-        if large is None:
-            large = total > _ARROW_INT32_MAX
-        elif not large and total > _ARROW_INT32_MAX:
-            msg = (
-                f"{total} values do not fit Arrow's int32 list offsets; "
-                "use to_arrow(large=True)"
-            )
-            raise ValueError(msg)
-        try:
-            values = pa.array(np.ascontiguousarray(self._values))
-            if large:
-                return pa.LargeListArray.from_arrays(pa.array(self._offsets), values)
-            offsets = pa.array(self._offsets.astype(np.int32))
-            return pa.ListArray.from_arrays(offsets, values)
-        except pa.ArrowException as err:
-            msg = f"cannot convert values of dtype {self.dtype} to Arrow: {err}"
-            raise TypeError(msg) from err
+        return _interop.to_arrow(self._values, self._offsets, large=large)
 
     @classmethod
     def from_arrow(cls, array: Any) -> Self:
@@ -916,50 +882,7 @@ class RaggedArray:
         >>> RaggedArray.from_arrow(pa.array([[1, 2], [], [3]])).to_lists()
         [[1, 2], [], [3]]
         """
-        pa = _import_pyarrow("from_arrow()")
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
-        if not isinstance(array, pa.Array):
-            msg = f"from_arrow() needs a pyarrow array, got {type(array).__name__}"
-            raise TypeError(msg)
-        arrow_type = array.type
-        if not (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)):
-            msg = f"from_arrow() needs a list or large_list array, got {arrow_type}"
-            raise TypeError(msg)
-        if array.null_count:
-            msg = (
-                f"the Arrow array has {array.null_count} null rows and a "
-                "RaggedArray has none; replace them first, e.g. with "
-                "pyarrow.compute.fill_null(array, [])"
-            )
-            raise ValueError(msg)
-        raw_offsets = array.offsets.to_numpy()
-        if len(raw_offsets) == 0:
-            raw_offsets = np.zeros(1, dtype=np.int64)
-        base, end = int(raw_offsets[0]), int(raw_offsets[-1])
-        child = array.values.slice(base, end - base)
-        if child.null_count:
-            msg = (
-                f"the Arrow list values contain {child.null_count} nulls and a "
-                "RaggedArray has none; fill them first with "
-                "pyarrow.compute.fill_null"
-            )
-            raise ValueError(msg)
-        try:
-            values = child.to_numpy(zero_copy_only=False)
-        except (pa.ArrowException, TypeError, ValueError) as err:
-            msg = f"list values of type {arrow_type.value_type} have no NumPy dtype"
-            raise TypeError(msg) from err
-        if values.dtype == object:
-            msg = (
-                f"list values of type {arrow_type.value_type} have no numeric "
-                "NumPy dtype"
-            )
-            raise TypeError(msg)
-        offsets = raw_offsets.astype(np.int64, copy=False)
-        if base:
-            offsets = offsets - base
-        return cls(values, offsets)
+        return cls(*_interop.from_arrow(array))
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1140,15 +1063,3 @@ def _preview_row(row: NDArray[Any]) -> str:
     if len(row) > _PREVIEW_ITEMS:
         items.append("...")
     return "[" + ", ".join(items) + "]"
-
-
-def _import_optional(module: str, what: str, hint: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        msg = f"{what} needs {module}: {hint}"
-        raise ImportError(msg) from err
-
-
-def _import_pyarrow(what: str) -> Any:
-    return _import_optional("pyarrow", what, _PYARROW_HINT)
