@@ -21,46 +21,22 @@ and a bad one would otherwise surface later as a wrong row or an
 ``IndexError`` deep inside a gather.
 
 The exposed ``offsets`` array is read-only; ``values`` is left as it is.
-
-dtype rules of :meth:`RaggedArray.from_lists`
----------------------------------------------
-With ``dtype=None`` the dtype is what ``np.asarray(flat)`` would infer for the
-flattened elements, with these fixed choices:
-
-- Python or NumPy integers (bools may be mixed in) give ``int64`` on every
-  platform; only when a value does not fit ``int64`` but all fit ``uint64``
-  does the result become ``uint64``. Python ints that fit neither raise
-  ``ValueError`` (``np.asarray`` would silently round them to ``float64``).
-- Only bools give ``bool``; any float gives ``float64`` (``float32`` only if
-  every element is a ``np.float32`` scalar); complex gives ``complex128``.
-- Rows that are NumPy arrays keep their dtype (``np.concatenate``
-  promotion; empty rows do not take part unless all rows are empty); a 2-D
-  numeric array keeps its dtype.
-- No elements at all give ``int64`` (``np.asarray([])`` would say
-  ``float64``; token ids are the common case).
-- Elements that would need an ``object`` array raise ``TypeError``.
-
-With an explicit ``dtype`` the elements are converted as
-``np.asarray(flat, dtype=dtype)`` would (floats truncated towards zero,
-out-of-range Python ints raise ``OverflowError`` on NumPy 2); passing
-``dtype=np.int64`` for integer rows skips the type scan and is about twice
-as fast. ``object`` and structured dtypes raise ``TypeError``.
 """
 
 from __future__ import annotations
 
-import collections.abc
 import itertools
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from safenpz import _interop, _pad
+from safenpz import _infer, _interop, _pad
 from safenpz._exceptions import FormatError
 from safenpz._gc import no_gc
+from safenpz._infer import check_plain_dtype, offsets_from_lengths
 
 if TYPE_CHECKING:
     from typing import Self
@@ -68,7 +44,6 @@ if TYPE_CHECKING:
 __all__ = ["RaggedArray"]
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
-_UINT64_MAX = int(np.iinfo(np.uint64).max)
 _PREVIEW_ROWS = 3
 _PREVIEW_ITEMS = 6
 
@@ -348,7 +323,7 @@ class RaggedArray:
             raise ValueError(msg)
         lengths = self.lengths()
         values = self._values[np.repeat(keep, lengths)]
-        return RaggedArray(values, _offsets_from_lengths(lengths[keep]), validate=False)
+        return RaggedArray(values, offsets_from_lengths(lengths[keep]), validate=False)
 
     def split(self, index: SupportsIndex) -> tuple[RaggedArray, RaggedArray]:
         """Return ``(self[:index], self[index:])``, both views of `self`.
@@ -382,7 +357,7 @@ class RaggedArray:
         """Rows at the (in-range, non-negative) `idx`, as new arrays."""
         starts = self._offsets[idx]
         lengths = self._offsets[idx + 1] - starts
-        offsets = _offsets_from_lengths(lengths)
+        offsets = offsets_from_lengths(lengths)
         total = int(offsets[-1])
         source = np.repeat(starts - offsets[:-1], lengths)
         source += np.arange(total, dtype=np.int64)
@@ -423,7 +398,7 @@ class RaggedArray:
         """
         if callable(func_or_table):
             new = np.asarray(func_or_table(self._values))
-            _check_plain_dtype(new.dtype, "map_values")
+            check_plain_dtype(new.dtype, "map_values")
             if new.shape != self._values.shape:
                 msg = (
                     f"map_values: the function returned shape {new.shape}, "
@@ -451,7 +426,7 @@ class RaggedArray:
                     f"table of length {len(table)}"
                 )
                 raise IndexError(msg)
-        _check_plain_dtype(table.dtype, "map_values")
+        check_plain_dtype(table.dtype, "map_values")
         new = table[self._values.astype(np.intp, copy=False)]
         return RaggedArray(new, self._offsets, validate=False)
 
@@ -472,7 +447,7 @@ class RaggedArray:
         [[7.5, 8.5], [9.5]]
         """
         new = np.asarray(values)
-        _check_plain_dtype(new.dtype, "with_values")
+        check_plain_dtype(new.dtype, "with_values")
         if new.shape != self._values.shape:
             msg = (
                 f"with_values: got shape {new.shape}, expected "
@@ -490,7 +465,7 @@ class RaggedArray:
         >>> RaggedArray.from_lists([[1, 2], [3]]).astype("int32").dtype
         dtype('int32')
         """
-        _check_plain_dtype(np.dtype(dtype), "astype")
+        check_plain_dtype(np.dtype(dtype), "astype")
         return RaggedArray(self._values.astype(dtype), self._offsets, validate=False)
 
     def prepend(self, value: Any) -> RaggedArray:
@@ -580,9 +555,9 @@ class RaggedArray:
             object array (as ``np.load(..., allow_pickle=True)`` returns for
             Keras datasets) gives one row per element.
         dtype : data-type, optional
-            dtype of `values`. If omitted it is inferred; see the module
-            documentation (integers give ``int64``, any float ``float64``,
-            only bools ``bool``, no elements ``int64``).
+            dtype of `values`. If omitted it is inferred; see the dtype rules
+            in ``safenpz._infer`` (integers give ``int64``, any float
+            ``float64``, only bools ``bool``, no elements ``int64``).
 
         Returns
         -------
@@ -604,76 +579,7 @@ class RaggedArray:
         >>> len(RaggedArray.from_lists([]))
         0
         """
-        if dtype is not None:
-            _check_plain_dtype(np.dtype(dtype), "from_lists")
-        if isinstance(rows, np.ndarray) and not (
-            rows.dtype == object and rows.ndim == 1
-        ):
-            return cls._from_2d_array(rows, dtype)
-        if not isinstance(rows, collections.abc.Sized):
-            rows = list(rows)  # type: ignore[arg-type]
-        rows_seq: Sequence[Any] = rows  # type: ignore[assignment]
-        n = len(rows_seq)
-        if n == 0:
-            return cls(np.empty(0, dtype=np.int64 if dtype is None else dtype), [0])
-        row_types = set(map(type, rows_seq))
-        for row_type in row_types:
-            if not _is_row_type(row_type):
-                i = next(i for i, r in enumerate(rows_seq) if type(r) is row_type)
-                msg = (
-                    f"from_lists() needs each row to be a sequence of numbers; "
-                    f"row {i} is a {row_type.__name__}"
-                )
-                raise TypeError(msg)
-        if all(issubclass(t, np.ndarray) for t in row_types):
-            return cls._from_array_rows(rows_seq, dtype)
-        lengths = np.fromiter(map(len, rows_seq), dtype=np.int64, count=n)
-        offsets = _offsets_from_lengths(lengths)
-        values = _flat_values(
-            lambda: itertools.chain.from_iterable(rows_seq), int(offsets[-1]), dtype
-        )
-        return cls(values, offsets, validate=False)
-
-    @classmethod
-    def _from_2d_array(cls, rows: NDArray[Any], dtype: DTypeLike | None) -> Self:
-        if rows.ndim != 2:
-            msg = (
-                "from_lists() needs a sequence of rows, a 1-D object array or "
-                f"a 2-D array; got an array of shape {rows.shape}"
-            )
-            raise TypeError(msg)
-        n, m = rows.shape
-        offsets = np.arange(n + 1, dtype=np.int64) * m
-        flat = rows.reshape(-1)
-        if rows.dtype == object:
-            items = flat.tolist()
-            values = _flat_values(lambda: iter(items), len(items), dtype)
-        elif dtype is None:
-            values = flat.copy()
-        else:
-            values = flat.astype(dtype)
-        return cls(values, offsets, validate=False)
-
-    @classmethod
-    def _from_array_rows(cls, rows: Sequence[Any], dtype: DTypeLike | None) -> Self:
-        arrays: list[NDArray[Any]] = list(rows)
-        ndims = {a.ndim for a in arrays}
-        if ndims != {1}:
-            i = next(i for i, a in enumerate(arrays) if a.ndim != 1)
-            msg = (
-                "from_lists() needs 1-D rows; "
-                f"row {i} is an array of shape {arrays[i].shape}"
-            )
-            raise TypeError(msg)
-        lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
-        nonempty = [a for a in arrays if len(a)] or arrays
-        values = np.concatenate(nonempty)
-        if values.dtype == object:
-            items = values.tolist()
-            values = _flat_values(lambda: iter(items), len(items), dtype)
-        elif dtype is not None:
-            values = values.astype(dtype)
-        return cls(values, _offsets_from_lengths(lengths), validate=False)
+        return cls(*_infer.from_rows(rows, dtype), validate=False)
 
     def to_lists(self) -> list[list[Any]]:
         """Return the rows as Python lists of Python scalars.
@@ -938,98 +844,6 @@ def _check_offsets(
             )
             raise FormatError(msg)
     return offs
-
-
-def _check_plain_dtype(dtype: np.dtype[Any], what: str) -> None:
-    """Reject dtypes a RaggedArray cannot hold, for arguments from the caller."""
-    if dtype.kind in "OV":
-        msg = (
-            f"{what}(): a RaggedArray holds plain data, not dtype {dtype} "
-            "(object and structured dtypes are not allowed)"
-        )
-        raise TypeError(msg)
-
-
-def _offsets_from_lengths(lengths: NDArray[np.int64]) -> NDArray[np.int64]:
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return offsets
-
-
-def _is_row_type(row_type: type) -> bool:
-    if issubclass(row_type, (str, bytes, bytearray)):
-        return False
-    return issubclass(row_type, (np.ndarray, collections.abc.Sequence))
-
-
-def _flat_values(
-    elements: Callable[[], Iterator[Any]], total: int, dtype: DTypeLike | None
-) -> NDArray[Any]:
-    """Make the values array from the flattened elements.
-
-    `elements` is called once or twice (a type scan, then the fill), so that
-    plain Python ints go through ``np.fromiter`` instead of ``np.asarray``'s
-    slower inference.
-    """
-    if dtype is not None:
-        target = np.dtype(dtype)
-        if target.kind in "biufc":
-            return np.fromiter(elements(), dtype=target, count=total)
-        return np.asarray(list(elements()), dtype=target)
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    kinds = set(map(type, elements()))
-    if kinds <= {int, bool}:
-        if kinds == {bool}:
-            return np.fromiter(elements(), dtype=np.bool_, count=total)
-        try:
-            return np.fromiter(elements(), dtype=np.int64, count=total)
-        except OverflowError:
-            return _beyond_int64(elements, total)
-    elif kinds <= {int, bool, float}:
-        try:
-            return np.fromiter(elements(), dtype=np.float64, count=total)
-        except OverflowError as err:
-            msg = (
-                f"from_lists(): an integer mixed with floats overflows float64 ({err})"
-            )
-            raise ValueError(msg) from err
-    return _inferred(list(elements()), kinds)
-
-
-def _beyond_int64(
-    elements: Callable[[], Iterator[Any]], total: int
-) -> NDArray[np.uint64]:
-    """Python ints, some outside int64: uint64 if they all fit, else an error.
-
-    (``np.asarray`` would silently round them to float64.)
-    """
-    low, high = min(elements()), max(elements())
-    if low < 0 or high > _UINT64_MAX:
-        msg = (
-            f"from_lists(): the integers range from {low} to {high}, which fits "
-            "neither int64 nor uint64; pass dtype=np.float64 if rounding them "
-            "is acceptable"
-        )
-        raise ValueError(msg)
-    return np.fromiter(elements(), dtype=np.uint64, count=total)
-
-
-def _inferred(items: list[Any], kinds: set[type]) -> NDArray[Any]:
-    names = ", ".join(sorted(k.__name__ for k in kinds))
-    msg = (
-        "from_lists() needs rows of numbers (one NumPy dtype); "
-        f"the elements are of type {names}"
-    )
-    try:
-        values = np.asarray(items)
-    except (ValueError, TypeError, OverflowError) as err:
-        raise TypeError(msg) from err
-    if values.ndim != 1 or values.dtype.kind in "OV":
-        raise TypeError(msg)
-    if values.dtype.kind in "iu" and values.dtype != np.uint64:
-        values = values.astype(np.int64)
-    return values
 
 
 def _exact_scalar(value: Any, dtype: np.dtype[Any]) -> NDArray[Any]:
