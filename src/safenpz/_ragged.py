@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, overload
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from safenpz import _infer, _interop, _pad
+from safenpz import _infer, _interop, _pad, _transform
 from safenpz._exceptions import FormatError
 from safenpz._gc import no_gc
 from safenpz._infer import check_plain_dtype, offsets_from_lengths
@@ -396,38 +396,7 @@ class RaggedArray:
         >>> r.map_values([10, 20, 30]).to_lists()
         [[10, 20], [30]]
         """
-        if callable(func_or_table):
-            new = np.asarray(func_or_table(self._values))
-            check_plain_dtype(new.dtype, "map_values")
-            if new.shape != self._values.shape:
-                msg = (
-                    f"map_values: the function returned shape {new.shape}, "
-                    f"expected {self._values.shape}; it must map the values "
-                    "elementwise"
-                )
-                raise ValueError(msg)
-            return RaggedArray(new, self._offsets, validate=False)
-        table = np.asarray(func_or_table)
-        if table.ndim != 1:
-            msg = f"map_values: a lookup table must be 1-D, got shape {table.shape}"
-            raise ValueError(msg)
-        if self.dtype.kind not in "iub":
-            msg = (
-                "map_values: a lookup table needs integer values, "
-                f"not {self.dtype}; pass a function instead"
-            )
-            raise TypeError(msg)
-        if self._values.size:
-            low, high = int(self._values.min()), int(self._values.max())
-            if low < 0 or high >= len(table):
-                bad = low if low < 0 else high
-                msg = (
-                    f"map_values: value {bad} is not an index into a lookup "
-                    f"table of length {len(table)}"
-                )
-                raise IndexError(msg)
-        check_plain_dtype(table.dtype, "map_values")
-        new = table[self._values.astype(np.intp, copy=False)]
+        new = _transform.map_values(self._values, func_or_table)
         return RaggedArray(new, self._offsets, validate=False)
 
     def with_values(self, values: ArrayLike) -> RaggedArray:
@@ -446,14 +415,7 @@ class RaggedArray:
         >>> r.with_values(np.array([7.5, 8.5, 9.5])).to_lists()
         [[7.5, 8.5], [9.5]]
         """
-        new = np.asarray(values)
-        check_plain_dtype(new.dtype, "with_values")
-        if new.shape != self._values.shape:
-            msg = (
-                f"with_values: got shape {new.shape}, expected "
-                f"{self._values.shape} (one value per existing value)"
-            )
-            raise ValueError(msg)
+        new = _transform.with_values(self._values, values)
         return RaggedArray(new, self._offsets, validate=False)
 
     def astype(self, dtype: DTypeLike) -> RaggedArray:
@@ -487,16 +449,8 @@ class RaggedArray:
         >>> RaggedArray.from_lists([[5, 6], [], [7]]).prepend(1).to_lists()
         [[1, 5, 6], [1], [1, 7]]
         """
-        fill = _exact_scalar(value, self.dtype)
-        n = len(self)
-        new_offsets = self._offsets + np.arange(n + 1, dtype=np.int64)
-        out = np.empty(len(self._values) + n, dtype=self.dtype)
-        heads = new_offsets[:-1]
-        out[heads] = fill
-        rest = np.ones(len(out), dtype=np.bool_)
-        rest[heads] = False
-        out[rest] = self._values
-        return RaggedArray(out, new_offsets, validate=False)
+        new = _transform.prepend(self._values, self._offsets, value)
+        return RaggedArray(*new, validate=False)
 
     @classmethod
     def concatenate(cls, arrays: Iterable[RaggedArray]) -> RaggedArray:
@@ -844,32 +798,6 @@ def _check_offsets(
             )
             raise FormatError(msg)
     return offs
-
-
-def _exact_scalar(value: Any, dtype: np.dtype[Any]) -> NDArray[Any]:
-    """`value` as a 0-d array of `dtype`, or ValueError if that changes it."""
-    scalar = np.asarray(value)
-    if scalar.ndim != 0:
-        msg = f"expected a scalar, got an array of shape {scalar.shape}"
-        raise TypeError(msg)
-    msg = (
-        f"{value!r} cannot be stored as {dtype} without changing it; "
-        "convert the RaggedArray first with astype()"
-    )
-    if scalar.dtype.kind == "c" and dtype.kind != "c":
-        if scalar.imag != 0:
-            raise ValueError(msg)
-        scalar = scalar.real
-    try:
-        with np.errstate(all="ignore"):
-            cast = scalar.astype(dtype)
-    except (ValueError, TypeError, OverflowError) as err:
-        raise ValueError(msg) from err
-    before, after = scalar.item(), cast.item()
-    same = before == after or (before != before and after != after)
-    if not same:
-        raise ValueError(msg)
-    return cast
 
 
 def _preview_row(row: NDArray[Any]) -> str:

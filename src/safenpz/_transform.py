@@ -1,0 +1,141 @@
+"""New values for an existing ragged layout: map, replace, prepend.
+
+Each function takes the layout's arrays and returns the new ``values`` (and,
+for :func:`prepend`, the new ``offsets``); :class:`safenpz.RaggedArray` wraps
+the result without re-validating, because the offsets are either unchanged
+or valid by construction. Arguments that would give values a RaggedArray
+cannot hold (``object`` or structured dtypes, the wrong length, a scalar that
+does not survive the cast) are refused here, before anything is allocated
+for the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from safenpz._infer import check_plain_dtype
+
+__all__ = ["map_values", "prepend", "with_values"]
+
+
+def map_values(
+    values: NDArray[Any],
+    func_or_table: Callable[[NDArray[Any]], ArrayLike] | ArrayLike,
+) -> NDArray[Any]:
+    """Return ``func(values)`` or ``table[values]``, checked elementwise.
+
+    The implementation of :meth:`safenpz.RaggedArray.map_values`, which
+    documents the parameters and errors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> map_values(np.array([0, 2]), [10, 20, 30]).tolist()
+    [10, 30]
+    """
+    if callable(func_or_table):
+        new = np.asarray(func_or_table(values))
+        check_plain_dtype(new.dtype, "map_values")
+        if new.shape != values.shape:
+            msg = (
+                f"map_values: the function returned shape {new.shape}, "
+                f"expected {values.shape}; it must map the values "
+                "elementwise"
+            )
+            raise ValueError(msg)
+        return new
+    table = np.asarray(func_or_table)
+    if table.ndim != 1:
+        msg = f"map_values: a lookup table must be 1-D, got shape {table.shape}"
+        raise ValueError(msg)
+    if values.dtype.kind not in "iub":
+        msg = (
+            "map_values: a lookup table needs integer values, "
+            f"not {values.dtype}; pass a function instead"
+        )
+        raise TypeError(msg)
+    if values.size:
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high >= len(table):
+            bad = low if low < 0 else high
+            msg = (
+                f"map_values: value {bad} is not an index into a lookup "
+                f"table of length {len(table)}"
+            )
+            raise IndexError(msg)
+    check_plain_dtype(table.dtype, "map_values")
+    mapped: NDArray[Any] = table[values.astype(np.intp, copy=False)]
+    return mapped
+
+
+def with_values(values: NDArray[Any], new_values: ArrayLike) -> NDArray[Any]:
+    """Return `new_values` as an array, checked to replace `values` one for one.
+
+    The implementation of :meth:`safenpz.RaggedArray.with_values`.
+    """
+    new = np.asarray(new_values)
+    check_plain_dtype(new.dtype, "with_values")
+    if new.shape != values.shape:
+        msg = (
+            f"with_values: got shape {new.shape}, expected "
+            f"{values.shape} (one value per existing value)"
+        )
+        raise ValueError(msg)
+    return new
+
+
+def prepend(
+    values: NDArray[Any], offsets: NDArray[np.int64], value: Any
+) -> tuple[NDArray[Any], NDArray[np.int64]]:
+    """Return ``(values, offsets)`` with `value` put at the start of every row.
+
+    The implementation of :meth:`safenpz.RaggedArray.prepend`, which
+    documents the errors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values, offsets = prepend(np.array([5, 6, 7]), np.array([0, 2, 2, 3]), 1)
+    >>> values.tolist(), offsets.tolist()
+    ([1, 5, 6, 1, 1, 7], [0, 3, 4, 6])
+    """
+    fill = _exact_scalar(value, values.dtype)
+    n = len(offsets) - 1
+    new_offsets = offsets + np.arange(n + 1, dtype=np.int64)
+    out = np.empty(len(values) + n, dtype=values.dtype)
+    heads = new_offsets[:-1]
+    out[heads] = fill
+    rest = np.ones(len(out), dtype=np.bool_)
+    rest[heads] = False
+    out[rest] = values
+    return out, new_offsets
+
+
+def _exact_scalar(value: Any, dtype: np.dtype[Any]) -> NDArray[Any]:
+    """`value` as a 0-d array of `dtype`, or ValueError if that changes it."""
+    scalar = np.asarray(value)
+    if scalar.ndim != 0:
+        msg = f"expected a scalar, got an array of shape {scalar.shape}"
+        raise TypeError(msg)
+    msg = (
+        f"{value!r} cannot be stored as {dtype} without changing it; "
+        "convert the RaggedArray first with astype()"
+    )
+    if scalar.dtype.kind == "c" and dtype.kind != "c":
+        if scalar.imag != 0:
+            raise ValueError(msg)
+        scalar = scalar.real
+    try:
+        with np.errstate(all="ignore"):
+            cast = scalar.astype(dtype)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise ValueError(msg) from err
+    before, after = scalar.item(), cast.item()
+    same = before == after or (before != before and after != after)
+    if not same:
+        raise ValueError(msg)
+    return cast
