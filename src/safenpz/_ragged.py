@@ -89,6 +89,32 @@ class RaggedArray:
     [1, 2, 3]
     >>> r.to_lists()
     [[1], [2, 3], [4, 5, 6]]
+
+    The invariants, which every RaggedArray satisfies (the constructor checks
+    them, and every operation builds offsets that keep them):
+
+    >>> off = r.offsets
+    >>> off.dtype, off.ndim, len(off) == len(r) + 1, off.flags.writeable
+    (dtype('int64'), 1, True, False)
+    >>> int(off[0]), int(off[-1]) == len(r.values), bool((r.stops >= r.starts).all())
+    (0, True, True)
+    >>> all(r[i].tolist() == r.values[off[i] : off[i + 1]].tolist() for i in range(3))
+    True
+
+    A broken rule raises FormatError naming the first failing index:
+
+    >>> RaggedArray(np.arange(3), [0, 2, 1, 3])
+    Traceback (most recent call last):
+    safenpz.FormatError: offsets must not decrease: offsets[1]=2 > offsets[2]=1
+    >>> RaggedArray(np.arange(3), [1, 3])
+    Traceback (most recent call last):
+    safenpz.FormatError: offsets must start at 0: offsets[0]=1
+    >>> RaggedArray(np.arange(3), [0, 2])
+    Traceback (most recent call last):
+    safenpz.FormatError: offsets must end at len(values)=3: offsets[1]=2
+    >>> RaggedArray(np.zeros((2, 2)), [0, 2])
+    Traceback (most recent call last):
+    safenpz.FormatError: RaggedArray values must be 1-D, got shape (2, 2)
     """
 
     __slots__ = ("_offsets", "_values")
