@@ -6,6 +6,11 @@ returns for Keras datasets, or a 2-D array) into ``(values, offsets)``. The
 rows' lengths give the offsets; the flattened elements give the values, whose
 dtype follows the rules below.
 
+The docstring of :func:`from_rows` is also that of
+:meth:`safenpz.RaggedArray.from_lists`, which builds the RaggedArray from
+the ``(values, offsets)`` returned here: it is written for the method's
+caller.
+
 dtype rules of :meth:`RaggedArray.from_lists`
 ---------------------------------------------
 With ``dtype=None`` the dtype is what ``np.asarray(flat)`` would infer for the
@@ -61,11 +66,39 @@ Layout = tuple[NDArray[Any], NDArray[np.int64]]
 def from_rows(
     rows: Iterable[Iterable[Any]] | ArrayLike, dtype: DTypeLike | None
 ) -> Layout:
-    """Return ``(values, offsets)`` for `rows`, inferring the dtype if None.
+    """Build a RaggedArray from a sequence of rows.
 
-    The implementation of :meth:`safenpz.RaggedArray.from_lists`, which
-    documents the parameters and errors; the offsets are valid by
-    construction.
+    Parameters
+    ----------
+    rows : sequence of sequences, 1-D object array, or 2-D array
+        Each row is a list, tuple, 1-D array or other sequence of
+        numbers (not a string). A 2-D array gives one row per line; a 1-D
+        object array (as ``np.load(..., allow_pickle=True)`` returns for
+        Keras datasets) gives one row per element.
+    dtype : data-type, optional
+        dtype of `values`. If omitted it is inferred; see the dtype rules
+        in ``safenpz._infer`` (integers give ``int64``, any float
+        ``float64``, only bools ``bool``, no elements ``int64``).
+
+    Returns
+    -------
+    RaggedArray
+
+    Raises
+    ------
+    TypeError
+        If a row is not a sequence, or the elements are not numbers.
+
+    Examples
+    --------
+    >>> from safenpz import RaggedArray
+    >>> r = RaggedArray.from_lists([[1, 2, 3], [], [4]])
+    >>> r.offsets.tolist(), r.values.tolist(), r.dtype
+    ([0, 3, 3, 4], [1, 2, 3, 4], dtype('int64'))
+    >>> RaggedArray.from_lists([[1, 2.5]]).dtype
+    dtype('float64')
+    >>> len(RaggedArray.from_lists([]))
+    0
     """
     if dtype is not None:
         check_plain_dtype(np.dtype(dtype), "from_lists")

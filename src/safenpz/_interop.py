@@ -6,6 +6,12 @@ bridge is a handful of buffer hand-overs, sharing memory where the other
 library allows it. pyarrow and torch are optional extras: they are imported
 only when a bridge is called, and a missing one raises ``ImportError`` naming
 the extra to install. pyarrow errors are translated to ``TypeError`` here.
+
+The docstrings of :func:`to_arrow`, :func:`from_arrow` and :func:`to_torch`
+are also those of the :class:`safenpz.RaggedArray` methods of the same name,
+which pass their own ``values`` and ``offsets`` (``from_arrow`` returns the
+two arrays, and the classmethod builds the validated RaggedArray): they are
+written for the method's caller.
 """
 
 from __future__ import annotations
@@ -28,10 +34,35 @@ _TORCH_HINT = "pip install 'safenpz[torch]'"
 def to_torch(
     values: NDArray[Any], offsets: NDArray[np.int64], layout: str, **pad_options: Any
 ) -> Any:
-    """Return the rows as a jagged nested tensor or a padded 2-D tensor.
+    """Return the rows as a PyTorch tensor.
 
-    The implementation of :meth:`safenpz.RaggedArray.to_torch`, which
-    documents the parameters.
+    Parameters
+    ----------
+    layout : {"jagged", "padded"}
+        ``"jagged"``: a nested tensor of ``torch.jagged`` layout built from
+        values + offsets (the values are shared with NumPy when they are
+        writable; the small offsets array is copied). ``"padded"``: the
+        2-D tensor of :meth:`pad` (its keyword arguments are accepted).
+    **pad_options
+        For ``layout="padded"``: ``maxlen``, ``dtype``, ``padding``,
+        ``truncating``, ``value``, as for :meth:`pad`.
+
+    Raises
+    ------
+    ImportError
+        If torch is not installed (``pip install 'safenpz[torch]'``;
+        pick the CPU or CUDA wheel you want first).
+    ValueError
+        Unknown `layout`, or pad options with the jagged layout.
+
+    Examples
+    --------
+    >>> from safenpz import RaggedArray
+    >>> r = RaggedArray.from_lists([[1, 2], [], [3]])
+    >>> [t.tolist() for t in r.to_torch().unbind()]  # doctest: +SKIP
+    [[1, 2], [], [3]]
+    >>> r.to_torch(layout="padded", maxlen=2).tolist()  # doctest: +SKIP
+    [[1, 2], [0, 0], [0, 3]]
     """
     if layout not in ("jagged", "padded"):
         msg = f"layout must be 'jagged' or 'padded', not {layout!r}"
@@ -55,14 +86,34 @@ def to_arrow(
 ) -> Any:
     """Return a ``pyarrow.ListArray`` (or ``LargeListArray``) of the rows.
 
-    The implementation of :meth:`safenpz.RaggedArray.to_arrow`, which
-    documents the parameters.
+    The values buffer is shared with NumPy where Arrow allows it
+    (numeric dtypes, contiguous values); ``list`` offsets are a small
+    ``int32`` copy, ``large_list`` offsets are shared.
+
+    Parameters
+    ----------
+    large : bool, optional
+        ``True`` for ``large_list`` (int64 offsets), ``False`` for
+        ``list`` (int32 offsets). Default: ``list`` when the offsets fit
+        in int32, else ``large_list``.
+
+    Raises
+    ------
+    ImportError
+        If pyarrow is not installed.
+    ValueError
+        If ``large=False`` but there are more than 2**31 - 1 values.
+    TypeError
+        If Arrow has no type for the values' dtype (e.g. complex).
 
     Examples
     --------
-    >>> import numpy as np
-    >>> to_arrow(np.array([1, 2, 3]), np.array([0, 2, 3]), large=True).type
-    LargeListType(large_list<item: int64>)
+    >>> from safenpz import RaggedArray
+    >>> arr = RaggedArray.from_lists([[1, 2], [3]]).to_arrow()
+    >>> arr.type
+    ListType(list<item: int64>)
+    >>> arr.to_pylist()
+    [[1, 2], [3]]
     """
     pa = _import_pyarrow("to_arrow()")
     total = int(offsets[-1])
@@ -86,10 +137,27 @@ def to_arrow(
 
 
 def from_arrow(array: Any) -> tuple[NDArray[Any], NDArray[np.int64]]:
-    """Return ``(values, offsets)`` of a pyarrow ``list``/``large_list`` array.
+    """Build a RaggedArray from a pyarrow ``list``/``large_list`` array.
 
-    The implementation of :meth:`safenpz.RaggedArray.from_arrow`; the caller
-    validates the result by building the RaggedArray.
+    Accepts ``pyarrow.Array`` and ``pyarrow.ChunkedArray`` (chunks are
+    combined), including sliced arrays. Numeric values are shared, not
+    copied, where Arrow allows it (then `values` is read-only).
+
+    Raises
+    ------
+    ImportError
+        If pyarrow is not installed.
+    TypeError
+        If `array` is not a list array of a NumPy-compatible type.
+    ValueError
+        If the array contains nulls (rows or values).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> from safenpz import RaggedArray
+    >>> RaggedArray.from_arrow(pa.array([[1, 2], [], [3]])).to_lists()
+    [[1, 2], [], [3]]
     """
     pa = _import_pyarrow("from_arrow()")
     if isinstance(array, pa.ChunkedArray):

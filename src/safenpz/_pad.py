@@ -20,6 +20,10 @@ module reproduces that order explicitly:
    row fails with NumPy's broadcast error after the rows before it converted.
 5. Otherwise the kept values are converted as one array, exactly as
    ``np.asarray(row.tolist(), dtype)`` would convert each row.
+
+The docstring of :func:`pad` is also that of :meth:`safenpz.RaggedArray.pad`,
+which passes its own ``values`` and ``offsets``: it is written for the
+method's caller and documents the parameters after those two.
 """
 
 from __future__ import annotations
@@ -41,16 +45,49 @@ def pad(
     truncating: Literal["pre", "post"] = "pre",
     value: Any = 0.0,
 ) -> NDArray[Any]:
-    """Pad and truncate the rows ``values[offsets[i]:offsets[i + 1]]``, as Keras.
+    """Pad and truncate the rows into a 2-D array, as Keras does.
 
-    The implementation of :meth:`safenpz.RaggedArray.pad` (which documents
-    the parameters); see the module docstring for the order of the errors.
+    Returns exactly what ``keras.utils.pad_sequences(self.to_lists(),
+    maxlen, dtype, padding, truncating, value)`` (Keras 3.15.1) returns:
+    same shape, dtype and values, and the same errors in the same order,
+    quirks included (``maxlen=0`` with ``truncating="pre"`` fails on the
+    first non-empty row; bad `padding`/`truncating` strings are only
+    noticed when some row is non-empty; no rows with ``maxlen=None``
+    fails in ``np.max``). Vectorised: no loop over rows.
+
+    Parameters
+    ----------
+    maxlen : int, optional
+        Number of columns; default the longest row.
+    dtype : data-type, default "int32"
+        dtype of the result.
+    padding : {"pre", "post"}, default "pre"
+        Pad before or after each row.
+    truncating : {"pre", "post"}, default "pre"
+        Drop values from the start ("pre") or end ("post") of long rows.
+    value : scalar, default 0.0
+        The padding value.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(self), maxlen)``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown `padding` or `truncating`, a string `value` with a
+        non-string `dtype`, and the other cases Keras rejects.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> pad(np.array([1, 2, 3]), np.array([0, 1, 3]), value=-1).tolist()
-    [[-1, 1], [2, 3]]
+    >>> from safenpz import RaggedArray
+    >>> r = RaggedArray.from_lists([[1], [2, 3], [4, 5, 6]])
+    >>> padded = r.pad()
+    >>> padded.dtype, padded.tolist()
+    (dtype('int32'), [[0, 0, 1], [0, 2, 3], [4, 5, 6]])
+    >>> r.pad(maxlen=2, padding="post", truncating="post", value=-1).tolist()
+    [[1, -1], [2, 3], [4, 5]]
     """
     lengths = np.diff(offsets)
     n = len(lengths)

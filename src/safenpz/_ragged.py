@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, overload
+from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -46,6 +46,22 @@ __all__ = ["RaggedArray"]
 _INT64_MAX = int(np.iinfo(np.int64).max)
 _PREVIEW_ROWS = 3
 _PREVIEW_ITEMS = 6
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _doc_from(impl: Callable[..., Any]) -> Callable[[_Method], _Method]:
+    """Give a delegating method the docstring kept with its implementation.
+
+    The behaviours (padding, inference, interop, value transforms) document
+    themselves next to their code, in the words of the public method.
+    """
+
+    def set_doc(method: _Method) -> _Method:
+        method.__doc__ = impl.__doc__
+        return method
+
+    return set_doc
 
 
 class RaggedArray:
@@ -391,37 +407,10 @@ class RaggedArray:
 
     # ------------------------------------------------------------ new values
 
+    @_doc_from(_transform.map_values)
     def map_values(
         self, func_or_table: Callable[[NDArray[Any]], ArrayLike] | ArrayLike
     ) -> RaggedArray:
-        """Return a RaggedArray with the same offsets and transformed values.
-
-        Parameters
-        ----------
-        func_or_table : callable or array_like
-            Either a function applied once to the whole `values` array (it
-            must return an array of the same length), or a 1-D lookup table
-            indexed by the (integer) values: ``table[values]``.
-
-        Raises
-        ------
-        ValueError
-            If the function changes the number of values, or the table is
-            not 1-D.
-        TypeError
-            If a lookup table is used with non-integer values.
-        IndexError
-            If a value is not a valid index into the table.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[0, 1], [2]])
-        >>> r.map_values(lambda v: v + 3).to_lists()
-        [[3, 4], [5]]
-        >>> r.map_values([10, 20, 30]).to_lists()
-        [[10, 20], [30]]
-        """
         new = _transform.map_values(self._values, func_or_table)
         return RaggedArray(new, self._offsets, validate=False)
 
@@ -522,43 +511,10 @@ class RaggedArray:
     # ---------------------------------------------------------- from / to lists
 
     @classmethod
+    @_doc_from(_infer.from_rows)
     def from_lists(
         cls, rows: Iterable[Iterable[Any]] | ArrayLike, dtype: DTypeLike | None = None
     ) -> Self:
-        """Build a RaggedArray from a sequence of rows.
-
-        Parameters
-        ----------
-        rows : sequence of sequences, 1-D object array, or 2-D array
-            Each row is a list, tuple, 1-D array or other sequence of
-            numbers (not a string). A 2-D array gives one row per line; a 1-D
-            object array (as ``np.load(..., allow_pickle=True)`` returns for
-            Keras datasets) gives one row per element.
-        dtype : data-type, optional
-            dtype of `values`. If omitted it is inferred; see the dtype rules
-            in ``safenpz._infer`` (integers give ``int64``, any float
-            ``float64``, only bools ``bool``, no elements ``int64``).
-
-        Returns
-        -------
-        RaggedArray
-
-        Raises
-        ------
-        TypeError
-            If a row is not a sequence, or the elements are not numbers.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1, 2, 3], [], [4]])
-        >>> r.offsets.tolist(), r.values.tolist(), r.dtype
-        ([0, 3, 3, 4], [1, 2, 3, 4], dtype('int64'))
-        >>> RaggedArray.from_lists([[1, 2.5]]).dtype
-        dtype('float64')
-        >>> len(RaggedArray.from_lists([]))
-        0
-        """
         return cls(*_infer.from_rows(rows, dtype), validate=False)
 
     def to_lists(self) -> list[list[Any]]:
@@ -617,6 +573,7 @@ class RaggedArray:
 
     # ------------------------------------------------------------------ padding
 
+    @_doc_from(_pad.pad)
     def pad(
         self,
         maxlen: int | None = None,
@@ -625,149 +582,25 @@ class RaggedArray:
         truncating: Literal["pre", "post"] = "pre",
         value: Any = 0.0,
     ) -> NDArray[Any]:
-        """Pad and truncate the rows into a 2-D array, as Keras does.
-
-        Returns exactly what ``keras.utils.pad_sequences(self.to_lists(),
-        maxlen, dtype, padding, truncating, value)`` (Keras 3.15.1) returns:
-        same shape, dtype and values, and the same errors in the same order,
-        quirks included (``maxlen=0`` with ``truncating="pre"`` fails on the
-        first non-empty row; bad `padding`/`truncating` strings are only
-        noticed when some row is non-empty; no rows with ``maxlen=None``
-        fails in ``np.max``). Vectorised: no loop over rows.
-
-        Parameters
-        ----------
-        maxlen : int, optional
-            Number of columns; default the longest row.
-        dtype : data-type, default "int32"
-            dtype of the result.
-        padding : {"pre", "post"}, default "pre"
-            Pad before or after each row.
-        truncating : {"pre", "post"}, default "pre"
-            Drop values from the start ("pre") or end ("post") of long rows.
-        value : scalar, default 0.0
-            The padding value.
-
-        Returns
-        -------
-        numpy.ndarray
-            Shape ``(len(self), maxlen)``.
-
-        Raises
-        ------
-        ValueError
-            For an unknown `padding` or `truncating`, a string `value` with a
-            non-string `dtype`, and the other cases Keras rejects.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1], [2, 3], [4, 5, 6]])
-        >>> padded = r.pad()
-        >>> padded.dtype, padded.tolist()
-        (dtype('int32'), [[0, 0, 1], [0, 2, 3], [4, 5, 6]])
-        >>> r.pad(maxlen=2, padding="post", truncating="post", value=-1).tolist()
-        [[1, -1], [2, 3], [4, 5]]
-        """
         return _pad.pad(
             self._values, self._offsets, maxlen, dtype, padding, truncating, value
         )
 
     # -------------------------------------------------------------------- Arrow
 
+    @_doc_from(_interop.to_torch)
     def to_torch(
         self, *, layout: Literal["jagged", "padded"] = "jagged", **pad_options: Any
     ) -> Any:
-        """Return the rows as a PyTorch tensor.
-
-        Parameters
-        ----------
-        layout : {"jagged", "padded"}
-            ``"jagged"``: a nested tensor of ``torch.jagged`` layout built from
-            values + offsets (the values are shared with NumPy when they are
-            writable; the small offsets array is copied). ``"padded"``: the
-            2-D tensor of :meth:`pad` (its keyword arguments are accepted).
-        **pad_options
-            For ``layout="padded"``: ``maxlen``, ``dtype``, ``padding``,
-            ``truncating``, ``value``, as for :meth:`pad`.
-
-        Raises
-        ------
-        ImportError
-            If torch is not installed (``pip install 'safenpz[torch]'``;
-            pick the CPU or CUDA wheel you want first).
-        ValueError
-            Unknown `layout`, or pad options with the jagged layout.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1, 2], [], [3]])
-        >>> [t.tolist() for t in r.to_torch().unbind()]  # doctest: +SKIP
-        [[1, 2], [], [3]]
-        >>> r.to_torch(layout="padded", maxlen=2).tolist()  # doctest: +SKIP
-        [[1, 2], [0, 0], [0, 3]]
-        """
         return _interop.to_torch(self._values, self._offsets, layout, **pad_options)
 
+    @_doc_from(_interop.to_arrow)
     def to_arrow(self, *, large: bool | None = None) -> Any:
-        """Return a ``pyarrow.ListArray`` (or ``LargeListArray``) of the rows.
-
-        The values buffer is shared with NumPy where Arrow allows it
-        (numeric dtypes, contiguous values); ``list`` offsets are a small
-        ``int32`` copy, ``large_list`` offsets are shared.
-
-        Parameters
-        ----------
-        large : bool, optional
-            ``True`` for ``large_list`` (int64 offsets), ``False`` for
-            ``list`` (int32 offsets). Default: ``list`` when the offsets fit
-            in int32, else ``large_list``.
-
-        Raises
-        ------
-        ImportError
-            If pyarrow is not installed.
-        ValueError
-            If ``large=False`` but there are more than 2**31 - 1 values.
-        TypeError
-            If Arrow has no type for the values' dtype (e.g. complex).
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> arr = RaggedArray.from_lists([[1, 2], [3]]).to_arrow()
-        >>> arr.type
-        ListType(list<item: int64>)
-        >>> arr.to_pylist()
-        [[1, 2], [3]]
-        """
         return _interop.to_arrow(self._values, self._offsets, large=large)
 
     @classmethod
+    @_doc_from(_interop.from_arrow)
     def from_arrow(cls, array: Any) -> Self:
-        """Build a RaggedArray from a pyarrow ``list``/``large_list`` array.
-
-        Accepts ``pyarrow.Array`` and ``pyarrow.ChunkedArray`` (chunks are
-        combined), including sliced arrays. Numeric values are shared, not
-        copied, where Arrow allows it (then `values` is read-only).
-
-        Raises
-        ------
-        ImportError
-            If pyarrow is not installed.
-        TypeError
-            If `array` is not a list array of a NumPy-compatible type.
-        ValueError
-            If the array contains nulls (rows or values).
-
-        Examples
-        --------
-        >>> import pyarrow as pa
-        >>> from safenpz import RaggedArray
-        >>> RaggedArray.from_arrow(pa.array([[1, 2], [], [3]])).to_lists()
-        [[1, 2], [], [3]]
-        """
         return cls(*_interop.from_arrow(array))
 
 

@@ -7,6 +7,10 @@ or valid by construction. Arguments that would give values a RaggedArray
 cannot hold (``object`` or structured dtypes, the wrong length, a scalar that
 does not survive the cast) are refused here, before anything is allocated
 for the result.
+
+The docstring of :func:`map_values` is also that of
+:meth:`safenpz.RaggedArray.map_values`, which passes its own ``values``: it
+is written for the method's caller.
 """
 
 from __future__ import annotations
@@ -26,16 +30,33 @@ def map_values(
     values: NDArray[Any],
     func_or_table: Callable[[NDArray[Any]], ArrayLike] | ArrayLike,
 ) -> NDArray[Any]:
-    """Return ``func(values)`` or ``table[values]``, checked elementwise.
+    """Return a RaggedArray with the same offsets and transformed values.
 
-    The implementation of :meth:`safenpz.RaggedArray.map_values`, which
-    documents the parameters and errors.
+    Parameters
+    ----------
+    func_or_table : callable or array_like
+        Either a function applied once to the whole `values` array (it
+        must return an array of the same length), or a 1-D lookup table
+        indexed by the (integer) values: ``table[values]``.
+
+    Raises
+    ------
+    ValueError
+        If the function changes the number of values, or the table is
+        not 1-D.
+    TypeError
+        If a lookup table is used with non-integer values.
+    IndexError
+        If a value is not a valid index into the table.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> map_values(np.array([0, 2]), [10, 20, 30]).tolist()
-    [10, 30]
+    >>> from safenpz import RaggedArray
+    >>> r = RaggedArray.from_lists([[0, 1], [2]])
+    >>> r.map_values(lambda v: v + 3).to_lists()
+    [[3, 4], [5]]
+    >>> r.map_values([10, 20, 30]).to_lists()
+    [[10, 20], [30]]
     """
     if callable(func_or_table):
         new = np.asarray(func_or_table(values))
