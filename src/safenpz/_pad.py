@@ -117,16 +117,30 @@ def pad(
     if padding not in ("pre", "post"):
         msg = f'Padding type "{padding}" not understood'
         raise ValueError(msg)
+    _fill(out, kept, keep, keep_stops, pad_end=padding == "post", dtype=dtype)
+    return out
+
+
+def _fill(
+    out: NDArray[Any],
+    kept: NDArray[Any],
+    keep: NDArray[np.int64],
+    keep_stops: NDArray[np.int64],
+    *,
+    pad_end: bool,
+    dtype: DTypeLike | None,
+) -> None:
+    """Put the kept values of each row into its line of `out`, in one step."""
+    width = int(out.shape[1])
     if width == 0:
         _convert_zero_width(kept, keep, keep_stops, dtype)
-        return out
+        return
     columns = np.arange(width, dtype=np.int64)
-    if padding == "post":
+    if pad_end:
         where = columns < keep[:, np.newaxis]
     else:
         where = columns >= (width - keep)[:, np.newaxis]
     out[where] = _cast_like_list(kept, dtype)
-    return out
 
 
 def _check_value_type(value: Any, dtype: Any) -> None:

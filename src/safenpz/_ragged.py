@@ -414,22 +414,8 @@ class RaggedArray:
         new = _transform.map_values(self._values, func_or_table)
         return RaggedArray(new, self._offsets, validate=False)
 
+    @_doc_from(_transform.with_values)
     def with_values(self, values: ArrayLike) -> RaggedArray:
-        """Return a RaggedArray with the same offsets and new `values`.
-
-        Raises
-        ------
-        ValueError
-            If `values` does not have the same length as the current values.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1, 2], [3]])
-        >>> r.with_values(np.array([7.5, 8.5, 9.5])).to_lists()
-        [[7.5, 8.5], [9.5]]
-        """
         new = _transform.with_values(self._values, values)
         return RaggedArray(new, self._offsets, validate=False)
 
@@ -445,25 +431,8 @@ class RaggedArray:
         check_plain_dtype(np.dtype(dtype), "astype")
         return RaggedArray(self._values.astype(dtype), self._offsets, validate=False)
 
+    @_doc_from(_transform.prepend)
     def prepend(self, value: Any) -> RaggedArray:
-        """Return a RaggedArray where every row starts with `value`.
-
-        Empty rows become ``[value]``. The dtype stays the same.
-
-        Raises
-        ------
-        ValueError
-            If `value` cannot be stored in this dtype without changing it
-            (for example 1.5 or 300 into ``uint8``).
-        TypeError
-            If `value` is not a scalar.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> RaggedArray.from_lists([[5, 6], [], [7]]).prepend(1).to_lists()
-        [[1, 5, 6], [1], [1, 7]]
-        """
         new = _transform.prepend(self._values, self._offsets, value)
         return RaggedArray(*new, validate=False)
 

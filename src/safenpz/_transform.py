@@ -8,9 +8,10 @@ cannot hold (``object`` or structured dtypes, the wrong length, a scalar that
 does not survive the cast) are refused here, before anything is allocated
 for the result.
 
-The docstring of :func:`map_values` is also that of
-:meth:`safenpz.RaggedArray.map_values`, which passes its own ``values``: it
-is written for the method's caller.
+The docstrings of :func:`map_values`, :func:`with_values` and :func:`prepend`
+are also those of the :class:`safenpz.RaggedArray` methods of the same name,
+which pass their own ``values`` (and ``offsets``): they are written for the
+method's caller.
 """
 
 from __future__ import annotations
@@ -94,9 +95,20 @@ def map_values(
 
 
 def with_values(values: NDArray[Any], new_values: ArrayLike) -> NDArray[Any]:
-    """Return `new_values` as an array, checked to replace `values` one for one.
+    """Return a RaggedArray with the same offsets and new `values`.
 
-    The implementation of :meth:`safenpz.RaggedArray.with_values`.
+    Raises
+    ------
+    ValueError
+        If `values` does not have the same length as the current values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from safenpz import RaggedArray
+    >>> r = RaggedArray.from_lists([[1, 2], [3]])
+    >>> r.with_values(np.array([7.5, 8.5, 9.5])).to_lists()
+    [[7.5, 8.5], [9.5]]
     """
     new = np.asarray(new_values)
     check_plain_dtype(new.dtype, "with_values")
@@ -112,17 +124,23 @@ def with_values(values: NDArray[Any], new_values: ArrayLike) -> NDArray[Any]:
 def prepend(
     values: NDArray[Any], offsets: NDArray[np.int64], value: Any
 ) -> tuple[NDArray[Any], NDArray[np.int64]]:
-    """Return ``(values, offsets)`` with `value` put at the start of every row.
+    """Return a RaggedArray where every row starts with `value`.
 
-    The implementation of :meth:`safenpz.RaggedArray.prepend`, which
-    documents the errors.
+    Empty rows become ``[value]``. The dtype stays the same.
+
+    Raises
+    ------
+    ValueError
+        If `value` cannot be stored in this dtype without changing it
+        (for example 1.5 or 300 into ``uint8``).
+    TypeError
+        If `value` is not a scalar.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> values, offsets = prepend(np.array([5, 6, 7]), np.array([0, 2, 2, 3]), 1)
-    >>> values.tolist(), offsets.tolist()
-    ([1, 5, 6, 1, 1, 7], [0, 3, 4, 6])
+    >>> from safenpz import RaggedArray
+    >>> RaggedArray.from_lists([[5, 6], [], [7]]).prepend(1).to_lists()
+    [[1, 5, 6], [1], [1, 7]]
     """
     fill = _exact_scalar(value, values.dtype)
     n = len(offsets) - 1
