@@ -90,23 +90,18 @@ def pad(
     [[1, -1], [2, 3], [4, 5]]
     """
     lengths = np.diff(offsets)
-    n = len(lengths)
     # Keras passes these straight to NumPy; so do we, for the same errors.
     columns_arg: Any = np.max(lengths) if maxlen is None else maxlen
     dtype_arg: Any = dtype
     _check_value_type(value, dtype_arg)
-    out: NDArray[Any] = np.full((n, columns_arg), value, dtype=dtype_arg)
+    out: NDArray[Any] = np.full((len(lengths), columns_arg), value, dtype=dtype_arg)
     nonempty = lengths > 0
     if not nonempty.any():
         return out
     if truncating not in ("pre", "post"):
         msg = f'Truncating type "{truncating}" not understood'
         raise ValueError(msg)
-    width = int(out.shape[1])
-    # With width 0 and truncating="pre" Keras slices s[-0:]: the whole row.
-    whole_rows = width == 0 and truncating == "pre"
-    keep = lengths if whole_rows else np.minimum(lengths, width)
-    kept = _kept_values(values, offsets, keep, from_end=truncating == "pre")
+    keep, kept = _kept_values(values, offsets, out.shape[1], truncating == "pre")
     keep_stops = np.cumsum(keep)
     first = int(np.argmax(nonempty))
     # Keras converts, then checks padding, then assigns row by row: the
@@ -180,23 +175,25 @@ def _convert_zero_width(
 
 
 def _kept_values(
-    values: NDArray[Any],
-    offsets: NDArray[np.int64],
-    keep: NDArray[np.int64],
-    *,
-    from_end: bool,
-) -> NDArray[Any]:
-    """The values left after cutting each row to `keep` items."""
+    values: NDArray[Any], offsets: NDArray[np.int64], width: int, from_end: bool
+) -> tuple[NDArray[np.int64], NDArray[Any]]:
+    """How many values each row keeps in `width` columns, and those values.
+
+    With width 0 and truncating="pre" (`from_end`) Keras slices ``s[-0:]``:
+    the whole row.
+    """
     lengths = np.diff(offsets)
+    whole_rows = width == 0 and from_end
+    keep = lengths if whole_rows else np.minimum(lengths, width)
     if bool((keep == lengths).all()):
-        return values
+        return keep, values
     position = np.arange(len(values), dtype=np.int64)
     position -= np.repeat(offsets[:-1], lengths)
     if from_end:
         mask = position >= np.repeat(lengths - keep, lengths)
     else:
         mask = position < np.repeat(keep, lengths)
-    return values[mask]
+    return keep, values[mask]
 
 
 def _cast_like_list(values: NDArray[Any], dtype: DTypeLike | None) -> NDArray[Any]:
