@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safenpz import _ragged
+from safenpz import _interop, _ragged
 from safenpz._exceptions import FormatError, SafenpzError
 from safenpz._ragged import RaggedArray
 from strategies import (
@@ -896,7 +896,7 @@ def test_arrow_dtypes(pa: Any, dtype: str) -> None:
 
 
 def test_arrow_auto_large(pa: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_ragged, "_ARROW_INT32_MAX", 2)
+    monkeypatch.setattr(_interop, "_ARROW_INT32_MAX", 2)
     r = rag([[1, 2], [3]])
     assert r.to_arrow().type == pa.large_list(pa.int64())
     assert rag([[1, 2]]).to_arrow().type == pa.list_(pa.int64())

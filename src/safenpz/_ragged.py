@@ -21,46 +21,22 @@ and a bad one would otherwise surface later as a wrong row or an
 ``IndexError`` deep inside a gather.
 
 The exposed ``offsets`` array is read-only; ``values`` is left as it is.
-
-dtype rules of :meth:`RaggedArray.from_lists`
----------------------------------------------
-With ``dtype=None`` the dtype is what ``np.asarray(flat)`` would infer for the
-flattened elements, with these fixed choices:
-
-- Python or NumPy integers (bools may be mixed in) give ``int64`` on every
-  platform; only when a value does not fit ``int64`` but all fit ``uint64``
-  does the result become ``uint64``. Python ints that fit neither raise
-  ``ValueError`` (``np.asarray`` would silently round them to ``float64``).
-- Only bools give ``bool``; any float gives ``float64`` (``float32`` only if
-  every element is a ``np.float32`` scalar); complex gives ``complex128``.
-- Rows that are NumPy arrays keep their dtype (``np.concatenate``
-  promotion; empty rows do not take part unless all rows are empty); a 2-D
-  numeric array keeps its dtype.
-- No elements at all give ``int64`` (``np.asarray([])`` would say
-  ``float64``; token ids are the common case).
-- Elements that would need an ``object`` array raise ``TypeError``.
-
-With an explicit ``dtype`` the elements are converted as
-``np.asarray(flat, dtype=dtype)`` would (floats truncated towards zero,
-out-of-range Python ints raise ``OverflowError`` on NumPy 2); passing
-``dtype=np.int64`` for integer rows skips the type scan and is about twice
-as fast. ``object`` and structured dtypes raise ``TypeError``.
 """
 
 from __future__ import annotations
 
-import collections.abc
-import importlib
 import itertools
 import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, overload
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, TypeVar, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from safenpz import _infer, _interop, _pad, _transform
 from safenpz._exceptions import FormatError
 from safenpz._gc import no_gc
+from safenpz._infer import check_plain_dtype, offsets_from_lengths
 
 if TYPE_CHECKING:
     from typing import Self
@@ -68,11 +44,24 @@ if TYPE_CHECKING:
 __all__ = ["RaggedArray"]
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
-_UINT64_MAX = int(np.iinfo(np.uint64).max)
 _PREVIEW_ROWS = 3
 _PREVIEW_ITEMS = 6
-_ARROW_INT32_MAX = int(np.iinfo(np.int32).max)
-_PYARROW_HINT = "pip install 'safenpz[arrow]'"
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _doc_from(impl: Callable[..., Any]) -> Callable[[_Method], _Method]:
+    """Give a delegating method the docstring kept with its implementation.
+
+    The behaviours (padding, inference, interop, value transforms) document
+    themselves next to their code, in the words of the public method.
+    """
+
+    def set_doc(method: _Method) -> _Method:
+        method.__doc__ = impl.__doc__
+        return method
+
+    return set_doc
 
 
 class RaggedArray:
@@ -116,6 +105,32 @@ class RaggedArray:
     [1, 2, 3]
     >>> r.to_lists()
     [[1], [2, 3], [4, 5, 6]]
+
+    The invariants, which every RaggedArray satisfies (the constructor checks
+    them, and every operation builds offsets that keep them):
+
+    >>> off = r.offsets
+    >>> off.dtype, off.ndim, len(off) == len(r) + 1, off.flags.writeable
+    (dtype('int64'), 1, True, False)
+    >>> int(off[0]), int(off[-1]) == len(r.values), bool((r.stops >= r.starts).all())
+    (0, True, True)
+    >>> all(r[i].tolist() == r.values[off[i] : off[i + 1]].tolist() for i in range(3))
+    True
+
+    A broken rule raises FormatError naming the first failing index:
+
+    >>> RaggedArray(np.arange(3), [0, 2, 1, 3])
+    Traceback (most recent call last):
+    safenpz.FormatError: offsets must not decrease: offsets[1]=2 > offsets[2]=1
+    >>> RaggedArray(np.arange(3), [1, 3])
+    Traceback (most recent call last):
+    safenpz.FormatError: offsets must start at 0: offsets[0]=1
+    >>> RaggedArray(np.arange(3), [0, 2])
+    Traceback (most recent call last):
+    safenpz.FormatError: offsets must end at len(values)=3: offsets[1]=2
+    >>> RaggedArray(np.zeros((2, 2)), [0, 2])
+    Traceback (most recent call last):
+    safenpz.FormatError: RaggedArray values must be 1-D, got shape (2, 2)
     """
 
     __slots__ = ("_offsets", "_values")
@@ -350,7 +365,7 @@ class RaggedArray:
             raise ValueError(msg)
         lengths = self.lengths()
         values = self._values[np.repeat(keep, lengths)]
-        return RaggedArray(values, _offsets_from_lengths(lengths[keep]), validate=False)
+        return RaggedArray(values, offsets_from_lengths(lengths[keep]), validate=False)
 
     def split(self, index: SupportsIndex) -> tuple[RaggedArray, RaggedArray]:
         """Return ``(self[:index], self[index:])``, both views of `self`.
@@ -384,7 +399,7 @@ class RaggedArray:
         """Rows at the (in-range, non-negative) `idx`, as new arrays."""
         starts = self._offsets[idx]
         lengths = self._offsets[idx + 1] - starts
-        offsets = _offsets_from_lengths(lengths)
+        offsets = offsets_from_lengths(lengths)
         total = int(offsets[-1])
         source = np.repeat(starts - offsets[:-1], lengths)
         source += np.arange(total, dtype=np.int64)
@@ -392,95 +407,16 @@ class RaggedArray:
 
     # ------------------------------------------------------------ new values
 
+    @_doc_from(_transform.map_values)
     def map_values(
         self, func_or_table: Callable[[NDArray[Any]], ArrayLike] | ArrayLike
     ) -> RaggedArray:
-        """Return a RaggedArray with the same offsets and transformed values.
-
-        Parameters
-        ----------
-        func_or_table : callable or array_like
-            Either a function applied once to the whole `values` array (it
-            must return an array of the same length), or a 1-D lookup table
-            indexed by the (integer) values: ``table[values]``.
-
-        Raises
-        ------
-        ValueError
-            If the function changes the number of values, or the table is
-            not 1-D.
-        TypeError
-            If a lookup table is used with non-integer values.
-        IndexError
-            If a value is not a valid index into the table.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[0, 1], [2]])
-        >>> r.map_values(lambda v: v + 3).to_lists()
-        [[3, 4], [5]]
-        >>> r.map_values([10, 20, 30]).to_lists()
-        [[10, 20], [30]]
-        """
-        if callable(func_or_table):
-            new = np.asarray(func_or_table(self._values))
-            _check_plain_dtype(new.dtype, "map_values")
-            if new.shape != self._values.shape:
-                msg = (
-                    f"map_values: the function returned shape {new.shape}, "
-                    f"expected {self._values.shape}; it must map the values "
-                    "elementwise"
-                )
-                raise ValueError(msg)
-            return RaggedArray(new, self._offsets, validate=False)
-        table = np.asarray(func_or_table)
-        if table.ndim != 1:
-            msg = f"map_values: a lookup table must be 1-D, got shape {table.shape}"
-            raise ValueError(msg)
-        if self.dtype.kind not in "iub":
-            msg = (
-                "map_values: a lookup table needs integer values, "
-                f"not {self.dtype}; pass a function instead"
-            )
-            raise TypeError(msg)
-        if self._values.size:
-            low, high = int(self._values.min()), int(self._values.max())
-            if low < 0 or high >= len(table):
-                bad = low if low < 0 else high
-                msg = (
-                    f"map_values: value {bad} is not an index into a lookup "
-                    f"table of length {len(table)}"
-                )
-                raise IndexError(msg)
-        _check_plain_dtype(table.dtype, "map_values")
-        new = table[self._values.astype(np.intp, copy=False)]
+        new = _transform.map_values(self._values, func_or_table)
         return RaggedArray(new, self._offsets, validate=False)
 
+    @_doc_from(_transform.with_values)
     def with_values(self, values: ArrayLike) -> RaggedArray:
-        """Return a RaggedArray with the same offsets and new `values`.
-
-        Raises
-        ------
-        ValueError
-            If `values` does not have the same length as the current values.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1, 2], [3]])
-        >>> r.with_values(np.array([7.5, 8.5, 9.5])).to_lists()
-        [[7.5, 8.5], [9.5]]
-        """
-        new = np.asarray(values)
-        _check_plain_dtype(new.dtype, "with_values")
-        if new.shape != self._values.shape:
-            msg = (
-                f"with_values: got shape {new.shape}, expected "
-                f"{self._values.shape} (one value per existing value)"
-            )
-            raise ValueError(msg)
+        new = _transform.with_values(self._values, values)
         return RaggedArray(new, self._offsets, validate=False)
 
     def astype(self, dtype: DTypeLike) -> RaggedArray:
@@ -492,38 +428,13 @@ class RaggedArray:
         >>> RaggedArray.from_lists([[1, 2], [3]]).astype("int32").dtype
         dtype('int32')
         """
-        _check_plain_dtype(np.dtype(dtype), "astype")
+        check_plain_dtype(np.dtype(dtype), "astype")
         return RaggedArray(self._values.astype(dtype), self._offsets, validate=False)
 
+    @_doc_from(_transform.prepend)
     def prepend(self, value: Any) -> RaggedArray:
-        """Return a RaggedArray where every row starts with `value`.
-
-        Empty rows become ``[value]``. The dtype stays the same.
-
-        Raises
-        ------
-        ValueError
-            If `value` cannot be stored in this dtype without changing it
-            (for example 1.5 or 300 into ``uint8``).
-        TypeError
-            If `value` is not a scalar.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> RaggedArray.from_lists([[5, 6], [], [7]]).prepend(1).to_lists()
-        [[1, 5, 6], [1], [1, 7]]
-        """
-        fill = _exact_scalar(value, self.dtype)
-        n = len(self)
-        new_offsets = self._offsets + np.arange(n + 1, dtype=np.int64)
-        out = np.empty(len(self._values) + n, dtype=self.dtype)
-        heads = new_offsets[:-1]
-        out[heads] = fill
-        rest = np.ones(len(out), dtype=np.bool_)
-        rest[heads] = False
-        out[rest] = self._values
-        return RaggedArray(out, new_offsets, validate=False)
+        new = _transform.prepend(self._values, self._offsets, value)
+        return RaggedArray(*new, validate=False)
 
     @classmethod
     def concatenate(cls, arrays: Iterable[RaggedArray]) -> RaggedArray:
@@ -569,113 +480,11 @@ class RaggedArray:
     # ---------------------------------------------------------- from / to lists
 
     @classmethod
+    @_doc_from(_infer.from_rows)
     def from_lists(
         cls, rows: Iterable[Iterable[Any]] | ArrayLike, dtype: DTypeLike | None = None
     ) -> Self:
-        """Build a RaggedArray from a sequence of rows.
-
-        Parameters
-        ----------
-        rows : sequence of sequences, 1-D object array, or 2-D array
-            Each row is a list, tuple, 1-D array or other sequence of
-            numbers (not a string). A 2-D array gives one row per line; a 1-D
-            object array (as ``np.load(..., allow_pickle=True)`` returns for
-            Keras datasets) gives one row per element.
-        dtype : data-type, optional
-            dtype of `values`. If omitted it is inferred; see the module
-            documentation (integers give ``int64``, any float ``float64``,
-            only bools ``bool``, no elements ``int64``).
-
-        Returns
-        -------
-        RaggedArray
-
-        Raises
-        ------
-        TypeError
-            If a row is not a sequence, or the elements are not numbers.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1, 2, 3], [], [4]])
-        >>> r.offsets.tolist(), r.values.tolist(), r.dtype
-        ([0, 3, 3, 4], [1, 2, 3, 4], dtype('int64'))
-        >>> RaggedArray.from_lists([[1, 2.5]]).dtype
-        dtype('float64')
-        >>> len(RaggedArray.from_lists([]))
-        0
-        """
-        if dtype is not None:
-            _check_plain_dtype(np.dtype(dtype), "from_lists")
-        if isinstance(rows, np.ndarray) and not (
-            rows.dtype == object and rows.ndim == 1
-        ):
-            return cls._from_2d_array(rows, dtype)
-        if not isinstance(rows, collections.abc.Sized):
-            rows = list(rows)  # type: ignore[arg-type]
-        rows_seq: Sequence[Any] = rows  # type: ignore[assignment]
-        n = len(rows_seq)
-        if n == 0:
-            return cls(np.empty(0, dtype=np.int64 if dtype is None else dtype), [0])
-        row_types = set(map(type, rows_seq))
-        for row_type in row_types:
-            if not _is_row_type(row_type):
-                i = next(i for i, r in enumerate(rows_seq) if type(r) is row_type)
-                msg = (
-                    f"from_lists() needs each row to be a sequence of numbers; "
-                    f"row {i} is a {row_type.__name__}"
-                )
-                raise TypeError(msg)
-        if all(issubclass(t, np.ndarray) for t in row_types):
-            return cls._from_array_rows(rows_seq, dtype)
-        lengths = np.fromiter(map(len, rows_seq), dtype=np.int64, count=n)
-        offsets = _offsets_from_lengths(lengths)
-        values = _flat_values(
-            lambda: itertools.chain.from_iterable(rows_seq), int(offsets[-1]), dtype
-        )
-        return cls(values, offsets, validate=False)
-
-    @classmethod
-    def _from_2d_array(cls, rows: NDArray[Any], dtype: DTypeLike | None) -> Self:
-        if rows.ndim != 2:
-            msg = (
-                "from_lists() needs a sequence of rows, a 1-D object array or "
-                f"a 2-D array; got an array of shape {rows.shape}"
-            )
-            raise TypeError(msg)
-        n, m = rows.shape
-        offsets = np.arange(n + 1, dtype=np.int64) * m
-        flat = rows.reshape(-1)
-        if rows.dtype == object:
-            items = flat.tolist()
-            values = _flat_values(lambda: iter(items), len(items), dtype)
-        elif dtype is None:
-            values = flat.copy()
-        else:
-            values = flat.astype(dtype)
-        return cls(values, offsets, validate=False)
-
-    @classmethod
-    def _from_array_rows(cls, rows: Sequence[Any], dtype: DTypeLike | None) -> Self:
-        arrays: list[NDArray[Any]] = list(rows)
-        ndims = {a.ndim for a in arrays}
-        if ndims != {1}:
-            i = next(i for i, a in enumerate(arrays) if a.ndim != 1)
-            msg = (
-                "from_lists() needs 1-D rows; "
-                f"row {i} is an array of shape {arrays[i].shape}"
-            )
-            raise TypeError(msg)
-        lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
-        nonempty = [a for a in arrays if len(a)] or arrays
-        values = np.concatenate(nonempty)
-        if values.dtype == object:
-            items = values.tolist()
-            values = _flat_values(lambda: iter(items), len(items), dtype)
-        elif dtype is not None:
-            values = values.astype(dtype)
-        return cls(values, _offsets_from_lengths(lengths), validate=False)
+        return cls(*_infer.from_rows(rows, dtype), validate=False)
 
     def to_lists(self) -> list[list[Any]]:
         """Return the rows as Python lists of Python scalars.
@@ -733,6 +542,7 @@ class RaggedArray:
 
     # ------------------------------------------------------------------ padding
 
+    @_doc_from(_pad.pad)
     def pad(
         self,
         maxlen: int | None = None,
@@ -741,296 +551,26 @@ class RaggedArray:
         truncating: Literal["pre", "post"] = "pre",
         value: Any = 0.0,
     ) -> NDArray[Any]:
-        """Pad and truncate the rows into a 2-D array, as Keras does.
-
-        Returns exactly what ``keras.utils.pad_sequences(self.to_lists(),
-        maxlen, dtype, padding, truncating, value)`` (Keras 3.15.1) returns:
-        same shape, dtype and values, and the same errors in the same order,
-        quirks included (``maxlen=0`` with ``truncating="pre"`` fails on the
-        first non-empty row; bad `padding`/`truncating` strings are only
-        noticed when some row is non-empty; no rows with ``maxlen=None``
-        fails in ``np.max``). Vectorised: no loop over rows.
-
-        Parameters
-        ----------
-        maxlen : int, optional
-            Number of columns; default the longest row.
-        dtype : data-type, default "int32"
-            dtype of the result.
-        padding : {"pre", "post"}, default "pre"
-            Pad before or after each row.
-        truncating : {"pre", "post"}, default "pre"
-            Drop values from the start ("pre") or end ("post") of long rows.
-        value : scalar, default 0.0
-            The padding value.
-
-        Returns
-        -------
-        numpy.ndarray
-            Shape ``(len(self), maxlen)``.
-
-        Raises
-        ------
-        ValueError
-            For an unknown `padding` or `truncating`, a string `value` with a
-            non-string `dtype`, and the other cases Keras rejects.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1], [2, 3], [4, 5, 6]])
-        >>> padded = r.pad()
-        >>> padded.dtype, padded.tolist()
-        (dtype('int32'), [[0, 0, 1], [0, 2, 3], [4, 5, 6]])
-        >>> r.pad(maxlen=2, padding="post", truncating="post", value=-1).tolist()
-        [[1, -1], [2, 3], [4, 5]]
-        """
-        lengths = self.lengths()
-        n = len(lengths)
-        # Keras passes these straight to NumPy; so do we, for the same errors.
-        columns_arg: Any = np.max(lengths) if maxlen is None else maxlen
-        dtype_arg: Any = dtype
-        is_dtype_str = np.issubdtype(dtype_arg, np.str_) or np.issubdtype(
-            dtype_arg, np.bytes_
+        return _pad.pad(
+            self._values, self._offsets, maxlen, dtype, padding, truncating, value
         )
-        if isinstance(value, str) and dtype is not object and not is_dtype_str:
-            msg = (
-                f"`dtype` {dtype} is not compatible with `value`'s type: "
-                f"{type(value)}\nYou should set `dtype=object` for variable length "
-                "strings."
-            )
-            raise ValueError(msg)
-        out: NDArray[Any] = np.full((n, columns_arg), value, dtype=dtype_arg)
-        nonempty = lengths > 0
-        if not nonempty.any():
-            return out
-        if truncating not in ("pre", "post"):
-            msg = f'Truncating type "{truncating}" not understood'
-            raise ValueError(msg)
-        width = int(out.shape[1])
-        if width == 0 and truncating == "pre":
-            # Keras slices s[-0:], which is the whole row.
-            keep = lengths
-        else:
-            keep = np.minimum(lengths, width)
-        kept = self._kept_values(lengths, keep, from_end=truncating == "pre")
-        keep_offsets = _offsets_from_lengths(keep)
-        first = int(np.argmax(nonempty))
-        # Keras converts, then checks padding, then assigns row by row: the
-        # first non-empty row decides which error comes first.
-        _cast_like_list(
-            kept[int(keep_offsets[first]) : int(keep_offsets[first + 1])], dtype
-        )
-        if padding not in ("pre", "post"):
-            msg = f'Padding type "{padding}" not understood'
-            raise ValueError(msg)
-        if width == 0:
-            # With truncating="pre" Keras keeps the whole row (s[-0:]) and
-            # assigns it to a 0-wide slot: length-1 rows broadcast away,
-            # the first longer row fails (after the rows before it converted).
-            long_rows = np.flatnonzero(keep >= 2)
-            if len(long_rows):
-                row = int(long_rows[0])
-                _cast_like_list(kept[: int(keep_offsets[row + 1])], dtype)
-                msg = (
-                    "could not broadcast input array from shape "
-                    f"({int(keep[row])},) into shape (0,)"
-                )
-                raise ValueError(msg)
-            _cast_like_list(kept, dtype)
-            return out
-        columns = np.arange(width, dtype=np.int64)
-        if padding == "post":
-            where = columns < keep[:, np.newaxis]
-        else:
-            where = columns >= (width - keep)[:, np.newaxis]
-        out[where] = _cast_like_list(kept, dtype)
-        return out
-
-    def _kept_values(
-        self, lengths: NDArray[np.int64], keep: NDArray[np.int64], *, from_end: bool
-    ) -> NDArray[Any]:
-        """The values left after cutting each row to `keep` items."""
-        if bool((keep == lengths).all()):
-            return self._values
-        position = np.arange(len(self._values), dtype=np.int64)
-        position -= np.repeat(self.starts, lengths)
-        if from_end:
-            mask = position >= np.repeat(lengths - keep, lengths)
-        else:
-            mask = position < np.repeat(keep, lengths)
-        return self._values[mask]
 
     # -------------------------------------------------------------------- Arrow
 
+    @_doc_from(_interop.to_torch)
     def to_torch(
         self, *, layout: Literal["jagged", "padded"] = "jagged", **pad_options: Any
     ) -> Any:
-        """Return the rows as a PyTorch tensor.
+        return _interop.to_torch(self._values, self._offsets, layout, **pad_options)
 
-        Parameters
-        ----------
-        layout : {"jagged", "padded"}
-            ``"jagged"``: a nested tensor of ``torch.jagged`` layout built from
-            values + offsets (the values are shared with NumPy when they are
-            writable; the small offsets array is copied). ``"padded"``: the
-            2-D tensor of :meth:`pad` (its keyword arguments are accepted).
-        **pad_options
-            For ``layout="padded"``: ``maxlen``, ``dtype``, ``padding``,
-            ``truncating``, ``value``, as for :meth:`pad`.
-
-        Raises
-        ------
-        ImportError
-            If torch is not installed (``pip install 'safenpz[torch]'``;
-            pick the CPU or CUDA wheel you want first).
-        ValueError
-            Unknown `layout`, or pad options with the jagged layout.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1, 2], [], [3]])
-        >>> [t.tolist() for t in r.to_torch().unbind()]  # doctest: +SKIP
-        [[1, 2], [], [3]]
-        >>> r.to_torch(layout="padded", maxlen=2).tolist()  # doctest: +SKIP
-        [[1, 2], [0, 0], [0, 3]]
-        """
-        if layout not in ("jagged", "padded"):
-            msg = f"layout must be 'jagged' or 'padded', not {layout!r}"
-            raise ValueError(msg)
-        if layout == "jagged" and pad_options:
-            msg = f"pad options {sorted(pad_options)} need layout='padded'"
-            raise ValueError(msg)
-        torch = _import_optional("torch", "to_torch()", "pip install 'safenpz[torch]'")
-        if layout == "padded":
-            return torch.from_numpy(self.pad(**pad_options))
-        values = self._values
-        if not (values.flags.writeable and values.flags.c_contiguous):
-            values = values.copy()  # torch only shares writable, contiguous memory
-        offsets = torch.from_numpy(np.array(self._offsets, dtype=np.int64))
-        return torch.nested.nested_tensor_from_jagged(torch.from_numpy(values), offsets)
-
+    @_doc_from(_interop.to_arrow)
     def to_arrow(self, *, large: bool | None = None) -> Any:
-        """Return a ``pyarrow.ListArray`` (or ``LargeListArray``) of the rows.
-
-        The values buffer is shared with NumPy where Arrow allows it
-        (numeric dtypes, contiguous values); ``list`` offsets are a small
-        ``int32`` copy, ``large_list`` offsets are shared.
-
-        Parameters
-        ----------
-        large : bool, optional
-            ``True`` for ``large_list`` (int64 offsets), ``False`` for
-            ``list`` (int32 offsets). Default: ``list`` when the offsets fit
-            in int32, else ``large_list``.
-
-        Raises
-        ------
-        ImportError
-            If pyarrow is not installed.
-        ValueError
-            If ``large=False`` but there are more than 2**31 - 1 values.
-        TypeError
-            If Arrow has no type for the values' dtype (e.g. complex).
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> arr = RaggedArray.from_lists([[1, 2], [3]]).to_arrow()
-        >>> arr.type
-        ListType(list<item: int64>)
-        >>> arr.to_pylist()
-        [[1, 2], [3]]
-        """
-        pa = _import_pyarrow("to_arrow()")
-        total = int(self._offsets[-1])
-        if large is None:
-            large = total > _ARROW_INT32_MAX
-        elif not large and total > _ARROW_INT32_MAX:
-            msg = (
-                f"{total} values do not fit Arrow's int32 list offsets; "
-                "use to_arrow(large=True)"
-            )
-            raise ValueError(msg)
-        try:
-            values = pa.array(np.ascontiguousarray(self._values))
-            if large:
-                return pa.LargeListArray.from_arrays(pa.array(self._offsets), values)
-            offsets = pa.array(self._offsets.astype(np.int32))
-            return pa.ListArray.from_arrays(offsets, values)
-        except pa.ArrowException as err:
-            msg = f"cannot convert values of dtype {self.dtype} to Arrow: {err}"
-            raise TypeError(msg) from err
+        return _interop.to_arrow(self._values, self._offsets, large=large)
 
     @classmethod
+    @_doc_from(_interop.from_arrow)
     def from_arrow(cls, array: Any) -> Self:
-        """Build a RaggedArray from a pyarrow ``list``/``large_list`` array.
-
-        Accepts ``pyarrow.Array`` and ``pyarrow.ChunkedArray`` (chunks are
-        combined), including sliced arrays. Numeric values are shared, not
-        copied, where Arrow allows it (then `values` is read-only).
-
-        Raises
-        ------
-        ImportError
-            If pyarrow is not installed.
-        TypeError
-            If `array` is not a list array of a NumPy-compatible type.
-        ValueError
-            If the array contains nulls (rows or values).
-
-        Examples
-        --------
-        >>> import pyarrow as pa
-        >>> from safenpz import RaggedArray
-        >>> RaggedArray.from_arrow(pa.array([[1, 2], [], [3]])).to_lists()
-        [[1, 2], [], [3]]
-        """
-        pa = _import_pyarrow("from_arrow()")
-        if isinstance(array, pa.ChunkedArray):
-            array = array.combine_chunks()
-        if not isinstance(array, pa.Array):
-            msg = f"from_arrow() needs a pyarrow array, got {type(array).__name__}"
-            raise TypeError(msg)
-        arrow_type = array.type
-        if not (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)):
-            msg = f"from_arrow() needs a list or large_list array, got {arrow_type}"
-            raise TypeError(msg)
-        if array.null_count:
-            msg = (
-                f"the Arrow array has {array.null_count} null rows and a "
-                "RaggedArray has none; replace them first, e.g. with "
-                "pyarrow.compute.fill_null(array, [])"
-            )
-            raise ValueError(msg)
-        raw_offsets = array.offsets.to_numpy()
-        if len(raw_offsets) == 0:
-            raw_offsets = np.zeros(1, dtype=np.int64)
-        base, end = int(raw_offsets[0]), int(raw_offsets[-1])
-        child = array.values.slice(base, end - base)
-        if child.null_count:
-            msg = (
-                f"the Arrow list values contain {child.null_count} nulls and a "
-                "RaggedArray has none; fill them first with "
-                "pyarrow.compute.fill_null"
-            )
-            raise ValueError(msg)
-        try:
-            values = child.to_numpy(zero_copy_only=False)
-        except (pa.ArrowException, TypeError, ValueError) as err:
-            msg = f"list values of type {arrow_type.value_type} have no NumPy dtype"
-            raise TypeError(msg) from err
-        if values.dtype == object:
-            msg = (
-                f"list values of type {arrow_type.value_type} have no numeric "
-                "NumPy dtype"
-            )
-            raise TypeError(msg)
-        offsets = raw_offsets.astype(np.int64, copy=False)
-        if base:
-            offsets = offsets - base
-        return cls(values, offsets)
+        return cls(*_interop.from_arrow(array))
 
 
 # ---------------------------------------------------------------------- helpers
@@ -1088,170 +628,8 @@ def _check_offsets(
     return offs
 
 
-def _check_plain_dtype(dtype: np.dtype[Any], what: str) -> None:
-    """Reject dtypes a RaggedArray cannot hold, for arguments from the caller."""
-    if dtype.kind in "OV":
-        msg = (
-            f"{what}(): a RaggedArray holds plain data, not dtype {dtype} "
-            "(object and structured dtypes are not allowed)"
-        )
-        raise TypeError(msg)
-
-
-def _offsets_from_lengths(lengths: NDArray[np.int64]) -> NDArray[np.int64]:
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return offsets
-
-
-def _is_row_type(row_type: type) -> bool:
-    if issubclass(row_type, (str, bytes, bytearray)):
-        return False
-    return issubclass(row_type, (np.ndarray, collections.abc.Sequence))
-
-
-def _flat_values(
-    elements: Callable[[], Iterator[Any]], total: int, dtype: DTypeLike | None
-) -> NDArray[Any]:
-    """Make the values array from the flattened elements.
-
-    `elements` is called once or twice (a type scan, then the fill), so that
-    plain Python ints go through ``np.fromiter`` instead of ``np.asarray``'s
-    slower inference.
-    """
-    if dtype is not None:
-        target = np.dtype(dtype)
-        if target.kind in "biufc":
-            return np.fromiter(elements(), dtype=target, count=total)
-        return np.asarray(list(elements()), dtype=target)
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    kinds = set(map(type, elements()))
-    if kinds <= {int, bool}:
-        if kinds == {bool}:
-            return np.fromiter(elements(), dtype=np.bool_, count=total)
-        try:
-            return np.fromiter(elements(), dtype=np.int64, count=total)
-        except OverflowError:
-            return _beyond_int64(elements, total)
-    elif kinds <= {int, bool, float}:
-        try:
-            return np.fromiter(elements(), dtype=np.float64, count=total)
-        except OverflowError as err:
-            msg = (
-                f"from_lists(): an integer mixed with floats overflows float64 ({err})"
-            )
-            raise ValueError(msg) from err
-    return _inferred(list(elements()), kinds)
-
-
-def _beyond_int64(
-    elements: Callable[[], Iterator[Any]], total: int
-) -> NDArray[np.uint64]:
-    """Python ints, some outside int64: uint64 if they all fit, else an error.
-
-    (``np.asarray`` would silently round them to float64.)
-    """
-    low, high = min(elements()), max(elements())
-    if low < 0 or high > _UINT64_MAX:
-        msg = (
-            f"from_lists(): the integers range from {low} to {high}, which fits "
-            "neither int64 nor uint64; pass dtype=np.float64 if rounding them "
-            "is acceptable"
-        )
-        raise ValueError(msg)
-    return np.fromiter(elements(), dtype=np.uint64, count=total)
-
-
-def _inferred(items: list[Any], kinds: set[type]) -> NDArray[Any]:
-    names = ", ".join(sorted(k.__name__ for k in kinds))
-    msg = (
-        "from_lists() needs rows of numbers (one NumPy dtype); "
-        f"the elements are of type {names}"
-    )
-    try:
-        values = np.asarray(items)
-    except (ValueError, TypeError, OverflowError) as err:
-        raise TypeError(msg) from err
-    if values.ndim != 1 or values.dtype.kind in "OV":
-        raise TypeError(msg)
-    if values.dtype.kind in "iu" and values.dtype != np.uint64:
-        values = values.astype(np.int64)
-    return values
-
-
-def _cast_like_list(values: NDArray[Any], dtype: DTypeLike | None) -> NDArray[Any]:
-    """Return ``np.asarray(values.tolist(), dtype=dtype)``, fast when possible.
-
-    The fast path casts the array directly wherever that gives the same
-    numbers (and errors) as going through Python scalars; everything else
-    (out-of-range integers, NaN to int, strings, objects, complex) takes the
-    slow path so NumPy itself decides.
-    """
-    if dtype is None or values.size == 0:
-        return np.asarray(values.tolist(), dtype=dtype)
-    target = np.dtype(dtype)
-    source = values.dtype.kind
-    if target.kind not in "biuf" or source not in "biuf":
-        return np.asarray(values.tolist(), dtype=target)
-    if target.kind == "b" or source == "b":
-        return values.astype(target)
-    if target.kind == "f":
-        if source == "f":
-            return values.astype(target)
-        # NumPy converts a Python int to float64 first, then to the target.
-        return values.astype(np.float64).astype(target)
-    info = np.iinfo(target)
-    whole = values
-    if source == "f":
-        if not bool(np.isfinite(values).all()):
-            return np.asarray(values.tolist(), dtype=target)
-        whole = np.trunc(values)
-    if int(whole.min()) < info.min or int(whole.max()) > info.max:
-        return np.asarray(values.tolist(), dtype=target)
-    return values.astype(target)
-
-
-def _exact_scalar(value: Any, dtype: np.dtype[Any]) -> NDArray[Any]:
-    """`value` as a 0-d array of `dtype`, or ValueError if that changes it."""
-    scalar = np.asarray(value)
-    if scalar.ndim != 0:
-        msg = f"expected a scalar, got an array of shape {scalar.shape}"
-        raise TypeError(msg)
-    msg = (
-        f"{value!r} cannot be stored as {dtype} without changing it; "
-        "convert the RaggedArray first with astype()"
-    )
-    if scalar.dtype.kind == "c" and dtype.kind != "c":
-        if scalar.imag != 0:
-            raise ValueError(msg)
-        scalar = scalar.real
-    try:
-        with np.errstate(all="ignore"):
-            cast = scalar.astype(dtype)
-    except (ValueError, TypeError, OverflowError) as err:
-        raise ValueError(msg) from err
-    before, after = scalar.item(), cast.item()
-    same = before == after or (before != before and after != after)
-    if not same:
-        raise ValueError(msg)
-    return cast
-
-
 def _preview_row(row: NDArray[Any]) -> str:
     items = [repr(x) for x in row[:_PREVIEW_ITEMS].tolist()]
     if len(row) > _PREVIEW_ITEMS:
         items.append("...")
     return "[" + ", ".join(items) + "]"
-
-
-def _import_optional(module: str, what: str, hint: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        msg = f"{what} needs {module}: {hint}"
-        raise ImportError(msg) from err
-
-
-def _import_pyarrow(what: str) -> Any:
-    return _import_optional("pyarrow", what, _PYARROW_HINT)
