@@ -661,9 +661,9 @@ class _Decoder:
                 hashable[i] = all(hashable[c] for c in refs)
                 if kind == "tuple":
                     continue
-            elif kind != "set":
+            else:  # list, set, dict, OrderedDict, objarray
                 hashable[i] = False
-                if kind not in ("dict", "OrderedDict"):
+                if kind not in ("set", "dict", "OrderedDict"):
                     continue
             keys = refs if kind in ("set", "frozenset") else refs[::2]
             for c in keys:
