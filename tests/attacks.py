@@ -361,7 +361,113 @@ def _issue8() -> list[Attack]:
     ]
 
 
-ATTACKS: list[Attack] = _hostile() + _malformed() + _issue8()
+_M61 = 2**61 - 1  # ints k * _M61 + 1 all share one hash value
+
+
+def _tree(nodes: list[list[object]], leaves: dict[str, bytes] | None = None) -> bytes:
+    """An .npz holding the safenpz tree ``x`` with this node table."""
+    table = np.frombuffer(json.dumps(nodes).encode(), dtype=np.uint8)
+    doc = {
+        "format": "safenpz",
+        "version": 1,
+        "arrays": {"x": {"kind": "tree", "leaves": len(leaves or {})}},
+    }
+    members = {"x.tree": _npy(table), **(leaves or {})}
+    return _manifest(json.dumps(doc), **members)
+
+
+def _int_node(i: int) -> list[object]:
+    if -(2**63) <= i < 2**63:
+        return ["int", i]
+    return ["int", ("-" if i < 0 else "") + f"{abs(i):x}"]
+
+
+def _colliding_dict(n: int) -> bytes:
+    nodes: list[list[object]] = [["dict", list(range(1, 2 * n + 1))]]
+    for k in range(n):
+        nodes += [_int_node(1 + k * _M61), ["none"]]
+    return _tree(nodes)
+
+
+def _review() -> list[Attack]:
+    """Adversarial review of issue 8 (safenpz trees): hash collisions, and
+    node tables that scan must refuse as load does."""
+
+    def fmt(*words: str) -> Callable[[bytes], Expected]:
+        return lambda d: Expected(FormatError, None, None, words)
+
+    leaf_obj = {"x.0": _npy(np.array([[1], [2, 3]], dtype=object))}
+    cases = [
+        (
+            "tree-dict-30k-colliding-int-keys",
+            "tree dict of 30,000 int keys with one hash value",
+            lambda s: _colliding_dict(30_000),
+            ("hash-collision",),
+        ),
+        (
+            "tree-frozenset-30k-colliding-negative-ints",
+            "tree frozenset of 30,000 negative ints with one hash value",
+            lambda s: _tree(
+                [["frozenset", list(range(1, 30_001))]]
+                + [_int_node(-1 - k * _M61) for k in range(30_000)]
+            ),
+            ("hash-collision",),
+        ),
+        (
+            "tree-objarray-shape-0-by-2**62",
+            "tree object array of shape (0, 2**62)",
+            lambda s: _tree([["objarray", [0, 2**62], "C", []]]),
+            ("bad object array shape",),
+        ),
+        (
+            "tree-dict-with-list-key",
+            "tree dict whose key is a list node",
+            lambda s: _tree([["dict", [1, 2]], ["list", []], ["none"]]),
+            ("not hashable",),
+        ),
+        (
+            "tree-tuple-key-holding-a-set",
+            "tree set whose item is a tuple holding a set",
+            lambda s: _tree([["set", [1]], ["tuple", [2]], ["set", []]]),
+            ("not hashable",),
+        ),
+        (
+            "tree-set-of-equal-ints",
+            "tree set of the equal items 1 and 1.0",
+            lambda s: _tree([["set", [1, 2]], ["int", 1], ["float", 1.0]]),
+            ("equal keys",),
+        ),
+        (
+            "tree-leaf-is-object-array",
+            "tree leaf member that is a (loadable) object array",
+            lambda s: _tree([["array", 0]], leaf_obj),
+            ("must be a numeric array",),
+        ),
+        (
+            "tree-scalar-leaf-not-0d",
+            "tree scalar leaf member of shape (2,)",
+            lambda s: _tree([["scalar", 0]], {"x.0": _npy(np.zeros(2))}),
+            ("must be 0-d",),
+        ),
+        (
+            "tree-float-1e999",
+            "tree float node 1e999 (JSON parses it as inf)",
+            lambda s: _manifest(
+                '{"format": "safenpz", "version": 1, "arrays": '
+                '{"x": {"kind": "tree", "leaves": 0}}}',
+                **{"x.tree": _npy(np.frombuffer(b'[["float", 1e999]]', np.uint8))},
+            ),
+            ("finite",),
+        ),
+    ]
+    out = []
+    for key, what, build, words in cases:
+        out.append(Attack(f"review8/{key}", what, build, fmt(*words)))
+        out.append(Attack(f"review8/scan-{key}", what, build, fmt(), "scan"))
+    return out
+
+
+ATTACKS: list[Attack] = _hostile() + _malformed() + _issue8() + _review()
 
 
 def _outcome(attack: Attack) -> str:

@@ -32,6 +32,7 @@ usage errors).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -40,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import numpy as np
+
 from ._exceptions import FormatError, SafenpzError, UnsafeFileError
 from ._jsonio import parse_json
 from ._limits import DEFAULT_LIMITS, Limits
@@ -47,6 +50,8 @@ from ._npy import MAGIC, Header, NpzFile, parse_header
 from ._pickle_scan import PickleReport, scan_pickle
 from ._preview import escape, preview
 from ._save import _MAX_MANIFEST_MEMBER, MANIFEST, check_manifest
+from ._tree import KIND as TREE
+from ._tree import check_table
 
 __all__ = [
     "FileReport",
@@ -324,6 +329,9 @@ def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
         read_layout=False,
     ) as npz:
         raw = npz.raw_names
+        headers: dict[str, Header] = {}
+        tables: dict[str, tuple[bytes, MemberReport]] = {}
+        doc: Any = None
         for name in raw:
             shown = escape(name)
             try:
@@ -344,6 +352,10 @@ def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
                 report.members.append(MemberReport(shown, "invalid", error=msg))
                 continue
             member = _scan_npy(data, shown, limits)
+            if member.verdict == "safe" and name.endswith(".tree.npy"):
+                tables[name[: -len(".tree.npy")]] = (data, member)
+            with contextlib.suppress(SafenpzError):
+                headers[name] = parse_header(data, member=shown, limits=limits)
             if name == MANIFEST + ".npy" and member.verdict == "safe":
                 where = f"the safenpz manifest ({shown})"
                 try:
@@ -351,7 +363,45 @@ def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
                     check_manifest(doc, raw, where)
                 except SafenpzError as err:
                     member.verdict, member.error = "invalid", escape(str(err))
+                    doc = None
             report.members.append(member)
+        if doc is not None:
+            _check_trees(doc, tables, headers, limits, escape(report.path))
+
+
+def _check_trees(
+    doc: dict[str, Any],
+    tables: dict[str, tuple[bytes, MemberReport]],
+    headers: dict[str, Header],
+    limits: Limits,
+    where: str,
+) -> None:
+    """What load checks in a tree's node table before reading its leaves
+    (:func:`safenpz._tree.check_table`): a bad table makes its
+    ``<name>.tree.npy`` member invalid. The table is numeric data (JSON text
+    as ``uint8``), so nothing is decoded."""
+    for name, entry in doc["arrays"].items():
+        if entry.get("kind") != TREE or name not in tables:
+            continue
+        data, member = tables[name]
+
+        def leaf(i: int, name: str = name) -> Header:
+            header = headers.get(f"{name}.{i}.npy")
+            if header is None:  # unreadable: reported as its own member
+                msg = f"{escape(name)}.{i}.npy has no readable .npy header"
+                raise FormatError(msg)
+            return header
+
+        try:
+            header = parse_header(data, member=member.member, limits=limits)
+            table: Any = None  # a table that is not 1-D uint8: check_table says so
+            if header.dtype == np.uint8 and len(header.shape) == 1:
+                table = np.frombuffer(data, np.uint8, header.count, header.data_offset)
+            check_table(
+                name, entry, table, leaf, limits, f"{where}: the safenpz manifest"
+            )
+        except SafenpzError as err:
+            member.verdict, member.error = "invalid", escape(str(err))
 
 
 def _scan_single_npy(

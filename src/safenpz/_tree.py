@@ -121,6 +121,7 @@ __all__ = [
     "KIND",
     "MAX_SAVE_NODES",
     "check_storable_dtype",
+    "check_table",
     "decode",
     "encode",
     "entry_parts",
@@ -145,6 +146,11 @@ for _char in "?bhilqBHILQefdgFDG":
     _NUMBER_DTYPES.setdefault(f"{_dt.kind}{_dt.itemsize}", _dt)
     _NUMBER_DTYPES[_char] = _dt
 _CONTAINERS = ("list", "tuple", "set", "frozenset", "dict", "OrderedDict")
+#: Most keys (items) of one dict (set) that may share one hash value. Python's
+#: dicts and sets degrade to quadratic time when many keys collide (ints
+#: ``k * (2**61 - 1) + 1`` all hash alike): a 1 MB node table could keep
+#: the reader busy for minutes. Real data has next to no full-hash collisions.
+MAX_HASH_COLLISIONS = 64
 
 
 # --------------------------------------------------------------------------
@@ -607,12 +613,80 @@ class _Decoder:
                 and isinstance(node[3], list)
             ):
                 self.fail("'objarray' takes [shape, 'C' | 'F', [child indices]]")
+            if math.prod(d for d in node[1] if d) >= 2**60:  # NumPy's bound
+                self.fail(f"bad object array shape {tuple(node[1])} (too big)")
             if math.prod(node[1]) != len(node[3]):
                 self.fail(
                     f"shape {tuple(node[1])} does not match its {len(node[3])} elements"
                 )
             return node[3]
         self.fail(f"unknown node kind {kind!r:.40}")
+
+    def check_collisions(self, kind: str, keys: list[Any]) -> None:
+        """Refuse keys built to collide (hashing each key is linear; only
+        inserting colliding keys is quadratic). Raises TypeError for an
+        unhashable key, as building the container would."""
+        if len(keys) <= MAX_HASH_COLLISIONS:
+            return
+        counts: dict[int, int] = {}
+        for key in keys:
+            h = hash(key)
+            counts[h] = n = counts.get(h, 0) + 1
+            if n > MAX_HASH_COLLISIONS:
+                self.fail(
+                    f"the {kind} has more than {MAX_HASH_COLLISIONS} keys or "
+                    "items with one hash value (a hash-collision attack)"
+                )
+
+    # -- pass 1b (scan only): what can be decided without reading values
+    def static_check(
+        self, nodes: list[Any], values: list[Any], leaf: Callable[[int], Any]
+    ) -> None:
+        """Decide, without building any container or reading any leaf,
+        everything :meth:`build` would refuse: leaf members of the wrong kind
+        or shape (`leaf` gives a leaf's ``.npy`` header), unhashable dict
+        keys and set items, hash collisions and equal scalar keys."""
+        hashable = [True] * len(nodes)
+        for i in range(len(nodes) - 1, -1, -1):
+            self.node_index = i
+            kind = nodes[i][0]
+            if kind in _SCALARS:
+                hashable[i] = kind != "bytearray"
+                continue
+            if kind in ("array", "scalar", "dtype"):
+                hashable[i] = self.static_leaf(kind, nodes[i][1], leaf)
+                continue
+            refs = nodes[i][-1]
+            if kind in ("tuple", "frozenset"):
+                hashable[i] = all(hashable[c] for c in refs)
+                if kind == "tuple":
+                    continue
+            else:  # list, set, dict, OrderedDict, objarray
+                hashable[i] = False
+                if kind not in ("set", "dict", "OrderedDict"):
+                    continue
+            keys = refs if kind in ("set", "frozenset") else refs[::2]
+            for c in keys:
+                if not hashable[c]:
+                    self.fail(
+                        f"a {kind} key or item is not hashable (node {c} is "
+                        f"a {nodes[c][0]})"
+                    )
+            if all(nodes[c][0] in _SCALARS for c in keys):
+                scalars = [values[c] for c in keys]
+                self.check_collisions(kind, scalars)
+                if len(set(scalars)) != len(scalars):
+                    self.fail(f"the {kind} has equal keys or items")
+
+    def static_leaf(self, kind: str, index: int, leaf: Callable[[int], Any]) -> bool:
+        header = leaf(index)
+        if header.dtype.hasobject:
+            self.fail(f"member {self.name}.{index}.npy must be a numeric array")
+        if kind == "scalar" and header.shape != ():
+            self.fail(f"member {self.name}.{index}.npy of a scalar must be 0-d")
+        if kind == "dtype" and header.shape != (0,):
+            self.fail(f"member {self.name}.{index}.npy of a dtype must be empty 1-D")
+        return kind == "dtype" or (kind == "scalar" and header.dtype.names is None)
 
     # -- pass 2: values, bottom-up
     def build(self, nodes: list[Any], values: list[Any]) -> Any:
@@ -661,7 +735,9 @@ class _Decoder:
             except ValueError as err:  # more dimensions than NumPy allows
                 self.fail(f"bad object array shape {tuple(node[1])} ({err})")
             return np.asfortranarray(out) if node[2] == "F" else out
+        keys = items if kind in ("set", "frozenset") else items[::2]
         try:
+            self.check_collisions(kind, keys)
             if kind in ("set", "frozenset"):
                 made: Any = set(items) if kind == "set" else frozenset(items)
                 expected = len(items)
@@ -798,15 +874,52 @@ def decode(
     """
     where = f"{where}: tree {name!r}"
     dec = _Decoder(name, entry["leaves"], read, limits, where)
-    raw = read(f"{name}.tree")
+    text = _table_text(read(f"{name}.tree"), name, where)
+    nodes = dec.parse(text)
+    values = dec.structure(nodes)
+    return dec.build(nodes, values)
+
+
+def check_table(
+    name: str,
+    entry: dict[str, Any],
+    table: Any,
+    leaf: Callable[[int], Any],
+    limits: Limits,
+    where: str,
+) -> None:
+    """Check the tree `name` without decoding it (for ``safenpz scan``).
+
+    Parameters
+    ----------
+    name, entry, limits, where
+        As for :func:`decode`.
+    table : numpy.ndarray
+        The node table member (what ``<name>.tree.npy`` holds; numeric, so
+        reading it decodes nothing).
+    leaf : callable
+        Leaf index → the parsed ``.npy`` header of member ``<name>.<i>.npy``.
+
+    Raises
+    ------
+    FormatError, LimitError
+        Whatever :func:`decode` would raise for the node table and the leaf
+        headers; the leaves' own content is scanned as ordinary members.
+    """
+    where = f"{where}: tree {name!r}"
+    dec = _Decoder(name, entry["leaves"], lambda stem: None, limits, where)
+    text = _table_text(table, name, where)
+    nodes = dec.parse(text)
+    values = dec.structure(nodes)
+    dec.static_check(nodes, values, leaf)
+
+
+def _table_text(raw: Any, name: str, where: str) -> str:
     if not (type(raw) is np.ndarray and raw.dtype == np.uint8 and raw.ndim == 1):
         msg = f"{where}: member {name}.tree.npy must be a 1-D uint8 array of JSON text"
         raise FormatError(msg)
     try:
-        text = raw.tobytes().decode("utf-8")
+        return bytes(raw.tobytes()).decode("utf-8")
     except UnicodeDecodeError as err:
         msg = f"{where}: the node table is not UTF-8 ({err})"
         raise FormatError(msg) from err
-    nodes = dec.parse(text)
-    values = dec.structure(nodes)
-    return dec.build(nodes, values)
