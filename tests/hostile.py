@@ -22,7 +22,6 @@ live here too because they share the assembler.
 from __future__ import annotations
 
 import io
-import math
 import pickle
 import pickletools
 import re
@@ -1173,53 +1172,6 @@ def raw_zip(members: Sequence[RawMember], *, trailing: bytes = b"") -> bytes:
         0,
     )
     return bytes(out) + trailing
-
-
-# --------------------------------------------------------------------------
-# exact comparison (shared by the round-trip tests)
-
-
-def assert_identical(got: Any, want: Any, path: str = "value") -> None:
-    """Same types, dtypes, shapes, memory order and values (NaN == NaN,
-    -0.0 != 0.0), recursively."""
-    assert type(got) is type(want), f"{path}: {type(got)} is not {type(want)}"
-    if isinstance(want, np.ndarray):
-        assert got.dtype == want.dtype, f"{path}: dtype {got.dtype} != {want.dtype}"
-        assert got.shape == want.shape, f"{path}: shape {got.shape} != {want.shape}"
-        if want.ndim > 1 and want.size > 1:
-            assert got.flags.f_contiguous == want.flags.f_contiguous, path
-            assert got.flags.c_contiguous == want.flags.c_contiguous, path
-        if want.dtype.hasobject:
-            for index in np.ndindex(want.shape):
-                assert_identical(got[index], want[index], f"{path}[{index}]")
-        else:
-            assert got.tobytes(order="A") == want.tobytes(order="A"), path
-    elif isinstance(want, np.generic):
-        assert got.dtype == want.dtype, f"{path}: {got.dtype} != {want.dtype}"
-        assert got.tobytes() == want.tobytes(), f"{path}: {got!r} != {want!r}"
-    elif isinstance(want, np.dtype):
-        assert got == want, path
-    elif isinstance(want, float):
-        assert struct.pack("<d", got) == struct.pack("<d", want) or (
-            math.isnan(got) and math.isnan(want)
-        ), f"{path}: {got!r} != {want!r}"
-    elif isinstance(want, complex):
-        assert_identical(got.real, want.real, f"{path}.real")
-        assert_identical(got.imag, want.imag, f"{path}.imag")
-    elif isinstance(want, list | tuple):
-        assert len(got) == len(want), f"{path}: length {len(got)} != {len(want)}"
-        for i, (g, w) in enumerate(zip(got, want, strict=True)):
-            assert_identical(g, w, f"{path}[{i}]")
-    elif isinstance(want, dict):
-        assert list(got) == list(want), f"{path}: keys {list(got)} != {list(want)}"
-        for (gk, gv), (wk, wv) in zip(got.items(), want.items(), strict=True):
-            assert_identical(gk, wk, f"{path} key {wk!r}")
-            assert_identical(gv, wv, f"{path}[{wk!r}]")
-    elif isinstance(want, set | frozenset):
-        assert got == want, f"{path}: {got!r} != {want!r}"
-        assert sorted(map(repr, got)) == sorted(map(repr, want)), path
-    else:
-        assert got == want, f"{path}: {got!r} != {want!r}"
 
 
 def obj_array(items: list[Any], shape: tuple[int, ...] | None = None) -> np.ndarray:

@@ -33,7 +33,6 @@ from hostile import (
     Hostile,
     Malformed,
     RawMember,
-    assert_identical,
     binstr,
     deflate,
     npy_bytes,
@@ -47,6 +46,7 @@ from hostile import (
     raw_zip,
     shared_row_array,
 )
+from identical import assert_identical
 from safenpz._exceptions import (
     FormatError,
     LimitError,
@@ -197,10 +197,18 @@ def test_bytes_after_the_pickle_are_refused() -> None:
         load(data)
 
 
-def test_structured_object_descr_is_refused() -> None:
+def test_structured_object_descr_loads_as_np_load() -> None:
+    arr = np.array([(1, [2, "x"]), (3, None)], dtype=[("a", "<i8"), ("b", "O")])
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    data = buf.getvalue()
+    assert_identical(load(data), np.load(io.BytesIO(data), allow_pickle=True))
+
+
+def test_structured_object_descr_must_match_the_pickled_dtype() -> None:
     body = pickle.dumps(np.zeros(1, dtype=[("a", "O")]), protocol=4)
-    data = npy_bytes(body, descr=[("a", "|O")])
-    with pytest.raises(FormatError, match="structured"):
+    data = npy_bytes(body, descr=[("b", "|O")])
+    with pytest.raises(FormatError, match="header promises"):
         load(data)
 
 
@@ -250,14 +258,16 @@ OBJECT_ARRAYS = {
 def test_object_npy_written_by_numpy(arr: np.ndarray) -> None:
     data = npy_of(arr, allow_pickle=True)
     assert_identical(load(data), np_load(data))
-    assert_identical(load(data), arr)
 
 
 @pytest.mark.parametrize("arr", list(OBJECT_ARRAYS.values()), ids=list(OBJECT_ARRAYS))
 def test_object_npy_with_every_protocol(arr: np.ndarray) -> None:
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
-        data = npy_bytes(pickle.dumps(arr, protocol=protocol), shape=arr.shape)
-        assert_identical(load(data), arr)
+        body = pickle.dumps(arr, protocol=protocol)
+        data = npy_bytes(body, shape=arr.shape)
+        # the reference is what np.load gives: pickle's result, which on
+        # NumPy 1.x differs from `arr` (unpickled datetimes carry {} metadata)
+        assert_identical(load(data), pickle.loads(body))
 
 
 def test_fortran_ordered_object_array() -> None:

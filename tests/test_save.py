@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from hostile import HOSTILE, assert_identical, npy_bytes, obj_array
+from hostile import HOSTILE, npy_bytes, obj_array
+from identical import assert_identical
 from safenpz._exceptions import FormatError, SafenpzError, UnsafeFileError
 from safenpz._npy import load
 from safenpz._ragged import RaggedArray

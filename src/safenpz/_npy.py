@@ -39,6 +39,7 @@ import itertools
 import math
 import os
 import threading
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
@@ -144,7 +145,7 @@ def parse_header(
         raise _fail(member, f"truncated .npy header ({len(raw)} of {hlen} bytes)")
     try:
         text = raw.decode(encoding)
-        fields = ast.literal_eval(text)
+        fields = _literal(text, python2=version <= (2, 0))
     except (
         UnicodeDecodeError,
         ValueError,
@@ -152,6 +153,7 @@ def parse_header(
         TypeError,
         MemoryError,
         RecursionError,
+        tokenize.TokenError,
     ) as err:
         raise _fail(member, f"unreadable .npy header {raw[:60]!r}: {err}") from err
     if not isinstance(fields, dict) or set(fields) != {
@@ -183,6 +185,27 @@ def parse_header(
     return Header(version, dtype, shape, fortran, start + hlen)
 
 
+def _literal(text: str, *, python2: bool) -> Any:
+    """Evaluate a header dict literal.
+
+    Python 2 on 64-bit Windows wrote longs in headers (``'shape': (2L,)``);
+    as NumPy does for format versions up to 2.0, an ``L`` right after a number
+    is dropped before the header is evaluated again.
+    """
+    try:
+        return ast.literal_eval(text)
+    except SyntaxError:
+        if not python2:
+            raise
+    tokens: list[tokenize.TokenInfo] = []
+    after_number = False
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if not (after_number and tok.type == tokenize.NAME and tok.string in "Ll"):
+            tokens.append(tok)
+        after_number = tok.type == tokenize.NUMBER
+    return ast.literal_eval(tokenize.untokenize(tokens))
+
+
 def _object_array_of(rows: list[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
     arr = np.fromiter(rows, dtype=object, count=len(rows))
     return arr.reshape(shape)
@@ -197,17 +220,11 @@ def _decode_object(
     ragged: bool,
     encoding: str,
 ) -> Any:
-    if header.dtype != np.dtype(object):
-        raise _fail(
-            member,
-            f"structured dtypes holding Python objects ({header.dtype}) are "
-            "not supported",
-        )
     limits.check("max_items", header.count, f"{member}: object array")
     from ._fastrows import decode_int_rows
     from ._ragged import RaggedArray
 
-    fast = decode_int_rows(body)
+    fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
     if fast is not None and fast.shape == header.shape and len(header.shape) == 1:
         # rows shared through the memo are expanded: bound what that can cost
         limits.check("max_items", fast.values.size, f"{member}: decoded values")
@@ -227,7 +244,7 @@ def _decode_object(
     )
     if (
         not isinstance(obj, np.ndarray)
-        or obj.dtype != object
+        or obj.dtype != header.dtype
         or obj.shape != header.shape
     ):
         what = (
@@ -237,10 +254,11 @@ def _decode_object(
         )
         raise _fail(
             member,
-            f"the header promises an object array of shape {header.shape}, "
+            f"the header promises an array of shape {header.shape} and dtype "
+            f"{header.dtype}, "
             f"the pickle holds {what}",
         )
-    if ragged and obj.ndim == 1:
+    if ragged and obj.ndim == 1 and obj.dtype == np.dtype(object):
         return _maybe_ragged(obj, limits, member)
     return obj
 
@@ -282,12 +300,25 @@ def decode_npy_bytes(
     # the data is already in memory (inflated under the limits): only its size
     # must match the header, then the array is a view of it
     _check_data_size(member, header, len(body))
+    if header.dtype.itemsize == 0:
+        return _zero_width(header, limits, member)
     arr = np.frombuffer(
         view, dtype=header.dtype, count=header.count, offset=header.data_offset
     )
     if not arr.flags.writeable:
         arr = arr.copy()
     return arr.reshape(header.shape, order="F" if header.fortran_order else "C")
+
+
+def _zero_width(header: Header, limits: Limits, member: str) -> np.ndarray[Any, Any]:
+    """An array of a zero-width dtype (``S0``, ``U0``, ``V0``): empty items.
+
+    It holds no data, so its element count is bounded by ``max_items`` instead
+    (a tiny file could otherwise claim billions of them)."""
+    limits.check("max_items", header.count, f"{member}: zero-width array")
+    # np.ndarray, not np.empty: np.empty widens S0 to S1 (uninitialised bytes)
+    order: Literal["F", "C"] = "F" if header.fortran_order else "C"
+    return np.ndarray(header.shape, dtype=header.dtype, order=order)
 
 
 def _check_data_size(member: str, header: Header, available: int) -> None:
@@ -813,6 +844,8 @@ def _load_npy_stream(
     # claims, so max_member_bytes (a guard against inflation) is not applied and
     # large numeric .npy files load (or memory-map) as with NumPy.
     _check_data_size(name, header, available)
+    if header.dtype.itemsize == 0:
+        return _zero_width(header, limits, name)
     order: Literal["F", "C"] = "F" if header.fortran_order else "C"
     if mmap_mode is not None and path is not None:
         return np.memmap(

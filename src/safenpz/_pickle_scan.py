@@ -16,7 +16,8 @@ building any object) and checks, before anything is decoded:
 * length-prefixed arguments fit in the data, memo indices are bounded by the
   stream length (CPython sizes its memo array by the largest index), frames
   fit, the MARK nesting stays under ``max_depth``, the number of containers
-  under ``max_items``, and nothing follows ``STOP``.
+  under ``max_items``, and nothing but a few bytes of whitespace
+  (:data:`MAX_TRAILING_WHITESPACE`) follows ``STOP``.
 
 Problems are reported with the opcode name and its byte offset in the stream.
 For speed, runs of plain fixed-width opcodes (small ints, floats, ``None``,
@@ -51,6 +52,11 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
+        # NumPy 1.16.0 named the C module itself (fixed in 1.16.1)
+        ("numpy.core._multiarray_umath", "_reconstruct"),
+        ("numpy.core._multiarray_umath", "scalar"),
+        ("numpy._core._multiarray_umath", "_reconstruct"),
+        ("numpy._core._multiarray_umath", "scalar"),
         ("numpy.core.numeric", "_frombuffer"),
         ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
@@ -185,6 +191,19 @@ _SIMPLE: dict[int, tuple[str, int, bool]] = {
 _MEMO_FIXED = {0x71: 1, 0x72: 4, 0x68: 1, 0x6A: 4}
 # first bytes of the opcodes the _SKIP expression can consume
 _SKIP_FIRST = frozenset(b"KMJGNas\x88\x890")
+
+
+#: ``pickle.load`` ignores what follows ``STOP``, and hand-edited files end in
+#: a newline: this much ASCII whitespace after ``STOP`` is accepted. Anything
+#: else there is refused (a polyglot: another reader may see other data).
+MAX_TRAILING_WHITESPACE = 16
+_WHITESPACE = frozenset(b" \t\r\n\x0b\x0c")
+
+
+def _is_allowed_tail(buf: bytes, pos: int) -> bool:
+    """True if ``buf[pos:]`` (what follows STOP) may be ignored."""
+    tail = buf[pos : pos + MAX_TRAILING_WHITESPACE + 1]
+    return len(tail) <= MAX_TRAILING_WHITESPACE and set(tail) <= _WHITESPACE
 
 
 @dataclass(frozen=True)
@@ -458,12 +477,14 @@ def scan_pickle(
             elif name in _FORBIDDEN:
                 problem("unsafe", name, start, _FORBIDDEN[name])
             if name == "STOP":
-                if pos != n:
+                if not _is_allowed_tail(buf, pos):
                     problem(
                         "format",
                         name,
                         start,
-                        f"{n - pos} bytes of trailing data after STOP",
+                        f"{n - pos} bytes of trailing data after STOP (only up to "
+                        f"{MAX_TRAILING_WHITESPACE} bytes of whitespace are "
+                        "accepted; other readers could see something else there)",
                     )
                 break
             if name == "PROTO":

@@ -28,8 +28,10 @@ import io
 import math
 import pickle
 import re
+import reprlib
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -40,7 +42,9 @@ from ._pickle_scan import SAFE_GLOBALS, scan_pickle
 __all__ = ["safe_loads"]
 
 _LEAF_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
-_NP_SCALAR = np.generic
+# NumPy's C scalar builder (numpy[._]core.multiarray.scalar), taken from a
+# scalar's own reduce so no module is named and no deprecation warning fires
+_numpy_scalar: Callable[[np.dtype[Any], bytes], Any] = np.float64(0).__reduce__()[0]  # type: ignore[assignment]
 
 
 class _Context:
@@ -117,35 +121,38 @@ class _DtypeBuilder(_Builder):
 
 
 class _ArrayBuilder(_Builder):
-    """Receives an ndarray's BUILD state. Object arrays keep their elements in
-    ``flat`` (C order, as pickled) until the final walk has replaced nested
-    builders; :meth:`result` then shapes them."""
+    """Receives an ndarray's BUILD state and checks it.
 
-    __slots__ = ("flat", "fortran", "shape")
+    The array itself is made by NumPy's own ``ndarray.__setstate__`` from the
+    checked state (see :func:`_finish_array`), so byte order, memory order and
+    structured layouts come out exactly as :func:`numpy.load` gives them.
+    Object arrays keep their elements in ``items`` until the final walk has
+    replaced nested builders by real values."""
+
+    __slots__ = ("items", "state")
     kind = "array"
 
     def __init__(self, ctx: _Context) -> None:
         super().__init__(ctx)
-        self.flat: np.ndarray[Any, Any] | None = None
-        self.shape: tuple[int, ...] = ()
-        self.fortran = False
+        self.state: tuple[int, tuple[int, ...], np.dtype[Any], bool] | None = None
+        self.items: list[Any] | None = None
 
     def __setstate__(self, state: object) -> None:
-        if self._built:
+        if self._built or self.state is not None:
             self.ctx.fail("an array was built twice")
-        self.value, self.flat, self.shape, self.fortran = _array_from_state(
-            self.ctx, state
-        )
-        self._built = True
+        self.state, raw = _array_state(self.ctx, state)
+        if isinstance(raw, list):
+            self.items = raw  # finished by result(), after the walk
+        else:
+            self.value = _finish_array(self.state, raw)
+            self._built = True
 
     def result(self) -> Any:
-        value = super().result()
-        if value is None and self.flat is not None:
-            value = self.flat.reshape(self.shape)  # elements are pickled in C order
-            if self.fortran:
-                value = np.asfortranarray(value)
-            self.value = value
-        return value
+        if not self._built and self.state is not None and self.items is not None:
+            self.value = _finish_array(self.state, self.items)
+            self.items = None
+            self._built = True
+        return super().result()
 
 
 # --------------------------------------------------------------------------
@@ -189,6 +196,25 @@ def _resolve_dtype(ctx: _Context, obj: object) -> np.dtype[Any]:
     ctx.fail(f"expected a dtype, got {type(obj).__name__}")
 
 
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxlevel = 3
+_PREVIEW.maxstring = _PREVIEW.maxother = 60
+_PREVIEW.maxlong = 40
+
+
+def _preview(value: object) -> str:
+    """A short repr of an untrusted value, in time bounded by its preview.
+
+    Huge ints are described, not converted (``repr`` of a million-digit int is
+    slow, and refused beyond ``sys.get_int_max_str_digits()``)."""
+    if type(value) is int and value.bit_length() > 128:
+        return f"<int of {value.bit_length()} bits>"
+    try:
+        return _PREVIEW.repr(value)
+    except Exception:  # a value whose repr fails is still worth naming
+        return f"<{type(value).__name__}>"
+
+
 def _text(value: object) -> object:
     """Python 2 ``str`` arrives as bytes under ``encoding="bytes"``."""
     if isinstance(value, bytes):
@@ -199,107 +225,185 @@ def _text(value: object) -> object:
     return value
 
 
+_ALIGNED_STRUCT = 0x80  # NPY_ALIGNED_STRUCT in a dtype state's flags
+
+
 def _dtype_from_state(ctx: _Context, code: str, state: object) -> np.dtype[Any]:
-    if not isinstance(state, tuple) or len(state) not in (8, 9):
-        ctx.fail(f"bad dtype state {state!r:.120}")
-    version, endian, subdescr, names, fields, elsize, _align, _flags = state[:8]
+    """Rebuild a dtype from the state ``numpy.dtype.__reduce__`` pickles.
+
+    Layout: ``(version, endian, subdescr, names, fields, elsize, alignment,
+    flags[, metadata])`` with ``version`` 3 (or 4, with metadata; NumPy before
+    1.1 wrote version 1 without ``flags``). ``endian`` is
+    one of ``< > | =``; ``subdescr`` is ``(base dtype, shape)`` for a sub-array
+    dtype; ``names`` (a tuple) and ``fields`` (name or title ->
+    ``(dtype, offset[, title])``) describe a structured dtype; ``flags`` carries
+    ``NPY_ALIGNED_STRUCT`` for ``align=True``. ``metadata`` is a dict, or for
+    datetimes ``(dict or None, (unit, num, 1, 1))``.
+    """
+    if not isinstance(state, tuple) or len(state) not in (7, 8, 9):
+        ctx.fail(f"bad dtype state {_preview(state)}")
+    if len(state) == 7:  # version 1 (NumPy < 1.1): no flags yet
+        state = (*state, 0)
+    version, endian, subdescr, names, fields, elsize, _align, flags = state[:8]
+    extra = state[8] if len(state) == 9 else None
     endian = _text(endian)
+    if version not in (1, 2, 3, 4) or endian not in _ENDIANS:
+        ctx.fail(f"bad dtype state {_preview(state)}")
+    if type(elsize) is not int or type(flags) is not int:
+        ctx.fail("bad dtype item size or flags")
+    try:
+        if names is not None:
+            dt = _structured_dtype(ctx, names, fields, elsize, flags)
+        elif subdescr is not None:
+            dt = _subarray_dtype(ctx, subdescr)
+        else:
+            dt, extra = _simple_dtype(ctx, code, endian, elsize, extra)
+        if extra is not None:
+            dt = np.dtype(dt, metadata=_metadata(ctx, extra))
+    except SafenpzError:
+        raise
+    except (TypeError, ValueError, OverflowError) as err:
+        ctx.fail(f"invalid dtype: {_preview(err)}")
+    return dt
+
+
+def _structured_dtype(
+    ctx: _Context, names: object, fields: object, elsize: int, flags: int
+) -> np.dtype[Any]:
+    """``names`` is a tuple of field names; ``fields`` maps each name, and each
+    field's title if it has one, to ``(dtype, offset)`` or
+    ``(dtype, offset, title)``."""
     if isinstance(names, tuple):
         names = tuple(_text(n) for n in names)
     if isinstance(fields, dict):
         fields = {_text(k): v for k, v in fields.items()}
-    if version not in (3, 4) or endian not in _ENDIANS:
-        ctx.fail(f"bad dtype state {state!r:.120}")
-    if type(elsize) is not int:
-        ctx.fail("bad dtype item size")
-    try:
-        if names is not None:  # structured
-            if not (
-                isinstance(names, tuple)
-                and isinstance(fields, dict)
-                and all(type(n) is str for n in names)
-                and set(names) == set(fields)
-                and len(names) <= 4096
-            ):
-                ctx.fail("bad structured dtype fields")
-            formats, offsets, titles = [], [], []
-            for n in names:
-                spec = fields[n]
-                if not (
-                    isinstance(spec, tuple)
-                    and len(spec) in (2, 3)
-                    and type(spec[1]) is int
-                ):
-                    ctx.fail(f"bad field {n!r} in structured dtype")
-                formats.append(_resolve_dtype(ctx, spec[0]))
-                offsets.append(spec[1])
-                title = _text(spec[2]) if len(spec) == 3 else None
-                if title is not None and type(title) is not str:
-                    ctx.fail(f"bad title of field {n!r}")
-                titles.append(title)
-            dt = np.dtype(
-                {
-                    "names": list(names),
-                    "formats": formats,
-                    "offsets": offsets,
-                    "titles": titles,
-                    "itemsize": elsize,
-                }
+    if not (
+        isinstance(names, tuple)
+        and isinstance(fields, dict)
+        and all(type(n) is str for n in names)
+        and len(set(names)) == len(names) <= 4096
+        and set(names) <= set(fields)
+    ):
+        ctx.fail("bad structured dtype fields")
+    formats, offsets, titles = [], [], []
+    for n in names:
+        spec = fields[n]
+        if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
+            ctx.fail(f"bad field {_preview(n)} in structured dtype")
+        if type(spec[1]) is not int:
+            ctx.fail(f"bad offset of field {_preview(n)} in structured dtype")
+        formats.append(_resolve_dtype(ctx, spec[0]))
+        offsets.append(spec[1])
+        title = _text(spec[2]) if len(spec) == 3 else None
+        if title is not None:
+            if type(title) is not str or title in names:
+                ctx.fail(f"bad title of field {_preview(n)}")
+            if title in fields and fields[title] is not spec:
+                ctx.fail(f"the title of field {_preview(n)} names another field")
+        titles.append(title)
+    # NumPy lists each field under its name and again under its title
+    if not set(fields) <= set(names) | {t for t in titles if t is not None}:
+        ctx.fail("a structured dtype lists fields that have no name")
+    return np.dtype(
+        {
+            "names": list(names),
+            "formats": formats,
+            "offsets": offsets,
+            "titles": titles,
+            "itemsize": elsize,
+        },
+        align=bool(flags & _ALIGNED_STRUCT),
+    )
+
+
+def _subarray_dtype(ctx: _Context, subdescr: object) -> np.dtype[Any]:
+    """``subdescr`` is ``(base dtype, shape tuple)``."""
+    if not (isinstance(subdescr, tuple) and len(subdescr) == 2):
+        ctx.fail("bad sub-array dtype")
+    base = _resolve_dtype(ctx, subdescr[0])
+    sub_shape = _check_shape(ctx, subdescr[1])
+    return np.dtype((base, sub_shape))
+
+
+def _simple_dtype(
+    ctx: _Context, code: str, endian: str, elsize: int, extra: object
+) -> tuple[np.dtype[Any], object]:
+    """A dtype named by its type code (``"f8"``, ``"U7"``, ``"M8"`` ...).
+
+    Returns the dtype and what is left of ``extra`` as metadata (datetimes
+    carry ``(metadata, (unit, num, 1, 1))`` there).
+    """
+    if not _DTYPE_CODE.match(code):
+        ctx.fail(f"unsupported dtype code {_preview(code)}")
+    dt = np.dtype(code)
+    if dt.kind in "SUV" and elsize > 0:
+        per = 4 if dt.kind == "U" else 1
+        dt = np.dtype(f"{dt.kind}{elsize // per}")
+    if dt.kind in "Mm":
+        if not (
+            isinstance(extra, tuple)
+            and len(extra) == 2
+            and isinstance(extra[1], tuple)
+            and len(extra[1]) == 4
+        ):
+            ctx.fail("datetime dtype without unit metadata")
+        unit = _as_bytes(ctx, extra[1][0], "datetime unit").decode("latin-1")
+        num = extra[1][1]
+        if unit not in _DATETIME_UNITS or type(num) is not int or not 0 < num < 2**31:
+            ctx.fail(f"bad datetime unit {_preview(unit)}")
+        dt = np.dtype(f"{dt.kind}8[{'' if num == 1 else num}{unit}]")
+        extra = extra[0]
+    if endian in "<>" and dt.itemsize > 1:
+        # through the type string, so native order reads "=" as in NumPy
+        dt = np.dtype(endian + dt.str[1:])
+    return dt, extra
+
+
+_METADATA_LEAVES = (str, int, float, bool, bytes, type(None))
+
+
+def _metadata(ctx: _Context, meta: object) -> dict[str, Any]:
+    """dtype metadata: a dict of str keys to scalars, strings or flat
+    lists/tuples of them (what users attach in practice)."""
+    if not isinstance(meta, dict) or len(meta) > 1024:
+        ctx.fail("dtype metadata must be a small dict")
+    for key, value in meta.items():
+        values = value if type(value) in (list, tuple) else (value,)
+        if type(key) is not str or len(values) > 1024:
+            ctx.fail("dtype metadata must have str keys and small values")
+        if not all(isinstance(v, _METADATA_LEAVES) for v in values):
+            ctx.fail(
+                f"dtype metadata {_preview(key)} holds a "
+                f"{type(value).__name__}; only scalars and strings are supported"
             )
-        elif subdescr is not None:
-            if not (isinstance(subdescr, tuple) and len(subdescr) == 2):
-                ctx.fail("bad sub-array dtype")
-            base = _resolve_dtype(ctx, subdescr[0])
-            sub_shape = _check_shape(ctx, subdescr[1])
-            dt = np.dtype((base, sub_shape))
-        else:
-            if not _DTYPE_CODE.match(code):
-                ctx.fail(f"unsupported dtype code {code!r}")
-            dt = np.dtype(code)
-            if dt.kind in "SUV" and elsize > 0:
-                per = 4 if dt.kind == "U" else 1
-                dt = np.dtype(f"{dt.kind}{elsize // per}")
-            if dt.kind in "Mm":
-                meta = state[8] if len(state) == 9 else None
-                if not (
-                    isinstance(meta, tuple)
-                    and len(meta) == 2
-                    and isinstance(meta[1], tuple)
-                    and len(meta[1]) == 4
-                ):
-                    ctx.fail("datetime dtype without unit metadata")
-                unit = _as_bytes(ctx, meta[1][0], "datetime unit").decode("ascii")
-                num = meta[1][1]
-                if unit not in _DATETIME_UNITS or type(num) is not int or num < 1:
-                    ctx.fail(f"bad datetime unit {unit!r}")
-                dt = np.dtype(f"{dt.kind}8[{'' if num == 1 else num}{unit}]")
-            if endian in "<>" and dt.itemsize > 1:
-                dt = dt.newbyteorder("<" if endian == "<" else ">")
-    except SafenpzError:
-        raise
-    except (TypeError, ValueError, OverflowError) as err:
-        ctx.fail(f"invalid dtype: {err}")
-    if dt.hasobject and dt != np.dtype(object):
-        ctx.fail(f"structured dtypes holding Python objects are not supported ({dt})")
-    return dt
+    return meta
 
 
-def _array_from_state(
+def _array_state(
     ctx: _Context, state: object
-) -> tuple[
-    np.ndarray[Any, Any] | None, np.ndarray[Any, Any] | None, tuple[int, ...], bool
-]:
+) -> tuple[tuple[int, tuple[int, ...], np.dtype[Any], bool], list[Any] | bytes]:
+    """Check the state ``ndarray.__reduce__`` pickles.
+
+    Layout: ``(version, shape, dtype, is_fortran, data)``, with ``version`` 0
+    or 1 (very old NumPy wrote the four items without it), ``shape`` a tuple of
+    ints, ``is_fortran`` a bool (or int) and ``data`` the raw
+    bytes (a latin-1 ``str`` in Python 2 pickles) or, for dtypes holding
+    objects, a list of ``prod(shape)`` items (tuples for structured dtypes).
+    """
+    if isinstance(state, tuple) and len(state) == 4:  # version 0: no version
+        state = (0, *state)
     if not (isinstance(state, tuple) and len(state) == 5):
         ctx.fail(f"bad ndarray state of type {type(state).__name__}")
     version, shape, dtype_b, fortran, raw = state
-    if version not in (0, 1):
-        ctx.fail(f"unsupported ndarray pickle version {version!r}")
+    if type(version) is not int or version not in (0, 1):
+        ctx.fail(f"unsupported ndarray pickle version {_preview(version)}")
     shape = _check_shape(ctx, shape)
     dt = _resolve_dtype(ctx, dtype_b)
-    if type(fortran) is not bool:
+    if type(fortran) not in (bool, int):  # NumPy reads the flag as a C int
         ctx.fail("ndarray fortran flag must be a bool")
-    order: Literal["C", "F"] = "F" if fortran else "C"
+    fortran = bool(fortran)
     count = math.prod(shape)
+    checked = (version, shape, dt, fortran)
     if dt.hasobject:
         if count > ctx.max_items:
             msg = (
@@ -313,17 +417,40 @@ def _array_from_state(
                 f"got {type(raw).__name__}"
                 + (f" of {len(raw)}" if isinstance(raw, list) else "")
             )
-        # fromiter stores each item as is (no sequence interpretation)
-        flat = np.fromiter(raw, dtype=object, count=count)
-        return None, flat, shape, fortran
+        if dt.names is not None and not all(
+            type(item) is tuple and len(item) == len(dt.names) for item in raw
+        ):
+            ctx.fail(f"a structured array needs a tuple of {len(dt.names)} per item")
+        return checked, raw
+    if dt.itemsize == 0 and count > ctx.max_items:
+        msg = (
+            f"member {ctx.member!r}: array of {count} zero-width elements exceeds "
+            f"max_items={ctx.max_items}; pass a larger max_items to load it"
+        )
+        raise LimitError(msg)
     data = _as_bytes(ctx, raw, "array data")
     if len(data) != count * dt.itemsize:
         ctx.fail(
             f"array of shape {shape} and dtype {dt} needs "
             f"{count * dt.itemsize} bytes, the pickle holds {len(data)}"
         )
-    arr = np.frombuffer(data, dtype=dt, count=count).copy()
-    return arr.reshape(shape, order=order), None, shape, fortran
+    return checked, data
+
+
+def _finish_array(
+    checked: tuple[int, tuple[int, ...], np.dtype[Any], bool],
+    data: list[Any] | bytes,
+) -> np.ndarray[Any, Any]:
+    """Build the array with NumPy's own ``__setstate__`` from a checked state.
+
+    Only ever called with a state :func:`_array_state` accepted and, for
+    object items, with plain data the final walk produced: NumPy then applies
+    its own rules (a non-native byte order becomes native for simple dtypes,
+    Fortran order, structured items), so the result is what ``np.load`` gives.
+    """
+    arr: np.ndarray[Any, Any] = np.ndarray((0,), dtype=np.int8)
+    arr.__setstate__((*checked, data))  # type: ignore[arg-type]
+    return arr
 
 
 # --------------------------------------------------------------------------
@@ -401,7 +528,9 @@ def _c_scalar(ctx: _Context, dtype_b: object, raw: object = None) -> _Done:
     data = _as_bytes(ctx, raw, "scalar data")
     if len(data) != dt.itemsize:
         ctx.fail(f"a {dt} scalar needs {dt.itemsize} bytes, got {len(data)}")
-    return _Done(ctx, np.frombuffer(data, dtype=dt, count=1)[0].copy())
+    # NumPy's own scalar builder, on a checked non-object dtype and exactly
+    # itemsize bytes (zero-width str/bytes/void scalars included)
+    return _Done(ctx, _numpy_scalar(dt, data))
 
 
 def _c_frombuffer(
@@ -476,14 +605,21 @@ def _c_complex(ctx: _Context, real: object = 0.0, imag: object = 0.0) -> complex
     return complex(real, imag)
 
 
-def _c_ordereddict(ctx: _Context, *args: object) -> dict[Any, Any]:
+def _c_ordereddict(ctx: _Context, *args: object) -> OrderedDict[Any, Any]:
+    # protocol 2+ pickles an OrderedDict as OrderedDict() + SETITEMS, which fills
+    # it through OrderedDict's own C __setitem__; np.load gives an OrderedDict
     if args:
         ctx.fail("OrderedDict() is only allowed without arguments")
-    return {}
+    return OrderedDict()
 
 
 _TABLE: dict[tuple[str, str], tuple[str, Callable[..., Any] | None]] = {}
-for _mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+for _mod in (
+    "numpy.core.multiarray",
+    "numpy._core.multiarray",
+    "numpy.core._multiarray_umath",  # NumPy 1.16.0
+    "numpy._core._multiarray_umath",
+):
     _TABLE[(_mod, "_reconstruct")] = (f"{_mod}._reconstruct", _c_reconstruct)
     _TABLE[(_mod, "scalar")] = (f"{_mod}.scalar", _c_scalar)
 for _mod in ("numpy.core.numeric", "numpy._core.numeric"):
@@ -600,7 +736,9 @@ class _Walker:
             if self._children(obj, depth):
                 return tuple(self.walk(item, depth + 1) for item in obj)
             return obj
-        if tp is dict:
+        if tp is OrderedDict and obj.__dict__:
+            self.ctx.fail("the pickle sets attributes on an OrderedDict (opcode BUILD)")
+        if tp is dict or tp is OrderedDict:
             self.count(len(obj))
             items = [
                 (self.walk(k, depth + 1), k, self.walk(v, depth + 1), v)
@@ -627,8 +765,8 @@ class _Walker:
                 self.ctx.fail(f"a set item is not hashable plain data ({err})")
             return obj
         if isinstance(obj, _ArrayBuilder):
-            if obj.flat is not None:
-                self._children_array(obj.flat, depth)
+            if obj.items is not None:
+                self._children(obj.items, depth)
             return obj.result()
         if isinstance(obj, _Done | _DtypeBuilder):
             return obj.result()
@@ -638,16 +776,6 @@ class _Walker:
                 "data is allowed"
             )
         self.ctx.fail(f"unexpected object of type {tp.__name__} in the pickle")
-
-    def _children_array(self, flat: np.ndarray[Any, Any], depth: int) -> None:
-        self.count(flat.size)
-        items = flat.tolist()
-        if set(map(type, items)) <= _LEAF_TYPES:
-            return
-        for i, item in enumerate(items):
-            new = self.walk(item, depth + 1)
-            if new is not item:
-                flat[i] = new
 
 
 def safe_loads(
