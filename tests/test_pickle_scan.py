@@ -145,6 +145,8 @@ def test_safe_globals_is_the_documented_closed_table() -> None:
         "numpy",
         "numpy.core.multiarray",
         "numpy._core.multiarray",
+        "numpy.core._multiarray_umath",
+        "numpy._core._multiarray_umath",
         "numpy.core.numeric",
         "numpy._core.numeric",
         "builtins",
