@@ -17,12 +17,24 @@ building any object) and checks, before anything is decoded:
   stream length (CPython sizes its memo array by the largest index), frames
   fit, the MARK nesting stays under ``max_depth``, the number of containers
   under ``max_items``, and nothing but a few bytes of whitespace
-  (:data:`MAX_TRAILING_WHITESPACE`) follows ``STOP``.
+  (:data:`MAX_TRAILING_WHITESPACE`) follows ``STOP`` (an empty ``FRAME``
+  there is refused like any other byte);
+* an abstract stack (values reduced to what hashing them costs, see
+  :class:`_Stack`) shows that no opcode pops what is not there (a stack
+  underflow, a MARK-closing opcode without a MARK, a memo get of an index never
+  stored: errors the unpickler would raise anyway), that no tuple is nested
+  deeper than ``max_depth`` (hashing a deep tuple -- as a dict key or set item
+  -- recurses in C and can crash the interpreter), and that hashing every dict
+  key and set item visits at most ``max_items`` values (tuples sharing items
+  through the memo expand exponentially) and meets at most
+  :data:`MAX_BIG_INT_KEYS` ints beyond ``+-(2**61 - 1)`` (whose hashes collide
+  at will: a dict of such keys takes quadratic time).
 
 Problems are reported with the opcode name and its byte offset in the stream.
-For speed, runs of plain fixed-width opcodes (small ints, floats, ``None``,
-booleans, appends, memo gets/one-byte puts) are skipped by one compiled regular
-expression, so the Python loop only runs on the opcodes that matter.
+For speed, runs of plain fixed-width literal pushes (small ints, floats,
+``None``, booleans) are skipped by one compiled regular expression and kept as
+one stack item, runs of ``APPEND``/``SETITEM``/``POP`` are applied in one
+step, so the Python loop only runs on the opcodes that matter.
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NoReturn
 
 from ._exceptions import FormatError, LimitError, UnsafeFileError
+from ._limits import DEFAULT_LIMITS
 
 __all__ = [
     "SAFE_GLOBALS",
@@ -293,16 +306,16 @@ _SET_GLOBALS = frozenset(
 _HASH_MODULUS = 2**61 - 1
 #: Dict keys / set items holding such ints that one stream may hash.
 MAX_BIG_INT_KEYS = 4096
-_RUN_WIDTH = {0x4B: 2, 0x4D: 3, 0x4A: 5, 0x47: 9, 0x4E: 1, 0x88: 1, 0x89: 1}
+_RUN_WIDTH = {0x4B: 2, 0x4D: 3, 0x4A: 5, 0x47: 9, 0x4E: 1, 0x88: 1, 0x89: 1}  # bytes
+
+
+_RUN_TOKEN = re.compile(rb"K.|M..|J....|G.{8}|[N\x88\x89]", re.DOTALL)
 
 
 def _run_count(buf: bytes, run: _Run) -> int:
+    """The number of literals in `run` (counted at C speed, once)."""
     if run.count < 0:
-        count, p, width = 0, run.start, _RUN_WIDTH
-        while p < run.end:
-            p += width[buf[p]]
-            count += 1
-        run.count = count
+        run.count = _RUN_TOKEN.subn(b"", buf[run.start : run.end])[1]
     return run.count
 
 
@@ -394,7 +407,7 @@ class _Stack:
                 lists.extend(item.lists)
             elif tp is _Run:
                 assert isinstance(item, _Run)
-                size += item.end - item.start  # >= its number of items
+                size += _run_count(self.buf, item)
             elif item is _BIG:
                 size += 1
                 big += 1
@@ -651,8 +664,8 @@ def scan_pickle(
     *,
     member: str = "<pickle>",
     strict: bool = True,
-    max_depth: int = 64,
-    max_items: int = 100_000_000,
+    max_depth: int = DEFAULT_LIMITS.max_depth,
+    max_items: int = DEFAULT_LIMITS.max_items,
 ) -> PickleReport:
     """Check a pickle stream statically, without executing any of it.
 
@@ -668,8 +681,10 @@ def scan_pickle(
         problems are collected in the report and scanning continues where the
         stream still makes sense (the ``safenpz scan`` mode).
     max_depth, max_items : int
-        Limits on MARK nesting and on the number of containers the stream
-        would create.
+        Limits on MARK and tuple nesting, on the number of containers the
+        stream would create and on the values hashing its dict keys and set
+        items would visit (defaults: :data:`safenpz._limits.DEFAULT_LIMITS`,
+        the defaults of :func:`safenpz.load`).
 
     Returns
     -------
@@ -681,7 +696,8 @@ def scan_pickle(
         A forbidden opcode or a global outside :data:`SAFE_GLOBALS`
         (``strict=True`` only).
     FormatError
-        Unknown opcode, truncated argument, bad memo index, trailing data.
+        Unknown opcode, truncated argument, bad memo index, trailing data,
+        stack underflow, too many big-int dict keys.
     LimitError
         ``max_depth`` or ``max_items`` exceeded.
 
