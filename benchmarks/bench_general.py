@@ -36,7 +36,6 @@ or scanned in bounded time; its peak traced memory is reported.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import pickle
@@ -88,9 +87,7 @@ def make_files(workdir: Path, scale: float) -> dict[str, Path]:
     out["strings"] = workdir / "strings.npy"
     np.save(out["strings"], _object_array(words[:n]), allow_pickle=True)
 
-    dicts = [
-        {"id": i, "name": words[i], "score": float(i) / 7} for i in range(m)
-    ]
+    dicts = [{"id": i, "name": words[i], "score": float(i) / 7} for i in range(m)]
     out["dicts"] = workdir / "dicts.npy"
     np.save(out["dicts"], _object_array(dicts), allow_pickle=True)
 
