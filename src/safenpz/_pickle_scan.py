@@ -648,6 +648,17 @@ class PickleReport:
         return not self.problems
 
 
+def _literal(buf: bytes, value: object) -> object:
+    """A name candidate: bytes, or the offset of a SHORT_BINUNICODE or
+    BINUNICODE opcode (the scan loop keeps offsets, not copies)."""
+    if type(value) is not int:
+        return value
+    if buf[value] == 0x8C:
+        return buf[value + 2 : value + 2 + buf[value + 1]]
+    size = int.from_bytes(buf[value + 1 : value + 5], "little")
+    return buf[value + 5 : value + 5 + size]
+
+
 def _decode_str(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
@@ -735,6 +746,7 @@ def scan_pickle(
     memo: dict[int, object] = {}
     st = _Stack(buf, max_depth, max_items)
     stack = st.items
+    smemo = st.memo
     pos = 0
     start = 0
     name = "?"
@@ -784,8 +796,13 @@ def scan_pickle(
                     end = pos + 2 + buf[pos + 1]
                     if end <= n:
                         simple_counts[code] += 1
-                        t_a, t_b = t_b, buf[pos + 2 : end]  # decoded only if named
+                        t_a, t_b = t_b, pos  # its offset: read only if named
                         stack.append(0)
+                        if end < n and buf[end] == 0x94:  # MEMOIZE, as protocol 4
+                            simple_counts[0x94] += 1
+                            smemo[len(memo)] = 0
+                            memo[len(memo)] = pos
+                            end += 1
                         pos = end
                         continue
                 if code == 0x94:  # MEMOIZE: CPython's index is the number of entries
@@ -799,7 +816,7 @@ def scan_pickle(
                     end = pos + 5 + int.from_bytes(buf[pos + 1 : pos + 5], "little")
                     if end <= n:
                         simple_counts[code] += 1
-                        t_a, t_b = t_b, buf[pos + 5 : end]
+                        t_a, t_b = t_b, pos
                         stack.append(0)
                         pos = end
                         continue
@@ -967,6 +984,7 @@ def scan_pickle(
                         mod, nam = _decode_str(arg), _decode_str(arg2)
                     else:
                         a, b = t_a, t_b
+                        a, b = _literal(buf, a), _literal(buf, b)
                         mod = _decode_str(a) if isinstance(a, bytes) else "?"
                         nam = _decode_str(b) if isinstance(b, bytes) else "?"
                     ok = (mod, nam) in SAFE_GLOBALS
