@@ -754,7 +754,7 @@ def scan_pickle(
     skip = _SKIP.match
     ops = report.opcodes
     simple_counts: dict[int, int] = dict.fromkeys(
-        [*_SIMPLE, *_MEMO_FIXED, 0x8C, 0x94, 0x58], 0
+        [*_SIMPLE, *_MEMO_FIXED, 0x8C, 0x94, 0x58, 0x43], 0
     )
     plain_runs = 0
     try:
@@ -805,6 +805,19 @@ def scan_pickle(
                             end += 1
                         pos = end
                         continue
+                if code == 0x43 and pos + 2 <= n:  # SHORT_BINBYTES: never a name
+                    end = pos + 2 + buf[pos + 1]
+                    if end <= n:
+                        simple_counts[code] += 1
+                        t_a = t_b = _UNKNOWN
+                        stack.append(0)
+                        if end < n and buf[end] == 0x94:  # MEMOIZE
+                            simple_counts[0x94] += 1
+                            smemo[len(memo)] = 0
+                            memo[len(memo)] = _UNKNOWN
+                            end += 1
+                        pos = end
+                        continue
                 if code == 0x94:  # MEMOIZE: CPython's index is the number of entries
                     simple_counts[code] += 1
                     name = "MEMOIZE"
@@ -818,6 +831,12 @@ def scan_pickle(
                         simple_counts[code] += 1
                         t_a, t_b = t_b, pos
                         stack.append(0)
+                        if end + 1 < n and buf[end] == 0x71 and buf[end + 1] <= n:
+                            idx = buf[end + 1]  # BINPUT, as protocols 1-3
+                            simple_counts[0x71] += 1
+                            smemo[idx] = 0
+                            memo[idx] = pos
+                            end += 2
                         pos = end
                         continue
                 if code in _MEMO_FIXED and pos + _MEMO_FIXED[code] < n:
