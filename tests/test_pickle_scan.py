@@ -652,3 +652,20 @@ def test_scanner_agrees_with_the_reference_on_hostile_streams(case: Hostile) -> 
 )
 def test_scanner_agrees_with_the_reference_on_stack_cases(data: bytes) -> None:
     _agree(data)
+
+
+@pytest.mark.parametrize("pair", [b"]0", b"}0", b"\x8f0"], ids=["list", "dict", "set"])
+def test_empty_containers_popped_at_once_count_toward_max_items(pair: bytes) -> None:
+    """The hostile member of issue 9 (empty containers, each popped): refused
+    at the first container beyond max_items, at its exact offset, in a step."""
+    data = proto(4) + pair * 5_000_000 + b"N" + STOP  # 10 MB
+    start = time.perf_counter()
+    with pytest.raises(
+        LimitError, match=message_pattern("max_items=1000000", offset=2 + 2 * 10**6)
+    ):
+        scan_pickle(data, max_items=10**6)
+    assert time.perf_counter() - start < 5
+    report = scan_pickle(data)
+    assert report.safe
+    assert report.containers == 5_000_000
+    assert report.opcodes["POP"] == 5_000_000

@@ -207,6 +207,7 @@ _MEMO_FIXED = {0x71: 1, 0x72: 4, 0x68: 1, 0x6A: 4}
 # first bytes of the opcodes the _SKIP expression can consume
 _SKIP_FIRST = frozenset(b"KMJGN\x88\x89")
 _EMPTY_MUTABLE = frozenset(b"]}\x8f")
+_EMPTY_POP = re.compile(rb"(?:[\]}\x8f]0)+")
 # APPEND, SETITEM, POP: runs of one of them are handled in one step
 _REPEATS = {code: re.compile(re.escape(bytes([code])) + b"+") for code in b"as0"}
 # TUPLE1, TUPLE2, TUPLE3 -> items popped
@@ -776,6 +777,29 @@ def scan_pickle(
                         else:
                             stack.append(_Run(start, pos))
                         continue
+                if code in _EMPTY_MUTABLE and buf[pos + 1 : pos + 2] == b"0":
+                    # empty containers popped at once: no stack effect, only
+                    # the container count (a hostile member is made of them)
+                    m = _EMPTY_POP.match(buf, pos)
+                    assert m is not None
+                    k = (m.end() - pos) // 2
+                    if report.containers + k > max_items and not over_items:
+                        over_items = True
+                        at = pos + 2 * (max_items - report.containers)
+                        problem(
+                            "limit",
+                            _OPCODES[buf[at]][0],
+                            at,
+                            f"creates more than max_items={max_items} containers",
+                        )
+                    report.containers += k
+                    run = m.group()
+                    for c in _EMPTY_MUTABLE:
+                        simple_counts[c] += run.count(c)
+                    ops["POP"] += k
+                    t_a = t_b = _UNKNOWN
+                    pos = m.end()
+                    continue
                 if code in _EMPTY_MUTABLE:  # EMPTY_LIST/DICT/SET: one per row
                     simple_counts[code] += 1
                     stack.append(_Lst() if code == 0x5D else 0)
