@@ -9,7 +9,7 @@ the scanner documents, written down independently:
   binary string literals (or memo gets of them), with only memo puts between
   them and the ``STACK_GLOBAL``;
 * stack underflow, a MARK-closing opcode without a MARK, a get of a memo index
-  never stored, a memo put index beyond the stream, a protocol above 5, and
+  never stored, a text memo index that is not ASCII digits, a memo put index beyond the stream, a protocol above 5, and
   a frame longer than the rest, anything but a little whitespace after
   ``STOP`` are "format";
 * MARK nesting above ``max_depth``, more than ``max_items`` containers, tuples
@@ -179,6 +179,10 @@ def reference_scan(
                     note("limit", name, pos)
                 recent = []
                 continue
+            if name in ("PUT", "GET"):  # text index: ASCII digits only
+                raw = data[pos + 1 : data.index(b"\n", pos)]
+                if not raw.isdigit() or len(raw) > 19:
+                    raise Problem(FORMAT)
             if name in PUTS:
                 idx = len(memo) if name == "MEMOIZE" else int(arg)
                 if idx > n:
