@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import pickle
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,6 +31,9 @@ import numpy as np
 import safenpz
 from safenpz._demo import imdb_rows, make_imdb_like
 from safenpz._fastrows import decode_int_rows
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from legacy import PY2, Layout, dumps
 
 
 def npy_bytes(arr: np.ndarray) -> tuple[bytes, bytes]:
@@ -75,8 +79,10 @@ def main() -> None:
     whole, p4 = npy_bytes(arr)
     variants = {
         "np.save (protocol 4)": p4,
-        "protocol 2 (Keras file)": pickle.dumps(arr, protocol=2),
+        "protocol 2 (Python 3)": pickle.dumps(arr, protocol=2),
         "protocol 3 (NumPy 1.x)": pickle.dumps(arr, protocol=3),
+        "protocol 1 (NumPy 1.x)": dumps(arr, Layout(3, 1, int_flags=True)),
+        "Python 2 (Keras file)": dumps(arr, PY2),
     }
     print(f"{args.rows} rows, {sum(map(len, arr))} ids, best of {args.repeat}\n")
     head = f"{'stream':26} {'MB':>6} {'pickle.loads':>13} {'np.load':>9}"

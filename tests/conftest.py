@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -10,6 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# Keras reads its backend once, at import: numpy needs no install and serves
+# every test that only loads or pads; `make test` reruns the training tutorial
+# with KERAS_BACKEND=jax.
+os.environ.setdefault("KERAS_BACKEND", "numpy")
 
 
 @pytest.fixture

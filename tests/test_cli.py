@@ -8,13 +8,16 @@ import json
 import os
 import pickle
 import re
+import shlex
 import sys
+import threading
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
 
+import safenpz
 from hostile import call, glob, stream, ustr
 from safenpz import cli
 from safenpz._demo import hostile_npy_bytes
@@ -203,14 +206,14 @@ def test_scan_unreadable_path_is_invalid(
     path = tmp_path / "data.npz"
     if content is not None:
         path.write_bytes(content)
-    assert main(["scan", str(path)]) == 1
+    assert main(["scan", str(path)]) == 3  # invalid, nothing unsafe
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"INVALID   {path}"
     assert lines[1] == "    *: invalid"
     assert error in lines[2]
     assert len(lines) == 3
 
-    assert main(["scan", "--json", str(path)]) == 1
+    assert main(["scan", "--json", str(path)]) == 3
     (result,) = json.loads(capsys.readouterr().out)
     assert result["verdict"] == "invalid"
     (member,) = result["members"]
@@ -339,3 +342,155 @@ def test_broken_pipe_exits_quietly(
         print("flushed at exit", file=silenced)  # later writes are dropped
     finally:
         silenced.close()
+
+
+# --------------------------------------------------------------------------
+# help text: descriptions, examples, exit codes; every documented example runs
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--help"])
+    assert exc.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_every_command_has_a_description_examples_and_exit_codes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    top = _help([], capsys)
+    for code in cli.EXIT_CODES:
+        assert re.search(rf"^  {code}  \S", top, re.M), code
+    for name, command in cli.COMMANDS.items():
+        assert f"{name:<9}" in top
+        assert command.summary in top
+        text = _help([name], capsys)
+        assert " ".join(command.description.split()[:6]) in " ".join(text.split())
+        assert "examples:" in text
+        assert "exit codes:" in text
+        assert command.examples
+        for example, _ in command.examples:
+            assert f"  {example}  " in text
+            assert example.startswith(f"safenpz {name}")
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"safenpz {safenpz.__version__}\n"
+
+
+def _readme_examples() -> list[str]:
+    """``safenpz ...  # what`` lines of the README's command-line section (the
+    synopsis lines, without a comment, are not examples)."""
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    section = text.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    return [
+        line.split("  #", 1)[0].strip()
+        for block in section.split("```")[1::2]
+        for line in block.splitlines()
+        if line.startswith("safenpz ") and "  # " in line
+    ]
+
+
+#: exit codes of the examples in the order they run (the demo writes the
+#: files the others read; demo/ holds the demo's tampered evil.npy)
+EXPECTED_EXIT = {"safenpz scan demo/": 1, "safenpz scan --json demo/": 1}
+
+
+def test_every_documented_example_runs(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    keras_data: Any,
+) -> None:
+    pytest.importorskip("pyarrow")
+    from test_datasets import _serve, _Server
+
+    documented = [ex for c in cli.COMMANDS.values() for ex, _ in c.examples]
+    readme = _readme_examples()
+    assert readme, "the README's command-line section shows no example"
+    assert sorted(readme) == sorted(documented)  # the README shows --help's examples
+    examples = readme  # in the README's order: the demo first writes demo/
+
+    monkeypatch.chdir(tmp_path)
+    srv = _Server()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    env = {
+        "SAFENPZ_CACHE_DIR": str(tmp_path / "cache"),
+        "KERAS_HOME": str(tmp_path / "keras-home"),
+        "SAFENPZ_DATASETS_URL": srv.url,
+    }
+    try:
+        for name in ("imdb", "reuters"):
+            _serve(srv, monkeypatch, f"{name}.npz", getattr(keras_data, name)())
+        for example in examples:
+            for key, value in env.items():  # the demo sets some for itself
+                monkeypatch.setenv(key, value)
+            monkeypatch.delenv("SAFENPZ_OFFLINE", raising=False)
+            code = main(shlex.split(example)[1:])
+            out, err = capsys.readouterr()
+            assert code == EXPECTED_EXIT.get(example, 0), (example, out, err)
+            assert "Traceback" not in err
+            assert out.strip() or example.startswith("safenpz fetch"), example
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join()
+    assert sorted(srv.hits) == ["imdb.npz", "reuters.npz"]
+    assert (tmp_path / "demo/imdb-parquet/train.parquet").is_file()
+    assert not (tmp_path / "demo" / "PWNED").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["demo", "--rows", "0"], "argument --rows: must be at least 1, got 0"),
+        (["demo", "--rows", "-3"], "must be at least 1"),
+        (["demo", "--rows", "ten"], "not a whole number: 'ten'"),
+        (["convert", "a.npz", "out.txt"], "cannot tell the output format from"),
+        (["convert", "a.npz", "out.npz", "--format", "csv"], "invalid choice: 'csv'"),
+    ],
+    ids=["rows-0", "rows-negative", "rows-text", "convert-txt", "convert-format"],
+)
+def test_bad_arguments_are_usage_errors(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_convert_into_a_directory_does_not_name_the_temporary_file(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "adir.npz").mkdir()
+    assert main(["convert", str(files["legacy"]), str(tmp_path / "adir.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: IsADirectoryError: ")
+    assert "adir.npz' is a directory" in err
+    assert ".part" not in err
+
+
+def test_truncated_archive_suggests_an_incomplete_download(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = files["legacy"].read_bytes()
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(data[: len(data) // 2])
+    assert main(["info", str(cut)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Error: FormatError: ")
+    assert "probably truncated, e.g. an incomplete download" in err
+    assert err.count("\n") == 1
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"PK\x05\x06" + b"\x00" * 4)  # not a cut-off archive
+    assert main(["info", str(garbage)]) == 1
+    assert "incomplete download" not in capsys.readouterr().err

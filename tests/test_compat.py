@@ -16,7 +16,7 @@ import pytest
 from safenpz._exceptions import UnsafeFileError
 from safenpz.datasets import _compat, keras_compat
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("KERAS_BACKEND", "numpy")
 
 
 def _typed(value: Any) -> Any:

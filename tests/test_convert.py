@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import safenpz
-from safenpz import UnsafeFileError
-from safenpz._convert import to_arrow_table
+from identical import assert_identical
+from safenpz import FormatError, UnsafeFileError
+from safenpz._convert import output_format, parquet_layout, to_arrow_table
 from safenpz._demo import hostile_npy_bytes
 
 
@@ -51,20 +52,104 @@ def test_parquet_single_table_with_list_int32(tmp_path: Path) -> None:
     assert table.column("y_train").to_pylist() == [0, 1, 0, 1]
 
 
-def test_parquet_splits_of_different_lengths_go_to_one_file_each(
-    tmp_path: Path,
+def keras_style_npz(path: Path, n_train: int, n_test: int) -> Path:
+    x = _object_rows([[i, i + 1][: i % 3] for i in range(n_train)])
+    xt = _object_rows([[7] * (i % 4) for i in range(n_test)])
+    np.savez(
+        path,
+        x_train=x,
+        y_train=np.arange(n_train) % 2,
+        x_test=xt,
+        y_test=np.arange(n_test) % 2,
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("n_train", "n_test"), [(2, 3), (4, 4)], ids=["different", "equal-lengths"]
+)
+def test_keras_splits_become_one_file_each_with_the_same_columns(
+    tmp_path: Path, n_train: int, n_test: int
 ) -> None:
+    """Whatever the lengths, x_train/y_train/x_test/y_test are two splits with
+    the columns x and y (the layout data tools read as one dataset)."""
     pq = pytest.importorskip("pyarrow.parquet")
-    x = np.empty(2, dtype=object)
-    x[:] = [[1], [2, 3]]
-    xt = np.empty(3, dtype=object)
-    xt[:] = [[4], [], [5]]
-    src = tmp_path / "imdb.npz"
-    np.savez(src, x_train=x, y_train=np.arange(2), x_test=xt, y_test=np.arange(3))
-    written = safenpz.convert(src, tmp_path / "out.parquet")
-    assert sorted(p.name for p in written) == ["test.parquet", "train.parquet"]
-    test = pq.read_table(tmp_path / "out.parquet" / "test.parquet")
-    assert test.column("x_test").to_pylist() == [[4], [], [5]]
+    src = keras_style_npz(tmp_path / "imdb.npz", n_train, n_test)
+    written = safenpz.convert(src, f"{tmp_path}/imdb/")
+    assert written == [
+        tmp_path / "imdb" / "train.parquet",
+        tmp_path / "imdb/test.parquet",
+    ]
+    train, test = (pq.read_table(p) for p in written)
+    assert train.schema == test.schema
+    assert train.column_names == test.column_names == ["x", "y"]
+    with safenpz.load(src) as f:
+        assert train.column("x").to_pylist() == f["x_train"].tolist()
+        assert test.column("x").to_pylist() == f["x_test"].tolist()
+        assert test.column("y").to_pylist() == f["y_test"].tolist()
+
+
+PLANS: dict[str, tuple[dict[str, int], dict[str | None, dict[str, str]]]] = {
+    "columns-differ": (
+        {"x_train": 2, "y_train": 2, "x_test": 3},
+        {
+            "train": {"x_train": "x_train", "y_train": "y_train"},
+            "test": {"x_test": "x_test"},
+        },
+    ),
+    "lengths-differ-in-a-split": (
+        {"x_train": 2, "y_train": 3, "x_test": 2, "y_test": 3},
+        {
+            "x_train+x_test": {"x_train": "x_train", "x_test": "x_test"},
+            "y_train+y_test": {"y_train": "y_train", "y_test": "y_test"},
+        },
+    ),
+    "one-split": (
+        {"x_train": 2, "y_train": 2},
+        {None: {"x_train": "x_train", "y_train": "y_train"}},
+    ),
+    "unsafe-split-name": (
+        {"x_..": 1, "y_..": 1, "x_a": 2, "y_a": 2},
+        {"group0": {"x": "x_..", "y": "y_.."}, "group1": {"x": "x_a", "y": "y_a"}},
+    ),
+    "case-clash": (
+        {"x_Train": 1, "x_train": 2},
+        {"group0": {"x": "x_Train"}, "group1": {"x": "x_train"}},
+    ),
+    "three-splits": (
+        {"x_train": 3, "x_val": 1, "x_test": 2},
+        {"train": {"x": "x_train"}, "val": {"x": "x_val"}, "test": {"x": "x_test"}},
+    ),
+}
+
+
+@pytest.mark.parametrize(("lengths", "expected"), list(PLANS.values()), ids=list(PLANS))
+def test_parquet_layout(
+    lengths: dict[str, int], expected: dict[str | None, dict[str, str]]
+) -> None:
+    assert parquet_layout(lengths) == expected
+
+
+def test_unsafe_split_names_never_become_paths(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = tmp_path / "src.npz"
+    np.savez(src, **{"x_..": np.arange(1), "x_a": np.arange(2)})
+    out = tmp_path / "deep" / "out"
+    written = safenpz.convert(src, out, format="parquet")
+    assert sorted(p.name for p in written) == ["group0.parquet", "group1.parquet"]
+    assert all(p.parent == out for p in written)
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["out"]
+    assert pq.read_table(out / "group0.parquet").column_names == ["x"]
+
+
+def test_splits_into_an_existing_file_are_refused(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    src = keras_style_npz(tmp_path / "imdb.npz", 2, 3)
+    dst = tmp_path / "out.parquet"
+    dst.write_bytes(b"old")
+    with pytest.raises(FileExistsError, match=r"out.parquet' is a file.*train, test"):
+        safenpz.convert(src, dst)
+    assert dst.read_bytes() == b"old"
 
 
 def test_big_values_use_int64_lists(tmp_path: Path) -> None:
@@ -298,3 +383,128 @@ def test_groups_sharing_a_suffix_get_distinct_files(tmp_path: Path) -> None:
         for c in pq.read_table(p).column_names
     }
     assert columns == {"a_data": [0, 1], "b_data": [0, 1, 2]}
+
+
+# --------------------------------------------------------------------------
+# integers beyond int64, output formats, file modes
+
+
+def test_uint64_beyond_int64_is_never_wrapped(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    big = 2**64 - 1
+    src = tmp_path / "old.npz"
+    arrays = _object_rows([[2**63, 1], [big]])
+    rows_u64 = np.empty(2, dtype=object)
+    rows_u64[:] = [np.array([big], np.uint64), np.array([0], np.uint64)]
+    np.savez(src, a=arrays, b=rows_u64, c=np.array([big, 0], np.uint64))
+    (dst,) = safenpz.convert(src, tmp_path / "new.parquet")
+    table = pq.read_table(dst)
+    assert table.schema.field("a").type == pa.list_(pa.uint64())
+    assert table.column("a").to_pylist() == [[2**63, 1], [big]]
+    assert table.column("b").to_pylist() == [[big], [0]]
+    assert table.column("c").to_pylist() == [big, 0]
+    (npz,) = safenpz.convert(src, tmp_path / "new.npz")
+    with safenpz.load(npz) as f:
+        assert f["a"].tolist() == [[2**63, 1], [big]]
+        assert type(f["a"][0][0]) is int
+
+
+@pytest.mark.parametrize(
+    ("rows", "value"),
+    [([[2**64], [1]], 2**64), ([[-1, 2**63]], 2**63), ([[-(2**63) - 1]], -(2**63) - 1)],
+    ids=["beyond-uint64", "negative-and-beyond-int64", "below-int64"],
+)
+def test_integers_no_64_bit_type_holds_are_refused_by_parquet(
+    tmp_path: Path, rows: list[list[int]], value: int
+) -> None:
+    pytest.importorskip("pyarrow")
+    src = tmp_path / "old.npz"
+    np.savez(src, x=_object_rows(rows))
+    dst = tmp_path / "new.parquet"
+    with pytest.raises(FormatError, match=rf"column 'x' holds the integer {value}"):
+        safenpz.convert(src, dst)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npz"]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [[[2**64], [1]], [[-1, 2**63]], [[-(2**63) - 1]]],
+    ids=["beyond-uint64", "negative-and-beyond-int64", "below-int64"],
+)
+def test_integers_no_64_bit_type_holds_are_kept_exactly_in_npz(
+    tmp_path: Path, rows: list[list[int]]
+) -> None:
+    """A pickle-free .npz keeps them as Python ints (the "tree" kind)."""
+    src = tmp_path / "old.npz"
+    np.savez(src, x=_object_rows(rows))
+    (dst,) = safenpz.convert(src, tmp_path / "new.npz")
+    with safenpz.load(dst) as f:
+        assert_identical(f["x"], _object_rows(rows))
+
+
+@pytest.mark.parametrize("dst", ["out.txt", "out", "out.NPY"])
+def test_unknown_output_suffix_writes_nothing(tmp_path: Path, dst: str) -> None:
+    src = legacy_npz(tmp_path / "old.npz", ROWS, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"cannot tell the output format from .*out"):
+        safenpz.convert(src, tmp_path / dst)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npz"]
+    (written,) = safenpz.convert(src, tmp_path / dst, format="npz")
+    with safenpz.load(written) as f:
+        assert f["x_train"].tolist() == ROWS
+
+
+def test_output_format() -> None:
+    assert output_format("a.NPZ") == "npz"
+    assert output_format("a.pq") == "parquet"
+    assert output_format("a.txt", "parquet") == "parquet"
+    assert output_format("splits/") == "parquet"
+    with pytest.raises(ValueError, match="format must be 'npz' or 'parquet'"):
+        output_format("a.npz", "csv")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_outputs_get_the_mode_np_savez_gives(tmp_path: Path, umask: int) -> None:
+    if sys.platform == "win32":  # pragma: no cover
+        pytest.skip("POSIX permissions")
+    src = legacy_npz(tmp_path / "old.npz", ROWS, [0, 1, 0, 1])
+    old = os.umask(umask)
+    try:
+        np.savez(tmp_path / "numpy.npz", a=np.arange(2))
+        safenpz.save(tmp_path / "saved.npz", a=np.arange(2))
+        safenpz.convert(src, tmp_path / "converted.npz")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    for name in ("numpy.npz", "saved.npz", "converted.npz"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == expected, name
+
+
+def test_write_errors_name_the_destination_not_a_temporary_file(
+    tmp_path: Path,
+) -> None:
+    src = legacy_npz(tmp_path / "old.npz", ROWS, [0, 1, 0, 1])
+    (tmp_path / "adir.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"adir\.npz' is a directory") as exc:
+        safenpz.convert(src, tmp_path / "adir.npz")
+    assert ".part" not in str(exc.value)
+    with pytest.raises(FileNotFoundError, match="cannot write") as exc2:
+        safenpz.convert(src, tmp_path / "missing" / "x.npz")
+    assert ".part" not in str(exc2.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir.npz", "old.npz"]
+
+
+def test_one_table_into_a_directory(tmp_path: Path) -> None:
+    """``dst/`` (or an existing directory) always means: files inside it."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    src = legacy_npz(tmp_path / "old.npz", ROWS, [0, 1, 0, 1])
+    (written,) = safenpz.convert(src, f"{tmp_path}/out/")
+    assert written == tmp_path / "out" / "old.parquet"
+    assert pq.read_table(written).column("x_train").to_pylist() == ROWS
+    (tmp_path / "existing").mkdir()
+    (again,) = safenpz.convert(src, tmp_path / "existing")
+    assert again == tmp_path / "existing" / "old.parquet"
+    odd = tmp_path / "a b!.npz"
+    odd.write_bytes(src.read_bytes())
+    (named,) = safenpz.convert(odd, f"{tmp_path}/odd/")
+    assert named == tmp_path / "odd" / "data.parquet"  # not a plain word

@@ -95,6 +95,9 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("SAFENPZ_CACHE_DIR", str(cache))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    # tf.keras's ~/.keras/datasets is searched too: never the real one
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path / "home"))
     monkeypatch.setenv("SAFENPZ_DATASETS_URL", "http://127.0.0.1:9/")  # refused
     monkeypatch.delenv("SAFENPZ_OFFLINE", raising=False)
     return cache

@@ -250,8 +250,14 @@ def test_cache_dir_where_no_file_can_be_created(
 def test_keras_cache_dirs_with_keras_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """KERAS_HOME first (Keras 3), then ~/.keras, where tf.keras 2.x always
+    downloads whatever KERAS_HOME says."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "kh"))
-    assert keras_cache_dirs() == [tmp_path / "kh" / "datasets"]
+    dirs = keras_cache_dirs()
+    assert dirs[:2] == [
+        tmp_path / "kh" / "datasets",
+        tmp_path / "home" / ".keras" / "datasets",
+    ]
 
 
 def test_keras_cache_dirs_default(
@@ -616,6 +622,7 @@ def test_malformed_known_hash(server: _Server) -> None:
     assert server.hits["/d"] == 0
 
 
+@pytest.mark.usefixtures("builtin_bar")
 def test_keyboard_interrupt_cleans_up(
     server: _Server, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -711,6 +718,39 @@ def test_offline_with_damaged_cached_file(
     server.routes["/d"] = Route()
     with pytest.raises(DownloadError, match="does not match the expected hash"):
         fetch(server.url("d"), fname=FNAME, known_hash=SHA256, offline=True)
+    assert server.hits["/d"] == 0
+
+
+def test_offline_error_names_rejected_keras_copies(
+    server: _Server, cache: Path, tmp_path: Path
+) -> None:
+    keras3 = tmp_path / "keras" / "datasets" / FNAME
+    tf_keras = tmp_path / "home" / ".keras" / "datasets" / FNAME
+    for path in (keras3, tf_keras):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(OTHER)  # e.g. an interrupted Keras download
+    with pytest.raises(DownloadError, match="found but rejected") as info:
+        fetch(server.url("d"), fname=FNAME, known_hash=SHA256, offline=True)
+    msg = str(info.value)
+    assert f"{str(keras3)!r} and {str(tf_keras)!r} were found" in msg
+    assert f"does not match the expected hash {SHA256}" in msg
+    assert f"put it at {str(cache / FNAME)!r}" in msg
+    assert server.hits["/d"] == 0
+
+
+def test_offline_error_says_where_it_looked(server: _Server, tmp_path: Path) -> None:
+    with pytest.raises(DownloadError, match="No copy was found") as info:
+        fetch(server.url("d"), fname=FNAME, known_hash=SHA256, offline=True)
+    assert str(tmp_path / "home" / ".keras" / "datasets") in str(info.value)
+
+
+def test_tf_keras_copy_is_reused_although_keras_home_is_set(
+    server: _Server, tmp_path: Path
+) -> None:
+    tf_keras = tmp_path / "home" / ".keras" / "datasets" / FNAME
+    tf_keras.parent.mkdir(parents=True)
+    tf_keras.write_bytes(BODY)
+    assert fetch(server.url("d"), fname=FNAME, known_hash=SHA256) == tf_keras
     assert server.hits["/d"] == 0
 
 
@@ -869,6 +909,42 @@ def test_two_threads_fetch_at_once(server: _Server, cache: Path) -> None:
 # -- progress ------------------------------------------------------------------------
 
 
+@pytest.fixture
+def builtin_bar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The built-in bar, as when tqdm is not installed."""
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+
+
+def test_tqdm_bar_when_installed(
+    server: _Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("tqdm")
+    server.routes["/d"] = Route()
+    fetch(server.url("d"), fname=FNAME, known_hash=SHA256, progress=True)
+    err = capsys.readouterr().err
+    assert f"Downloading {FNAME}: 100%" in err
+    assert "200k/200k" in err  # tqdm's bytes with unit_divisor=1024
+    assert "B/s]" in err  # tqdm's rate (and ETA before it)
+    assert err.endswith("\n")
+
+
+def test_tqdm_bar_closes_on_interrupt(
+    server: _Server, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("tqdm")
+
+    def interrupt(self: object, done: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_fetch._TqdmBar, "update", interrupt)
+    server.routes["/d"] = Route()
+    with pytest.raises(KeyboardInterrupt):
+        fetch(server.url("d"), fname=FNAME, known_hash=SHA256, progress=True)
+    assert leftovers(cache) == []
+
+
+@pytest.mark.usefixtures("builtin_bar")
 def test_progress_on_stderr(
     server: _Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -882,6 +958,7 @@ def test_progress_on_stderr(
     assert captured.err.endswith("\n")
 
 
+@pytest.mark.usefixtures("builtin_bar")
 def test_progress_without_content_length(
     server: _Server, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -892,6 +969,7 @@ def test_progress_without_content_length(
     assert "%" not in err
 
 
+@pytest.mark.usefixtures("builtin_bar")
 def test_progress_ends_line_on_failure(
     server: _Server, capsys: pytest.CaptureFixture[str]
 ) -> None:

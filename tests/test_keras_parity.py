@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("KERAS_BACKEND", "numpy")
 keras = pytest.importorskip("keras")
 keras_imdb = pytest.importorskip("keras.src.datasets.imdb")
 keras_reuters = pytest.importorskip("keras.src.datasets.reuters")

@@ -682,7 +682,7 @@ def test_to_object_array_property(rows: list[list[int]]) -> None:
 
 @pytest.fixture(scope="module")
 def keras_pad() -> Any:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
+    os.environ.setdefault("KERAS_BACKEND", "numpy")
     keras = pytest.importorskip("keras")
     return keras.utils.pad_sequences
 

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import pickle
+import random
 import re
 import shutil
 import sys
@@ -168,28 +169,9 @@ def test_info(name: str, capsys: pytest.CaptureFixture[str]) -> None:
         assert "Traceback" not in captured.err
 
 
-# object arrays of dicts / mixed values: the pickle-free tree layout is being
-# built on its own branch; until it lands, convert refuses these
-NESTED = {
-    "TropComplique__mtcnn-pytorch/pnet.npy",
-    "davidsandberg__facenet/det1.npy",
-    "joblib__joblib/joblib_0.9.2_pickle_py27_np16.pkl_03.npy",
-    "soubhiksanyal__RingNet/flame_static_embedding.pkl",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                n in NESTED, reason="nested plain data: tree layout", strict=True
-            ),
-        )
-        for n in SAME
-    ],
-)
+# object arrays of dicts / mixed values (model weights, joblib's fixture) and a
+# bare pickle of a dict go through the pickle-free "tree" kind
+@pytest.mark.parametrize("name", SAME)
 def test_convert_reads_back_identical(name: str, tmp_path: Path) -> None:
     src = REALDATA / name
     dst = tmp_path / "clean.npz"
@@ -271,17 +253,30 @@ def test_reuters_word_index_and_decoding(keras_home: Path) -> None:
 
 # -- parity with real Keras on the real file ----------------------------------------
 
-keras_cases = [
-    {},
-    {"num_words": 10000},
-    {"num_words": 10000, "maxlen": 200},
-    {"num_words": 1000, "skip_top": 20, "maxlen": 100, "seed": 7},
-    {"start_char": None, "oov_char": None, "index_from": 0},
-    {"num_words": 0, "maxlen": 0, "test_split": 0.5},
-    {"num_words": 5000, "test_split": 0.0},
-    {"start_char": 7, "oov_char": 9, "index_from": 5, "num_words": 300},
-    {"maxlen": 10},
-]
+# Every value of every argument, one at a time, then random combinations.
+GRID: dict[str, list[Any]] = {
+    "num_words": [None, 0, 1, 10, 1000, 30980, 40000],
+    "skip_top": [0, 5, 100],
+    "maxlen": [None, 0, 1, 2, 50, 200, 3000],
+    "test_split": [0.2, 0.0, 0.5, 1.0],
+    "seed": [113, 0, 7],
+    "start_char": [1, None, 7],
+    "oov_char": [2, None, 9],
+    "index_from": [3, 0, 5],
+}
+_BASE = {name: values[0] for name, values in GRID.items()}
+
+
+def _grid_cases() -> list[dict[str, Any]]:
+    cases = [dict(_BASE)]
+    for name, values in GRID.items():
+        cases += [{**_BASE, name: v} for v in values[1:]]
+    rng = random.Random(2026)
+    cases += [{k: rng.choice(v) for k, v in GRID.items()} for _ in range(40)]
+    return cases
+
+
+KERAS_CASES = _grid_cases()
 
 
 @pytest.fixture(scope="module")
@@ -298,21 +293,45 @@ def _typed(value: Any) -> Any:
     return (type(value), value)
 
 
+@pytest.fixture(scope="module")
+def keras_decoded(keras_reuters: Any) -> dict[str, Any]:
+    """The real file decoded once by Keras's own restricted unpickler."""
+    f = keras_reuters.npz_utils.load_npz(str(REALDATA / REUTERS))
+    return {"x": f["x"], "y": f["y"]}
+
+
+def _outcome(fn: Any) -> tuple[str, Any]:
+    try:
+        return "ok", fn()
+    except Exception as err:  # compared, not swallowed
+        return "error", (type(err), str(err))
+
+
 @pytest.mark.keras
-@pytest.mark.parametrize("kwargs", keras_cases, ids=lambda k: str(k) or "defaults")
+@pytest.mark.parametrize("kwargs", KERAS_CASES, ids=lambda k: str(k))
 def test_reuters_parity_with_keras(
     kwargs: dict[str, Any],
     keras_reuters: Any,
+    keras_decoded: dict[str, Any],
     keras_home: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Keras 3.15's loader (its own decoding of the real file, read once: its
+    pipeline never mutates the rows) against safenpz's, over the grid."""
     from safenpz.datasets import reuters
 
     path = str(keras_home / "reuters.npz")
     monkeypatch.setattr(keras_reuters, "get_file", lambda *a, **k: path)
-    want = keras_reuters.load_data(**kwargs)
-    got = reuters.load_data(**kwargs)
-    for (gx, gy), (wx, wy) in zip(got, want, strict=True):
+    monkeypatch.setattr(
+        keras_reuters.npz_utils, "load_npz", lambda p: dict(keras_decoded)
+    )
+    want = _outcome(lambda: keras_reuters.load_data(**kwargs))
+    got = _outcome(lambda: reuters.load_data(**kwargs))
+    assert got[0] == want[0], (got, want)
+    if want[0] == "error":
+        assert got[1] == want[1]
+        return
+    for (gx, gy), (wx, wy) in zip(got[1], want[1], strict=True):
         assert type(gx) is type(wx) is np.ndarray
         assert (gx.dtype, gx.shape) == (wx.dtype, wx.shape)
         assert _typed(gx.tolist()) == _typed(wx.tolist())
@@ -345,3 +364,22 @@ def test_fetch_reuses_the_real_file_in_keras_home(
     assert (keras_home / "reuters.npz").read_bytes() == (
         REALDATA / REUTERS
     ).read_bytes()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "davidsandberg__facenet/det1.npy",
+        "soubhiksanyal__RingNet/flame_static_embedding.pkl",
+    ],
+)
+def test_nested_data_to_parquet_is_refused_clearly(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pyarrow")
+    src = REALDATA / name
+    assert main(["convert", str(src), str(tmp_path / "out.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert "not a column" in err
+    assert "convert to .npz instead" in err
+    assert list(tmp_path.iterdir()) == []

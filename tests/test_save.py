@@ -160,34 +160,36 @@ def test_no_silent_change_of_row_or_item_types(arr: np.ndarray) -> None:
     assert_identical(load_all(data)["x"], arr)
 
 
+NESTED = {
+    "dicts": obj_array([{"a": 1}]),
+    "nones": obj_array([None, None]),
+    "nested-lists": obj_array([[[1]], [[2]]]),
+    "string-rows": obj_array([["a"], ["b"]]),
+    "2d-array-rows": obj_array([np.zeros((2, 2)), np.zeros((1, 2))]),
+    "mixed-scalars": np.array([1, 2.5], dtype=object),
+    "python-list": [[1, 2], [3]],
+    "python-dict": {"a": 1},
+}
+
+
+@pytest.mark.parametrize("value", list(NESTED.values()), ids=list(NESTED))
+def test_nested_plain_data_is_stored_as_a_tree(value: Any) -> None:
+    """What the row and scalar kinds cannot hold goes to the "tree" kind
+    (tests/test_tree.py) and comes back exactly."""
+    data = saved(x=value)
+    manifest = json.loads(str(plain_numpy(data)[MANIFEST][()]))
+    assert manifest["arrays"]["x"]["kind"] == "tree"
+    assert_identical(load_all(data)["x"], value)
+
+
 @pytest.mark.parametrize(
     "value",
-    [
-        obj_array([{"a": 1}]),
-        obj_array([None, None]),
-        obj_array([[[1]], [[2]]]),
-        obj_array([["a"], ["b"]]),
-        obj_array([np.zeros((2, 2)), np.zeros((1, 2))]),
-        np.array([1, 2.5], dtype=object),
-        np.zeros(2, dtype=[("a", "O")]),
-        [[1, 2], [3]],
-        {"a": 1},
-    ],
-    ids=[
-        "dicts",
-        "nones",
-        "nested-lists",
-        "string-rows",
-        "2d-array-rows",
-        "mixed-scalars",
-        "structured-with-object",
-        "python-list",
-        "python-dict",
-    ],
+    [np.zeros(2, dtype=[("a", "O")]), np.array([object()], dtype=object)],
+    ids=["structured-with-object", "arbitrary-object"],
 )
 def test_unsupported_content_is_a_type_error(value: Any, tmp_path: Path) -> None:
     path = tmp_path / "out.npz"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="pickle-free"):
         save(path, x=value)
     assert list(tmp_path.iterdir()) == []
 

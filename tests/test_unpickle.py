@@ -128,7 +128,9 @@ def test_malformed_stream_is_refused_quickly(case: Malformed, measure) -> None:
     want = case.expect(case.data)
     with measure() as m, pytest.raises(want.error, match=want.pattern(MEMBER)):
         safe_loads(case.data, member=MEMBER)
-    assert m.seconds < 5
+    # a hang detector, not a speed target (tracemalloc is on and CI is shared):
+    # these inputs take well under a second alone
+    assert m.seconds < 30
     # nothing allocated after what a header claims (100k-deep inputs are ~200 KB,
     # their decoded containers a few tens of MB at most)
     assert m.peak_bytes < 64 * 2**20

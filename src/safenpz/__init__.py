@@ -3,6 +3,7 @@
 Public API::
 
     safenpz.load(file, ragged=False)   safe drop-in for np.load(allow_pickle=True)
+    safenpz.load_npy / load_npz        the same, typed for one kind of file
     safenpz.save(file, **arrays)       pickle-free .npz that np.load opens
     safenpz.convert(src, dst)          legacy file -> pickle-free .npz / Parquet
     safenpz.RaggedArray                values + offsets
@@ -27,6 +28,7 @@ from ._npy import NpzFile, load
 from ._pickle_scan import scan_pickle
 from ._ragged import RaggedArray
 from ._save import save
+from ._typing import load_npy, load_npz
 
 __all__ = [
     "DownloadError",
@@ -41,6 +43,8 @@ __all__ = [
     "__version__",
     "convert",
     "load",
+    "load_npy",
+    "load_npz",
     "save",
     "scan_pickle",
 ]

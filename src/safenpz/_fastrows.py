@@ -13,44 +13,55 @@ fully validating decoder (:mod:`safenpz._unpickle`).
 Recognised streams
 ------------------
 What ``pickle.dump(arr, protocol=p)`` writes for an object ndarray ``arr``
-whose every element is a ``list`` of ``int`` that fit in int64, for ``p`` = 2
-to 5 (``np.save`` uses 3 in NumPy 1.x, 4 in NumPy 2.x; Python 2 used 2)::
+whose every element is a ``list`` of ``int`` that fit in int64, for every
+binary protocol ``p`` = 1 to 5 (``np.save`` uses 3 in NumPy 1.x, 4 in NumPy
+2.x), and what Python 2's ``cPickle`` wrote with protocol 2 (the Keras
+IMDb/Reuters files)::
 
-    PROTO p [FRAME n]...                      (frames: protocol 4 and 5)
+    [PROTO p] [FRAME n]...                    (PROTO: p >= 2; frames: p >= 4)
     REDUCE(R, (ndarray, (0,), b'b'))          R: numpy.core.multiarray._reconstruct
                                                  or numpy._core.multiarray._reconstruct
                                               b'b': SHORT_BINBYTES (p >= 3),
                                                  _codecs.encode('b', 'latin1') (p = 2),
                                                  SHORT_BINSTRING 'b' (Python 2)
     MARK 1 shape D is_fortran BODY TUPLE BUILD STOP
-    D    := BUILD(REDUCE(numpy.dtype, ('O8', False, True)),
+    D    := BUILD(REDUCE(numpy.dtype, ('O8', False, True)),  (or 0, 1: NumPy < 1.19)
                   (3, '|', None, None, None, -1, -1, 63))
     BODY := EMPTY_LIST PUT? (MARK ROW+ APPENDS | ROW APPEND)*
     ROW  := EMPTY_LIST PUT? (MARK INT+ APPENDS | INT APPEND)* | GET
     INT  := BININT1 | BININT2 | BININT | LONG1 (of at most 8 bytes)
+          | INT "<decimal>\\n" (Python 2, beyond 32 bits)
+          | LONG "<decimal>L\\n" (protocol 1, beyond 32 bits)
 
 with memo ``PUT``\\ s (``BINPUT``, ``LONG_BINPUT``, ``MEMOIZE``) after any
 object and memo ``GET``\\ s in the header, globals as ``GLOBAL`` or
-``STACK_GLOBAL``, and strings as any ``*UNICODE``/``*STRING``/``*BYTES``
-opcode. A ``GET`` in the body is a row shared with an earlier one. ``shape``
-may have any number of dimensions: the element list is always in C order
-(``ndarray.__reduce__`` iterates in C order even for Fortran-ordered arrays),
-so row ``i`` of the result is element ``i`` of ``arr.ravel(order="C")``;
-``fortran_order`` is reported for information only.
+``STACK_GLOBAL``, bools as ``NEWTRUE``/``NEWFALSE`` or (protocol 1) text
+``I01``/``I00``, tuples as ``TUPLE1-3`` or ``MARK ... TUPLE``, and strings as
+any ``*UNICODE``/``*STRING``/``*BYTES`` opcode. Memo ids are numbered from 0
+(Python 3) or from 1 (``cPickle``, which also memoises an object only when its
+reference count is >= 2, so some objects have no ``PUT``): the first ``PUT``
+sets the base, every later one must take the next id. Text ints must be
+canonical decimals (no sign but ``-``, no leading zeros: ``I00``/``I01`` are
+bools) within int64. A ``GET`` in the body is a row shared with an earlier
+one. ``shape`` may have any number of dimensions: the element list is always
+in C order (``ndarray.__reduce__`` iterates in C order even for
+Fortran-ordered arrays), so row ``i`` of the result is element ``i`` of
+``arr.ravel(order="C")``; ``fortran_order`` gives the memory order of
+:meth:`IntRows.to_object_array` (a pandas ``DataFrame.values`` is 2-D and
+Fortran-ordered).
 
 ``None`` is returned for everything else, including (non-exhaustive): protocol
-0/1 streams; elements that are not lists (tuples, ``None``, strings, nested
-lists ...); list items that are not plain ints (bools ``NEWTRUE``/``NEWFALSE``,
-floats, the text ``INT`` Python 2 wrote for ints beyond 32 bits, ``LONG1``
-beyond 8 bytes, i.e. outside int64, ``LONG4``); empty ``MARK``/``APPENDS``
-batches; any global outside the fixed set above; other dtypes or dtype states;
-memo indices other than the sequential ones every pickler assigns; a ``GET``
-after the element list; frames that do not start on an opcode; any byte after
-``STOP``; truncated streams or claimed lengths beyond the data; headers of more
-than a few hundred opcodes; shared rows that would expand to more than 8
-values per input byte; and bodies whose opcode chain cannot be proven within
-a bounded amount of work (see below: pathological runs of argument bytes that
-look like opcodes over more than a quarter of the body).
+0 streams (text); elements that are not lists (tuples, ``None``, strings,
+nested lists ...); list items that are not plain ints (bools, floats, ``LONG1``
+beyond 8 bytes or text ints outside int64, ``LONG4``, non-canonical text);
+empty ``MARK``/``APPENDS`` batches; any global outside the fixed set above;
+other dtypes or dtype states; memo indices other than the sequential ones every
+pickler assigns; a ``GET`` after the element list; frames that do not start on
+an opcode; any byte after ``STOP``; truncated streams or claimed lengths beyond
+the data; headers of more than a few hundred opcodes; shared rows that would
+expand to more than 8 values per input byte; and bodies whose opcode chain
+cannot be proven within a bounded amount of work (see below: pathological runs
+of argument bytes that look like opcodes over more than a quarter of the body).
 
 How it is fast
 --------------
@@ -113,12 +124,15 @@ byte, matched.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from ._gc import no_gc
 
 __all__ = ["IntRows", "decode_int_rows"]
 
@@ -136,14 +150,36 @@ class IntRows:
     offsets : ndarray of int64
         ``len = prod(shape) + 1``; row ``i`` is ``values[offsets[i]:offsets[i + 1]]``.
     fortran_order : bool
-        The array's ``is_fortran`` flag as pickled (informational only: the
-        rows are always in C order).
+        The array's ``is_fortran`` flag as pickled: the memory order of
+        :meth:`to_object_array` (the rows are always in C order).
     """
 
     shape: tuple[int, ...]
     values: NDArray[np.int64]
     offsets: NDArray[np.int64]
     fortran_order: bool
+
+    def to_object_array(self) -> NDArray[np.object_]:
+        """What unpickling the stream gives: an object array of `shape` whose
+        elements are Python lists of Python ints, Fortran-ordered in memory
+        when the pickle says so (as ``ndarray.__setstate__`` makes it).
+
+        >>> import pickle
+        >>> a = np.empty((2, 2), dtype=object)
+        >>> a[0, 0], a[0, 1], a[1, 0], a[1, 1] = [1], [], [2, 3], [4]
+        >>> rows = decode_int_rows(pickle.dumps(np.asfortranarray(a), protocol=2))
+        >>> b = rows.to_object_array()
+        >>> b.tolist(), b.flags.f_contiguous, b.flags.c_contiguous
+        ([[[1], []], [[2, 3], [4]]], True, False)
+        """
+        with no_gc():
+            vals = self.values.tolist()
+            bounds = self.offsets.tolist()
+            rows = [vals[a:b] for a, b in itertools.pairwise(bounds)]
+            arr = np.fromiter(rows, dtype=object, count=len(rows)).reshape(self.shape)
+            if self.fortran_order and arr.ndim > 1:
+                arr = np.asfortranarray(arr)
+        return arr
 
 
 # --------------------------------------------------------------------------
@@ -157,12 +193,15 @@ _BLOCK = 2048  # bytes per lane
 # zero bytes after the stream: lanes may walk up to ~1 byte a step past its end
 _PAD = _BLOCK + 3 * _W + 128
 _MAX_ROUNDS = 8
-_MAX_OP = 10  # longest opcode the walk knows (LONG1 of 8 bytes)
+_MAX_TEXT = 22  # text INT/LONG: the newline within 22 bytes after the opcode
+_MAX_OP = 2 + _MAX_TEXT - 1  # longest opcode the walk knows (text, 23 bytes)
 
 _OP_K = 0x4B  # BININT1
 _OP_M = 0x4D  # BININT2
 _OP_J = 0x4A  # BININT
 _OP_LONG1 = 0x8A
+_OP_INT = 0x49  # I (text)
+_OP_LONG = 0x4C  # L (text)
 _OP_LIST = 0x5D  # EMPTY_LIST ]
 _OP_BINPUT = 0x71  # q
 _OP_LBINPUT = 0x72  # r
@@ -181,13 +220,17 @@ def _translate_table(mapping: dict[bytes, int], default: int) -> bytes:
 
 # Opcode lengths for the lane walk. Opcodes outside the body grammar count as
 # one byte (the grammar check stops at them anyway). LONG1 is 2 + its next
-# byte: _LEN marks it 0 and the walk fixes it up; _LEN_FAST takes it as 2, which
-# gives the true chain whenever that chain holds no LONG1 (checked afterwards).
+# byte, text INT ``I...\n`` (Python 2, ints beyond 32 bits) and LONG
+# ``L...L\n`` (protocol 1) run to the first newline within _MAX_TEXT bytes (1
+# without one: refused later): _LEN marks them 0 and the walk fixes them up;
+# _LEN_FAST takes LONG1 as 2 and text as 1, which gives the true chain whenever
+# that chain holds none of them (checked afterwards).
 _LEN = np.frombuffer(
-    _translate_table({b"Kqh": 2, b"M": 3, b"Jrj": 5, b"\x8a": 0}, 1), np.uint8
+    _translate_table({b"Kqh": 2, b"M": 3, b"Jrj": 5, b"\x8aIL": 0}, 1), np.uint8
 ).copy()
 _LEN_FAST = _LEN.copy()
 _LEN_FAST[_OP_LONG1] = 2
+_LEN_FAST[_OP_INT] = _LEN_FAST[_OP_LONG] = 1
 _LONG1_LEN = np.ones(256, np.uint8)  # LONG1 of more than 8 bytes: refused later
 _LONG1_LEN[:9] = np.arange(2, 11, dtype=np.uint8)
 for _table in (_LEN, _LEN_FAST, _LONG1_LEN):
@@ -195,7 +238,7 @@ for _table in (_LEN, _LEN_FAST, _LONG1_LEN):
 del _table
 
 # one symbol per opcode for the grammar check; ints are upper case (< 0x60)
-_S_K, _S_M, _S_J, _S_LONG1 = b"ABCD"
+_S_K, _S_M, _S_J, _S_LONG1, _S_TEXT = b"ABCDE"
 _S_LIST, _S_PUT, _S_GET = b"lpg"
 _SYM_TAB = _translate_table(
     {
@@ -203,6 +246,7 @@ _SYM_TAB = _translate_table(
         b"M": _S_M,
         b"J": _S_J,
         b"\x8a": _S_LONG1,
+        b"IL": _S_TEXT,
         b"]": _S_LIST,
         b"qr\x94": _S_PUT,
         b"hj": _S_GET,
@@ -215,7 +259,7 @@ _SYM_TAB = _translate_table(
 
 # The grammar is deterministic, so possessive quantifiers change nothing but
 # keep the regex engine from storing backtracking state (memory O(1), linear time).
-_INT = rb"[A-D]"
+_INT = rb"[A-E]"
 _ROW = rb"(?:lp?+(?:m" + _INT + rb"++e|" + _INT + rb"a)*+|g)"
 _BODY_RE = re.compile(rb"lp?+(?:m" + _ROW + rb"++e|" + _ROW + rb"a)*+")
 # Which symbol may follow which anywhere inside a body (I: any int). A pair not
@@ -233,8 +277,8 @@ _PAIRS = frozenset(
     (ord(x), ord(y))
     for a, bs in _FOLLOW.items()
     for b in bs
-    for x in ("ABCD" if a == "I" else a)
-    for y in ("ABCD" if b == "I" else b)
+    for x in ("ABCDE" if a == "I" else a)
+    for y in ("ABCDE" if b == "I" else b)
 )
 _QUICK_BYTES = 512  # the body prefix looked at sequentially first
 
@@ -287,12 +331,21 @@ def decode_int_rows(data: bytes | bytearray | memoryview) -> IntRows | None:
 
 def _unframe(
     data: bytes | bytearray | memoryview,
-) -> tuple[NDArray[np.uint8], int, list[int]]:
-    """Return (padded byte array, logical length, frame boundaries)."""
+) -> tuple[NDArray[np.uint8], int, list[int], int]:
+    """Return (padded byte array, logical length, frame boundaries, first opcode).
+
+    Protocol 1 streams have no ``PROTO`` opcode: they start with the
+    ``GLOBAL`` of ``_reconstruct`` (protocol 0 ones too, but their text
+    opcodes are refused later).
+    """
     mv = memoryview(data)
     if mv.ndim != 1 or mv.itemsize != 1:
         mv = mv.cast("B")
     n = len(mv)
+    if n >= 4 and mv[0] == 0x63:  # GLOBAL: protocol 1, no PROTO, no frames
+        buf = np.zeros(n + _PAD, np.uint8)
+        buf[:n] = np.frombuffer(mv, np.uint8)
+        return buf, n, [], 0
     if n < 4 or mv[0] != 0x80 or not 2 <= mv[1] <= 5:
         raise _Reject
     parts: list[memoryview] = [mv[:2]]
@@ -321,7 +374,7 @@ def _unframe(
         o += k
     # where a frame ends, an opcode must start (unless the stream ends there)
     bounds = [b for b in bounds if b < out]
-    return buf, out, bounds
+    return buf, out, bounds, 2
 
 
 # --------------------------------------------------------------------------
@@ -365,15 +418,17 @@ class _Rows:
 
 
 def _decode(data: bytes | bytearray | memoryview) -> IntRows | None:
-    buf, m, bounds = _unframe(data)
+    buf, m, bounds, p = _unframe(data)
     mv = memoryview(buf)  # type: ignore[arg-type]
     stack: list[Any] = []
     memo: list[Any] = []
+    # memo ids start at 0 (Python 3) or 1 (Python 2's cPickle); set by the
+    # first PUT, after which every PUT must take the next id
+    base = -1
     op_starts: list[int] = []
     rows: _Rows | None = None
     body_span = (0, 0)
     body_tokens: NDArray[np.intp] | None = None
-    p = 2
     nops = 0
     while True:
         if p >= m:
@@ -404,6 +459,12 @@ def _decode(data: bytes | bytearray | memoryview) -> IntRows | None:
             _need(p + 1, k, m)
             stack.append(int.from_bytes(mv[p + 1 : p + 1 + k], "little", signed=True))
             p += 1 + k
+        elif op == 0x49:  # I INT (text): protocol 1 writes bools as I00 / I01
+            line, p = _readline(mv, p, m)
+            if line in ("00", "01"):
+                stack.append(line == "01")
+            else:
+                stack.append(_text_int(line.encode()))
         elif op == 0x4E:  # N NONE
             stack.append(None)
         elif op == 0x88:  # NEWTRUE
@@ -475,9 +536,13 @@ def _decode(data: bytes | bytearray | memoryview) -> IntRows | None:
                 _need(p, 4, m)
                 idx = int.from_bytes(mv[p : p + 4], "little")
                 p += 4
+            elif base > 0:
+                raise _Reject  # MEMOIZE (protocol 4+) numbers from 0
             else:
                 idx = len(memo)
-            if idx != len(memo) or not stack or stack[-1] is _MARK:
+            if base < 0 and idx in (0, 1):
+                base = idx
+            if idx != base + len(memo) or not stack or stack[-1] is _MARK:
                 raise _Reject
             memo.append(stack[-1])
         elif op in (0x68, 0x6A):  # BINGET LONG_BINGET
@@ -491,16 +556,18 @@ def _decode(data: bytes | bytearray | memoryview) -> IntRows | None:
                 _need(p, 4, m)
                 idx = int.from_bytes(mv[p : p + 4], "little")
                 p += 4
-            if idx >= len(memo):
+            if not 0 <= idx - base < len(memo) or base < 0:
                 raise _Reject
-            stack.append(memo[idx])
+            stack.append(memo[idx - base])
         elif op == _OP_LIST:  # ] EMPTY_LIST: the element list (once)
             # cheap check first: the array state so far must be on the stack
             if rows is not None or not _state_prefix_ok(stack):
                 raise _Reject
             start = p - 1
             op_starts.pop()
-            rows, p, nputs, body_tokens = _body(buf, m, start, len(memo))
+            if base < 0:  # no PUT in the header (hand-assembled streams)
+                base = 0
+            rows, p, nputs, body_tokens = _body(buf, m, start, base + len(memo))
             memo.extend([_OPAQUE] * nputs)
             body_span = (start, p)
             stack.append(rows)
@@ -692,7 +759,7 @@ def _body(
     tok = quick if quick is not None else _tokenise(buf, m, s, _LEN_FAST)
     ops = buf[tok]
     sym = ops.tobytes().translate(_SYM_TAB)
-    if quick is None and b"D" in sym:
+    if quick is None and (b"D" in sym or b"E" in sym):
         tok = _tokenise(buf, m, s, _LEN)
         ops = buf[tok]
         sym = ops.tobytes().translate(_SYM_TAB)
@@ -723,7 +790,7 @@ def _body(
     np.multiply(pair[:, 1], sa > _S_K, out=pair[:, 1])
     vals = pair.view("<u2").reshape(-1)[sa < 0x60].astype(np.int64)  # the ints
     del pair
-    for code in (_S_J, _S_LONG1):
+    for code in (_S_J, _S_LONG1, _S_TEXT):
         sel = np.flatnonzero(sspec == code)
         if not len(sel):
             continue
@@ -733,6 +800,9 @@ def _body(
         where = tt - (np.cumsum(nonint)[sel] - nonint[sel])
         if code == _S_J:
             vals[where] = _view(buf, "<i4", 1)[at]
+            continue
+        if code == _S_TEXT:
+            vals[where] = [_text_at(buf, int(a)) for a in at.tolist()]
             continue
         n = buf[at + 1].astype(np.int64)
         if (n > 8).any():
@@ -790,12 +860,52 @@ def _quick_end(buf: NDArray[np.uint8], m: int, s: int) -> NDArray[np.intp] | Non
         if (prev, cur) not in _PAIRS:
             return np.array(out, np.intp)
         n = int(_LEN[op])
-        if n == 0:  # LONG1
-            k = int(buf[p + 1])
-            n = 2 + k if k <= 8 else 1
+        if n == 0:  # LONG1, text INT / LONG
+            n = int(_special_len(buf, np.array([p], np.intp))[0])
         p += n
         prev = cur
     return None
+
+
+def _special_len(buf: NDArray[np.uint8], pos: NDArray[np.intp]) -> NDArray[np.uint8]:
+    """Lengths of the LONG1 / text INT / text LONG opcodes at `pos`."""
+    ops = buf[pos]
+    out = _LONG1_LEN[buf[pos + 1]]
+    text = np.flatnonzero(ops != _OP_LONG1)
+    if len(text):
+        at = pos[text]
+        win = buf[at[:, None] + np.arange(1, _MAX_TEXT + 1)] == 0x0A
+        found = win.any(axis=1)
+        out[text] = np.where(found, win.argmax(axis=1) + 2, 1)
+    return out
+
+
+_TEXT_RE = re.compile(rb"(-?(?:0|[1-9][0-9]{0,18}))(L?)\n")
+
+
+def _text_int(raw: bytes) -> int:
+    """The value of a canonical decimal that fits int64 (else refused)."""
+    match = _TEXT_RE.fullmatch(raw + b"\n")
+    if match is None or match.group(2):
+        raise _Reject
+    value = int(match.group(1))
+    if not -(2**63) <= value < 2**63:
+        raise _Reject
+    return value
+
+
+def _text_at(buf: NDArray[np.uint8], at: int) -> int:
+    """The int of the text INT (``I<decimal>\\n``) or LONG (``L<decimal>L\\n``)
+    opcode at `at`: canonical decimal only (no leading zeros, no ``00``/``01``,
+    which INT reads as bools), within int64."""
+    raw = buf[at + 1 : at + 2 + _MAX_TEXT].tobytes()
+    match = _TEXT_RE.match(raw)
+    if match is None or (match.group(2) == b"L") != (buf[at] == _OP_LONG):
+        raise _Reject
+    value = int(match.group(1))
+    if not -(2**63) <= value < 2**63:
+        raise _Reject
+    return value
 
 
 def _view(buf: NDArray[np.uint8], dtype: str, offset: int) -> NDArray[Any]:
@@ -997,9 +1107,9 @@ def _walk(
         for _ in range(8):
             np.subtract(pos, base, out=rows[s], casting="unsafe")
             np.take(table, np.take(buf, pos), out=d)
-            if exact and not d.all():  # LONG1: 2 + its length byte
+            if exact and not d.all():  # LONG1 and text opcodes
                 z = np.flatnonzero(d == 0)
-                d[z] = _LONG1_LEN[buf[pos[z] + 1]]
+                d[z] = _special_len(buf, pos[z])
             pos += d  # may run past m into the padding, never past it
             s += 1
         if s + 9 > s_max or not (pos < tgt).any():

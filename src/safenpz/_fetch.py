@@ -7,9 +7,11 @@ Where files live
 ----------------
 * The cache directory is ``$SAFENPZ_CACHE_DIR`` when set, else
   ``platformdirs.user_cache_dir("safenpz")``; it is created on demand.
-* A file Keras already downloaded (``$KERAS_HOME/datasets``, else
-  ``~/.keras/datasets`` or ``/tmp/.keras/datasets``) is reused in place, read
-  only, when its hash matches the known hash.
+* A file Keras already downloaded is reused in place, read only, when its
+  hash matches the known hash. Keras 3 keeps them in ``$KERAS_HOME/datasets``
+  (else ``~/.keras/datasets``, or ``/tmp/.keras/datasets`` when the home
+  directory is not writable); tf.keras / tf_keras 2.x always use
+  ``~/.keras/datasets``, whatever ``KERAS_HOME`` says, so all are searched.
 * ``$SAFENPZ_DATASETS_URL`` replaces the Keras origin (mirrors, tests).
 * ``$SAFENPZ_OFFLINE=1`` (or ``true``/``yes``) forbids every download; the
   error then says where to put the file by hand.
@@ -21,12 +23,15 @@ What :func:`fetch` does
 1. ``cache_dir/fname`` exists and matches the known hash (or no hash is
    known): use it. A cached file that does not match is never trusted.
 2. Else, with a known hash, a matching copy in a Keras cache: use it in place.
-3. Else, offline: :class:`~safenpz.DownloadError`.
+3. Else, offline: :class:`~safenpz.DownloadError`, naming any copy that was
+   found and rejected (hash mismatch) and where to put a good one.
 4. Else download into ``<fname>.<random>.part`` in the cache directory,
    hashing while writing and checking ``Content-Length``; verify the hash,
    then ``os.replace`` the temporary file onto the final name. Any failure,
    ``KeyboardInterrupt`` included, deletes the temporary file, so the final
-   name only ever holds a complete, verified file.
+   name only ever holds a complete, verified file. A progress bar is drawn on
+   stderr (a terminal, or ``progress=True``): tqdm's when tqdm is installed
+   (rate and ETA), else a built-in one line bar.
 
 Two processes fetching the same file each write their own temporary file;
 ``os.replace`` is atomic, and replacing a file by an identical one is harmless,
@@ -46,7 +51,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import IO, Final, Literal, TextIO, cast
+from typing import IO, Any, Final, Literal, Protocol, TextIO, cast
 
 import platformdirs
 
@@ -159,16 +164,21 @@ def keras_cache_dirs() -> list[Path]:
     Returns
     -------
     list of pathlib.Path
-        ``[$KERAS_HOME/datasets]`` when ``$KERAS_HOME`` is set, else
-        ``[~/.keras/datasets, /tmp/.keras/datasets]`` (Keras falls back to
-        the second when the home directory is not writable). The directories
-        need not exist.
+        ``$KERAS_HOME/datasets`` first when ``$KERAS_HOME`` is set (Keras 3),
+        then ``~/.keras/datasets`` (where tf.keras / tf_keras 2.x always
+        download, whatever ``KERAS_HOME`` says) and ``/tmp/.keras/datasets``
+        (Keras's fallback when the home directory is not writable). The
+        directories need not exist.
     """
+    dirs = []
     keras_home = _env(KERAS_HOME_ENV)
     if keras_home is not None:
-        return [Path(keras_home).expanduser() / "datasets"]
+        dirs.append(Path(keras_home).expanduser() / "datasets")
     tmp = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
-    dirs = [Path("~").expanduser() / ".keras" / "datasets", tmp / ".keras" / "datasets"]
+    dirs += [
+        Path("~").expanduser() / ".keras" / "datasets",
+        tmp / ".keras" / "datasets",
+    ]
     return list(dict.fromkeys(dirs))  # de-duplicate, keep order
 
 
@@ -425,15 +435,42 @@ def _cache_state(path: Path, known_hash: str | None) -> CacheState:
         return "invalid"
 
 
-def _find_keras_copy(fname: str, known_hash: str) -> Path | None:
+def _find_keras_copy(fname: str, known_hash: str) -> tuple[Path | None, list[Path]]:
+    """(the first Keras copy that matches, the copies found that do not)."""
+    rejected: list[Path] = []
     for directory in keras_cache_dirs():
         candidate = directory / fname
         try:
-            if candidate.is_file() and hash_matches(candidate, known_hash):
-                return candidate
+            if not candidate.is_file():
+                continue
+            if hash_matches(candidate, known_hash):
+                return candidate, rejected
         except OSError:
-            continue
-    return None
+            pass  # unreadable: not used, reported like a mismatch
+        rejected.append(candidate)
+    return None, rejected
+
+
+def _offline_message(
+    url: str, dest: Path, known_hash: str | None, damaged: bool, rejected: list[Path]
+) -> str:
+    found = ([dest] if damaged else []) + rejected
+    if found:
+        copies = " and ".join(repr(str(p)) for p in found)
+        verb = "was" if len(found) == 1 else "were"
+        seen = (
+            f" A copy at {copies} {verb} found but rejected: it does not match "
+            f"the expected hash {known_hash} (an incomplete or different "
+            "download), so it is not used."
+        )
+    else:
+        where = ", ".join(repr(str(d)) for d in keras_cache_dirs())
+        seen = f" No copy was found in safenpz's cache or in Keras's ({where})."
+    return (
+        f"cannot download {url!r}: offline mode is on (${OFFLINE_ENV} or "
+        f"offline=True).{seen} Either unset ${OFFLINE_ENV}, or download the "
+        f"file elsewhere and put it at {str(dest)!r}."
+    )
 
 
 def fetch(
@@ -466,6 +503,7 @@ def fetch(
         (``$SAFENPZ_OFFLINE``).
     progress : bool, optional
         Draw a progress bar on stderr; by default only when stderr is a TTY.
+        tqdm's bar (rate, ETA) when tqdm is installed, else a built-in one.
     search_keras_cache : bool
         Reuse a matching copy from :func:`keras_cache_dirs` in place (only
         when ``known_hash`` is given).
@@ -503,9 +541,10 @@ def fetch(
     dest = directory / fname
 
     state = _cache_state(dest, known_hash)
-    keras_copy = None
+    keras_copy: Path | None = None
+    rejected: list[Path] = []
     if state != "valid" and search_keras_cache and known_hash is not None:
-        keras_copy = _find_keras_copy(fname, known_hash)
+        keras_copy, rejected = _find_keras_copy(fname, known_hash)
     action = download_action(state, keras_copy=keras_copy is not None, offline=offline)
 
     if action == "use-cache":
@@ -514,17 +553,7 @@ def fetch(
         assert keras_copy is not None
         return keras_copy
     if action == "refuse-offline":
-        damaged = (
-            f" The file already at {str(dest)!r} does not match the expected "
-            f"hash {known_hash}, so it is not used."
-            if state == "invalid"
-            else ""
-        )
-        msg = (
-            f"cannot download {url!r}: offline mode is on (${OFFLINE_ENV} "
-            f"or offline=True).{damaged} Either unset ${OFFLINE_ENV}, or download "
-            f"the file elsewhere and put it at {str(dest)!r}."
-        )
+        msg = _offline_message(url, dest, known_hash, state == "invalid", rejected)
         raise DownloadError(msg)
     if progress is None:
         progress = _stderr_is_tty()
@@ -615,7 +644,7 @@ def _download(
         )
         raise DownloadError(msg) from err
     tmp_path = Path(tmp.name)
-    bar: _ProgressBar | None = None
+    bar: _Bar | None = None
     try:
         request = urllib.request.Request(
             url, headers={"User-Agent": _USER_AGENT, "Accept-Encoding": "identity"}
@@ -624,7 +653,7 @@ def _download(
             response = cast(http.client.HTTPResponse, raw)
             total = _content_length(response)
             if progress and sys.stderr is not None:
-                bar = _ProgressBar(sys.stderr, dest.name, total)
+                bar = _new_bar(sys.stderr, dest.name, total)
             received = 0
             buf = bytearray(_CHUNK)
             view = memoryview(buf)
@@ -719,6 +748,54 @@ def _as_download_error(
 
 
 # -- progress bar --------------------------------------------------------------
+
+
+class _Bar(Protocol):
+    def update(self, done: int) -> None: ...
+    def close(self) -> None: ...
+
+
+def _tqdm_class() -> Any:
+    """tqdm's class when tqdm is installed (an optional extra), else None."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
+def _new_bar(stream: TextIO, label: str, total: int | None) -> _Bar:
+    tqdm = _tqdm_class()
+    if tqdm is None:
+        return _ProgressBar(stream, label, total)
+    return _TqdmBar(tqdm, stream, label, total)
+
+
+class _TqdmBar:
+    """tqdm's bar (bytes, rate, ETA) behind :class:`_ProgressBar`'s interface."""
+
+    def __init__(
+        self, tqdm: Any, stream: TextIO, label: str, total: int | None
+    ) -> None:
+        self.done = 0
+        self.bar = tqdm(
+            total=total,
+            desc=f"Downloading {label}",
+            file=stream,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            mininterval=0.1,
+            leave=True,
+        )
+
+    def update(self, done: int) -> None:
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # never fail a download
+            self.bar.close()
 
 
 def _human(n: float) -> str:

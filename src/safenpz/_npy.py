@@ -44,14 +44,18 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError
-from ._gc import no_gc
 from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
+from ._preview import escape, shape_problem
+from ._preview import preview as _preview
 from ._unpickle import safe_loads
+
+if TYPE_CHECKING:
+    from ._save import Layout
 
 __all__ = ["NpzFile", "load", "parse_header"]
 
@@ -167,20 +171,17 @@ def parse_header(
             f"'fortran_order' and 'shape', got {text[:120]!r}",
         )
     shape = fields["shape"]
-    if (
-        not isinstance(shape, tuple)
-        or len(shape) > 64
-        or not all(type(d) is int and d >= 0 for d in shape)
-    ):
-        raise _fail(member, f"bad shape in .npy header: {shape!r:.80}")
+    problem = shape_problem(shape)
+    if problem is not None:
+        raise _fail(member, f"bad shape in .npy header ({problem}): {_preview(shape)}")
     fortran = fields["fortran_order"]
     if type(fortran) is not bool:
-        raise _fail(member, f"bad fortran_order in .npy header: {fortran!r:.40}")
+        raise _fail(member, f"bad fortran_order in .npy header: {_preview(fortran)}")
     try:
         dtype = np.lib.format.descr_to_dtype(fields["descr"])
     except Exception as err:  # numpy raises TypeError/ValueError/KeyError...
         raise _fail(
-            member, f"bad descr in .npy header: {fields['descr']!r:.80}"
+            member, f"bad descr in .npy header: {_preview(fields['descr'])}"
         ) from err
     return Header(version, dtype, shape, fortran, start + hlen)
 
@@ -206,11 +207,6 @@ def _literal(text: str, *, python2: bool) -> Any:
     return ast.literal_eval(tokenize.untokenize(tokens))
 
 
-def _object_array_of(rows: list[Any], shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
-    arr = np.fromiter(rows, dtype=object, count=len(rows))
-    return arr.reshape(shape)
-
-
 def _decode_object(
     body: memoryview,
     header: Header,
@@ -225,16 +221,12 @@ def _decode_object(
     from ._ragged import RaggedArray
 
     fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
-    if fast is not None and fast.shape == header.shape and len(header.shape) == 1:
+    if fast is not None and fast.shape == header.shape:
         # rows shared through the memo are expanded: bound what that can cost
         limits.check("max_items", fast.values.size, f"{member}: decoded values")
-        if ragged:
+        if ragged and len(header.shape) == 1:
             return RaggedArray(fast.values, fast.offsets, validate=False)
-        with no_gc():
-            vals = fast.values.tolist()
-            bounds = fast.offsets.tolist()
-            rows = [vals[a:b] for a, b in itertools.pairwise(bounds)]
-            return _object_array_of(rows, header.shape)
+        return fast.to_object_array()
     obj = safe_loads(
         body,
         member=member,
@@ -343,13 +335,20 @@ _EOCD = b"PK\x05\x06"
 
 
 def _inflate_member(
-    fp: IO[bytes], info: zipfile.ZipInfo, lim: Limits, where: str
+    fp: IO[bytes],
+    info: zipfile.ZipInfo,
+    lim: Limits,
+    where: str,
+    end: int | None = None,
 ) -> bytearray:
     """Read one member's raw data and inflate it in bounded steps.
 
     Unlike :meth:`zipfile.ZipFile.open`, this insists that the deflate stream
     ends exactly where the member's compressed data ends and yields exactly the
-    declared size, so no hidden data can follow a member.
+    declared size, so no hidden data can follow a member. `end` is where the
+    next member (or the central directory) starts: the data, placed after the
+    local header's own name and extra field, must end before it (a long local
+    extra field is the other way to make members overlap).
     """
     fp.seek(info.header_offset)
     local = fp.read(30)
@@ -364,6 +363,14 @@ def _inflate_member(
         msg = f"{where}: the local header names {raw_name!r} instead"
         raise FormatError(msg)
     fp.seek(extra_len, io.SEEK_CUR)
+    data_end = info.header_offset + 30 + name_len + extra_len + info.compress_size
+    if end is not None and data_end > end:
+        msg = (
+            f"{where}: its data (after a {extra_len}-byte local extra field) "
+            f"runs to byte {data_end}, past the start of the next record at "
+            f"byte {end}: members overlap (a zip-bomb construction)"
+        )
+        raise FormatError(msg)
     remaining = info.compress_size
     deflated = info.compress_type == zipfile.ZIP_DEFLATED
     inflater = zlib.decompressobj(-15)
@@ -465,12 +472,48 @@ def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> No
             )
 
 
-class NpzFile(Mapping[str, Any]):
+def _unreadable_zip(fileobj: IO[bytes], err: Exception) -> str:
+    msg = f"not a readable zip archive ({err})"
+    with contextlib.suppress(OSError, ValueError):
+        fileobj.seek(0)
+        if fileobj.read(4) == b"PK\x03\x04":  # starts as a zip, its end is bad
+            msg += (
+                "; the file starts like a .npz archive but its end (the zip "
+                "directory) is missing or damaged: it is probably truncated, "
+                "e.g. an incomplete download or copy. Download or copy it again"
+            )
+    return msg
+
+
+if TYPE_CHECKING:  # a default (PEP 696) keeps a bare ``NpzFile`` valid
+    import typing_extensions
+
+    _M_co = typing_extensions.TypeVar("_M_co", covariant=True, default=Any)
+else:
+    _M_co = TypeVar("_M_co", covariant=True)
+
+
+class NpzFile(Mapping[str, _M_co]):
     """A lazily decoded ``.npz`` archive, like the object :func:`numpy.load`
     returns: a read-only mapping from array names (without ``.npy``) to arrays,
     with ``.files``, ``close()`` and context-manager support.
 
-    Members are decoded on access and not cached, as with NumPy.
+    Members are decoded on access and not cached, as with NumPy. Names resolve
+    exactly as in NumPy's ``NpzFile``: ``f[key]`` is the member named `key` if
+    there is one, else the member ``key + ".npy"``; ``.files`` lists every
+    member with a trailing ``.npy`` removed, in archive order (so an archive
+    holding both ``x`` and ``x.npy`` lists ``x`` twice, and ``f["x"]`` is the
+    member ``x``). A member is decoded when it starts with the ``.npy`` magic,
+    whatever its name; reading any other member raises
+    :class:`~safenpz.FormatError` (NumPy would return its raw bytes).
+
+    Archives written by :func:`safenpz.save` (those with a ``__safenpz__.npy``
+    manifest) map names through the manifest instead; see
+    :mod:`safenpz._save`.
+
+    For type checkers the class is generic in its member type:
+    :func:`safenpz.load_npz` returns ``NpzFile[numpy.ndarray]``, or with
+    ``ragged=True`` ``NpzFile[numpy.ndarray | RaggedArray]``.
     """
 
     def __init__(
@@ -482,14 +525,16 @@ class NpzFile(Mapping[str, Any]):
         limits: Limits,
         ragged: bool,
         encoding: str,
+        read_layout: bool = True,
     ) -> None:
         self._fileobj: IO[bytes] | None = fileobj
         self._own = own_file
-        self._name = name
+        self._name = name = escape(name)
         self._limits = limits
         self._ragged = ragged
         self._encoding = encoding
         self._inflated: dict[str, int] = {}
+        self._inflated_total = 0
         self._lock = threading.Lock()  # members share one file position
         try:
             fileobj.seek(0, io.SEEK_END)
@@ -507,33 +552,66 @@ class NpzFile(Mapping[str, Any]):
             NotImplementedError,
             UnicodeDecodeError,
         ) as err:
+            msg = _unreadable_zip(fileobj, err)
             self.close()
-            raise _fail(name, f"not a readable zip archive ({err})") from err
+            raise _fail(name, msg) from err
         try:
             _check_archive(self._zip, size, tail, name)
         except FormatError:
             self.close()
             raise
-        self._members: dict[str, zipfile.ZipInfo] = {}
-        for info in self._zip.infolist():
-            key = (
-                info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-            )
-            self._members[key] = info
-        from ._save import Layout
+        # raw member name -> info; names are unique (checked above)
+        self._infos: dict[str, zipfile.ZipInfo] = {
+            info.filename: info for info in self._zip.infolist()
+        }
+        # where each member's data must end: the next local header, or the
+        # central directory after the last one
+        ordered = sorted(self._infos.values(), key=lambda i: i.header_offset)
+        starts = [i.header_offset for i in ordered[1:]] + [self._zip.start_dir]
+        self._ends = {i.filename: e for i, e in zip(ordered, starts, strict=False)}
+        # NumPy's ``files``: every member, ``.npy`` removed, duplicates kept
+        self._np_files = [n[:-4] if n.endswith(".npy") else n for n in self._infos]
+        self._np_file_set = frozenset(self._np_files)
+        self._layout: Layout | None = None
+        if read_layout:
+            from ._save import Layout
 
-        self._layout = Layout.read(self)
+            try:
+                self._layout = Layout.read(self)
+            except BaseException:
+                self.close()
+                raise
 
     # raw access -----------------------------------------------------------
     @property
-    def member_names(self) -> list[str]:
-        """Names of the raw archive members (without ``.npy``)."""
-        return list(self._members)
+    def raw_names(self) -> list[str]:
+        """Names of the raw archive members, exactly as stored, in order."""
+        return list(self._infos)
 
-    def read_member_bytes(self, key: str) -> bytearray:
-        """Inflate one member, under the limits, and return its bytes."""
-        info = self._members[key]
-        where = f"{self._name}: member {info.filename!r}"
+    def member_size(self, raw: str) -> int:
+        """The inflated size the archive declares for the raw member `raw`."""
+        return int(self._infos[raw].file_size)
+
+    def resolve(self, key: str) -> str:
+        """The raw member NumPy's ``NpzFile`` reads for ``f[key]``.
+
+        Raises
+        ------
+        KeyError
+            No member answers to `key`.
+        """
+        if key in self._infos:
+            return key
+        if key in self._np_file_set:
+            return key + ".npy"
+        held = self._files_preview()
+        msg = f"{_preview(key)} is not in {self._name}; it holds {held}"
+        raise KeyError(msg)
+
+    def read_member_bytes(self, raw: str) -> bytearray:
+        """Inflate the raw member `raw`, under the limits, and return its bytes."""
+        info = self._infos[raw]
+        where = f"{self._name}: member {_preview(info.filename)}"
         lim = self._limits
         if info.flag_bits & 0x1:
             msg = f"{where} is encrypted; safenpz does not read encrypted archives"
@@ -545,68 +623,87 @@ class NpzFile(Mapping[str, Any]):
             )
             raise FormatError(msg)
         lim.check("max_member_bytes", info.file_size, f"{where} (declared size)")
-        assert self._fileobj is not None, "the archive is closed"
+        if self._fileobj is None:
+            msg = f"{self._name} is closed"
+            raise ValueError(msg)
         try:
             with self._lock:
-                out = _inflate_member(self._fileobj, info, lim, where)
+                out = _inflate_member(
+                    self._fileobj, info, lim, where, self._ends.get(raw)
+                )
         except (OSError, EOFError, ValueError, zlib.error) as err:
             if isinstance(err, SafenpzError):
                 raise
             msg = f"{where} is damaged ({type(err).__name__}: {err})"
             raise FormatError(msg) from err
-        self._inflated[key] = len(out)
-        total = sum(self._inflated.values())
-        lim.check("max_total_bytes", total, f"{self._name}: members read so far")
+        # a running total: reading n members stays linear in n
+        self._inflated_total += len(out) - self._inflated.get(raw, 0)
+        self._inflated[raw] = len(out)
+        lim.check(
+            "max_total_bytes",
+            self._inflated_total,
+            f"{self._name}: members read so far",
+        )
         return out
 
-    def read_npy(self, key: str, *, ragged: bool | None = None) -> Any:
-        """Decode a raw member as ``.npy``."""
-        info = self._members[key]
-        if not info.filename.endswith(".npy"):
+    def read_npy(self, raw: str, *, ragged: bool | None = None) -> Any:
+        """Decode the raw member `raw` as ``.npy``."""
+        info = self._infos[raw]
+        buf = self.read_member_bytes(raw)
+        if buf[: len(MAGIC)] != MAGIC:
             msg = (
-                f"{self._name}: member {info.filename!r} is not a .npy file; "
-                "safenpz only decodes .npy members"
+                f"{self._name}: member {_preview(info.filename)} is not a .npy "
+                f"file (it starts with {_preview(bytes(buf[:8]))}); safenpz only "
+                "decodes .npy members (np.load would return the raw bytes)"
             )
             raise FormatError(msg)
-        buf = self.read_member_bytes(key)
         try:
             return decode_npy_bytes(
                 buf,
-                member=info.filename,
+                member=_preview(info.filename, quote=False),
                 limits=self._limits,
                 ragged=self._ragged if ragged is None else ragged,
                 encoding=self._encoding,
             )
         except SafenpzError as err:  # say which archive, keep type and traceback
             if err.args and isinstance(err.args[0], str):
-                err.args = (f"{self._name}: {err.args[0]}", *err.args[1:])
+                text = escape(f"{self._name}: {err.args[0]}", limit=20_000)
+                err.args = (text, *err.args[1:])
             raise
 
     # mapping --------------------------------------------------------------
+    def _get_layout(self) -> Layout:
+        if self._layout is None:
+            msg = f"{self._name} was opened for raw access only"
+            raise ValueError(msg)
+        return self._layout
+
+    def _files_preview(self) -> str:
+        files = self.files
+        shown = ", ".join(_preview(f) for f in files[:20])
+        more = f", ... ({len(files)} in all)" if len(files) > 20 else ""
+        return f"[{shown}{more}]"
+
     @property
     def files(self) -> list[str]:
         """The array names, as in ``np.load(...).files``."""
-        return self._layout.names()
+        return self._get_layout().names()
 
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._layout.names() and key.endswith(".npy"):
-            key = key[:-4]
-        if key not in self._layout.names():
-            msg = f"{key!r} is not in {self._name}; it holds {self.files}"
-            raise KeyError(msg)
-        return self._layout.get(self, key)
+    def __getitem__(self, key: str) -> _M_co:
+        member: _M_co = self._get_layout().get(self, key)
+        return member
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.files)
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self._get_layout().names())
 
     def __contains__(self, key: object) -> bool:
-        return key in self._layout.names()
+        return self._get_layout().contains(self, key)
 
     def __repr__(self) -> str:
-        return f"<safenpz.NpzFile {self._name!r} with arrays {self.files}>"
+        return f"<safenpz.NpzFile {self._name!r} with arrays {self._files_preview()}>"
 
     def close(self) -> None:
         """Close the archive (and the file, if safenpz opened it)."""
@@ -617,7 +714,7 @@ class NpzFile(Mapping[str, Any]):
             self._fileobj.close()
         self._fileobj = None
 
-    def __enter__(self) -> NpzFile:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -635,9 +732,18 @@ class NpzFile(Mapping[str, Any]):
 def _read_capped(
     fp: IO[bytes], cap: int, what: str, limits: Limits, name: str
 ) -> bytes:
-    data = fp.read(cap + 1)
-    limits.check(what, len(data), name)
-    return data
+    """Read to the end, at most `cap` bytes, in 1 MiB steps: memory follows
+    what the file has, never the limit (``fp.read(cap)`` may allocate `cap`
+    bytes up front)."""
+    parts: list[bytes] = []
+    got = 0
+    while True:
+        chunk = fp.read(_CHUNK)
+        if not chunk:
+            return b"".join(parts)
+        got += len(chunk)
+        limits.check(what, got, name)
+        parts.append(chunk)
 
 
 def load(
@@ -752,7 +858,19 @@ def load(
     return _load_stream(stream, name=name, own=False, **opts)
 
 
-def _load_stream(
+def _load_stream(fp: IO[bytes], **kwargs: Any) -> Any:
+    """:func:`_load_stream_unescaped`, with every error message escaped: a
+    file's names (members, globals) never bring control characters to a
+    terminal."""
+    try:
+        return _load_stream_unescaped(fp, **kwargs)
+    except SafenpzError as err:
+        if err.args and isinstance(err.args[0], str):
+            err.args = (escape(err.args[0], limit=20_000), *err.args[1:])
+        raise
+
+
+def _load_stream_unescaped(
     fp: IO[bytes],
     *,
     name: str,

@@ -39,6 +39,7 @@ from ._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
 from ._gc import no_gc
 from ._limits import DEFAULT_LIMITS
 from ._pickle_scan import SAFE_GLOBALS, scan_pickle
+from ._preview import shape_problem
 
 __all__ = ["safe_loads"]
 
@@ -182,10 +183,18 @@ def _as_bytes(ctx: _Context, raw: object, what: str) -> bytes:
 
 def _check_shape(ctx: _Context, shape: object) -> tuple[int, ...]:
     if not isinstance(shape, tuple) or len(shape) > 64:
-        ctx.fail(f"array shape must be a tuple of at most 64 ints, got {shape!r:.80}")
+        ctx.fail(
+            f"array shape must be a tuple of at most 64 ints, got {_preview(shape)}"
+        )
     for dim in shape:
         if type(dim) is not int or dim < 0:
-            ctx.fail(f"array shape must hold non-negative ints, got {shape!r:.80}")
+            ctx.fail(f"array shape must hold non-negative ints, got {_preview(shape)}")
+    problem = shape_problem(shape)  # huge dims: compared, never multiplied
+    if problem is not None:
+        ctx.fail(
+            f"an array of shape {_preview(shape)} needs more elements than NumPy "
+            f"can address ({problem})"
+        )
     return shape
 
 
@@ -504,7 +513,9 @@ def _c_reconstruct(
     if not (isinstance(cls, _Constructor) and cls.qualname == "numpy.ndarray"):
         ctx.fail("_reconstruct may only build numpy.ndarray (no subclasses)")
     if shape != (0,) or _as_bytes(ctx, code, "_reconstruct dtype code") != b"b":
-        ctx.fail(f"unexpected _reconstruct arguments {shape!r:.40}, {code!r:.40}")
+        ctx.fail(
+            f"unexpected _reconstruct arguments {_preview(shape)}, {_preview(code)}"
+        )
     return _ArrayBuilder(ctx)
 
 
@@ -513,7 +524,7 @@ def _c_dtype(
 ) -> _DtypeBuilder:
     obj = _text(obj)
     if type(obj) is not str or len(obj) > 16:
-        ctx.fail(f"numpy.dtype argument must be a short type code, got {obj!r:.40}")
+        ctx.fail(f"numpy.dtype argument must be a short type code, got {_preview(obj)}")
     # NumPy < 1.19 pickled the flags as ints (``dtype('O8', 0, 1)``)
     if type(align) not in (bool, int) or type(copy) not in (bool, int):
         ctx.fail("numpy.dtype flags must be bools or the ints 0 and 1")

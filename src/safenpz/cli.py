@@ -2,14 +2,16 @@
 
 ::
 
-    safenpz scan PATH...          static check, never decodes (exit 1 if refused)
+    safenpz scan PATH... [--json] static check, never decodes
     safenpz info PATH             members, shapes, dtypes, ragged length statistics
     safenpz convert SRC DST       legacy pickled file -> pickle-free .npz or Parquet
     safenpz fetch imdb|reuters    download (hash-checked) and cache a Keras dataset
     safenpz demo                  offline end-to-end demo on a generated dataset
 
-Expected failures print one line ``Error: <Type>: <message>`` to stderr and
-exit 1; usage errors exit 2.
+Every subcommand's ``--help`` has a description and examples; the examples
+are run by the test suite (``tests/test_cli.py``). Exit codes are
+:data:`EXIT_CODES`. Expected failures print one line
+``Error: <Type>: <message>`` to stderr.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import argparse
 import json
 import os
 import sys
-import zipfile
-from collections.abc import Iterator, Sequence
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,147 +29,150 @@ import numpy as np
 
 from . import __version__
 from ._exceptions import SafenpzError
-from ._limits import DEFAULT_LIMITS
-from ._npy import MAGIC, NpzFile, load, parse_header
-from ._pickle_scan import scan_pickle
+from ._npy import NpzFile, load
+from ._preview import escape
 from ._ragged import RaggedArray
+from ._scan import exit_code, iter_targets, scan_path
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "EXIT_CODES", "main"]
 
-_SUFFIXES = (".npy", ".npz", ".pkl", ".pickle")
+#: Exit code -> meaning, as printed by ``safenpz --help``.
+EXIT_CODES: dict[int, str] = {
+    0: "success: every scanned file is safe or loadable",
+    1: "scan found an unsafe file, or the command failed (one 'Error:' line)",
+    2: "usage error (bad arguments)",
+    3: "scan found no unsafe file, but some file is invalid or unreadable",
+}
 
+
+class _Command:
+    """One subcommand's help: summary, description and runnable examples."""
+
+    def __init__(
+        self, summary: str, description: str, examples: list[tuple[str, str]]
+    ) -> None:
+        self.summary = summary
+        self.description = description
+        self.examples = examples  # (command line, what it does)
+
+    def epilog(self) -> str:
+        width = max(len(cmd) for cmd, _ in self.examples)
+        lines = [f"  {cmd:<{width}}  # {what}" for cmd, what in self.examples]
+        return "examples:\n" + "\n".join(lines)
+
+
+#: Subcommand -> help text. Example commands use only files an example
+#: before it wrote, or ``demo``'s files, so the test suite can run them all.
+COMMANDS: dict[str, _Command] = {
+    "scan": _Command(
+        "statically check files (never decodes them)",
+        "Check .npy/.npz/pickle files without decoding them: which ones hold "
+        "no pickle at all (safe), which ones safenpz can load (loadable: the "
+        "pickle uses only allowed constructors), which ones would run code "
+        "(unsafe), and which ones are damaged (invalid). Directories are "
+        "searched recursively for *.npy, *.npz, *.pkl and *.pickle.",
+        [
+            ("safenpz scan demo/imdb.npz", "one file, with each member's verdict"),
+            ("safenpz scan demo/", "every data file below a directory"),
+            ("safenpz scan --json demo/", "machine-readable (schema in README)"),
+        ],
+    ),
+    "info": _Command(
+        "members, shapes, dtypes and ragged statistics",
+        "Load a file safely and describe each array: shape and dtype, or for "
+        "ragged rows (lists of ids) the row count and length statistics.",
+        [("safenpz info demo/imdb.npz", "arrays of the demo's legacy file")],
+    ),
+    "convert": _Command(
+        "convert to a pickle-free .npz or Parquet",
+        "Read a legacy pickled file safely and write it pickle-free: a .npz "
+        "that plain np.load(allow_pickle=False) opens, or Parquet (needs "
+        "pyarrow: pip install 'safenpz[parquet]'). The format comes from "
+        "DST's suffix (.npz; .parquet or .pq; a trailing / means Parquet "
+        "splits in a directory) or from --format. Keras-style arrays "
+        "x_train, y_train, x_test, y_test become DST/train.parquet and "
+        "DST/test.parquet, each with the columns x and y.",
+        [
+            ("safenpz convert demo/imdb.npz demo/imdb-clean.npz", "pickle-free .npz"),
+            ("safenpz convert demo/imdb.npz demo/imdb-parquet/", "Parquet splits"),
+        ],
+    ),
+    "fetch": _Command(
+        "download and cache a Keras dataset",
+        "Download a Keras dataset from Keras's origin (or $SAFENPZ_DATASETS_URL), "
+        "check it against the published sha256, decode it safely once and "
+        "cache a pickle-free copy. Reuses a matching copy in Keras's cache. "
+        "With SAFENPZ_OFFLINE=1 nothing is downloaded.",
+        [
+            ("safenpz fetch imdb", "IMDb reviews (17 MB download)"),
+            ("safenpz fetch reuters", "Reuters newswires (2 MB download)"),
+        ],
+    ),
+    "demo": _Command(
+        "offline end-to-end demo on a generated dataset",
+        "Write an IMDb-shaped legacy file with NumPy, show np.load refusing it, "
+        "load it with safenpz (first and cached load, ragged), pad it, save a "
+        "pickle-free copy and show a tampered file being refused without its "
+        "payload running. Nothing is downloaded. Without options: 25,000 "
+        "reviews per split (as IMDb) in a temporary directory.",
+        [("safenpz demo --rows 2000 --dir demo", "small; keeps its files in demo/")],
+    ),
+}
 
 # --------------------------------------------------------------------- scan
 
 
-def _iter_files(paths: Sequence[str]) -> Iterator[Path]:
-    for p in map(Path, paths):
-        if p.is_dir():
-            yield from sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix in _SUFFIXES
-            )
-        else:
-            yield p
-
-
-def _scan_npy_bytes(data: bytes, member: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"member": member}
-    try:
-        header = parse_header(data, member=member)
-    except SafenpzError as err:
-        out.update(verdict="invalid", error=str(err))
-        return out
-    out.update(dtype=str(header.dtype), shape=list(header.shape))
-    if not header.dtype.hasobject:
-        out.update(verdict="safe", pickle=False)
-        return out
-    return {**out, **_scan_pickle_bytes(data[header.data_offset :], member)}
-
-
-def _scan_pickle_bytes(data: bytes, member: str) -> dict[str, Any]:
-    try:
-        report = scan_pickle(data, member=member, strict=False)
-    except SafenpzError as err:  # pragma: no cover - strict=False collects
-        return {"verdict": "invalid", "error": str(err)}
-    kinds = {p.kind for p in report.problems}
-    verdict = "unsafe" if "unsafe" in kinds else "invalid" if kinds else "loadable"
-    return {
-        "pickle": True,
-        "protocol": report.protocol,
-        "verdict": verdict,
-        "globals": [
-            {
-                "module": g.module,
-                "name": g.name,
-                "opcode": g.opcode,
-                "offset": g.offset,
-                "allowed": g.allowed,
-            }
-            for g in report.globals
-        ],
-        "opcodes": dict(report.opcodes),
-        "problems": [
-            {
-                "kind": p.kind,
-                "opcode": p.opcode,
-                "offset": p.offset,
-                "message": p.message,
-            }
-            for p in report.problems
-        ],
-    }
-
-
 def scan_file(path: Path) -> dict[str, Any]:
-    """Statically scan one file; never decodes anything."""
-    result: dict[str, Any] = {"path": str(path), "members": []}
-    try:
-        with open(path, "rb") as fp:
-            head = fp.read(6)
-            fp.seek(0)
-            if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-                with NpzFile(
-                    fp,
-                    name=str(path),
-                    own_file=False,
-                    limits=DEFAULT_LIMITS,
-                    ragged=False,
-                    encoding="latin1",
-                ) as npz:
-                    for key in npz.member_names:
-                        data = bytes(npz.read_member_bytes(key))
-                        result["members"].append(_scan_npy_bytes(data, key))
-            elif head == MAGIC:
-                data = fp.read(DEFAULT_LIMITS.max_member_bytes + 1)
-                result["members"].append(_scan_npy_bytes(data, path.name))
-            else:
-                data = fp.read(DEFAULT_LIMITS.max_member_bytes + 1)
-                entry = {"member": path.name, **_scan_pickle_bytes(data, path.name)}
-                result["members"].append(entry)
-    except (SafenpzError, zipfile.BadZipFile) as err:
-        result["members"].append(
-            {"member": "*", "verdict": "invalid", "error": str(err)}
-        )
-    except OSError as err:
-        result["members"].append(
-            {
-                "member": "*",
-                "verdict": "invalid",
-                "error": f"{type(err).__name__}: {err}",
-            }
-        )
-    order = ["safe", "loadable", "invalid", "unsafe"]
-    verdicts = [m["verdict"] for m in result["members"]] or ["safe"]
-    result["verdict"] = max(verdicts, key=order.index)
-    return result
+    """Statically scan one file; never decodes anything (see safenpz._scan)."""
+    return scan_path(path).as_dict()
+
+
+def _print_scan(res: dict[str, Any]) -> None:
+    print(f"{res['verdict'].upper():9} {escape(res['path'])}")
+    for m in res["members"]:
+        line = f"    {escape(m['member'])}: {m['verdict']}"
+        if "dtype" in m:
+            line += f" ({escape(m['dtype'])}, shape {tuple(m['shape'])})"
+        print(line)
+        for g in m.get("globals", []):
+            mark = "ok " if g["allowed"] else "BAD"
+            name = escape(f"{g['module']}.{g['name']}", limit=200)
+            print(f"        {mark} {g['opcode']} {name} @ byte {g['offset']}")
+        for p in m.get("problems", []):
+            print(
+                f"        {p['kind']}: {escape(p['message'], limit=500)} "
+                f"({p['opcode']} @ byte {p['offset']})"
+            )
+        if "error" in m:
+            print(f"        {escape(m['error'], limit=1000)}")
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    results = [scan_file(p) for p in _iter_files(args.paths)]
+    results: list[dict[str, Any]] = []
+    for path, scanned in iter_targets(args.paths):
+        if scanned:
+            results.append(scan_file(path))
+        else:
+            results.append({"path": str(path), "verdict": "skipped"})
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for res in results:
-            print(f"{res['verdict'].upper():9} {res['path']}")
-            for m in res["members"]:
-                line = f"    {m['member']}: {m['verdict']}"
-                if "dtype" in m:
-                    line += f" ({m['dtype']}, shape {tuple(m['shape'])})"
-                print(line)
-                for g in m.get("globals", []):
-                    mark = "ok " if g["allowed"] else "BAD"
-                    print(
-                        f"        {mark} {g['opcode']} {g['module']}.{g['name']} "
-                        f"@ byte {g['offset']}"
-                    )
-                for p in m.get("problems", []):
-                    print(
-                        f"        {p['kind']}: {p['message']} "
-                        f"({p['opcode']} @ byte {p['offset']})"
-                    )
-                if "error" in m:
-                    print(f"        {m['error']}")
-    return 1 if any(r["verdict"] in ("unsafe", "invalid") for r in results) else 0
+            if res["verdict"] == "skipped":
+                print(f"SKIPPED   {escape(res['path'])} (not NumPy or pickle data)")
+            else:
+                _print_scan(res)
+        if len(results) > 1 or any(Path(p).is_dir() for p in args.paths):
+            counts = dict.fromkeys(
+                ("safe", "loadable", "unsafe", "invalid", "skipped"), 0
+            )
+            for res in results:
+                counts[res["verdict"]] += 1
+            print(
+                f"scanned {len(results) - counts['skipped']} file(s): "
+                + ", ".join(f"{n} {v}" for v, n in counts.items())
+            )
+    return exit_code(r["verdict"] for r in results)
 
 
 # --------------------------------------------------------------------- info
@@ -244,40 +249,89 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------- main
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        msg = f"not a whole number: {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if value < 1:
+        msg = f"must be at least 1, got {value}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _exit_codes_text() -> str:
+    return "exit codes:\n" + "\n".join(
+        f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()
+    )
+
+
+def _add_command(sub: Any, name: str) -> argparse.ArgumentParser:
+    cmd = COMMANDS[name]
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=cmd.summary,
+        description=textwrap.fill(cmd.description, 79),
+        epilog=cmd.epilog() + "\n\n" + _exit_codes_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="safenpz",
-        description="Load object-array .npy/.npz files without running code from them.",
+        description=textwrap.fill(
+            "Load, check and convert object-array .npy/.npz files (Keras "
+            "IMDb/Reuters and any legacy file) without ever running code from "
+            "them. Run 'safenpz COMMAND --help' for a command's examples.",
+            79,
+        ),
+        epilog="examples:\n"
+        + "\n".join(f"  {c.examples[0][0]}" for c in COMMANDS.values())
+        + "\n\n"
+        + _exit_codes_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"safenpz {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("scan", help="statically check files (never decodes them)")
+    p = _add_command(sub, "scan")
     p.add_argument(
         "paths", nargs="+", help="files or directories (searched recursively)"
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--json", action="store_true", help="machine-readable output (see README)"
+    )
     p.set_defaults(func=_cmd_scan)
 
-    p = sub.add_parser("info", help="members, shapes, dtypes and ragged statistics")
-    p.add_argument("path")
+    p = _add_command(sub, "info")
+    p.add_argument("path", help="a .npy, .npz or pickle file")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("convert", help="convert to a pickle-free .npz or Parquet")
-    p.add_argument("src")
-    p.add_argument("dst")
-    p.add_argument("--format", choices=["npz", "parquet"], default=None)
+    p = _add_command(sub, "convert")
+    p.add_argument("src", help="the legacy .npy/.npz/pickle file")
+    p.add_argument("dst", help="output: *.npz, *.parquet, *.pq, or DIR/ for splits")
+    p.add_argument(
+        "--format",
+        choices=["npz", "parquet"],
+        default=None,
+        help="output format (default: from DST's suffix)",
+    )
     p.add_argument(
         "--no-compress", action="store_true", help="store .npz members uncompressed"
     )
-    p.set_defaults(func=_cmd_convert)
+    p.set_defaults(func=_cmd_convert, check=_check_convert)
 
-    p = sub.add_parser("fetch", help="download and cache a Keras dataset")
+    p = _add_command(sub, "fetch")
     p.add_argument("dataset", choices=["imdb", "reuters"])
     p.set_defaults(func=_cmd_fetch)
 
-    p = sub.add_parser("demo", help="offline end-to-end demo on a generated dataset")
-    p.add_argument("--rows", type=int, default=25_000, help="reviews per split")
+    p = _add_command(sub, "demo")
+    p.add_argument(
+        "--rows", type=_positive_int, default=25_000, help="reviews per split (>= 1)"
+    )
     p.add_argument(
         "--dir", default=None, help="work directory (default: a temporary one)"
     )
@@ -285,10 +339,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_convert(args: argparse.Namespace) -> str | None:
+    from ._convert import output_format
+
+    try:
+        output_format(args.dst, args.format)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
+    check = getattr(args, "check", None)
+    problem = check(args) if check is not None else None
+    if problem is not None:
+        parser.exit(2, f"{parser.prog} {args.command}: error: {problem}\n")
     try:
         code: int = args.func(args)
     except SafenpzError as err:

@@ -33,6 +33,20 @@ CRC-32 of every member checked), has exactly the expected members, its record
 matches, every offsets array is valid, every row has its slot, and rows and
 labels agree; otherwise it is deleted and rebuilt from the source.
 
+Trust: a copy is served only if safenpz vouched for it.
+``<dataset>-<sha256[:16]>.safenpz.sha256.json`` is written right after the
+copy, from data decoded out of a source whose sha256 was verified; it records
+the source sha256, the copy's own sha256 and its stat key (size, mtime,
+ctime, inode, device). A copy is served when that record names the verified
+source and the copy still has the recorded stat key (ctime cannot be set back
+by a user, so any change to the file shows), or else when its sha256 equals
+the recorded one. A copy planted without its record, or changed after
+it, is rebuilt from the source. Whoever can write the cache directory can
+forge both, so the cache directory must be writable only by its user; even
+then a forged copy can give wrong data, never run code (it is pickle-free and
+read by the safe reader). Every record is read with a size cap, only from a
+regular file, and parsed without recursion errors (:mod:`safenpz._jsonio`).
+
 The source hash is never recomputed on a cache hit: for a cache name such as
 Keras's ``"imdb.npz"`` it is the known hash (a download is verified against
 it before anything is decoded); for a local ``path=`` it is remembered in
@@ -61,6 +75,8 @@ from numpy.typing import DTypeLike, NDArray
 from safenpz import _fetch, _npy
 from safenpz._exceptions import DownloadError, FormatError, SafenpzError
 from safenpz._gc import no_gc
+from safenpz._jsonio import parse_json, read_capped_file, read_json_file
+from safenpz._preview import preview
 from safenpz._ragged import RaggedArray
 from safenpz._save import atomic_write, save
 
@@ -174,6 +190,12 @@ def _fetch_remote(
 
 def _local_file(path: str | os.PathLike[str]) -> Path:
     file = Path(os.fspath(path)).expanduser()
+    if file.exists() and not file.is_file() and not file.is_dir():
+        msg = (
+            f"{preview(str(file))} is not a regular file (a device, FIFO or "
+            "socket); refusing to read it"
+        )
+        raise FormatError(msg)
     if not file.is_file():
         what = "is a directory" if file.is_dir() else "does not exist"
         msg = (
@@ -210,13 +232,42 @@ def converted_path(spec: DatasetSpec, sha256: str) -> Path:
 
 
 def _stat_key(file: Path) -> dict[str, Any]:
+    """What changes whenever a file's content may have changed: size, times
+    (``ctime`` cannot be set back by a user, unlike ``mtime``), inode."""
     st = file.stat()
     return {
         "path": str(file.resolve()),
         "size": st.st_size,
         "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
         "ino": st.st_ino,
+        "dev": st.st_dev,
     }
+
+
+#: Largest sidecar record read (they are a few hundred bytes).
+_MAX_RECORD_BYTES: Final = 64 * 1024
+#: Largest word index read (Keras's IMDb index is 1.6 MB).
+_MAX_WORD_INDEX_BYTES: Final = 256 * 2**20
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    """A sidecar record, or None when it is missing or unusable: read with a
+    size cap, from a regular file only (never a device or FIFO), parsed
+    without recursion errors."""
+    try:
+        record = read_json_file(path, _MAX_RECORD_BYTES, "a cache record")
+    except (OSError, SafenpzError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _is_sha256(text: object) -> bool:
+    return (
+        isinstance(text, str)
+        and len(text) == 64
+        and all(c in "0123456789abcdef" for c in text)
+    )
 
 
 def _sidecar(spec: DatasetSpec, file: Path) -> Path:
@@ -230,15 +281,11 @@ def _source_sha256(spec: DatasetSpec, file: Path) -> str:
     sidecar: Path | None = None
     with contextlib.suppress(DownloadError, OSError):
         sidecar = _sidecar(spec, file)
-        record = json.loads(sidecar.read_text(encoding="utf-8"))
-        digest = record.get("sha256") if isinstance(record, dict) else None
-        if (
-            isinstance(digest, str)
-            and len(digest) == 64
-            and all(c in "0123456789abcdef" for c in digest)
-            and {k: record.get(k) for k in key} == key
-        ):
-            return digest
+        record = _read_record(sidecar)
+        if record is not None:
+            digest = record.get("sha256")
+            if _is_sha256(digest) and {k: record.get(k) for k in key} == key:
+                return str(digest)
     digest = _fetch.file_hash(file, "sha256")
     if sidecar is not None:
         # Best effort: without it the next load hashes the file again.
@@ -419,6 +466,45 @@ def _record(
     }
 
 
+def _digest_path(target: Path) -> Path:
+    """The sidecar that vouches for a converted copy."""
+    return target.with_name(target.name[: -len(".npz")] + ".sha256.json")
+
+
+def _write_digest(target: Path, source_sha256: str, copy_sha256: str) -> None:
+    record = {
+        "format": "safenpz-converted-copy",
+        "version": 1,
+        "source_sha256": source_sha256,
+        "copy_sha256": copy_sha256,
+        "stat": _stat_key(target),
+    }
+    with atomic_write(_digest_path(target)) as fp:
+        fp.write(json.dumps(record, sort_keys=True).encode("utf-8"))
+
+
+def _vouched_for(target: Path, source_sha256: str) -> bool:
+    """Whether the converted copy is the one safenpz wrote from the verified
+    source: its sidecar names that source, and the copy still has the stat
+    key recorded right after it was written, or else the recorded sha256."""
+    record = _read_record(_digest_path(target))
+    if (
+        record is None
+        or record.get("format") != "safenpz-converted-copy"
+        or record.get("source_sha256") != source_sha256
+        or not _is_sha256(record.get("copy_sha256"))
+    ):
+        return False
+    if record.get("stat") == _stat_key(target):
+        return True
+    # copied, restored from a backup, touched: the content decides
+    if _fetch.file_hash(target, "sha256") != record["copy_sha256"]:
+        return False
+    with contextlib.suppress(OSError):  # best effort: next time is fast again
+        _write_digest(target, source_sha256, str(record["copy_sha256"]))
+    return True
+
+
 def _write_converted(
     target: Path, spec: DatasetSpec, sha256: str, parts: list[Part]
 ) -> None:
@@ -428,6 +514,9 @@ def _write_converted(
         arrays[y_name] = part.labels
     record = json.dumps(_record(spec, sha256, arrays), sort_keys=True)
     save(target, compress=False, **arrays, **{_META: np.array(record)})
+    # only now, from data decoded out of the verified source, is the copy
+    # vouched for
+    _write_digest(target, sha256, _fetch.file_hash(target, "sha256"))
 
 
 def _read_converted(target: Path, spec: DatasetSpec, sha256: str) -> list[Part]:
@@ -443,7 +532,7 @@ def _read_converted(target: Path, spec: DatasetSpec, sha256: str) -> list[Part]:
         ):
             msg = "its record is not a JSON string"
             raise FormatError(msg)
-        record = json.loads(str(raw[()]))
+        record = parse_json(str(raw[()]), "its record")
         arrays = {m: npz[m] for m in spec.members}
     if record != _record(spec, sha256, arrays):
         msg = "its record does not match its content or its source"
@@ -475,6 +564,10 @@ def _try_converted(target: Path, spec: DatasetSpec, sha256: str) -> list[Part] |
     if not target.is_file():
         return None
     try:
+        if not _vouched_for(target, sha256):
+            # planted, stale or half-written: never served; rebuilt from the
+            # verified source (which overwrites it)
+            return None
         return _read_converted(target, spec, sha256)
     except (SafenpzError, zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError):
         # Never trust a damaged copy: remove it; the caller rebuilds it.
@@ -1199,14 +1292,15 @@ def load_word_index(
     file = (
         _local_file(path) if _is_local(path) else _fetch_remote(path, remote, progress)
     )
-    with open(file, encoding="utf-8") as fp:
-        try:
-            index = json.load(fp)
-        except ValueError as err:
-            msg = f"{str(file)!r} is not a JSON word index: {err}"
-            raise FormatError(msg) from err
+    shown = preview(str(file))
+    data = read_capped_file(file, _MAX_WORD_INDEX_BYTES, shown)
+    try:
+        index = parse_json(data, "the word index")
+    except FormatError as err:
+        msg = f"{shown} is not a JSON word index: {err}"
+        raise FormatError(msg) from err
     if not isinstance(index, dict):
-        msg = f"{str(file)!r} holds a JSON {type(index).__name__}, not a word index"
+        msg = f"{shown} holds a JSON {type(index).__name__}, not a word index"
         raise FormatError(msg)
     return index
 

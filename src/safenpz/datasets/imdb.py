@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from numpy.typing import DTypeLike, NDArray
 
+from safenpz._typing import KerasData, RaggedKerasData
 from safenpz.datasets import _common
 from safenpz.datasets._common import Compat, Output
 
@@ -35,6 +36,69 @@ SPEC = _common.DatasetSpec(
 _WORD_INDEX = "imdb_word_index.json"
 
 
+@overload
+def load_data(
+    path: str | os.PathLike[str] = ...,
+    num_words: int | None = ...,
+    skip_top: int = ...,
+    maxlen: int | None = ...,
+    seed: int = ...,
+    start_char: int | None = ...,
+    oov_char: int | None = ...,
+    index_from: int = ...,
+    *,
+    output: Literal["lists", "padded"] = ...,
+    compat: Compat = ...,
+    pad_maxlen: int | None = ...,
+    padding: Literal["pre", "post"] = ...,
+    truncating: Literal["pre", "post"] = ...,
+    pad_value: Any = ...,
+    pad_dtype: DTypeLike = ...,
+    progress: bool | None = ...,
+    **kwargs: Any,
+) -> KerasData: ...
+@overload
+def load_data(
+    path: str | os.PathLike[str] = ...,
+    num_words: int | None = ...,
+    skip_top: int = ...,
+    maxlen: int | None = ...,
+    seed: int = ...,
+    start_char: int | None = ...,
+    oov_char: int | None = ...,
+    index_from: int = ...,
+    *,
+    output: Literal["ragged"],
+    compat: Compat = ...,
+    pad_maxlen: int | None = ...,
+    padding: Literal["pre", "post"] = ...,
+    truncating: Literal["pre", "post"] = ...,
+    pad_value: Any = ...,
+    pad_dtype: DTypeLike = ...,
+    progress: bool | None = ...,
+    **kwargs: Any,
+) -> RaggedKerasData: ...
+@overload
+def load_data(
+    path: str | os.PathLike[str] = ...,
+    num_words: int | None = ...,
+    skip_top: int = ...,
+    maxlen: int | None = ...,
+    seed: int = ...,
+    start_char: int | None = ...,
+    oov_char: int | None = ...,
+    index_from: int = ...,
+    *,
+    output: Output,
+    compat: Compat = ...,
+    pad_maxlen: int | None = ...,
+    padding: Literal["pre", "post"] = ...,
+    truncating: Literal["pre", "post"] = ...,
+    pad_value: Any = ...,
+    pad_dtype: DTypeLike = ...,
+    progress: bool | None = ...,
+    **kwargs: Any,
+) -> KerasData | RaggedKerasData: ...
 def load_data(
     path: str | os.PathLike[str] = "imdb.npz",
     num_words: int | None = None,
@@ -54,7 +118,7 @@ def load_data(
     pad_dtype: DTypeLike = "int32",
     progress: bool | None = None,
     **kwargs: Any,
-) -> tuple[tuple[Any, NDArray[Any]], tuple[Any, NDArray[Any]]]:
+) -> KerasData | RaggedKerasData:
     """Load the IMDb dataset exactly as ``keras.datasets.imdb.load_data`` does.
 
     25,000 training and 25,000 test reviews labelled by sentiment (1

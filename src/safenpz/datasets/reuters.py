@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from numpy.typing import DTypeLike, NDArray
 
+from safenpz._typing import KerasData, RaggedKerasData
 from safenpz.datasets import _common
 from safenpz.datasets._common import Compat, Output
 
@@ -78,6 +79,69 @@ _LABEL_NAMES = (
 )
 
 
+@overload
+def load_data(
+    path: str | os.PathLike[str] = ...,
+    num_words: int | None = ...,
+    skip_top: int = ...,
+    maxlen: int | None = ...,
+    test_split: float = ...,
+    seed: int = ...,
+    start_char: int | None = ...,
+    oov_char: int | None = ...,
+    index_from: int = ...,
+    *,
+    output: Literal["lists", "padded"] = ...,
+    compat: Compat = ...,
+    pad_maxlen: int | None = ...,
+    padding: Literal["pre", "post"] = ...,
+    truncating: Literal["pre", "post"] = ...,
+    pad_value: Any = ...,
+    pad_dtype: DTypeLike = ...,
+    progress: bool | None = ...,
+) -> KerasData: ...
+@overload
+def load_data(
+    path: str | os.PathLike[str] = ...,
+    num_words: int | None = ...,
+    skip_top: int = ...,
+    maxlen: int | None = ...,
+    test_split: float = ...,
+    seed: int = ...,
+    start_char: int | None = ...,
+    oov_char: int | None = ...,
+    index_from: int = ...,
+    *,
+    output: Literal["ragged"],
+    compat: Compat = ...,
+    pad_maxlen: int | None = ...,
+    padding: Literal["pre", "post"] = ...,
+    truncating: Literal["pre", "post"] = ...,
+    pad_value: Any = ...,
+    pad_dtype: DTypeLike = ...,
+    progress: bool | None = ...,
+) -> RaggedKerasData: ...
+@overload
+def load_data(
+    path: str | os.PathLike[str] = ...,
+    num_words: int | None = ...,
+    skip_top: int = ...,
+    maxlen: int | None = ...,
+    test_split: float = ...,
+    seed: int = ...,
+    start_char: int | None = ...,
+    oov_char: int | None = ...,
+    index_from: int = ...,
+    *,
+    output: Output,
+    compat: Compat = ...,
+    pad_maxlen: int | None = ...,
+    padding: Literal["pre", "post"] = ...,
+    truncating: Literal["pre", "post"] = ...,
+    pad_value: Any = ...,
+    pad_dtype: DTypeLike = ...,
+    progress: bool | None = ...,
+) -> KerasData | RaggedKerasData: ...
 def load_data(
     path: str | os.PathLike[str] = "reuters.npz",
     num_words: int | None = None,
@@ -97,7 +161,7 @@ def load_data(
     pad_value: Any = 0,
     pad_dtype: DTypeLike = "int32",
     progress: bool | None = None,
-) -> tuple[tuple[Any, NDArray[Any]], tuple[Any, NDArray[Any]]]:
+) -> KerasData | RaggedKerasData:
     """Load the Reuters dataset exactly as ``keras.datasets.reuters.load_data``.
 
     11,228 newswires labelled over 46 topics (see :func:`get_label_names`),

@@ -1,0 +1,391 @@
+"""The attack catalogue: every hostile input of the bounds harness, and the
+source of the attack table in ``SECURITY.md`` (``python tests/attacks.py``
+prints it; ``test_bounds.py`` checks the two agree).
+
+Each :class:`Attack` builds the bytes of a file from a sentinel path (the file
+a payload would create), says how it is fed to safenpz (``action``) and what
+must happen (``expect``: the exception class and words of its message, or
+``None`` when the input must load). The payloads come from
+:mod:`hostile` (``HOSTILE``, ``MALFORMED``) wrapped in every container a
+user meets (``.npy``, bare pickle, ``.npz`` member), plus the cases of
+issue 8 (archive names, the manifest, shapes, zero-width dtypes, zip
+overlap, unbounded reads).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import sys
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hostile import (
+    HOSTILE,
+    MALFORMED,
+    Expected,
+    npy_bytes,
+    npy_header,
+    npz_bytes,
+)
+from safenpz._exceptions import FormatError, LimitError, UnsafeFileError
+from safenpz._npy import _PICKLE_FIRST_BYTES
+
+__all__ = ["ATTACKS", "Attack", "markdown_table"]
+
+Action = str  # "load" (read every member), "load-path", "load-pipe", "scan"
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One hostile input and what safenpz must do with it."""
+
+    id: str
+    what: str  # one line for the table
+    build: Callable[[str], bytes]
+    expect: Callable[[bytes], Expected] | None  # None: must load
+    action: Action = "load"
+
+
+def _npy(arr: object) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()
+
+
+def _as_bare_pickle(expect: Callable[[bytes], Expected]) -> Callable[[bytes], Expected]:
+    """A bare file is taken for a pickle only when its first byte can start
+    one (as load decides); any other file is not a pickle at all."""
+
+    def outcome(data: bytes) -> Expected:
+        if data[:1] and data[0] in _PICKLE_FIRST_BYTES:
+            return expect(data)
+        return Expected(FormatError, None, None, ("not a .npy, .npz or pickle",))
+
+    return outcome
+
+
+def _hostile() -> list[Attack]:
+    out = []
+    for case in HOSTILE:
+        what = case.id.replace("-", " ")
+        out.append(
+            Attack(
+                f"pickle/{case.id}",
+                f"bare pickle: {what}",
+                case.build,
+                _as_bare_pickle(case.expect),
+            )
+        )
+        out.append(
+            Attack(
+                f"npy/{case.id}",
+                f".npy object array: {what}",
+                lambda s, c=case: npy_bytes(c.build(s)),  # type: ignore[misc]
+                lambda d, c=case: c.expect(d[len(npy_header()) :]),  # type: ignore[misc]
+            )
+        )
+        out.append(
+            Attack(
+                f"npz/{case.id}",
+                f".npz member: {what}",
+                lambda s, c=case: npz_bytes({"x.npy": npy_bytes(c.build(s))}),  # type: ignore[misc]
+                lambda d, c=case: Expected(c.expect(c.build("")).error),  # type: ignore[misc]
+            )
+        )
+    return out
+
+
+def _malformed() -> list[Attack]:
+    out = []
+    for bad in MALFORMED:
+        what = bad.id.replace("-", " ")
+        out.append(
+            Attack(
+                f"pickle/{bad.id}",
+                f"bare pickle: {what}",
+                lambda s, b=bad: b.data,  # type: ignore[misc]
+                _as_bare_pickle(bad.expect),
+            )
+        )
+        out.append(
+            Attack(
+                f"npy/{bad.id}",
+                f".npy object array: {what}",
+                lambda s, b=bad: npy_bytes(b.data),  # type: ignore[misc]
+                lambda d, b=bad: Expected(b.expect(b.data).error),  # type: ignore[misc]
+            )
+        )
+    return out
+
+
+def _header(shape_text: str, descr: str = "<i8") -> bytes:
+    text = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}"
+    return npy_header(text=text)
+
+
+def _overlap_by_local_extra(_: str) -> bytes:
+    """Member b's local header and data hide inside member a's local extra
+    field; the central directory (without that extra) looks disjoint."""
+    a_data = _npy(np.arange(3))
+    b_data = _npy(np.arange(4))
+    b_local = (
+        struct.pack(
+            "<4s5H3L2H",
+            b"PK\x03\x04",
+            20,
+            0,
+            0,
+            0,
+            0x21,
+            zlib.crc32(b_data),
+            len(b_data),
+            len(b_data),
+            5,
+            0,
+        )
+        + b"b.npy"
+        + b_data
+    )
+    pad = b"\x00" * len(a_data)  # b starts where a's data would end without it
+    extra = pad + b_local
+    extra = struct.pack("<HH", 0xCAFE, len(extra)) + extra
+    a_local = struct.pack(
+        "<4s5H3L2H",
+        b"PK\x03\x04",
+        20,
+        0,
+        0,
+        0,
+        0x21,
+        zlib.crc32(a_data),
+        len(a_data),
+        len(a_data),
+        5,
+        len(extra),
+    )
+    body = a_local + b"a.npy" + extra + a_data
+    b_offset = 30 + 5 + len(a_data) + 4  # inside a's extra field
+    central = b""
+    for name, data, off in ((b"a.npy", a_data, 0), (b"b.npy", b_data, b_offset)):
+        central += (
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                0,
+                0,
+                0x21,
+                zlib.crc32(data),
+                len(data),
+                len(data),
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0,
+                off,
+            )
+            + name
+        )
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 2, 2, len(central), len(body), 0)
+    return body + central + end
+
+
+def _x_and_x_npy(s: str) -> bytes:
+    evil = next(c for c in HOSTILE if c.id == "reduce-os.system-p2")
+    return npz_bytes({"x.npy": _npy(np.arange(3)), "x": npy_bytes(evil.build(s))})
+
+
+def _manifest(text: str, **members: bytes) -> bytes:
+    parts = {f"{k}.npy": v for k, v in members.items()}
+    parts["__safenpz__.npy"] = _npy(np.array(text))
+    return npz_bytes(parts)
+
+
+_DOC = '{"format": "safenpz", "version": 1, "arrays": {"x": {"kind": "ragged"}}}'
+
+
+def _issue8() -> list[Attack]:
+    def fmt(*words: str) -> Callable[[bytes], Expected]:
+        return lambda d: Expected(FormatError, None, None, words)
+
+    def lim(*words: str) -> Callable[[bytes], Expected]:
+        return lambda d: Expected(LimitError, None, None, words)
+
+    def unsafe(*words: str) -> Callable[[bytes], Expected]:
+        return lambda d: Expected(UnsafeFileError, None, None, words)
+
+    small_pickle = np.array([[1, 2], [3]], dtype=object).dumps()
+    return [
+        Attack(
+            "issue8/shape-4000-digit-dimension",
+            ".npy header whose shape has a 4000-digit dimension",
+            lambda s: _header("(" + "9" * 4000 + ",)"),
+            fmt("bad shape", "2**63"),
+        ),
+        Attack(
+            "issue8/shape-two-3000-digit-dimensions",
+            ".npy header whose shape has two 3000-digit dimensions",
+            lambda s: _header("(" + "7" * 3000 + ", " + "8" * 3000 + ")"),
+            fmt("bad shape"),
+        ),
+        Attack(
+            "issue8/shape-0-by-2**63",
+            ".npy header with shape (0, 2**63)",
+            lambda s: _header(f"(0, {2**63})"),
+            fmt("bad shape", "2**63"),
+        ),
+        Attack(
+            "issue8/shape-product-past-2**63",
+            ".npy header whose dimensions multiply past 2**63",
+            lambda s: _header(f"({2**40}, {2**40})"),
+            fmt("bad shape", "multiply"),
+        ),
+        Attack(
+            "issue8/U0-times-1e9-npy",
+            ".npy of dtype U0 and 10**9 elements (no data)",
+            lambda s: _header("(1000000000,)", "<U0"),
+            lim("max_items"),
+        ),
+        Attack(
+            "issue8/U0-times-1e9-npz",
+            ".npz member of dtype U0 and 10**9 elements",
+            lambda s: npz_bytes({"x.npy": _header("(1000000000,)", "<U0")}),
+            lim("max_items"),
+        ),
+        Attack(
+            "issue8/S0-in-npz",
+            ".npz member of dtype S0 (empty strings, no memory read)",
+            lambda s: npz_bytes({"x.npy": _header("(5,)", "|S0")}),
+            None,
+        ),
+        Attack(
+            "issue8/x-and-x.npy-hostile-x",
+            ".npz with benign x.npy and hostile x (np.load(f)['x'] runs x)",
+            _x_and_x_npy,
+            unsafe("member 'x'", "system"),
+        ),
+        Attack(
+            "issue8/manifest-hides-raw-member",
+            "safenpz manifest entry x hiding a raw member x.npy",
+            lambda s: _manifest(
+                _DOC,
+                **{
+                    "x": _npy(np.arange(3)),
+                    "x.values": _npy(np.arange(3)),
+                    "x.offsets": _npy(np.array([0, 3])),
+                },
+            ),
+            fmt("hide"),
+        ),
+        Attack(
+            "issue8/manifest-json-200k-deep",
+            "safenpz manifest of 200,000 nested JSON arrays",
+            lambda s: _manifest('{"arrays": ' + "[" * 200_000),
+            fmt("nested too deeply"),
+        ),
+        Attack(
+            "issue8/manifest-with-non-npy-member",
+            "safenpz manifest next to a member not named .npy",
+            lambda s: npz_bytes(
+                {
+                    "__safenpz__.npy": _npy(np.array(_DOC)),
+                    "x.values.npy": _npy(np.arange(3)),
+                    "x.offsets.npy": _npy(np.array([0, 3])),
+                    "x": _npy(np.arange(2)),
+                }
+            ),
+            fmt("not a .npy member"),
+        ),
+        Attack(
+            "issue8/overlap-via-local-extra-field",
+            "zip members overlapping through a local header's extra field",
+            _overlap_by_local_extra,
+            fmt("overlap"),
+        ),
+        Attack(
+            "issue8/bare-pickle-by-path-under-2GB",
+            "small bare pickle read by path under a 2 GB address-space cap",
+            lambda s: small_pickle,
+            None,
+            "load-path",
+        ),
+        Attack(
+            "issue8/bare-pickle-from-pipe-under-2GB",
+            "small bare pickle read from a pipe under a 2 GB address-space cap",
+            lambda s: small_pickle,
+            None,
+            "load-pipe",
+        ),
+        Attack(
+            "issue8/scan-npy-under-2GB",
+            "scan of an object .npy under a 2 GB address-space cap",
+            lambda s: _npy(np.array([[1], [2, 3]], dtype=object)),
+            None,
+            "scan",
+        ),
+        Attack(
+            "issue8/scan-hostile-npz-member-x",
+            "scan of an .npz whose member x (next to x.npy) is hostile",
+            _x_and_x_npy,
+            unsafe("system"),
+            "scan",
+        ),
+        Attack(
+            "issue8/plain-text-file",
+            "a text file given to load (not a pickle, not unsafe)",
+            lambda s: b"Only some text, no pickle here.\n",
+            fmt(),
+        ),
+        Attack(
+            "issue8/nested-json-in-manifest-member-1MB",
+            "safenpz manifest that inflates past its 4 MB cap",
+            lambda s: npz_bytes(
+                {"__safenpz__.npy": _npy(np.array(" " * (2 << 20)))},
+                zipfile.ZIP_DEFLATED,
+            ),
+            fmt("larger than"),
+        ),
+    ]
+
+
+ATTACKS: list[Attack] = _hostile() + _malformed() + _issue8()
+
+
+def _outcome(attack: Attack) -> str:
+    if attack.expect is None:
+        return "loads (within the bounds)"
+    exp = attack.expect(attack.build("/tmp/safenpz-sentinel"))
+    words = ", ".join(f"`{w}`" for w in exp.parts())
+    return f"`{exp.error.__name__}`" + (f" naming {words}" if words else "")
+
+
+def markdown_table() -> str:
+    """The attack table of SECURITY.md."""
+    lines = [
+        "| # | case | input | asserted outcome |",
+        "|---|---|---|---|",
+    ]
+    for i, attack in enumerate(ATTACKS, 1):
+        action = "" if attack.action == "load" else f" ({attack.action})"
+        lines.append(
+            f"| {i} | `{attack.id}` | {attack.what}{action} | {_outcome(attack)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(json.dumps(len(ATTACKS)), file=sys.stderr)
+    sys.stdout.write(markdown_table())
