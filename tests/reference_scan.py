@@ -9,9 +9,9 @@ the scanner documents, written down independently:
   binary string literals (or memo gets of them), with only memo puts between
   them and the ``STACK_GLOBAL``;
 * stack underflow, a MARK-closing opcode without a MARK, a get of a memo index
-  never stored, a text memo index that is not ASCII digits, a memo put index beyond the stream, a protocol above 5, and
-  a frame longer than the rest, anything but a little whitespace after
-  ``STOP`` are "format";
+  never stored, a text memo index that is not ASCII digits, a memo put index
+  beyond the stream, a protocol above 5, a frame longer than the rest, and
+  anything but a little whitespace after ``STOP`` are "format";
 * MARK nesting above ``max_depth``, more than ``max_items`` containers, tuples
   higher than ``max_depth + 1`` or expanding to more than ``max_items`` values,
   and hashing (dict keys, set items, ``set()``/``frozenset()`` arguments) more
