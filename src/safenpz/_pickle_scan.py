@@ -208,6 +208,7 @@ _MEMO_FIXED = {0x71: 1, 0x72: 4, 0x68: 1, 0x6A: 4}
 _SKIP_FIRST = frozenset(b"KMJGN\x88\x89")
 _EMPTY_MUTABLE = frozenset(b"]}\x8f")
 _EMPTY_POP = re.compile(rb"(?:[\]}\x8f]0)+")
+_POP_WINDOW = 2**21  # bytes matched at once (bounded copies, prompt limits)
 # APPEND, SETITEM, POP: runs of one of them are handled in one step
 _REPEATS = {code: re.compile(re.escape(bytes([code])) + b"+") for code in b"as0"}
 # TUPLE1, TUPLE2, TUPLE3 -> items popped
@@ -780,7 +781,7 @@ def scan_pickle(
                 if code in _EMPTY_MUTABLE and buf[pos + 1 : pos + 2] == b"0":
                     # empty containers popped at once: no stack effect, only
                     # the container count (a hostile member is made of them)
-                    m = _EMPTY_POP.match(buf, pos)
+                    m = _EMPTY_POP.match(buf, pos, min(n, pos + _POP_WINDOW))
                     assert m is not None
                     k = (m.end() - pos) // 2
                     if report.containers + k > max_items and not over_items:
