@@ -32,26 +32,25 @@ reading them raises :class:`~safenpz.FormatError`; a bare pickle file (what
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import io
 import itertools
-import math
 import os
 import threading
-import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError
+from ._header import Header, check_data_size, parse_header
 from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
-from ._preview import escape, shape_problem
+from ._preview import escape
 from ._preview import preview as _preview
+from ._sniff import ZIP_END as _EOCD
+from ._sniff import is_npy, is_zip_local, sniff
 from ._unpickle import safe_loads
 
 if TYPE_CHECKING:
@@ -59,152 +58,14 @@ if TYPE_CHECKING:
 
 __all__ = ["NpzFile", "load", "parse_header"]
 
-MAGIC = b"\x93NUMPY"
-_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
-_HEADER_STRUCT = {(1, 0): (2, "latin-1"), (2, 0): (4, "latin-1"), (3, 0): (4, "utf-8")}
 _CHUNK = 1 << 20
-# how pickles begin: PROTO (protocol 2+), or the first opcode of a protocol 0/1
-# stream (MARK, empty containers, GLOBAL, numbers, strings, None)
-_PICKLE_FIRST_BYTES = frozenset(b"\x80(]})cIJKLMFGNSUVXT")
-
-FileLike = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
-
-
-@dataclass(frozen=True)
-class Header:
-    """A parsed ``.npy`` header."""
-
-    version: tuple[int, int]
-    dtype: np.dtype[Any]
-    shape: tuple[int, ...]
-    fortran_order: bool
-    data_offset: int
-
-    @property
-    def count(self) -> int:
-        """Number of elements."""
-        return math.prod(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        """Size of the raw data of a numeric array."""
-        return self.count * self.dtype.itemsize
 
 
 def _fail(member: str, msg: str) -> FormatError:
     return FormatError(f"{member}: {msg}")
 
 
-def parse_header(
-    prefix: bytes | bytearray | memoryview,
-    *,
-    member: str = "<npy>",
-    limits: Limits = DEFAULT_LIMITS,
-) -> Header:
-    """Parse and validate a ``.npy`` header from the start of `prefix`.
-
-    Parameters
-    ----------
-    prefix : bytes-like
-        At least the whole header (the data may follow).
-    member : str
-        Name used in error messages.
-    limits : Limits
-        ``max_header_size`` is applied.
-
-    Returns
-    -------
-    Header
-
-    Raises
-    ------
-    FormatError
-        Wrong magic, unknown version, truncated or malformed header.
-    LimitError
-        Header larger than ``max_header_size``.
-
-    Examples
-    --------
-    >>> import io, numpy as np
-    >>> buf = io.BytesIO(); np.save(buf, np.zeros((2, 3)))
-    >>> parse_header(buf.getvalue()).shape
-    (2, 3)
-    """
-    head = bytes(prefix[:12])
-    if len(head) < 8 or head[:6] != MAGIC:
-        raise _fail(member, f"not a .npy file (starts with {head[:8]!r})")
-    version = (head[6], head[7])
-    if version not in _HEADER_STRUCT:
-        raise _fail(
-            member, f"unsupported .npy format version {version[0]}.{version[1]}"
-        )
-    width, encoding = _HEADER_STRUCT[version]
-    if len(head) < 8 + width:
-        raise _fail(member, "truncated .npy header")
-    hlen = int.from_bytes(head[8 : 8 + width], "little")
-    limits.check("max_header_size", hlen, f"{member}: .npy header")
-    start = 8 + width
-    raw = bytes(prefix[start : start + hlen])
-    if len(raw) != hlen:
-        raise _fail(member, f"truncated .npy header ({len(raw)} of {hlen} bytes)")
-    try:
-        text = raw.decode(encoding)
-        fields = _literal(text, python2=version <= (2, 0))
-    except (
-        UnicodeDecodeError,
-        ValueError,
-        SyntaxError,
-        TypeError,
-        MemoryError,
-        RecursionError,
-        tokenize.TokenError,
-    ) as err:
-        raise _fail(member, f"unreadable .npy header {raw[:60]!r}: {err}") from err
-    if not isinstance(fields, dict) or set(fields) != {
-        "descr",
-        "fortran_order",
-        "shape",
-    }:
-        raise _fail(
-            member,
-            "the .npy header must be a dict with exactly the keys 'descr', "
-            f"'fortran_order' and 'shape', got {text[:120]!r}",
-        )
-    shape = fields["shape"]
-    problem = shape_problem(shape)
-    if problem is not None:
-        raise _fail(member, f"bad shape in .npy header ({problem}): {_preview(shape)}")
-    fortran = fields["fortran_order"]
-    if type(fortran) is not bool:
-        raise _fail(member, f"bad fortran_order in .npy header: {_preview(fortran)}")
-    try:
-        dtype = np.lib.format.descr_to_dtype(fields["descr"])
-    except Exception as err:  # numpy raises TypeError/ValueError/KeyError...
-        raise _fail(
-            member, f"bad descr in .npy header: {_preview(fields['descr'])}"
-        ) from err
-    return Header(version, dtype, shape, fortran, start + hlen)
-
-
-def _literal(text: str, *, python2: bool) -> Any:
-    """Evaluate a header dict literal.
-
-    Python 2 on 64-bit Windows wrote longs in headers (``'shape': (2L,)``);
-    as NumPy does for format versions up to 2.0, an ``L`` right after a number
-    is dropped before the header is evaluated again.
-    """
-    try:
-        return ast.literal_eval(text)
-    except SyntaxError:
-        if not python2:
-            raise
-    tokens: list[tokenize.TokenInfo] = []
-    after_number = False
-    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-        if not (after_number and tok.type == tokenize.NAME and tok.string in "Ll"):
-            tokens.append(tok)
-        after_number = tok.type == tokenize.NUMBER
-    return ast.literal_eval(tokenize.untokenize(tokens))
+FileLike = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 
 
 def _decode_object(
@@ -291,7 +152,7 @@ def decode_npy_bytes(
         )
     # the data is already in memory (inflated under the limits): only its size
     # must match the header, then the array is a view of it
-    _check_data_size(member, header, len(body))
+    check_data_size(member, header, len(body))
     if header.dtype.itemsize == 0:
         return _zero_width(header, limits, member)
     arr = np.frombuffer(
@@ -313,25 +174,8 @@ def _zero_width(header: Header, limits: Limits, member: str) -> np.ndarray[Any, 
     return np.ndarray(header.shape, dtype=header.dtype, order=order)
 
 
-def _check_data_size(member: str, header: Header, available: int) -> None:
-    if available < header.nbytes:
-        raise _fail(
-            member,
-            f"truncated: shape {header.shape} and dtype {header.dtype} need "
-            f"{header.nbytes} bytes of data, the file has {available}",
-        )
-    if available > header.nbytes:
-        raise _fail(
-            member,
-            f"{available - header.nbytes} unexpected bytes after the array data "
-            f"(shape {header.shape}, dtype {header.dtype})",
-        )
-
-
 # --------------------------------------------------------------------------
 # zip archives
-
-_EOCD = b"PK\x05\x06"
 
 
 def _inflate_member(
@@ -352,7 +196,7 @@ def _inflate_member(
     """
     fp.seek(info.header_offset)
     local = fp.read(30)
-    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+    if len(local) != 30 or not is_zip_local(local):
         msg = f"{where}: bad local file header at byte {info.header_offset}"
         raise FormatError(msg)
     name_len = int.from_bytes(local[26:28], "little")
@@ -476,7 +320,7 @@ def _unreadable_zip(fileobj: IO[bytes], err: Exception) -> str:
     msg = f"not a readable zip archive ({err})"
     with contextlib.suppress(OSError, ValueError):
         fileobj.seek(0)
-        if fileobj.read(4) == b"PK\x03\x04":  # starts as a zip, its end is bad
+        if is_zip_local(fileobj.read(4)):  # starts as a zip, its end is bad
             msg += (
                 "; the file starts like a .npz archive but its end (the zip "
                 "directory) is missing or damaged: it is probably truncated, "
@@ -650,7 +494,7 @@ class NpzFile(Mapping[str, _M_co]):
         """Decode the raw member `raw` as ``.npy``."""
         info = self._infos[raw]
         buf = self.read_member_bytes(raw)
-        if buf[: len(MAGIC)] != MAGIC:
+        if not is_npy(buf):
             msg = (
                 f"{self._name}: member {_preview(info.filename)} is not a .npy "
                 f"file (it starts with {_preview(bytes(buf[:8]))}); safenpz only "
@@ -887,7 +731,8 @@ def _load_stream_unescaped(
     if not isinstance(magic, bytes):
         msg = f"{name}: the file object must be opened in binary mode"
         raise TypeError(msg)
-    if magic[:4] in _ZIP_MAGICS:
+    kind = sniff(magic)
+    if kind == "npz":
         if start:
             fp = io.BytesIO(
                 _read_capped(
@@ -898,7 +743,7 @@ def _load_stream_unescaped(
             fp, name=name, own_file=own, limits=limits, ragged=ragged, encoding=encoding
         )
     try:
-        if magic == MAGIC:
+        if kind == "npy":
             return _load_npy_stream(
                 fp,
                 name=name,
@@ -909,7 +754,7 @@ def _load_stream_unescaped(
                 path=path,
                 start=start,
             )
-        if magic[:1] and magic[0] in _PICKLE_FIRST_BYTES:
+        if kind == "pickle":
             data = _read_capped(
                 fp, limits.max_member_bytes, "max_member_bytes", limits, name
             )
@@ -961,7 +806,7 @@ def _load_npy_stream(
     # memory is then bounded by the file's real size, not by what the header
     # claims, so max_member_bytes (a guard against inflation) is not applied and
     # large numeric .npy files load (or memory-map) as with NumPy.
-    _check_data_size(name, header, available)
+    check_data_size(name, header, available)
     if header.dtype.itemsize == 0:
         return _zero_width(header, limits, name)
     order: Literal["F", "C"] = "F" if header.fortran_order else "C"
