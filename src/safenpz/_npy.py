@@ -34,11 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import os
-import threading
-import zipfile
-import zlib
 from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypeVar
 
@@ -46,19 +42,18 @@ import numpy as np
 
 from ._exceptions import FormatError, SafenpzError
 from ._header import Header, check_data_size, parse_header
-from ._limits import DEFAULT_LIMITS, RATIO_GRACE_BYTES, Limits
+from ._limits import DEFAULT_LIMITS, Limits
 from ._preview import escape
 from ._preview import preview as _preview
-from ._sniff import ZIP_END as _EOCD
-from ._sniff import is_npy, is_zip_local, sniff
+from ._sniff import is_npy, sniff
 from ._unpickle import safe_loads
+from ._zip import CHUNK as _CHUNK
+from ._zip import ZipArchive
 
 if TYPE_CHECKING:
     from ._save import Layout
 
 __all__ = ["NpzFile", "load", "parse_header"]
-
-_CHUNK = 1 << 20
 
 
 def _fail(member: str, msg: str) -> FormatError:
@@ -174,161 +169,6 @@ def _zero_width(header: Header, limits: Limits, member: str) -> np.ndarray[Any, 
     return np.ndarray(header.shape, dtype=header.dtype, order=order)
 
 
-# --------------------------------------------------------------------------
-# zip archives
-
-
-def _inflate_member(
-    fp: IO[bytes],
-    info: zipfile.ZipInfo,
-    lim: Limits,
-    where: str,
-    end: int | None = None,
-) -> bytearray:
-    """Read one member's raw data and inflate it in bounded steps.
-
-    Unlike :meth:`zipfile.ZipFile.open`, this insists that the deflate stream
-    ends exactly where the member's compressed data ends and yields exactly the
-    declared size, so no hidden data can follow a member. `end` is where the
-    next member (or the central directory) starts: the data, placed after the
-    local header's own name and extra field, must end before it (a long local
-    extra field is the other way to make members overlap).
-    """
-    fp.seek(info.header_offset)
-    local = fp.read(30)
-    if len(local) != 30 or not is_zip_local(local):
-        msg = f"{where}: bad local file header at byte {info.header_offset}"
-        raise FormatError(msg)
-    name_len = int.from_bytes(local[26:28], "little")
-    extra_len = int.from_bytes(local[28:30], "little")
-    raw_name = fp.read(name_len)
-    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
-    if raw_name.decode(encoding, "replace") != info.orig_filename:
-        msg = f"{where}: the local header names {raw_name!r} instead"
-        raise FormatError(msg)
-    fp.seek(extra_len, io.SEEK_CUR)
-    data_end = info.header_offset + 30 + name_len + extra_len + info.compress_size
-    if end is not None and data_end > end:
-        msg = (
-            f"{where}: its data (after a {extra_len}-byte local extra field) "
-            f"runs to byte {data_end}, past the start of the next record at "
-            f"byte {end}: members overlap (a zip-bomb construction)"
-        )
-        raise FormatError(msg)
-    remaining = info.compress_size
-    deflated = info.compress_type == zipfile.ZIP_DEFLATED
-    inflater = zlib.decompressobj(-15)
-    out = bytearray()
-    crc = 0
-    compressed = max(info.compress_size, 1)
-    while remaining > 0:
-        chunk = fp.read(min(_CHUNK, remaining))
-        if not chunk:
-            msg = f"{where} is truncated: {remaining} compressed bytes missing"
-            raise FormatError(msg)
-        remaining -= len(chunk)
-        while chunk:
-            if deflated:
-                piece = inflater.decompress(chunk, _CHUNK)
-                chunk = inflater.unconsumed_tail
-            else:
-                piece, chunk = chunk, b""
-            out += piece
-            crc = zlib.crc32(piece, crc)
-            lim.check("max_member_bytes", len(out), where)
-            if len(out) > info.file_size:
-                msg = f"{where} inflates past its declared {info.file_size} bytes"
-                raise FormatError(msg)
-            if len(out) > RATIO_GRACE_BYTES:
-                ratio = round(len(out) / compressed)
-                lim.check("max_ratio", ratio, f"{where} compression ratio")
-            if deflated and inflater.eof:
-                break
-    if deflated and (not inflater.eof or inflater.unused_data or remaining):
-        msg = f"{where}: the deflate stream does not end where the member ends"
-        raise FormatError(msg)
-    if len(out) != info.file_size:
-        msg = f"{where} is truncated: {len(out)} of {info.file_size} bytes"
-        raise FormatError(msg)
-    if crc != info.CRC:
-        msg = f"{where}: CRC-32 mismatch (the data is corrupted)"
-        raise FormatError(msg)
-    return out
-
-
-def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> None:
-    """Structural hygiene of a whole archive (see the module docstring)."""
-    pos = tail.rfind(_EOCD)
-    if pos < 0 or pos + 22 > len(tail):
-        raise _fail(name, "no zip end-of-central-directory record")
-    comment_len = int.from_bytes(tail[pos + 20 : pos + 22], "little")
-    extra = len(tail) - (pos + 22 + comment_len)
-    if extra > 0:
-        raise _fail(name, f"{extra} bytes of trailing data after the zip archive")
-    cd_size = int.from_bytes(tail[pos + 12 : pos + 16], "little")
-    cd_offset = int.from_bytes(tail[pos + 16 : pos + 20], "little")
-    eocd_at = size - len(tail) + pos
-    if cd_offset != 0xFFFFFFFF and cd_offset + cd_size != eocd_at:
-        raise _fail(
-            name,
-            f"the central directory ({cd_offset}+{cd_size}) does not end at the end "
-            f"record (byte {eocd_at}): data is hidden in the archive",
-        )
-    infos = zf.infolist()
-    if not infos and size > 22 + comment_len:
-        raise _fail(name, f"{size} bytes but no members: not a plain zip archive")
-    seen: set[str] = set()
-    for info in infos:
-        fname = info.filename
-        if fname in seen:
-            raise _fail(
-                name,
-                f"duplicate member name {fname!r}; refusing to guess which one "
-                "is meant",
-            )
-        seen.add(fname)
-        parts = fname.replace("\\", "/").split("/")
-        if (
-            fname.startswith(("/", "\\"))
-            or ".." in parts
-            or "\x00" in fname
-            or (len(fname) > 1 and fname[1] == ":")
-        ):
-            raise _fail(name, f"unsafe member name {fname!r} (absolute path or '..')")
-    ordered = sorted(infos, key=lambda i: i.header_offset)
-    if ordered and ordered[0].header_offset != 0:
-        raise _fail(
-            name,
-            f"{ordered[0].header_offset} unexpected bytes before the first zip member",
-        )
-    for this, nxt in itertools.pairwise(ordered):
-        end = (
-            this.header_offset
-            + 30
-            + len(this.orig_filename.encode("utf-8", "replace"))
-            + this.compress_size
-        )
-        if nxt.header_offset < end:
-            raise _fail(
-                name,
-                f"members {this.filename!r} and {nxt.filename!r} overlap in the "
-                "archive (a zip-bomb construction)",
-            )
-
-
-def _unreadable_zip(fileobj: IO[bytes], err: Exception) -> str:
-    msg = f"not a readable zip archive ({err})"
-    with contextlib.suppress(OSError, ValueError):
-        fileobj.seek(0)
-        if is_zip_local(fileobj.read(4)):  # starts as a zip, its end is bad
-            msg += (
-                "; the file starts like a .npz archive but its end (the zip "
-                "directory) is missing or damaged: it is probably truncated, "
-                "e.g. an incomplete download or copy. Download or copy it again"
-            )
-    return msg
-
-
 if TYPE_CHECKING:  # a default (PEP 696) keeps a bare ``NpzFile`` valid
     import typing_extensions
 
@@ -371,50 +211,14 @@ class NpzFile(Mapping[str, _M_co]):
         encoding: str,
         read_layout: bool = True,
     ) -> None:
-        self._fileobj: IO[bytes] | None = fileobj
-        self._own = own_file
-        self._name = name = escape(name)
-        self._limits = limits
         self._ragged = ragged
         self._encoding = encoding
-        self._inflated: dict[str, int] = {}
-        self._inflated_total = 0
-        self._lock = threading.Lock()  # members share one file position
-        try:
-            fileobj.seek(0, io.SEEK_END)
-            size = fileobj.tell()
-            fileobj.seek(max(0, size - (65536 + 22)))
-            tail = fileobj.read()
-            fileobj.seek(0)
-            self._zip = zipfile.ZipFile(fileobj)
-        except (
-            zipfile.BadZipFile,
-            zipfile.LargeZipFile,
-            OSError,
-            EOFError,
-            ValueError,
-            NotImplementedError,
-            UnicodeDecodeError,
-        ) as err:
-            msg = _unreadable_zip(fileobj, err)
-            self.close()
-            raise _fail(name, msg) from err
-        try:
-            _check_archive(self._zip, size, tail, name)
-        except FormatError:
-            self.close()
-            raise
-        # raw member name -> info; names are unique (checked above)
-        self._infos: dict[str, zipfile.ZipInfo] = {
-            info.filename: info for info in self._zip.infolist()
-        }
-        # where each member's data must end: the next local header, or the
-        # central directory after the last one
-        ordered = sorted(self._infos.values(), key=lambda i: i.header_offset)
-        starts = [i.header_offset for i in ordered[1:]] + [self._zip.start_dir]
-        self._ends = {i.filename: e for i, e in zip(ordered, starts, strict=False)}
+        self._limits = limits
+        self._archive = ZipArchive(fileobj, name=name, own_file=own_file, limits=limits)
+        self._name = self._archive.name
         # NumPy's ``files``: every member, ``.npy`` removed, duplicates kept
-        self._np_files = [n[:-4] if n.endswith(".npy") else n for n in self._infos]
+        raw = self._archive.raw_names
+        self._np_files = [n[:-4] if n.endswith(".npy") else n for n in raw]
         self._np_file_set = frozenset(self._np_files)
         self._layout: Layout | None = None
         if read_layout:
@@ -428,13 +232,18 @@ class NpzFile(Mapping[str, _M_co]):
 
     # raw access -----------------------------------------------------------
     @property
+    def _fileobj(self) -> IO[bytes] | None:
+        archive = getattr(self, "_archive", None)
+        return None if archive is None else archive.fileobj
+
+    @property
     def raw_names(self) -> list[str]:
         """Names of the raw archive members, exactly as stored, in order."""
-        return list(self._infos)
+        return self._archive.raw_names
 
     def member_size(self, raw: str) -> int:
         """The inflated size the archive declares for the raw member `raw`."""
-        return int(self._infos[raw].file_size)
+        return self._archive.member_size(raw)
 
     def resolve(self, key: str) -> str:
         """The raw member NumPy's ``NpzFile`` reads for ``f[key]``.
@@ -444,7 +253,7 @@ class NpzFile(Mapping[str, _M_co]):
         KeyError
             No member answers to `key`.
         """
-        if key in self._infos:
+        if key in self._archive:
             return key
         if key in self._np_file_set:
             return key + ".npy"
@@ -454,49 +263,14 @@ class NpzFile(Mapping[str, _M_co]):
 
     def read_member_bytes(self, raw: str) -> bytearray:
         """Inflate the raw member `raw`, under the limits, and return its bytes."""
-        info = self._infos[raw]
-        where = f"{self._name}: member {_preview(info.filename)}"
-        lim = self._limits
-        if info.flag_bits & 0x1:
-            msg = f"{where} is encrypted; safenpz does not read encrypted archives"
-            raise FormatError(msg)
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            msg = (
-                f"{where} uses compression method {info.compress_type}; NumPy "
-                "writes only stored or deflated members"
-            )
-            raise FormatError(msg)
-        lim.check("max_member_bytes", info.file_size, f"{where} (declared size)")
-        if self._fileobj is None:
-            msg = f"{self._name} is closed"
-            raise ValueError(msg)
-        try:
-            with self._lock:
-                out = _inflate_member(
-                    self._fileobj, info, lim, where, self._ends.get(raw)
-                )
-        except (OSError, EOFError, ValueError, zlib.error) as err:
-            if isinstance(err, SafenpzError):
-                raise
-            msg = f"{where} is damaged ({type(err).__name__}: {err})"
-            raise FormatError(msg) from err
-        # a running total: reading n members stays linear in n
-        self._inflated_total += len(out) - self._inflated.get(raw, 0)
-        self._inflated[raw] = len(out)
-        lim.check(
-            "max_total_bytes",
-            self._inflated_total,
-            f"{self._name}: members read so far",
-        )
-        return out
+        return self._archive.read(raw)
 
     def read_npy(self, raw: str, *, ragged: bool | None = None) -> Any:
         """Decode the raw member `raw` as ``.npy``."""
-        info = self._infos[raw]
-        buf = self.read_member_bytes(raw)
+        buf = self._archive.read(raw)
         if not is_npy(buf):
             msg = (
-                f"{self._name}: member {_preview(info.filename)} is not a .npy "
+                f"{self._name}: member {_preview(raw)} is not a .npy "
                 f"file (it starts with {_preview(bytes(buf[:8]))}); safenpz only "
                 "decodes .npy members (np.load would return the raw bytes)"
             )
@@ -504,7 +278,7 @@ class NpzFile(Mapping[str, _M_co]):
         try:
             return decode_npy_bytes(
                 buf,
-                member=_preview(info.filename, quote=False),
+                member=_preview(raw, quote=False),
                 limits=self._limits,
                 ragged=self._ragged if ragged is None else ragged,
                 encoding=self._encoding,
@@ -551,12 +325,9 @@ class NpzFile(Mapping[str, _M_co]):
 
     def close(self) -> None:
         """Close the archive (and the file, if safenpz opened it)."""
-        zf = getattr(self, "_zip", None)
-        if zf is not None:
-            zf.close()
-        if self._own and self._fileobj is not None:
-            self._fileobj.close()
-        self._fileobj = None
+        archive = getattr(self, "_archive", None)
+        if archive is not None:
+            archive.close()
 
     def __enter__(self) -> Self:
         return self

@@ -47,13 +47,13 @@ from ._exceptions import FormatError, SafenpzError, UnsafeFileError
 from ._header import Header, parse_header
 from ._jsonio import parse_json
 from ._limits import DEFAULT_LIMITS, Limits
-from ._npy import NpzFile
 from ._pickle_scan import PickleReport, scan_pickle
 from ._preview import escape, preview
 from ._save import _MAX_MANIFEST_MEMBER, MANIFEST, check_manifest
 from ._sniff import Kind, is_npy, looks_like_data, sniff
 from ._tree import KIND as TREE
 from ._tree import check_table
+from ._zip import CHUNK, ZipArchive
 
 __all__ = [
     "FileReport",
@@ -67,7 +67,6 @@ __all__ = [
 
 Verdict = Literal["safe", "loadable", "invalid", "unsafe"]
 _ORDER: tuple[Verdict, ...] = ("safe", "loadable", "invalid", "unsafe")
-_CHUNK = 1 << 20
 
 
 @dataclass
@@ -215,7 +214,7 @@ def _read_bounded(fp: IO[bytes], cap: int, where: str, limits: Limits) -> bytes:
     allocate `cap` up front)."""
     out = bytearray()
     while True:
-        chunk = fp.read(_CHUNK)
+        chunk = fp.read(CHUNK)
         if not chunk:
             return bytes(out)
         out += chunk
@@ -302,15 +301,7 @@ def _manifest_text(data: bytes, member: str, limits: Limits) -> str:
 
 
 def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
-    with NpzFile(
-        fp,
-        name=escape(report.path),
-        own_file=False,
-        limits=limits,
-        ragged=False,
-        encoding="latin1",
-        read_layout=False,
-    ) as npz:
+    with ZipArchive(fp, name=escape(report.path), own_file=False, limits=limits) as npz:
         raw = npz.raw_names
         headers: dict[str, Header] = {}
         tables: dict[str, tuple[bytes, MemberReport]] = {}
@@ -323,7 +314,7 @@ def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
                 ):
                     msg = f"{shown} is larger than {_MAX_MANIFEST_MEMBER:,} bytes"
                     raise FormatError(msg)
-                data = bytes(npz.read_member_bytes(name))
+                data = bytes(npz.read(name))
             except SafenpzError as err:
                 report.members.append(_error(shown, err))
                 continue
