@@ -1,59 +1,42 @@
-"""Reading ``.npy`` and ``.npz`` files safely.
+"""The entry point: :func:`load` a ``.npy``, ``.npz`` or pickle file safely.
 
-The ``.npy`` format (NumPy's ``format`` module is the reference)::
+What a file is comes from its first bytes (:func:`safenpz._sniff.sniff`),
+never from its name; each kind is then read by its own layer:
 
-    b"\\x93NUMPY" major minor  header_len  header  data
-                  1 byte 1 byte  2 bytes (v1) / 4 bytes (v2, v3), little endian
+==========  ==============================================================
+``.npz``    :class:`~safenpz.NpzFile` (:mod:`safenpz._npzfile`) over the zip
+            container (:mod:`safenpz._zip`)
+``.npy``    the header (:mod:`safenpz._header`), then numeric data read into
+            place (or memory-mapped) after its size is checked against the
+            file, or object data decoded (:mod:`safenpz._decode`)
+pickle      a bare pickle (what ``np.load(allow_pickle=True)`` also reads),
+            decoded with the same closed table (:mod:`safenpz._unpickle`)
+==========  ==============================================================
 
-``header`` is the text of a Python dict with exactly the keys ``descr``,
-``fortran_order`` and ``shape``, padded with spaces and ending in ``\\n``
-(latin-1 in v1/v2, UTF-8 in v3). For a numeric dtype, ``data`` is exactly
-``prod(shape) * itemsize`` bytes; for ``dtype=object`` it is a pickle stream of
-the whole array, which safenpz decodes with its own closed table
-(:mod:`safenpz._unpickle`) or, for object arrays of integer lists, straight to
-values + offsets (:mod:`safenpz._fastrows`).
-
-An ``.npz`` is a zip archive of ``.npy`` members (stored or deflated). Before a
-member is read, the archive must pass these checks, each failing with
-:class:`~safenpz.FormatError`: the end record is at the very end (no trailing
-data), the first member starts at byte 0 (no prepended data), no two members
-have the same name, no name is absolute or contains ``..``, and no member's
-data overlaps the next one (the overlapping-entries zip bomb). A member is
-refused when it is encrypted or compressed with anything but deflate, when it
-inflates past ``max_member_bytes`` or (past 16 MiB) ``max_ratio``, and the
-archive when the members read inflate past ``max_total_bytes``. Inflation is
-streamed in 1 MiB steps, so memory never follows what a header claims.
-
-Decisions: bytes after the array data (or after the pickle's ``STOP``) are an
-error, not ignored; members whose name does not end in ``.npy`` are listed but
-reading them raises :class:`~safenpz.FormatError`; a bare pickle file (what
-``np.load(allow_pickle=True)`` also reads) is decoded with the same table.
+Every limit is a keyword of :func:`load`; streams that cannot seek are read in
+1 MiB steps, capped by the limits; every error message is escaped, so a file's
+names never bring control characters to a terminal.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-from collections.abc import Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypeVar
+from typing import IO, Any, Literal
 
 import numpy as np
 
+from ._decode import decode_npy_bytes, zero_width
 from ._exceptions import FormatError, SafenpzError
-from ._header import Header, check_data_size, parse_header
+from ._header import check_data_size, parse_header
 from ._limits import DEFAULT_LIMITS, Limits
+from ._npzfile import NpzFile
 from ._preview import escape
-from ._preview import preview as _preview
-from ._sniff import is_npy, sniff
+from ._sniff import sniff
 from ._unpickle import safe_loads
 from ._zip import CHUNK as _CHUNK
-from ._zip import ZipArchive
 
-if TYPE_CHECKING:
-    from ._save import Layout
-
-__all__ = ["NpzFile", "load", "parse_header"]
+__all__ = ["FileLike", "load"]
 
 
 def _fail(member: str, msg: str) -> FormatError:
@@ -61,287 +44,6 @@ def _fail(member: str, msg: str) -> FormatError:
 
 
 FileLike = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
-
-
-def _decode_object(
-    body: memoryview,
-    header: Header,
-    *,
-    member: str,
-    limits: Limits,
-    ragged: bool,
-    encoding: str,
-) -> Any:
-    limits.check("max_items", header.count, f"{member}: object array")
-    from ._fastrows import decode_int_rows
-    from ._ragged import RaggedArray
-
-    fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
-    if fast is not None and fast.shape == header.shape:
-        # rows shared through the memo are expanded: bound what that can cost
-        limits.check("max_items", fast.values.size, f"{member}: decoded values")
-        if ragged and len(header.shape) == 1:
-            return RaggedArray(fast.values, fast.offsets, validate=False)
-        return fast.to_object_array()
-    obj = safe_loads(
-        body,
-        member=member,
-        max_depth=limits.max_depth,
-        max_items=limits.max_items,
-        encoding=encoding,
-    )
-    if (
-        not isinstance(obj, np.ndarray)
-        or obj.dtype != header.dtype
-        or obj.shape != header.shape
-    ):
-        what = (
-            f"an array of shape {obj.shape} and dtype {obj.dtype}"
-            if isinstance(obj, np.ndarray)
-            else f"a {type(obj).__name__}"
-        )
-        raise _fail(
-            member,
-            f"the header promises an array of shape {header.shape} and dtype "
-            f"{header.dtype}, "
-            f"the pickle holds {what}",
-        )
-    if ragged and obj.ndim == 1 and obj.dtype == np.dtype(object):
-        return _maybe_ragged(obj, limits, member)
-    return obj
-
-
-def _maybe_ragged(obj: np.ndarray[Any, Any], limits: Limits, member: str) -> Any:
-    """Turn a 1-D object array of numeric rows into a RaggedArray, else keep it."""
-    from ._ragged import RaggedArray
-
-    rows = obj.tolist()
-    if not all(isinstance(r, list | tuple | np.ndarray) for r in rows):
-        return obj
-    # shared rows are expanded by the conversion: bound what that can cost
-    limits.check("max_items", sum(map(len, rows)), f"{member}: ragged values")
-    try:
-        ragged = RaggedArray.from_lists(obj)
-    except (SafenpzError, TypeError, ValueError, OverflowError):
-        return obj
-    if ragged.values.dtype.kind not in "biufc":
-        return obj
-    return ragged
-
-
-def decode_npy_bytes(
-    buf: bytes | bytearray | memoryview,
-    *,
-    member: str = "<npy>",
-    limits: Limits = DEFAULT_LIMITS,
-    ragged: bool = False,
-    encoding: str = "latin1",
-) -> Any:
-    """Decode one complete ``.npy`` image held in memory."""
-    header = parse_header(buf, member=member, limits=limits)
-    view = memoryview(buf)
-    body = view[header.data_offset :]
-    if header.dtype.hasobject:
-        return _decode_object(
-            body, header, member=member, limits=limits, ragged=ragged, encoding=encoding
-        )
-    # the data is already in memory (inflated under the limits): only its size
-    # must match the header, then the array is a view of it
-    check_data_size(member, header, len(body))
-    if header.dtype.itemsize == 0:
-        return _zero_width(header, limits, member)
-    arr = np.frombuffer(
-        view, dtype=header.dtype, count=header.count, offset=header.data_offset
-    )
-    if not arr.flags.writeable:
-        arr = arr.copy()
-    return arr.reshape(header.shape, order="F" if header.fortran_order else "C")
-
-
-def _zero_width(header: Header, limits: Limits, member: str) -> np.ndarray[Any, Any]:
-    """An array of a zero-width dtype (``S0``, ``U0``, ``V0``): empty items.
-
-    It holds no data, so its element count is bounded by ``max_items`` instead
-    (a tiny file could otherwise claim billions of them)."""
-    limits.check("max_items", header.count, f"{member}: zero-width array")
-    # np.ndarray, not np.empty: np.empty widens S0 to S1 (uninitialised bytes)
-    order: Literal["F", "C"] = "F" if header.fortran_order else "C"
-    return np.ndarray(header.shape, dtype=header.dtype, order=order)
-
-
-if TYPE_CHECKING:  # a default (PEP 696) keeps a bare ``NpzFile`` valid
-    import typing_extensions
-
-    _M_co = typing_extensions.TypeVar("_M_co", covariant=True, default=Any)
-else:
-    _M_co = TypeVar("_M_co", covariant=True)
-
-
-class NpzFile(Mapping[str, _M_co]):
-    """A lazily decoded ``.npz`` archive, like the object :func:`numpy.load`
-    returns: a read-only mapping from array names (without ``.npy``) to arrays,
-    with ``.files``, ``close()`` and context-manager support.
-
-    Members are decoded on access and not cached, as with NumPy. Names resolve
-    exactly as in NumPy's ``NpzFile``: ``f[key]`` is the member named `key` if
-    there is one, else the member ``key + ".npy"``; ``.files`` lists every
-    member with a trailing ``.npy`` removed, in archive order (so an archive
-    holding both ``x`` and ``x.npy`` lists ``x`` twice, and ``f["x"]`` is the
-    member ``x``). A member is decoded when it starts with the ``.npy`` magic,
-    whatever its name; reading any other member raises
-    :class:`~safenpz.FormatError` (NumPy would return its raw bytes).
-
-    Archives written by :func:`safenpz.save` (those with a ``__safenpz__.npy``
-    manifest) map names through the manifest instead; see
-    :mod:`safenpz._save`.
-
-    For type checkers the class is generic in its member type:
-    :func:`safenpz.load_npz` returns ``NpzFile[numpy.ndarray]``, or with
-    ``ragged=True`` ``NpzFile[numpy.ndarray | RaggedArray]``.
-    """
-
-    def __init__(
-        self,
-        fileobj: IO[bytes],
-        *,
-        name: str,
-        own_file: bool,
-        limits: Limits,
-        ragged: bool,
-        encoding: str,
-        read_layout: bool = True,
-    ) -> None:
-        self._ragged = ragged
-        self._encoding = encoding
-        self._limits = limits
-        self._archive = ZipArchive(fileobj, name=name, own_file=own_file, limits=limits)
-        self._name = self._archive.name
-        # NumPy's ``files``: every member, ``.npy`` removed, duplicates kept
-        raw = self._archive.raw_names
-        self._np_files = [n[:-4] if n.endswith(".npy") else n for n in raw]
-        self._np_file_set = frozenset(self._np_files)
-        self._layout: Layout | None = None
-        if read_layout:
-            from ._save import Layout
-
-            try:
-                self._layout = Layout.read(self)
-            except BaseException:
-                self.close()
-                raise
-
-    # raw access -----------------------------------------------------------
-    @property
-    def _fileobj(self) -> IO[bytes] | None:
-        archive = getattr(self, "_archive", None)
-        return None if archive is None else archive.fileobj
-
-    @property
-    def raw_names(self) -> list[str]:
-        """Names of the raw archive members, exactly as stored, in order."""
-        return self._archive.raw_names
-
-    def member_size(self, raw: str) -> int:
-        """The inflated size the archive declares for the raw member `raw`."""
-        return self._archive.member_size(raw)
-
-    def resolve(self, key: str) -> str:
-        """The raw member NumPy's ``NpzFile`` reads for ``f[key]``.
-
-        Raises
-        ------
-        KeyError
-            No member answers to `key`.
-        """
-        if key in self._archive:
-            return key
-        if key in self._np_file_set:
-            return key + ".npy"
-        held = self._files_preview()
-        msg = f"{_preview(key)} is not in {self._name}; it holds {held}"
-        raise KeyError(msg)
-
-    def read_member_bytes(self, raw: str) -> bytearray:
-        """Inflate the raw member `raw`, under the limits, and return its bytes."""
-        return self._archive.read(raw)
-
-    def read_npy(self, raw: str, *, ragged: bool | None = None) -> Any:
-        """Decode the raw member `raw` as ``.npy``."""
-        buf = self._archive.read(raw)
-        if not is_npy(buf):
-            msg = (
-                f"{self._name}: member {_preview(raw)} is not a .npy "
-                f"file (it starts with {_preview(bytes(buf[:8]))}); safenpz only "
-                "decodes .npy members (np.load would return the raw bytes)"
-            )
-            raise FormatError(msg)
-        try:
-            return decode_npy_bytes(
-                buf,
-                member=_preview(raw, quote=False),
-                limits=self._limits,
-                ragged=self._ragged if ragged is None else ragged,
-                encoding=self._encoding,
-            )
-        except SafenpzError as err:  # say which archive, keep type and traceback
-            if err.args and isinstance(err.args[0], str):
-                text = escape(f"{self._name}: {err.args[0]}", limit=20_000)
-                err.args = (text, *err.args[1:])
-            raise
-
-    # mapping --------------------------------------------------------------
-    def _get_layout(self) -> Layout:
-        if self._layout is None:
-            msg = f"{self._name} was opened for raw access only"
-            raise ValueError(msg)
-        return self._layout
-
-    def _files_preview(self) -> str:
-        files = self.files
-        shown = ", ".join(_preview(f) for f in files[:20])
-        more = f", ... ({len(files)} in all)" if len(files) > 20 else ""
-        return f"[{shown}{more}]"
-
-    @property
-    def files(self) -> list[str]:
-        """The array names, as in ``np.load(...).files``."""
-        return self._get_layout().names()
-
-    def __getitem__(self, key: str) -> _M_co:
-        member: _M_co = self._get_layout().get(self, key)
-        return member
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.files)
-
-    def __len__(self) -> int:
-        return len(self._get_layout().names())
-
-    def __contains__(self, key: object) -> bool:
-        return self._get_layout().contains(self, key)
-
-    def __repr__(self) -> str:
-        return f"<safenpz.NpzFile {self._name!r} with arrays {self._files_preview()}>"
-
-    def close(self) -> None:
-        """Close the archive (and the file, if safenpz opened it)."""
-        archive = getattr(self, "_archive", None)
-        if archive is not None:
-            archive.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # interpreter shutdown
-            self.close()
-
-
-# --------------------------------------------------------------------------
-# the public entry point
 
 
 def _read_capped(
@@ -579,7 +281,7 @@ def _load_npy_stream(
     # large numeric .npy files load (or memory-map) as with NumPy.
     check_data_size(name, header, available)
     if header.dtype.itemsize == 0:
-        return _zero_width(header, limits, name)
+        return zero_width(header, limits, name)
     order: Literal["F", "C"] = "F" if header.fortran_order else "C"
     if mmap_mode is not None and path is not None:
         return np.memmap(

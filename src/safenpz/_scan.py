@@ -3,7 +3,7 @@
 Nothing is ever decoded here: pickles go through the static opcode scanner
 (:func:`safenpz.scan_pickle`) only, numeric members through their ``.npy``
 header, and the safenpz manifest is checked as a JSON document against the
-member names (:func:`safenpz._save.check_manifest`), without the reader's
+member names (:func:`safenpz._manifest.check_manifest`), without the reader's
 layout. This module never imports the decoders (``_unpickle``, ``_fastrows``).
 
 Verdicts, from best to worst:
@@ -47,9 +47,9 @@ from ._exceptions import FormatError, SafenpzError, UnsafeFileError
 from ._header import Header, parse_header
 from ._jsonio import parse_json
 from ._limits import DEFAULT_LIMITS, Limits
+from ._manifest import MANIFEST, MAX_MANIFEST_MEMBER, check_manifest
 from ._pickle_scan import PickleReport, scan_pickle
 from ._preview import escape, preview
-from ._save import _MAX_MANIFEST_MEMBER, MANIFEST, check_manifest
 from ._sniff import Kind, is_npy, looks_like_data, sniff
 from ._tree import KIND as TREE
 from ._tree import check_table
@@ -310,9 +310,9 @@ def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
             shown = escape(name)
             try:
                 if name == MANIFEST + ".npy" and (
-                    npz.member_size(name) > _MAX_MANIFEST_MEMBER
+                    npz.member_size(name) > MAX_MANIFEST_MEMBER
                 ):
-                    msg = f"{shown} is larger than {_MAX_MANIFEST_MEMBER:,} bytes"
+                    msg = f"{shown} is larger than {MAX_MANIFEST_MEMBER:,} bytes"
                     raise FormatError(msg)
                 data = bytes(npz.read(name))
             except SafenpzError as err:
