@@ -20,6 +20,7 @@ is claimed twice, and no entry hides a raw member of the same name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import _tree
@@ -90,6 +91,34 @@ def check_manifest(doc: Any, raw: list[str], where: str) -> dict[str, Any]:
     FormatError
         The document is not a valid manifest for these members.
     """
+    _check_document(doc, where)
+    check_members(raw, where)
+    present = {n[:-4] for n in raw}
+    manifest: dict[str, Any] = doc["arrays"]
+    claimed: dict[str, str] = {}
+
+    def claim(stem: str, name: str) -> bool:
+        if stem not in present or stem in claimed:
+            return False
+        claimed[stem] = name
+        return True
+
+    for name, entry in manifest.items():
+        if not _entry_ok(name, entry, present, claim, where, len(raw)):
+            msg = f"{where}: bad entry for {preview(name)}: {preview(entry)}"
+            raise FormatError(msg)
+    for stem, owner in claimed.items():
+        if stem != owner and stem in manifest:
+            msg = (
+                f"{where}: member {preview(stem + '.npy')} is both an entry and "
+                f"a part of entry {preview(owner)}"
+            )
+            raise FormatError(msg)
+    return manifest
+
+
+def _check_document(doc: Any, where: str) -> None:
+    """The document is a safenpz manifest of the version this safenpz reads."""
     if not (
         isinstance(doc, dict)
         and doc.get("format") == "safenpz"
@@ -103,50 +132,38 @@ def check_manifest(doc: Any, raw: list[str], where: str) -> dict[str, Any]:
             f"reads version {FORMAT_VERSION} — upgrade safenpz"
         )
         raise FormatError(msg)
-    check_members(raw, where)
-    present = {n[:-4] for n in raw}
-    manifest: dict[str, Any] = doc["arrays"]
-    claimed: dict[str, str] = {}
 
-    def claim(stem: str, name: str) -> bool:
-        if stem not in present or stem in claimed:
-            return False
-        claimed[stem] = name
-        return True
 
-    for name, entry in manifest.items():
-        ok = (
-            isinstance(entry, dict)
-            and entry.get("kind") in _KINDS
-            and not name.startswith(MANIFEST)
+def _entry_ok(
+    name: str,
+    entry: Any,
+    present: set[str],
+    claim: Callable[[str, str], bool],
+    where: str,
+    n_raw: int,
+) -> bool:
+    """Whether one entry is well formed and claims its members (`claim`
+    records each member it takes); an entry hiding a raw member raises."""
+    if not (
+        isinstance(entry, dict)
+        and entry.get("kind") in _KINDS
+        and not name.startswith(MANIFEST)
+    ):
+        return False
+    if entry["kind"] == "object_scalars":
+        shape = entry.get("shape")
+        return (
+            isinstance(shape, list)
+            and len(shape) <= 64
+            and all(type(d) is int and d >= 0 for d in shape)
+            and claim(name, name)
         )
-        if ok and entry["kind"] == _tree.KIND:
-            if name in present:
-                raise FormatError(_hide_msg(where, name))
-            stems = _tree.entry_parts(name, entry, len(raw))
-            ok = stems is not None and all(claim(t, name) for t in stems)
-        elif ok and entry["kind"] == "object_scalars":
-            shape = entry.get("shape")
-            ok = (
-                isinstance(shape, list)
-                and len(shape) <= 64
-                and all(type(d) is int and d >= 0 for d in shape)
-                and claim(name, name)
-            )
-        elif ok:
-            if name in present:
-                raise FormatError(_hide_msg(where, name))
-            ok = claim(f"{name}.values", name) and claim(f"{name}.offsets", name)
-            if entry["kind"] == "object_lists":
-                ok = ok and entry.get("rows") in ("list", "tuple", "ndarray")
-        if not ok:
-            msg = f"{where}: bad entry for {preview(name)}: {preview(entry)}"
-            raise FormatError(msg)
-    for stem, owner in claimed.items():
-        if stem != owner and stem in manifest:
-            msg = (
-                f"{where}: member {preview(stem + '.npy')} is both an entry and "
-                f"a part of entry {preview(owner)}"
-            )
-            raise FormatError(msg)
-    return manifest
+    if name in present:
+        raise FormatError(_hide_msg(where, name))
+    if entry["kind"] == _tree.KIND:
+        stems = _tree.entry_parts(name, entry, n_raw)
+        return stems is not None and all(claim(t, name) for t in stems)
+    ok = claim(f"{name}.values", name) and claim(f"{name}.offsets", name)
+    if entry["kind"] == "object_lists":
+        ok = ok and entry.get("rows") in ("list", "tuple", "ndarray")
+    return ok

@@ -136,25 +136,36 @@ def load(
         max_depth,
         max_items,
     )
+    _check_options(encoding, mmap_mode)
+    opts: dict[str, Any] = {"limits": limits, "ragged": ragged, "encoding": encoding}
+    if isinstance(file, bytes | bytearray | memoryview):
+        return _load_stream(io.BytesIO(bytes(file)), name="<bytes>", own=True, **opts)
+    if isinstance(file, str | os.PathLike):
+        return _load_path(os.fspath(file), mmap_mode, opts)
+    return _load_fileobj(file, limits, opts)
+
+
+def _check_options(encoding: str, mmap_mode: str | None) -> None:
     if encoding not in ("latin1", "bytes", "ASCII"):
         msg = f"encoding must be 'latin1', 'bytes' or 'ASCII', not {encoding!r}"
         raise ValueError(msg)
     if mmap_mode not in (None, "r", "r+", "c"):
         msg = f"mmap_mode must be None, 'r', 'r+' or 'c', not {mmap_mode!r}"
         raise ValueError(msg)
-    opts: dict[str, Any] = {"limits": limits, "ragged": ragged, "encoding": encoding}
-    if isinstance(file, bytes | bytearray | memoryview):
-        return _load_stream(io.BytesIO(bytes(file)), name="<bytes>", own=True, **opts)
-    if isinstance(file, str | os.PathLike):
-        path = os.fspath(file)
-        fp = open(path, "rb")  # noqa: SIM115 - NpzFile owns it
-        try:
-            return _load_stream(
-                fp, name=path, own=True, mmap_mode=mmap_mode, path=path, **opts
-            )
-        except BaseException:
-            fp.close()
-            raise
+
+
+def _load_path(path: str, mmap_mode: str | None, opts: dict[str, Any]) -> Any:
+    fp = open(path, "rb")  # noqa: SIM115 - NpzFile owns it
+    try:
+        return _load_stream(
+            fp, name=path, own=True, mmap_mode=mmap_mode, path=path, **opts
+        )
+    except BaseException:
+        fp.close()
+        raise
+
+
+def _load_fileobj(file: Any, limits: Limits, opts: dict[str, Any]) -> Any:
     if isinstance(file, io.TextIOBase):
         msg = "the file object is open in text mode; open it in binary mode ('rb')"
         raise TypeError(msg)
