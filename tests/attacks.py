@@ -37,7 +37,7 @@ from hostile import (
     npz_bytes,
 )
 from safenpz._exceptions import FormatError, LimitError, UnsafeFileError
-from safenpz._npy import _PICKLE_FIRST_BYTES
+from safenpz._sniff import PICKLE_FIRST_BYTES as _PICKLE_FIRST_BYTES
 
 __all__ = ["ATTACKS", "Attack", "markdown_table"]
 

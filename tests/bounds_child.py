@@ -27,7 +27,8 @@ def _alarm(signum: int, frame: Any) -> None:
 
 def _run(action: str, data: bytes, work: Path) -> None:
     from safenpz._exceptions import FormatError, UnsafeFileError
-    from safenpz._npy import NpzFile, load
+    from safenpz._npy import load
+    from safenpz._npzfile import NpzFile
     from safenpz._scan import scan_path
 
     if action == "load":

@@ -24,8 +24,9 @@ from hostile import HOSTILE, npy_bytes, npz_bytes, obj_array
 from identical import assert_identical
 from safenpz import _tree
 from safenpz._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
+from safenpz._manifest import MANIFEST
 from safenpz._npy import load
-from safenpz._save import MANIFEST, save
+from safenpz._save import save
 from safenpz.cli import main, scan_file
 from strategies import byte_edits, mutate, plain_data
 
