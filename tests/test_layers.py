@@ -55,3 +55,11 @@ def test_magic_bytes_are_known_to_sniff_only() -> None:
     magic = re.compile(r"b[\"'](\\x93NUMPY|PK\\x0[35]\\x0[46])")
     holders = [p.name for p in sorted(SRC.rglob("*.py")) if magic.search(p.read_text())]
     assert holders == ["_sniff.py"]
+
+
+@pytest.mark.parametrize(
+    "module", sorted(p.stem for p in SRC.glob("*.py") if p.stem != "__init__")
+)
+def test_no_module_is_in_an_import_cycle(module: str) -> None:
+    """Lazy imports inside functions count too (``ast.walk`` sees them)."""
+    assert module not in _closure(module)
