@@ -327,6 +327,7 @@ class _Run:
 #: Containers an opcode may add to (tuples are immutable: CPython refuses
 #: ``APPEND`` and the like on them, so no edge is added).
 _MUTABLE = frozenset({_Node, _Lst})
+_NODE_TYPES = frozenset({_Node, _Lst, _Tup})
 _BIG = object()
 _SETFN = object()
 _SET_GLOBALS = frozenset(
@@ -583,6 +584,22 @@ class _Stack:
 
     def appends(self, k: int) -> None:
         """`k` APPENDs in a row: each pops an item into the one below it."""
+        items = self.items
+        if k == 1 and len(items) >= (self.marks[-1] if self.marks else 0) + 2:
+            item = items[-1]
+            if type(item) is not _Run:  # the common case, in one step
+                items.pop()
+                target = items[-1]
+                if type(target) is _Lst:
+                    assert isinstance(target, _Lst)
+                    if type(item) is _Tup or item is _BIG:
+                        self.extend_list(target, [item])
+                    if isinstance(item, _Node):
+                        target.kids.append(item)
+                elif type(target) is _Node and isinstance(item, _Node):
+                    assert isinstance(target, _Node)
+                    target.kids.append(item)
+                return
         chain = self.pop(k, "APPEND")
         chain.insert(0, self.top("APPEND"))
         if any(type(i) is _Tup or i is _BIG for i in chain):
@@ -709,6 +726,8 @@ class _Stack:
 
 def _nodes(group: list[object]) -> list[_Node]:
     """The containers among `group` (edges to add)."""
+    if _NODE_TYPES.isdisjoint(map(type, group)):  # at C speed: most groups
+        return []
     return [item for item in group if isinstance(item, _Node)]
 
 
