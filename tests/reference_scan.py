@@ -111,7 +111,7 @@ def _add(target: Any, items: list[Any]) -> None:
 
 
 def _graph_problem(root: Any, max_depth: int) -> str | None:
-    """"format" (a cycle), "limit" (a path of too many containers) or None."""
+    """Return "format" (a cycle), "limit" (too many containers deep) or None."""
     if not _is_container(root):
         return None
     seen = {id(root): root}

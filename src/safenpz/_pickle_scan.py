@@ -29,6 +29,14 @@ building any object) and checks, before anything is decoded:
   through the memo expand exponentially) and meets at most
   :data:`MAX_BIG_INT_KEYS` ints beyond ``+-(2**61 - 1)`` (whose hashes collide
   at will: a dict of such keys takes quadratic time).
+* a containment graph (every container a :class:`_Node`; an edge for each
+  container an opcode puts into another, see :meth:`_Stack.check_graph`)
+  shows, at ``STOP``, that no container reachable from the result contains
+  itself and that at most ``max_depth + 1`` containers lie inside one another
+  (the bound of the final walk, which would otherwise be the first to see
+  them: ``safenpz scan`` and :func:`safenpz.load` reach one verdict). A
+  ``REDUCE`` result holds its args tuple and a ``BUILD`` target its state, so
+  an object array's items are two levels deeper here than in the walk.
 
 Problems are reported with the opcode name and its byte offset in the stream.
 For speed, runs of plain fixed-width literal pushes (small ints, floats,
@@ -43,8 +51,8 @@ import itertools
 import pickletools
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Literal, NoReturn
 
 from ._exceptions import FormatError, LimitError, UnsafeFileError
