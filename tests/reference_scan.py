@@ -16,7 +16,14 @@ the scanner documents, written down independently:
   higher than ``max_depth + 1`` or expanding to more than ``max_items`` values,
   and hashing (dict keys, set items, ``set()``/``frozenset()`` arguments) more
   than ``max_items`` tuple values are "limit"; more than 4096 hashed ints beyond
-  ``+-(2**61 - 1)`` is "format".
+  ``+-(2**61 - 1)`` is "format";
+* at ``STOP`` (after the trailing-data check), on the graph of containers
+  reachable from the result (an edge per container an opcode puts into
+  another: the MARK closers, ``TUPLE1-3``, ``APPEND(S)``, ``SETITEM(S)``
+  keys and values, ``ADDITEMS``; a ``REDUCE`` result holds its args, a
+  ``BUILD`` target its state): a cycle is "format", else a path of more than
+  ``max_depth + 1`` containers is "limit" (Kahn's topological order here, a
+  depth-first search in the scanner).
 
 :func:`reference_scan` returns the first problem as ``(kind, opcode, offset)``
 or ``None``. Streams that :func:`pickletools.genops` cannot parse (unknown or
@@ -72,12 +79,66 @@ FORMAT = "format"
 LIMIT = "limit"
 
 
-class RList:
+class RNode:
+    """A container other than a tuple: the containers put into it."""
+
+    def __init__(self, kids: list[Any] | None = None) -> None:
+        self.kids: list[Any] = list(kids or [])
+
+
+class RList(RNode):
     """A list: what dangerous values were appended to it."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.size = 0
         self.big = 0
+
+
+def _is_container(v: Any) -> bool:
+    return isinstance(v, RNode) or (isinstance(v, tuple) and bool(v) and v[0] == "T")
+
+
+def _kids(v: Any) -> list[Any]:
+    return v[5] if isinstance(v, tuple) else v.kids  # type: ignore[no-any-return]
+
+
+def _add(target: Any, items: list[Any]) -> None:
+    """`target` (a list, dict, set or REDUCE result; tuples are immutable) now
+    holds the containers among `items`."""
+    if isinstance(target, RNode):
+        _kids(target).extend(i for i in items if _is_container(i))
+
+
+def _graph_problem(root: Any, max_depth: int) -> str | None:
+    """Return "format" (a cycle), "limit" (too many containers deep) or None."""
+    if not _is_container(root):
+        return None
+    seen = {id(root): root}
+    todo = [root]
+    while todo:
+        for kid in _kids(todo.pop()):
+            if id(kid) not in seen:
+                seen[id(kid)] = kid
+                todo.append(kid)
+    indegree = dict.fromkeys(seen, 0)
+    for node in seen.values():
+        for kid in _kids(node):
+            indegree[id(kid)] += 1
+    longest = dict.fromkeys(seen, 1)
+    ready = [node for node in seen.values() if indegree[id(node)] == 0]
+    done = 0
+    while ready:
+        node = ready.pop()
+        done += 1
+        for kid in _kids(node):
+            longest[id(kid)] = max(longest[id(kid)], longest[id(node)] + 1)
+            indegree[id(kid)] -= 1
+            if indegree[id(kid)] == 0:
+                ready.append(kid)
+    if done < len(seen):
+        return FORMAT
+    return LIMIT if max(longest.values()) > max_depth + 1 else None
 
 
 class Problem(Exception):
@@ -130,6 +191,7 @@ def reference_scan(
         return stack[-1]
 
     def make_tuple(items: list[Any]) -> Any:
+        kids = [i for i in items if _is_container(i)]
         h, s, b, lists = 0, 1, 0, []
         for item in items:
             ih, isz, ib, il = _value(item)
@@ -137,7 +199,7 @@ def reference_scan(
             lists += il
         if h + 1 > max_depth + 1 or s > max_items:
             raise Problem(LIMIT)
-        return ("T", h + 1, s, b, lists)
+        return ("T", h + 1, s, b, lists, kids)
 
     def charge(items: list[Any]) -> None:
         for item in items:
@@ -204,6 +266,9 @@ def reference_scan(
                 tail = data[pos + 1 :]
                 if len(tail) > 16 or not set(tail) <= set(b" \t\r\n\x0b\x0c"):
                     raise Problem(FORMAT)
+                graph = _graph_problem(stack[-1], max_depth)
+                if graph is not None:
+                    raise Problem(graph)
                 return first
             if name in GETS:
                 if arg not in memo:
@@ -240,7 +305,7 @@ def reference_scan(
             elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
                 stack.append(make_tuple(pop(int(name[-1]))))
             elif name == "EMPTY_TUPLE":
-                stack.append(("T", 1, 1, 0, []))
+                stack.append(("T", 1, 1, 0, [], []))
             elif name == "EMPTY_LIST":
                 stack.append(RList())
             elif name in ("INT", "LONG", "LONG1", "LONG4"):
@@ -254,20 +319,24 @@ def reference_scan(
             elif name == "APPEND":
                 item = pop(1)
                 extend(top(), item)
+                _add(top(), item)
             elif name == "SETITEM":
-                key, _ = pop(2)
+                key, value = pop(2)
                 top()
                 charge([key])
+                _add(top(), [key, value])
             elif name == "BUILD":
-                pop(1)
-                top()
+                state = pop(1)
+                _add(top(), state)
+            elif name in ("EMPTY_DICT", "EMPTY_SET"):
+                stack.append(RNode())
             elif name == "REDUCE":
                 fn, args = pop(2)
                 if fn == "SET" and isinstance(args, tuple) and args[0] == "T":
                     hashing[0] += args[2] + sum(lst.size for lst in args[4])
                     hashing[1] += args[3] + sum(lst.big for lst in args[4])
                     charge([])
-                stack.append("leaf")
+                stack.append(RNode([args] if _is_container(args) else []))
             elif pickletools.markobject in op.stack_before:
                 if not marks:
                     raise Problem(FORMAT)
@@ -278,21 +347,23 @@ def reference_scan(
                 elif name == "LIST":
                     lst = RList()
                     extend(lst, group)
+                    _add(lst, group)
                     stack.append(lst)
                 elif name == "APPENDS":
                     extend(top(), group)
+                    _add(top(), group)
                 elif name in ("DICT", "SETITEMS"):
                     if name == "SETITEMS":
-                        top()
+                        _add(top(), group)
                     charge(group[0::2])
                     if name == "DICT":
-                        stack.append("leaf")
+                        stack.append(RNode([i for i in group if _is_container(i)]))
                 elif name in ("FROZENSET", "ADDITEMS"):
                     if name == "ADDITEMS":
-                        top()
+                        _add(top(), group)
                     charge(group)
                     if name == "FROZENSET":
-                        stack.append("leaf")
+                        stack.append(RNode([i for i in group if _is_container(i)]))
                 elif name == "OBJ":
                     if not group:
                         raise Problem(FORMAT)

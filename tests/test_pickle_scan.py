@@ -45,6 +45,7 @@ from safenpz._exceptions import (
     UnsafeFileError,
 )
 from safenpz._pickle_scan import SAFE_GLOBALS, PickleReport, scan_pickle
+from safenpz._unpickle import safe_loads
 from strategies import byte_edits, mutate
 
 FUZZ = settings(max_examples=300, deadline=2000)
@@ -669,3 +670,123 @@ def test_empty_containers_popped_at_once_count_toward_max_items(pair: bytes) -> 
     assert report.safe
     assert report.containers == 5_000_000
     assert report.opcodes["POP"] == 5_000_000
+
+
+# --------------------------------------------------------------------------
+# the containment graph: nesting and self-reference decided before decoding
+
+
+def _self_array() -> bytes:
+    """An object array whose item list holds the array itself (REDUCE + BUILD)."""
+    arr = np.empty(1, dtype=object)
+    arr[0] = arr
+    return pickle.dumps(arr, protocol=2)
+
+
+def _ordered_dict_holding_itself() -> bytes:
+    from collections import OrderedDict
+
+    od: OrderedDict[int, object] = OrderedDict()
+    od[0] = [od]
+    return pickle.dumps(od, protocol=2)
+
+
+CYCLES = {
+    "list-in-itself": b"]q\x00h\x00a.",
+    "list-appends-itself": b"]q\x00(K\x01h\x00e.",
+    "dict-value-is-itself": b"}q\x00K\x00h\x00s.",
+    "dict-setitems-itself": b"}q\x00(K\x00h\x00u.",
+    "dict-in-list-in-dict": pickle.dumps(
+        (lambda d: (d.__setitem__(0, [d]), d)[1])({}), protocol=2
+    ),
+    "list-in-tuple-in-list": pickle.dumps(
+        (lambda lst: (lst.append((lst,)), lst)[1])([]), protocol=4
+    ),
+    "set-of-tuple-of-list-in-list": b"]q\x00\x8f(h\x00\x85\x90a.",
+    "object-array-holds-itself": _self_array(),
+    "ordered-dict-holds-itself": _ordered_dict_holding_itself(),
+    "protocol-0": pickle.dumps((lambda lst: (lst.append(lst), lst)[1])([]), 0),
+}
+
+
+@pytest.mark.parametrize("data", CYCLES.values(), ids=CYCLES.keys())
+def test_a_container_that_contains_itself_is_refused_by_the_scan(data: bytes) -> None:
+    """Whatever the container kinds on the cycle, the static scan refuses it
+    at STOP, before anything is decoded, as the walk would."""
+    with pytest.raises(FormatError, match=message_pattern("contains itself", "STOP")):
+        scan_pickle(data)
+    with pytest.raises(FormatError, match="contains itself"):
+        safe_loads(data)
+
+
+def _nested(kinds: str, height: int) -> object:
+    """`height` containers inside one another, cycling through `kinds`
+    (l: list, d: dict value, t: tuple, k: dict key tuple)."""
+    obj: object = 1
+    for i in range(height):
+        kind = kinds[i % len(kinds)]
+        if kind == "l":
+            obj = [obj]
+        elif kind == "d":
+            obj = {"k": obj}
+        elif kind == "t":
+            obj = (obj,)
+        else:
+            obj = {(obj,) if isinstance(obj, tuple) else (1,): 2}
+    return obj
+
+
+@pytest.mark.parametrize("kinds", ["l", "d", "ld", "ltd", "dt"])
+@pytest.mark.parametrize("protocol", [0, 2, 5])
+def test_nesting_bound_of_the_scan_is_the_walk_bound(kinds: str, protocol: int) -> None:
+    """``max_depth + 1`` containers inside one another load (the walk's depth 0
+    is the outermost); one more is refused by the scan, at STOP, naming
+    max_depth, for lists, dicts, tuples and mixes of them."""
+    max_depth = 6
+    ok = pickle.dumps(_nested(kinds, max_depth + 1), protocol=protocol)
+    assert scan_pickle(ok, max_depth=max_depth).safe
+    assert safe_loads(ok, max_depth=max_depth) == _nested(kinds, max_depth + 1)
+    deep = pickle.dumps(_nested(kinds, max_depth + 2), protocol=protocol)
+    with pytest.raises(LimitError, match=message_pattern("max_depth=6", "STOP")):
+        scan_pickle(deep, max_depth=max_depth)
+
+
+def test_nested_setitem_and_append_runs_nest() -> None:
+    """A run of SETITEMs (or APPENDs) sets each value into the one below it:
+    ``}K\\x00}K\\x00}ss`` is three dicts deep, not one dict holding two."""
+    dicts = proto(2) + b"}K\x00" * 3 + b"}" + b"s" * 3 + STOP
+    assert scan_pickle(dicts, max_depth=3).safe
+    with pytest.raises(LimitError, match="max_depth=2"):
+        scan_pickle(dicts, max_depth=2)
+    lists = proto(2) + b"]" * 4 + b"a" * 3 + STOP
+    assert scan_pickle(lists, max_depth=3).safe
+    with pytest.raises(LimitError, match="max_depth=2"):
+        scan_pickle(lists, max_depth=2)
+
+
+def test_shared_containers_are_not_cycles_and_the_check_is_linear() -> None:
+    """Memo-shared containers (a DAG) load; the graph check takes linear time
+    even when the number of paths is exponential (2**20000 here)."""
+    shared = [1]
+    obj = [shared, shared, {"k": shared}, (shared,), [[shared]]]
+    data = pickle.dumps(obj, protocol=2)
+    assert scan_pickle(data).safe
+    assert safe_loads(data) == obj
+    chain = proto(2) + b"]q\x00" + b"(h\x00h\x00lq\x00" * 20_000 + STOP
+    with measure_time() as elapsed:
+        assert scan_pickle(chain, max_depth=10**6).safe
+    assert elapsed() < 5
+    with pytest.raises(LimitError, match="max_depth=64"):
+        scan_pickle(chain)
+
+
+def test_object_arrays_are_over_estimated_by_two_levels() -> None:
+    """Documented: a REDUCE result holds its args tuple and a BUILD target its
+    state tuple, so an object array's items are three levels below it for the
+    scan (one for the walk). An object array of lists needs max_depth=3."""
+    arr = np.empty(2, dtype=object)
+    arr[0], arr[1] = [1], [2]
+    data = pickle.dumps(arr, protocol=2)
+    assert scan_pickle(data, max_depth=3).safe
+    with pytest.raises(LimitError, match=message_pattern("max_depth=2", "STOP")):
+        scan_pickle(data, max_depth=2)

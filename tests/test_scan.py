@@ -93,38 +93,10 @@ def _corpus() -> dict[str, bytes]:
     return files
 
 
-#: Streams the decoder refuses but the static scanner (safenpz._pickle_scan,
-#: being rewritten separately) does not yet see: container nesting, memo use
-#: before definition, self-references, STOP on an empty stack.
-SCANNER_GAPS = {
-    f"malformed-npy-{i}"
-    for i in (
-        "lists-100k-nested",
-        "dicts-100k-nested",
-        "list-contains-itself",
-        "dict-contains-itself",
-        "list-contains-tuple-containing-it",
-    )
-}
-
-
 CORPUS = _corpus()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                reason="static scanner gap, see SCANNER_GAPS", strict=True
-            ),
-        )
-        if n in SCANNER_GAPS
-        else n
-        for n in CORPUS
-    ],
-)
+@pytest.mark.parametrize("name", list(CORPUS))
 def test_scan_reaches_the_verdict_load_reaches(name: str) -> None:
     data = CORPUS[name]
     verdict = scan_bytes(data).verdict

@@ -29,6 +29,14 @@ building any object) and checks, before anything is decoded:
   through the memo expand exponentially) and meets at most
   :data:`MAX_BIG_INT_KEYS` ints beyond ``+-(2**61 - 1)`` (whose hashes collide
   at will: a dict of such keys takes quadratic time).
+* a containment graph (every container a :class:`_Node`; an edge for each
+  container an opcode puts into another, see :meth:`_Stack.check_graph`)
+  shows, at ``STOP``, that no container reachable from the result contains
+  itself and that at most ``max_depth + 1`` containers lie inside one another
+  (the bound of the final walk, which would otherwise be the first to see
+  them: ``safenpz scan`` and :func:`safenpz.load` reach one verdict). A
+  ``REDUCE`` result holds its args tuple and a ``BUILD`` target its state, so
+  an object array's items are two levels deeper here than in the walk.
 
 Problems are reported with the opcode name and its byte offset in the stream.
 For speed, runs of plain fixed-width literal pushes (small ints, floats,
@@ -43,6 +51,7 @@ import itertools
 import pickletools
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, NoReturn
 
@@ -271,20 +280,45 @@ def _is_allowed_tail(buf: bytes, pos: int) -> bool:
 # but a MARK-closing one (or POP of a bare MARK) may pop across a MARK.
 
 
-class _Tup:
+class _Node:
+    """A container (list, dict, set, tuple, REDUCE result): one per container
+    the stream creates, shared through the memo and ``DUP`` like the object.
+    ``kids`` are the containers it holds (edges of the containment graph);
+    ``h`` is scratch for :meth:`_Stack.check_graph` (0: not seen yet, -1: on
+    the current path, else its height)."""
+
+    __slots__ = ("h", "kids")
+
+    def __init__(self, kids: list[_Node] | None = None) -> None:
+        self.kids: list[_Node] = [] if kids is None else kids
+        self.h = 0
+
+
+class _Tup(_Node):
     __slots__ = ("big", "height", "lists", "size")
 
-    def __init__(self, height: int, size: int, big: int, lists: tuple[_Lst, ...]):
+    def __init__(
+        self,
+        height: int,
+        size: int,
+        big: int,
+        lists: tuple[_Lst, ...],
+        kids: list[_Node] | None = None,
+    ):
+        self.kids = [] if kids is None else kids
+        self.h = 0
         self.height = height
         self.size = size
         self.big = big
         self.lists = lists
 
 
-class _Lst:
+class _Lst(_Node):
     __slots__ = ("big", "size")
 
-    def __init__(self) -> None:
+    def __init__(self, kids: list[_Node] | None = None) -> None:
+        self.kids = [] if kids is None else kids
+        self.h = 0
         self.size = 0  # expanded size of the tuples appended (leaves: 0)
         self.big = 0
 
@@ -298,9 +332,12 @@ class _Run:
         self.count = -1  # unknown until needed
 
 
+#: Containers an opcode may add to (tuples are immutable: CPython refuses
+#: ``APPEND`` and the like on them, so no edge is added).
+_MUTABLE = frozenset({_Node, _Lst})
+_NODE_TYPES = frozenset({_Node, _Lst, _Tup})
 _BIG = object()
 _SETFN = object()
-_EMPTY_TUPLE = _Tup(1, 1, 0, ())
 _SET_GLOBALS = frozenset(
     (m, n) for m in ("builtins", "__builtin__") for n in ("set", "frozenset")
 )
@@ -344,6 +381,8 @@ class _Stack:
         self.max_items = max_items
         self.hash_work = 0
         self.big_keys = 0
+        # one per scan: a stream may (wrongly) APPEND to it, adding edges
+        self.empty_tuple = _Tup(1, 1, 0, ())
 
     # -- basic moves
 
@@ -399,10 +438,12 @@ class _Stack:
     def tuple_of(self, items: list[object]) -> _Tup:
         height, size, big = 0, 1, 0
         lists: list[_Lst] = []
+        kids: list[_Node] = []
         for item in items:
             tp = type(item)
             if tp is _Tup:
                 assert isinstance(item, _Tup)
+                kids.append(item)
                 height = max(height, item.height)
                 size += item.size
                 big += item.big
@@ -418,7 +459,11 @@ class _Stack:
                 size += 1 + item.size
                 big += item.big
                 lists.append(item)
+                kids.append(item)
             else:
+                if tp is _Node:
+                    assert isinstance(item, _Node)
+                    kids.append(item)
                 size += 1
         height += 1
         if height > self.max_height:
@@ -434,7 +479,7 @@ class _Stack:
                 "each of them)"
             )
             raise _StackError(msg, "limit")
-        return _Tup(height, size, big, tuple(lists))
+        return _Tup(height, size, big, tuple(lists), kids)
 
     def hashed(self, items: list[object], step: int = 1) -> None:
         """Account for hashing ``items[::step]`` (dict keys, set items)."""
@@ -485,26 +530,26 @@ class _Stack:
         if name == "TUPLE":
             items.append(self.tuple_of(group))
         elif name == "LIST":
-            lst = _Lst()
+            lst = _Lst(_nodes(group))
             self.extend_list(lst, group)
             items.append(lst)
-        elif name == "APPENDS":
+        elif name in ("APPENDS", "SETITEMS", "ADDITEMS"):
             target = self.top(name)
-            if type(target) is _Lst:
-                assert isinstance(target, _Lst)
-                self.extend_list(target, group)
-        elif name in ("DICT", "SETITEMS"):
-            if name == "SETITEMS":
-                self.top(name)
+            if name == "APPENDS":
+                if type(target) is _Lst:
+                    assert isinstance(target, _Lst)
+                    self.extend_list(target, group)
+            else:
+                self.hashed(group, 2 if name == "SETITEMS" else 1)
+            if type(target) in _MUTABLE:
+                assert isinstance(target, _Node)
+                target.kids += _nodes(group)
+        elif name == "DICT":
             self.hashed(group, 2)
-            if name == "DICT":
-                items.append(0)
-        elif name in ("FROZENSET", "ADDITEMS"):
-            if name == "ADDITEMS":
-                self.top(name)
+            items.append(_Node(_nodes(group)))
+        elif name == "FROZENSET":
             self.hashed(group)
-            if name == "FROZENSET":
-                items.append(0)
+            items.append(_Node(_nodes(group)))
         elif name in ("INST", "OBJ"):
             if name == "OBJ" and not group:
                 self.underflow(name)
@@ -522,6 +567,9 @@ class _Stack:
                 lst.big += 1
 
     def reduce(self) -> None:
+        """``fn(*args)``: the result holds the args tuple (an over-estimate of
+        one level: the objects ``set(list)`` or an array holds are items of
+        items of the args, see :meth:`check_graph`)."""
         fn, args = self.pop(2, "REDUCE")
         if fn is _SETFN and type(args) is _Tup:
             assert isinstance(args, _Tup)
@@ -530,7 +578,7 @@ class _Stack:
                 args.size + sum(lst.size for lst in args.lists),
                 args.big + sum(lst.big for lst in args.lists),
             )
-        self.items.append(0)
+        self.items.append(_Node([args]) if isinstance(args, _Node) else _Node())
 
     def fixed(self, name: str, pops: int, push: object) -> None:
         """An opcode that pops `pops` items and pushes `push` (None: nothing)."""
@@ -544,6 +592,22 @@ class _Stack:
 
     def appends(self, k: int) -> None:
         """`k` APPENDs in a row: each pops an item into the one below it."""
+        items = self.items
+        if k == 1 and len(items) >= (self.marks[-1] if self.marks else 0) + 2:
+            item = items[-1]
+            if type(item) is not _Run:  # the common case, in one step
+                items.pop()
+                target = items[-1]
+                if type(target) is _Lst:
+                    assert isinstance(target, _Lst)
+                    if type(item) is _Tup or item is _BIG:
+                        self.extend_list(target, [item])
+                    if isinstance(item, _Node):
+                        target.kids.append(item)
+                elif type(target) is _Node and isinstance(item, _Node):
+                    assert isinstance(target, _Node)
+                    target.kids.append(item)
+                return
         chain = self.pop(k, "APPEND")
         chain.insert(0, self.top("APPEND"))
         if any(type(i) is _Tup or i is _BIG for i in chain):
@@ -551,12 +615,26 @@ class _Stack:
                 if type(below) is _Lst:
                     assert isinstance(below, _Lst)
                     self.extend_list(below, [item])
+        for below, item in itertools.pairwise(chain):
+            if isinstance(item, _Node) and type(below) in _MUTABLE:
+                assert isinstance(below, _Node)
+                below.kids.append(item)
 
     def setitems(self, k: int) -> None:
         """`k` SETITEMs in a row: each pops a key and a value."""
         popped = self.pop(2 * k, "SETITEM")
-        self.top("SETITEM")
+        target = self.top("SETITEM")
         self.hashed(popped[0::2])
+        # the i-th SETITEM from the top sets a key and value in the value
+        # the (i+1)-th one pops (nested dicts: ``}K\x00}K\x00}ss``)
+        keys, values = popped[0::2], popped[1::2]
+        for below, key, value in zip([target, *values], keys, values, strict=False):
+            if type(below) in _MUTABLE:
+                assert isinstance(below, _Node)
+                if isinstance(key, _Node):
+                    below.kids.append(key)
+                if isinstance(value, _Node):
+                    below.kids.append(value)
 
     def pops(self, k: int) -> None:
         """`k` POPs in a row (POP of a bare MARK drops the MARK)."""
@@ -576,8 +654,72 @@ class _Stack:
             items.pop()
 
     def build(self) -> None:
-        self.pop(1, "BUILD")
-        self.top("BUILD")
+        """``obj.__setstate__(state)``: `obj` holds the state (for an array,
+        its items are in a list in a tuple: two levels over, see
+        :meth:`check_graph`)."""
+        (state,) = self.pop(1, "BUILD")
+        target = self.top("BUILD")
+        if isinstance(state, _Node) and type(target) in _MUTABLE:
+            assert isinstance(target, _Node)
+            target.kids.append(state)
+
+    def check_graph(self, root: object) -> None:
+        """Refuse a container holding itself, or nesting deeper than the walk
+        allows, in what `root` (the value ``STOP`` returns) holds.
+
+        The containment graph (see :class:`_Node`) is a superset of what the
+        walk visits: a ``REDUCE`` result holds its args tuple, a ``BUILD``
+        target its state, so the walk's depth is over-estimated by one level
+        per ``REDUCE`` and one per ``BUILD`` (an object array's items are three
+        levels below it here, one in the walk). One iterative depth-first
+        search, linear in containers + edges: a kid on the current path is a
+        cycle; the longest path from `root`, counted in containers, may not
+        exceed ``max_depth + 1`` (the walk's depth 0 is the outermost). The
+        whole graph is searched before the depth is judged, so a cycle is
+        always a FormatError, however deep.
+        """
+        if not isinstance(root, _Node) or not root.kids:
+            return
+        limit = self.max_height
+        root.h = -1
+        path: list[_Node] = [root]
+        kids_of: list[Iterator[_Node]] = [iter(root.kids)]
+        best = [1]
+        while path:
+            for kid in kids_of[-1]:
+                if not kid.kids:  # an empty container (maybe a shared one)
+                    best[-1] = max(best[-1], 2)
+                    continue
+                h = kid.h
+                if h > 0:
+                    best[-1] = max(best[-1], h + 1)
+                    continue
+                if h < 0:
+                    msg = (
+                        "a container that contains itself (directly or through "
+                        "other containers): plain data holds no cycles"
+                    )
+                    raise _StackError(msg)
+                kid.h = -1
+                path.append(kid)
+                kids_of.append(iter(kid.kids))
+                best.append(2)  # `kid` holds a container
+                break
+            else:
+                node = path.pop()
+                kids_of.pop()
+                node.h = h = best.pop()
+                if best:
+                    best[-1] = max(best[-1], h + 1)
+                elif h > limit:
+                    self.too_deep()
+
+    def too_deep(self) -> NoReturn:
+        msg = (
+            f"containers (lists, dicts, sets, tuples, arrays) nested deeper "
+            f"than max_depth={self.max_depth}"
+        )
+        raise _StackError(msg, "limit")
 
     def put(self, idx: int, what: str) -> None:
         self.memo[idx] = self.top(what)
@@ -588,6 +730,13 @@ class _Stack:
         except KeyError:
             msg = f"{what} of memo index {idx}, which was never stored"
             raise _StackError(msg) from None
+
+
+def _nodes(group: list[object]) -> list[_Node]:
+    """The containers among `group` (edges to add)."""
+    if _NODE_TYPES.isdisjoint(map(type, group)):  # at C speed: most groups
+        return []
+    return [item for item in group if isinstance(item, _Node)]
 
 
 # Stack effect of the opcodes not handled by name in the scan loop:
@@ -803,7 +952,7 @@ def scan_pickle(
                     continue
                 if code in _EMPTY_MUTABLE:  # EMPTY_LIST/DICT/SET: one per row
                     simple_counts[code] += 1
-                    stack.append(_Lst() if code == 0x5D else 0)
+                    stack.append(_Lst() if code == 0x5D else _Node())
                     report.containers += 1
                     if report.containers > max_items and not over_items:
                         over_items = True
@@ -917,11 +1066,11 @@ def scan_pickle(
                     elif code in _TUPLE_N:
                         st.tuple_n(name, _TUPLE_N[code])
                     elif code == 0x29:  # EMPTY_TUPLE
-                        stack.append(_EMPTY_TUPLE)
+                        stack.append(st.empty_tuple)
                     elif code == 0x5D:  # EMPTY_LIST
                         stack.append(_Lst())
                     else:  # EMPTY_DICT, EMPTY_SET
-                        stack.append(0)
+                        stack.append(_Node())
                     if container:
                         report.containers += 1
                         if report.containers > max_items and not over_items:
@@ -1001,7 +1150,7 @@ def scan_pickle(
                 elif name in _FORBIDDEN:
                     problem("unsafe", name, start, _FORBIDDEN[name])
                 if name == "STOP":
-                    st.top(name)
+                    result = st.top(name)
                     if not _is_allowed_tail(buf, pos):
                         problem(
                             "format",
@@ -1011,6 +1160,7 @@ def scan_pickle(
                             f"{MAX_TRAILING_WHITESPACE} bytes of whitespace are "
                             "accepted; other readers could see something else there)",
                         )
+                    st.check_graph(result)
                     break
                 if name == "PROTO":
                     report.protocol = arg[0]
