@@ -184,7 +184,7 @@ def test_failed_write_leaves_no_file(
         msg = "disk full"
         raise OSError(msg)
 
-    monkeypatch.setattr(np, "savez_compressed", boom)
+    monkeypatch.setattr(np.lib.format, "write_array", boom)
     with pytest.raises(OSError, match="disk full"):
         safenpz.convert(src, dst)
     assert dst.read_bytes() == b"previous content"

@@ -39,14 +39,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.lib import format as npformat
 
 from . import _tree
-from ._exceptions import FormatError
+from ._exceptions import FormatError, UnstorableError
 from ._jsonio import parse_json
 from ._preview import preview
 from ._ragged import RaggedArray
@@ -54,7 +56,14 @@ from ._ragged import RaggedArray
 if TYPE_CHECKING:
     from ._npy import NpzFile
 
-__all__ = ["MANIFEST", "Layout", "atomic_write", "check_manifest", "save"]
+__all__ = [
+    "MANIFEST",
+    "Layout",
+    "atomic_write",
+    "check_manifest",
+    "save",
+    "save_arrays",
+]
 
 MANIFEST = "__safenpz__"
 _FORMAT_VERSION = 1
@@ -127,8 +136,8 @@ _ITEM_DTYPES = {
 def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | None:
     """A 1-D object array of numeric rows → (RaggedArray, row type).
 
-    Returns None when the elements are not rows at all; raises TypeError when
-    they are rows that could not come back unchanged (mixed row types, mixed
+    Returns None when the elements are not rows at all; raises
+    UnstorableError when they are rows that could not come back unchanged (mixed row types, mixed
     item types, rows of different dtypes).
     """
     if arr.ndim != 1:
@@ -165,7 +174,7 @@ def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | 
             f"cannot store {name!r} pickle-free without changing it: it holds "
             f"{problem}; convert it to a RaggedArray of one dtype first"
         )
-        raise TypeError(msg)
+        raise UnstorableError(msg)
     try:
         ragged = RaggedArray.from_lists(rows, dtype=dtype)
     except OverflowError as err:
@@ -177,7 +186,7 @@ def _wide_int_rows(
     rows: list[Any], name: str, dtype: Any, err: OverflowError
 ) -> RaggedArray:
     """Rows of Python ints beyond int64: uint64 keeps them exactly when none is
-    negative; otherwise no 64-bit type does (TypeError, like other columns
+    negative; otherwise no 64-bit type does (UnstorableError, like other columns
     that cannot be stored without changing them)."""
     if dtype is np.int64 and min(min(r, default=0) for r in rows) >= 0:
         try:
@@ -188,7 +197,7 @@ def _wide_int_rows(
         f"cannot store {name!r} pickle-free without changing it: its integers "
         "do not all fit int64, nor all fit uint64"
     )
-    raise TypeError(msg) from err
+    raise UnstorableError(msg) from err
 
 
 def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
@@ -214,8 +223,11 @@ def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
 
 def _check_name(name: str) -> None:
     if not name or "/" in name or "\\" in name or name.startswith(MANIFEST):
-        msg = f"array name {name!r} is not allowed in a safenpz file"
-        raise ValueError(msg)
+        msg = (
+            f"array name {preview(name)} is not allowed in a safenpz file (it is "
+            f"empty, holds '/' or '\\', or starts with {MANIFEST!r}); rename it"
+        )
+        raise UnstorableError(msg)
 
 
 def _plan(
@@ -227,9 +239,10 @@ def _plan(
     def put(member: str, arr: np.ndarray[Any, Any]) -> None:
         if member in members:
             msg = (
-                f"array name {member!r} clashes with the ragged parts of another array"
+                f"array name {preview(member)} clashes with the parts of another "
+                "array that safenpz stores in several members; rename it"
             )
-            raise ValueError(msg)
+            raise UnstorableError(msg)
         members[member] = arr
 
     for name, value in arrays.items():
@@ -245,7 +258,7 @@ def _plan(
                 f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
                 "pass a numeric array, an object array of numeric rows or a RaggedArray"
             )
-            raise TypeError(msg)
+            raise UnstorableError(msg)
         if arr is not None and arr.dtype != object:
             _tree.check_storable_dtype(arr.dtype, repr(name), exact_type=False)
             put(name, np.asarray(arr))
@@ -299,11 +312,16 @@ def save(
 
     Raises
     ------
-    TypeError
+    UnstorableError
         A value cannot be stored without pickle or without changing it (an
-        object that is not plain data, a dtype ``np.save`` would change).
+        object that is not plain data, a dtype ``np.save`` would change, a
+        value that contains itself), or a bad or clashing array name. It is
+        also a ``TypeError`` and a ``ValueError``.
+    LimitError
+        A value stored as a tree would be too big once its shared references
+        are expanded (see :mod:`safenpz._tree`); nothing is written.
     ValueError
-        Bad or clashing array names; a value that contains itself.
+        A positional array and the keyword ``arr_<i>`` together.
 
     Examples
     --------
@@ -322,16 +340,39 @@ def save(
             msg = f"cannot use un-named array {i} and keyword {name!r} together"
             raise ValueError(msg)
         arrays[name] = value
+    save_arrays(file, arrays, compress=compress)
+
+
+def save_arrays(
+    file: str | os.PathLike[str] | IO[bytes],
+    arrays: dict[str, Any],
+    *,
+    compress: bool = False,
+) -> None:
+    """:func:`save` with the arrays as a dict, so any name works (``file``,
+    ``compress``, ``allow_pickle``: an archive read from disk may use them)."""
     members, manifest = _plan(arrays)
     if manifest:
         doc = {"format": "safenpz", "version": _FORMAT_VERSION, "arrays": manifest}
         members[MANIFEST] = np.array(json.dumps(doc, sort_keys=True))
-    writer: Any = np.savez_compressed if compress else np.savez
     if isinstance(file, str | os.PathLike):
         with atomic_write(file) as fp:
-            writer(fp, **members)
+            _write_members(fp, members, compress=compress)
     else:
-        writer(file, **members)
+        _write_members(file, members, compress=compress)
+
+
+def _write_members(
+    fp: IO[bytes], members: dict[str, np.ndarray[Any, Any]], *, compress: bool
+) -> None:
+    """What ``np.savez`` does, without passing member names as keywords
+    (``np.savez(fp, file=...)`` fails; ``allow_pickle=`` is taken as its
+    option) and never pickling."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(fp, mode="w", compression=method, allowZip64=True) as zf:
+        for key, arr in members.items():
+            with zf.open(key + ".npy", "w", force_zip64=True) as out:
+                npformat.write_array(out, np.asanyarray(arr), allow_pickle=False)
 
 
 class Layout:
@@ -425,7 +466,18 @@ class Layout:
             where = f"{npz._name}: the safenpz manifest"
 
             def read(stem: str) -> Any:
-                return npz.read_npy(stem + ".npy", ragged=False)
+                member = stem + ".npy"
+                if stem == f"{name}.tree":
+                    size = npz.member_size(member)
+                    if size > _tree.MAX_TABLE_MEMBER:
+                        msg = (
+                            f"{where}: member {preview(member)} declares "
+                            f"{size:,} bytes, more than a node table safenpz."
+                            "save writes; the file was not written by "
+                            "safenpz.save or has been altered"
+                        )
+                        raise FormatError(msg)
+                return npz.read_npy(member, ragged=False)
 
             return _tree.decode(name, entry, read, npz._limits, where)
         if entry["kind"] == "object_scalars":
