@@ -137,8 +137,8 @@ def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | 
     """A 1-D object array of numeric rows → (RaggedArray, row type).
 
     Returns None when the elements are not rows at all; raises
-    UnstorableError when they are rows that could not come back unchanged (mixed row types, mixed
-    item types, rows of different dtypes).
+    UnstorableError when they are rows that could not come back unchanged
+    (mixed row types, mixed item types, rows of different dtypes).
     """
     if arr.ndim != 1:
         return None

@@ -539,8 +539,7 @@ def _check_size(size: _Size, where: str) -> None:
     if text > MAX_SAVE_TEXT:
         _too_big(
             where,
-            f"holds more than {MAX_SAVE_TEXT:,} characters of strings and "
-            "bytes",
+            f"holds more than {MAX_SAVE_TEXT:,} characters of strings and bytes",
             "store large strings or bytes as arrays (np.frombuffer), or split "
             "the value into several names",
         )
