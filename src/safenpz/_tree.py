@@ -500,6 +500,10 @@ def _own_size(item: Any) -> _Size:
         return 1, 4 * ((len(item) + 2) // 3) + 2, 0
     if tp is int:
         return 1, item.bit_length() // 4 + 4, 0
+    if isinstance(item, np.generic) and _NUMBER_DTYPES.get(item.dtype.char) == (
+        item.dtype
+    ):
+        return 1, 2 * item.nbytes, 0  # stored inline, as hex
     if isinstance(item, np.ndarray | np.generic):
         return 1, 0, item.nbytes
     return 1, 0, 0  # fixed-size scalars, dtypes, and what encode refuses
@@ -545,12 +549,18 @@ def _check_size(size: _Size, where: str) -> None:
         )
 
 
-def _measure(value: Any, where: str) -> None:
+def _measure(value: Any, where: str) -> _Size:
     """Refuse `value` if its tree would be too big, before building any of it.
 
     Sizes are memoised per object (by ``id``; the value keeps every object
     alive), so the count takes time linear in the distinct objects and their
     references, however much shared references expand.
+
+    Returns
+    -------
+    nodes, text, leaf_bytes : int
+        The expanded size: the nodes :func:`encode` writes, the characters
+        of strings, bytes and big ints in them, the bytes of leaf arrays.
 
     Raises
     ------
@@ -609,6 +619,7 @@ def _measure(value: Any, where: str) -> None:
             f"than {MAX_SAVE_COPY_BYTES:,})",
             "store each array once, under its own name",
         )
+    return sizes[id(value)]
 
 
 def table_problem(text: str) -> str | None:
