@@ -176,6 +176,9 @@ def _arrow_column_of(pa: Any, value: Any, name: str) -> Any:
             "(convert to .npz instead, which keeps any plain data)"
         )
         raise UnstorableError(msg)
+    if arr.dtype.byteorder not in "=|" and arr.dtype.fields is None:
+        # pyarrow takes native byte order only; the values are the same
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.ndim == 1:
         return pa.array(arr)
     if arr.ndim == 2:  # fixed-size rows → list column
