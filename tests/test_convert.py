@@ -650,3 +650,22 @@ def test_byte_swapped_columns_convert_to_parquet(tmp_path: Path) -> None:
     assert table.column("a").to_pylist() == [0, 1, 2]
     assert table.schema.field("a").type == pa.int32()
     assert table.column("b").to_pylist() == [[1.0, 1.0]] * 3
+
+
+def test_pyarrow_write_errors_are_translated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        msg = "no writer for this type"
+        raise pa.ArrowNotImplementedError(msg)
+
+    monkeypatch.setattr(pq, "write_table", refuse)
+    src = tmp_path / "old.npy"
+    np.save(src, np.arange(3))
+    dst = tmp_path / "new.parquet"
+    with pytest.raises(safenpz.UnstorableError, match="no writer for this type"):
+        safenpz.convert(src, dst)
+    assert not dst.exists()

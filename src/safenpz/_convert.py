@@ -454,8 +454,6 @@ def _write_parquet(
         with atomic_write(paths[stem]) as fp:
             try:
                 pq.write_table(table, fp)
-            except OSError:
-                raise
-            except pa.ArrowException as err:  # pragma: no cover - defensive
+            except pa.ArrowException as err:  # (a disk error is an OSError)
                 raise _arrow_error(str(paths[stem]), None, err) from err
     return list(paths.values())
