@@ -354,3 +354,318 @@ def test_every_container_and_mark_opcode_takes_the_counting_fast_path() -> None:
 
     names = {name for name, _, _ in _SIMPLE.values()}
     assert _CONTAINERS | _MARK_CLOSERS | {"MARK"} <= names
+
+
+# --------------------------------------------------------------------------
+# the abstract stack: nesting and hashing bounds (issue 8)
+
+DEEP = 1_000_000
+
+
+def _deep_tuple(depth: int) -> bytes:
+    return EMPTY_TUPLE + b"\x85" * (depth - 1)  # ((((),),),) ...
+
+
+DEEP_KEYS = {
+    # a million-deep tuple as a dict key, a set item, a frozenset item
+    "dict-key": proto(2) + b"}" + _deep_tuple(DEEP) + b"Ns" + STOP,
+    "set-item": proto(4) + b"\x8f(" + _deep_tuple(DEEP) + b"\x90" + STOP,
+    "frozenset-item": proto(4) + b"(" + _deep_tuple(DEEP) + b"\x91" + STOP,
+}
+
+_CHILD = """
+import sys
+from pathlib import Path
+import safenpz
+data = Path(sys.argv[1]).read_bytes()
+try:
+    safenpz.load(data)
+except safenpz.SafenpzError as err:
+    print(type(err).__name__, str(err)[:300])
+"""
+
+
+@pytest.mark.parametrize("name", sorted(DEEP_KEYS))
+def test_deep_tuple_key_is_refused_before_it_is_hashed(
+    name: str, tmp_path: Path
+) -> None:
+    """Hashing a deep tuple recurses in C without a recursion check: the plain
+    unpickler crashes the interpreter (checked below as the control), safenpz
+    must refuse the 1 MB stream before the C unpickler sees it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "deep.pkl"
+    path.write_bytes(DEEP_KEYS[name])
+    with pytest.raises(LimitError, match=r"tuples nested deeper than max_depth=64"):
+        scan_pickle(DEEP_KEYS[name], member="deep.pkl")
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("LimitError"), out.stdout
+    assert "max_depth" in out.stdout
+    control = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import pickle, sys; pickle.loads(open(sys.argv[1], 'rb').read())",
+            str(path),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert control.returncode != 0  # a crash (a signal) or at least an error
+
+
+def test_tuple_depth_limit_matches_the_walk() -> None:
+    """Tuples ``max_depth + 1`` high are accepted (the walk's outermost level is
+    depth 0), one more is refused; the limit can be raised."""
+    ok = proto(2) + _deep_tuple(65) + STOP
+    assert scan_pickle(ok).safe
+    deep = proto(2) + _deep_tuple(66) + STOP
+    with pytest.raises(LimitError, match=message_pattern("max_depth", "TUPLE1")):
+        scan_pickle(deep)
+    assert scan_pickle(deep, max_depth=65).safe
+
+
+def _shared_tuples(levels: int, width: int) -> bytes:
+    """Tuples of `width` memo-shared copies of the level below: the last one
+    expands to ``width ** levels`` values while the stream stays tiny."""
+    body = MARK + b"K\x01" * width + b"t" + b"q\x00"
+    for level in range(1, levels):
+        body += MARK + (b"h" + bytes([level - 1])) * width + b"t"
+        body += b"q" + bytes([level])
+    return body
+
+
+def test_memo_shared_tuple_bomb_in_a_frozenset_is_refused(sentinel: Path) -> None:
+    """2 KB, 100 ** 5 values to hash: refused at the tuple, by max_items."""
+    data = proto(2) + _shared_tuples(5, 100) + b"(h\x04\x91" + STOP
+    assert len(data) < 2100
+    with (
+        measure_time() as seconds,
+        pytest.raises(LimitError, match=message_pattern("max_items", "TUPLE")),
+    ):
+        scan_pickle(data, member="bomb.pkl")
+    assert seconds() < 2
+    from safenpz._unpickle import safe_loads
+
+    with pytest.raises(LimitError, match="max_items"):
+        safe_loads(data)
+
+
+def test_hashing_work_of_shared_keys_is_counted() -> None:
+    """One tuple of 10**4 values used as 300 dict keys: 3 * 10**6 values to
+    hash; refused under max_items=10**6, accepted above."""
+    keys = b"(" + b"h\x01N" * 300 + b"u"
+    data = proto(2) + _shared_tuples(2, 100) + b"}" + keys + STOP
+    with pytest.raises(LimitError, match=message_pattern("max_items", "SETITEMS")):
+        scan_pickle(data, max_items=10**6)
+    assert scan_pickle(data, max_items=10**7).safe
+
+
+def _long1(value: int) -> bytes:
+    raw = pickle.encode_long(value)  # type: ignore[attr-defined]
+    return b"\x8a" + bytes([len(raw)]) + raw
+
+
+@pytest.mark.parametrize("where", ["dict-keys", "set-items", "tuple-keys"])
+def test_colliding_big_int_keys_are_refused(where: str) -> None:
+    """Ints k * (2**61 - 1) all hash to 0: a dict of them is quadratic to build."""
+    p = 2**61 - 1
+    keys = [_long1(k * p) for k in range(1, 5000)]
+    if where == "dict-keys":
+        body = b"}(" + b"".join(k + b"N" for k in keys) + b"u"
+    elif where == "set-items":
+        body = b"\x8f(" + b"".join(keys) + b"\x90"
+    else:
+        body = b"}(" + b"".join(k + b"\x85N" for k in keys) + b"u"
+    data = proto(4) + body + STOP
+    with pytest.raises(FormatError, match=r"2\*\*61"):
+        scan_pickle(data)
+
+
+def test_big_ints_as_values_or_few_keys_are_accepted() -> None:
+    big = {k * (2**61 - 1): k for k in range(1, 100)}
+    assert scan_pickle(pickle.dumps(big, protocol=2)).safe
+    values = {k: k * 2**70 for k in range(10_000)}
+    assert scan_pickle(pickle.dumps(values, protocol=2)).safe
+    assert scan_pickle(pickle.dumps(values, protocol=0)).safe
+
+
+def test_empty_frame_after_stop_is_refused() -> None:
+    data = pickle.dumps([1, 2], protocol=5) + b"\x95" + bytes(8)
+    with pytest.raises(FormatError, match="trailing data after STOP"):
+        scan_pickle(data)
+
+
+def test_trailing_whitespace_after_stop_is_accepted() -> None:
+    data = pickle.dumps([1, 2], protocol=2)
+    assert scan_pickle(data + b"\n").safe
+    assert scan_pickle(data + b"\r\n").safe
+
+
+@pytest.mark.parametrize(
+    ("body", "opcode", "what"),
+    [
+        (b"e", "APPENDS", "without a MARK"),
+        (b"a", "APPEND", "stack underflow"),
+        (b"K\x01s", "SETITEM", "stack underflow"),
+        (b"(\x85", "TUPLE1", "stack underflow"),
+        (b"h\x05", "BINGET", "never stored"),
+        (b"", "STOP", "stack underflow"),
+    ],
+    ids=[
+        "appends-no-mark",
+        "append-empty",
+        "setitem",
+        "tuple-over-mark",
+        "get",
+        "stop",
+    ],
+)
+def test_stack_errors_are_format_errors(body: bytes, opcode: str, what: str) -> None:
+    data = proto(2) + body + STOP
+    with pytest.raises(FormatError, match=message_pattern(opcode, what)):
+        scan_pickle(data)
+
+
+def test_limit_defaults_are_load_defaults() -> None:
+    import inspect
+
+    from safenpz._limits import DEFAULT_LIMITS
+    from safenpz._unpickle import safe_loads
+
+    for fn in (scan_pickle, safe_loads):
+        params = inspect.signature(fn).parameters
+        assert params["max_items"].default == DEFAULT_LIMITS.max_items
+        assert params["max_depth"].default == DEFAULT_LIMITS.max_depth
+
+
+@contextlib.contextmanager
+def measure_time():  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    end: list[float] = []
+    try:
+        yield lambda: (end[0] if end else time.perf_counter()) - start
+    finally:
+        end.append(time.perf_counter())
+
+
+# --------------------------------------------------------------------------
+# differential: the scanner against a straightforward genops reference
+
+
+def _verdict(data: bytes) -> tuple[str, str, int] | None:
+    error: SafenpzError | None = None
+    try:
+        scan_pickle(data)
+    except SafenpzError as err:
+        error = err
+    if error is None:
+        return None
+    kind = {UnsafeFileError: "unsafe", FormatError: "format", LimitError: "limit"}
+    m = re.search(r"\(opcode (\S+) at byte (\d+)\)", str(error))
+    assert m is not None, str(error)
+    return kind[type(error)], m.group(1), int(m.group(2))
+
+
+def _agree(data: bytes) -> None:
+    from reference_scan import reference_scan
+
+    want = reference_scan(data)
+    got = _verdict(data)
+    if want == ("format", None, None):  # genops cannot parse it
+        assert got is None or got[0] in ("format", "unsafe", "limit")
+        return
+    assert got == want, (data[:200], got, want)
+
+
+PLAIN = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.binary(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=4) | st.integers(), inner, max_size=4)
+        | st.frozensets(st.integers() | st.text(max_size=3), max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@FUZZ
+@given(PLAIN, st.integers(min_value=0, max_value=5))
+def test_scanner_agrees_with_the_reference_on_pickler_output(
+    obj: object, protocol: int
+) -> None:
+    data = pickle.dumps(obj, protocol=protocol)
+    _agree(data)
+    _agree(pickle.dumps([obj, obj, (obj,)], protocol=protocol))  # memo gets
+
+
+@FUZZ
+@given(st.sampled_from(SEEDS), byte_edits(10_000))
+def test_scanner_agrees_with_the_reference_on_mutated_pickles(
+    seed: bytes, edits: list[tuple[str, int, int]]
+) -> None:
+    _agree(bytes(mutate(seed, edits)))
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=_ids(HOSTILE))
+def test_scanner_agrees_with_the_reference_on_hostile_streams(case: Hostile) -> None:
+    _agree(case.build("/nonexistent/sentinel"))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        *DEEP_KEYS.values(),
+        proto(2) + _deep_tuple(66) + STOP,
+        proto(2) + _shared_tuples(5, 100) + b"(h\x04\x91" + STOP,
+        proto(2) + b"]" * 100 + b"a" * 99 + STOP,
+        proto(2) + b"}" + b"(K\x01" * 70 + b"t" * 70 + b"Ns" + STOP,
+        proto(2) + b"(((K\x01K\x02tt0" + b"0" + STOP,
+        proto(2) + b"K\x01K\x02K\x03\x87K\x04\x86]q\x00h\x00a0" + b"N" + STOP,
+    ],
+    ids=[
+        "deep-key",
+        "deep-set",
+        "deep-frozenset",
+        "deep",
+        "bomb",
+        "lists",
+        "marks",
+        "pop-mark",
+        "mixed",
+    ],
+)
+def test_scanner_agrees_with_the_reference_on_stack_cases(data: bytes) -> None:
+    _agree(data)
+
+
+@pytest.mark.parametrize("pair", [b"]0", b"}0", b"\x8f0"], ids=["list", "dict", "set"])
+def test_empty_containers_popped_at_once_count_toward_max_items(pair: bytes) -> None:
+    """The hostile member of issue 9 (empty containers, each popped): refused
+    at the first container beyond max_items, at its exact offset, in a step."""
+    data = proto(4) + pair * 5_000_000 + b"N" + STOP  # 10 MB
+    start = time.perf_counter()
+    with pytest.raises(
+        LimitError, match=message_pattern("max_items=1000000", offset=2 + 2 * 10**6)
+    ):
+        scan_pickle(data, max_items=10**6)
+    assert time.perf_counter() - start < 5
+    report = scan_pickle(data)
+    assert report.safe
+    assert report.containers == 5_000_000
+    assert report.opcodes["POP"] == 5_000_000

@@ -98,15 +98,11 @@ def _corpus() -> dict[str, bytes]:
 SCANNER_GAPS = {
     f"malformed-npy-{i}"
     for i in (
-        "memo-long_binget-0xffffffff",
-        "memo-get-before-put",
         "lists-100k-nested",
-        "tuples-100k-nested",
         "dicts-100k-nested",
         "list-contains-itself",
         "dict-contains-itself",
         "list-contains-tuple-containing-it",
-        "stop-on-empty-stack",
     )
 }
 

@@ -17,23 +17,37 @@ building any object) and checks, before anything is decoded:
   stream length (CPython sizes its memo array by the largest index), frames
   fit, the MARK nesting stays under ``max_depth``, the number of containers
   under ``max_items``, and nothing but a few bytes of whitespace
-  (:data:`MAX_TRAILING_WHITESPACE`) follows ``STOP``.
+  (:data:`MAX_TRAILING_WHITESPACE`) follows ``STOP`` (an empty ``FRAME``
+  there is refused like any other byte);
+* an abstract stack (values reduced to what hashing them costs, see
+  :class:`_Stack`) shows that no opcode pops what is not there (a stack
+  underflow, a MARK-closing opcode without a MARK, a memo get of an index never
+  stored: errors the unpickler would raise anyway), that no tuple is nested
+  deeper than ``max_depth`` (hashing a deep tuple -- as a dict key or set item
+  -- recurses in C and can crash the interpreter), and that hashing every dict
+  key and set item visits at most ``max_items`` values (tuples sharing items
+  through the memo expand exponentially) and meets at most
+  :data:`MAX_BIG_INT_KEYS` ints beyond ``+-(2**61 - 1)`` (whose hashes collide
+  at will: a dict of such keys takes quadratic time).
 
 Problems are reported with the opcode name and its byte offset in the stream.
-For speed, runs of plain fixed-width opcodes (small ints, floats, ``None``,
-booleans, appends, memo gets/one-byte puts) are skipped by one compiled regular
-expression, so the Python loop only runs on the opcodes that matter.
+For speed, runs of plain fixed-width literal pushes (small ints, floats,
+``None``, booleans) are skipped by one compiled regular expression and kept as
+one stack item, runs of ``APPEND``/``SETITEM``/``POP`` are applied in one
+step, so the Python loop only runs on the opcodes that matter.
 """
 
 from __future__ import annotations
 
+import itertools
 import pickletools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NoReturn
 
 from ._exceptions import FormatError, LimitError, UnsafeFileError
+from ._limits import DEFAULT_LIMITS
 
 __all__ = [
     "SAFE_GLOBALS",
@@ -150,11 +164,12 @@ _STRING_OPS = frozenset(
     }
 )
 
-# Plain, fixed-width opcodes with nothing to check and no effect on the names
-# STACK_GLOBAL may see: BININT1/2, BININT, BINFLOAT, NONE, NEWTRUE, NEWFALSE,
-# APPEND, SETITEM, POP. (MARK-closing opcodes and memo operations are not skipped:
-# the scanner follows string literals through the memo.)
-_SKIP = re.compile(rb"(?:K.|M..|J....|G.{8}|[Nas\x88\x890])+", re.DOTALL)
+# Plain, fixed-width literal pushes with nothing to check and no effect on the
+# names STACK_GLOBAL may see: BININT1/2, BININT, BINFLOAT, NONE, NEWTRUE,
+# NEWFALSE. A run of them is one item of the abstract stack (a _Run). (Opcodes
+# that pop, MARK-closing opcodes and memo operations are not skipped: the
+# scanner follows string literals through the memo and values on the stack.)
+_SKIP = re.compile(rb"(?:K.|M..|J....|G.{8}|[N\x88\x89])+", re.DOTALL)
 
 _UNKNOWN = object()
 
@@ -190,7 +205,29 @@ _SIMPLE: dict[int, tuple[str, int, bool]] = {
 # BINPUT, LONG_BINPUT, BINGET, LONG_BINGET -> width of their index argument
 _MEMO_FIXED = {0x71: 1, 0x72: 4, 0x68: 1, 0x6A: 4}
 # first bytes of the opcodes the _SKIP expression can consume
-_SKIP_FIRST = frozenset(b"KMJGNas\x88\x890")
+_SKIP_FIRST = frozenset(b"KMJGN\x88\x89")
+_EMPTY_MUTABLE = frozenset(b"]}\x8f")
+_EMPTY_POP = re.compile(rb"(?:[\]}\x8f]0)+")
+_POP_WINDOW = 2**21  # bytes matched at once (bounded copies, prompt limits)
+# APPEND, SETITEM, POP: runs of one of them are handled in one step
+_REPEATS = {code: re.compile(re.escape(bytes([code])) + b"+") for code in b"as0"}
+# TUPLE1, TUPLE2, TUPLE3 -> items popped
+_TUPLE_N = {0x85: 1, 0x86: 2, 0x87: 3}
+_INT_OPS = frozenset({"INT", "LONG", "LONG1", "LONG4"})
+
+
+def _is_big_int(name: str, arg: bytes) -> bool:
+    """Whether an int literal lies outside ``+-(2**61 - 1)`` (see _Stack)."""
+    if name in ("LONG1", "LONG4"):
+        value = int.from_bytes(arg, "little", signed=True)
+    else:  # INT / LONG text ("I01\n" is True in protocol 0; "L" is Python 2)
+        digits = arg.rstrip(b"L").lstrip(b"+-")
+        if not digits.isdigit():
+            return False  # not an int: the unpickler refuses it
+        if len(digits.lstrip(b"0")) > 19:
+            return True
+        value = int(digits)
+    return abs(value) >= _HASH_MODULUS
 
 
 #: ``pickle.load`` ignores what follows ``STOP``, and hand-edited files end in
@@ -204,6 +241,363 @@ def _is_allowed_tail(buf: bytes, pos: int) -> bool:
     """True if ``buf[pos:]`` (what follows STOP) may be ignored."""
     tail = buf[pos : pos + MAX_TRAILING_WHITESPACE + 1]
     return len(tail) <= MAX_TRAILING_WHITESPACE and set(tail) <= _WHITESPACE
+
+
+# --------------------------------------------------------------------------
+# the abstract stack: nesting and hashing bounds before the C unpickler runs
+#
+# CPython's unpickler builds containers iteratively, but *hashing* a tuple
+# recurses into its items in C without a recursion check: a million-deep tuple
+# used as a dict key or set item crashes the interpreter, and tuples that share
+# items through the memo make one hash visit exponentially many values. Lists,
+# dicts and sets are not hashable (hashing stops at them), their nesting is
+# bounded by the final walk, and deallocation is iterative. So the scanner runs
+# an abstract stack that knows, for every value, only what hashing it costs:
+#
+# * ``0``: a value whose hash is cheap (a literal, a list, a dict, a result of
+#   REDUCE, ...);
+# * :class:`_Tup`: a tuple, with its height (tuples inside tuples), its
+#   *expanded* size (what a hash visits, counting memo-shared items each time)
+#   and how many big ints it holds;
+# * ``_BIG``: an int outside ``+-(2**61 - 1)`` (CPython reduces int hashes
+#   modulo that prime, so such keys can be made to collide: quadratic dicts);
+# * :class:`_Lst`: a list (mutable: what dangerous values were appended to it,
+#   for ``set(list)``/``frozenset(list)``, which hash the items);
+# * ``_SETFN``: the globals ``set`` and ``frozenset``;
+# * :class:`_Run`: a run of plain literal pushes skipped in one regular
+#   expression match (counted only when an opcode needs its items one by one).
+#
+# MARKs are kept as stack heights (``marks``): like CPython's fence, no opcode
+# but a MARK-closing one (or POP of a bare MARK) may pop across a MARK.
+
+
+class _Tup:
+    __slots__ = ("big", "height", "lists", "size")
+
+    def __init__(self, height: int, size: int, big: int, lists: tuple[_Lst, ...]):
+        self.height = height
+        self.size = size
+        self.big = big
+        self.lists = lists
+
+
+class _Lst:
+    __slots__ = ("big", "size")
+
+    def __init__(self) -> None:
+        self.size = 0  # expanded size of the tuples appended (leaves: 0)
+        self.big = 0
+
+
+class _Run:
+    __slots__ = ("count", "end", "start")
+
+    def __init__(self, start: int, end: int) -> None:
+        self.start = start
+        self.end = end
+        self.count = -1  # unknown until needed
+
+
+_BIG = object()
+_SETFN = object()
+_EMPTY_TUPLE = _Tup(1, 1, 0, ())
+_SET_GLOBALS = frozenset(
+    (m, n) for m in ("builtins", "__builtin__") for n in ("set", "frozenset")
+)
+#: Ints at least this large (in absolute value) may collide in a hash table.
+_HASH_MODULUS = 2**61 - 1
+#: Dict keys / set items holding such ints that one stream may hash.
+MAX_BIG_INT_KEYS = 4096
+_RUN_WIDTH = {0x4B: 2, 0x4D: 3, 0x4A: 5, 0x47: 9, 0x4E: 1, 0x88: 1, 0x89: 1}  # bytes
+
+
+_RUN_TOKEN = re.compile(rb"K.|M..|J....|G.{8}|[N\x88\x89]", re.DOTALL)
+
+
+def _run_count(buf: bytes, run: _Run) -> int:
+    """The number of literals in `run` (counted at C speed, once)."""
+    if run.count < 0:
+        run.count = _RUN_TOKEN.subn(b"", buf[run.start : run.end])[1]
+    return run.count
+
+
+class _StackError(Exception):
+    """Internal: (kind, message) of a stack-model refusal."""
+
+    def __init__(
+        self, message: str, kind: Literal["format", "limit"] = "format"
+    ) -> None:
+        super().__init__(message)
+        self.kind: Literal["format", "limit"] = kind
+
+
+class _Stack:
+    """The abstract stack and memo of one scan (see above)."""
+
+    def __init__(self, buf: bytes, max_depth: int, max_items: int) -> None:
+        self.buf = buf
+        self.items: list[object] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, object] = {}
+        self.max_height = max_depth + 1  # the walk's depth 0 is the outermost
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self.hash_work = 0
+        self.big_keys = 0
+
+    # -- basic moves
+
+    def floor(self) -> int:
+        return self.marks[-1] if self.marks else 0
+
+    def underflow(self, what: str) -> NoReturn:
+        where = "above the last MARK" if self.marks else "on the stack"
+        msg = f"{what}, but there is nothing {where} (stack underflow)"
+        raise _StackError(msg)
+
+    def top(self, what: str) -> object:
+        items = self.items
+        if len(items) <= (self.marks[-1] if self.marks else 0):
+            self.underflow(what)
+        top = items[-1]
+        return 0 if type(top) is _Run else top
+
+    def pop(self, k: int, what: str) -> list[object]:
+        """Pop `k` items (top last in the returned list)."""
+        items, floor = self.items, self.floor()
+        out: list[object] = []
+        while k:
+            if len(items) <= floor:
+                self.underflow(what)
+            top = items[-1]
+            if type(top) is _Run:
+                count = _run_count(self.buf, top)
+                take = min(count, k)
+                out.extend([0] * take)
+                k -= take
+                if take == count:
+                    items.pop()
+                else:
+                    top.count = count - take
+            else:
+                out.append(items.pop())
+                k -= 1
+        out.reverse()
+        return out
+
+    def pop_mark(self, what: str) -> list[object]:
+        if not self.marks:
+            msg = f"{what} without a MARK to close"
+            raise _StackError(msg)
+        at = self.marks.pop()
+        group = self.items[at:]
+        del self.items[at:]
+        return group
+
+    # -- what values cost
+
+    def tuple_of(self, items: list[object]) -> _Tup:
+        height, size, big = 0, 1, 0
+        lists: list[_Lst] = []
+        for item in items:
+            tp = type(item)
+            if tp is _Tup:
+                assert isinstance(item, _Tup)
+                height = max(height, item.height)
+                size += item.size
+                big += item.big
+                lists.extend(item.lists)
+            elif tp is _Run:
+                assert isinstance(item, _Run)
+                size += _run_count(self.buf, item)
+            elif item is _BIG:
+                size += 1
+                big += 1
+            elif tp is _Lst:
+                assert isinstance(item, _Lst)
+                size += 1 + item.size
+                big += item.big
+                lists.append(item)
+            else:
+                size += 1
+        height += 1
+        if height > self.max_height:
+            msg = (
+                f"tuples nested deeper than max_depth={self.max_depth} (hashing "
+                "such a tuple recurses in C and can crash the interpreter)"
+            )
+            raise _StackError(msg, "limit")
+        if size > self.max_items:
+            msg = (
+                f"a tuple that expands to more than max_items={self.max_items} "
+                "values through memo-shared items (hashing it would visit "
+                "each of them)"
+            )
+            raise _StackError(msg, "limit")
+        return _Tup(height, size, big, tuple(lists))
+
+    def hashed(self, items: list[object], step: int = 1) -> None:
+        """Account for hashing ``items[::step]`` (dict keys, set items)."""
+        if not any(type(i) is _Tup or i is _BIG for i in items):
+            return
+        if step == 2 and any(type(i) is _Run for i in items):
+            flat: list[object] = []
+            for item in items:
+                if type(item) is _Run:
+                    assert isinstance(item, _Run)
+                    flat.extend([0] * _run_count(self.buf, item))
+                else:
+                    flat.append(item)
+            items = flat
+        for item in items[::step]:
+            if type(item) is _Tup:
+                assert isinstance(item, _Tup)
+                self.charge(item.size, item.big)
+            elif item is _BIG:
+                self.charge(1, 1)
+
+    def charge(self, size: int, big: int) -> None:
+        self.hash_work += size
+        self.big_keys += big
+        if self.hash_work > self.max_items:
+            msg = (
+                f"hashing the dict keys and set items would visit more than "
+                f"max_items={self.max_items} values (tuples sharing items "
+                "through the memo)"
+            )
+            raise _StackError(msg, "limit")
+        if self.big_keys > MAX_BIG_INT_KEYS:
+            msg = (
+                f"more than {MAX_BIG_INT_KEYS} dict keys or set items hold ints "
+                f"beyond +-(2**61 - 1), whose hashes can be made to collide "
+                "(a dict of them can take hours to build)"
+            )
+            raise _StackError(msg)
+
+    # -- opcodes with a stack effect beyond push/pop
+
+    def mark(self) -> None:
+        self.marks.append(len(self.items))
+
+    def close(self, name: str) -> None:
+        group = self.pop_mark(name)
+        items = self.items
+        if name == "TUPLE":
+            items.append(self.tuple_of(group))
+        elif name == "LIST":
+            lst = _Lst()
+            self.extend_list(lst, group)
+            items.append(lst)
+        elif name == "APPENDS":
+            target = self.top(name)
+            if type(target) is _Lst:
+                assert isinstance(target, _Lst)
+                self.extend_list(target, group)
+        elif name in ("DICT", "SETITEMS"):
+            if name == "SETITEMS":
+                self.top(name)
+            self.hashed(group, 2)
+            if name == "DICT":
+                items.append(0)
+        elif name in ("FROZENSET", "ADDITEMS"):
+            if name == "ADDITEMS":
+                self.top(name)
+            self.hashed(group)
+            if name == "FROZENSET":
+                items.append(0)
+        elif name in ("INST", "OBJ"):
+            if name == "OBJ" and not group:
+                self.underflow(name)
+            items.append(0)
+        # POP_MARK: nothing
+
+    def extend_list(self, lst: _Lst, group: list[object]) -> None:
+        for item in group:
+            if type(item) is _Tup:
+                assert isinstance(item, _Tup)
+                lst.size += item.size
+                lst.big += item.big
+            elif item is _BIG:
+                lst.size += 1
+                lst.big += 1
+
+    def reduce(self) -> None:
+        fn, args = self.pop(2, "REDUCE")
+        if fn is _SETFN and type(args) is _Tup:
+            assert isinstance(args, _Tup)
+            # set(x)/frozenset(x) hash the items of x (a list or tuple)
+            self.charge(
+                args.size + sum(lst.size for lst in args.lists),
+                args.big + sum(lst.big for lst in args.lists),
+            )
+        self.items.append(0)
+
+    def fixed(self, name: str, pops: int, push: object) -> None:
+        """An opcode that pops `pops` items and pushes `push` (None: nothing)."""
+        if pops:
+            self.pop(pops, name)
+        if push is not None:
+            self.items.append(push)
+
+    def tuple_n(self, name: str, k: int) -> None:
+        self.items.append(self.tuple_of(self.pop(k, name)))
+
+    def appends(self, k: int) -> None:
+        """`k` APPENDs in a row: each pops an item into the one below it."""
+        chain = self.pop(k, "APPEND")
+        chain.insert(0, self.top("APPEND"))
+        if any(type(i) is _Tup or i is _BIG for i in chain):
+            for below, item in itertools.pairwise(chain):
+                if type(below) is _Lst:
+                    assert isinstance(below, _Lst)
+                    self.extend_list(below, [item])
+
+    def setitems(self, k: int) -> None:
+        """`k` SETITEMs in a row: each pops a key and a value."""
+        popped = self.pop(2 * k, "SETITEM")
+        self.top("SETITEM")
+        self.hashed(popped[0::2])
+
+    def pops(self, k: int) -> None:
+        """`k` POPs in a row (POP of a bare MARK drops the MARK)."""
+        items, marks = self.items, self.marks
+        for _ in range(k):
+            if marks and marks[-1] == len(items):
+                marks.pop()
+                continue
+            if len(items) <= (marks[-1] if marks else 0):
+                self.underflow("POP")
+            top = items[-1]
+            if type(top) is _Run:
+                count = _run_count(self.buf, top)
+                if count > 1:
+                    top.count = count - 1
+                    continue
+            items.pop()
+
+    def build(self) -> None:
+        self.pop(1, "BUILD")
+        self.top("BUILD")
+
+    def put(self, idx: int, what: str) -> None:
+        self.memo[idx] = self.top(what)
+
+    def get(self, idx: int, what: str) -> None:
+        try:
+            self.items.append(self.memo[idx])
+        except KeyError:
+            msg = f"{what} of memo index {idx}, which was never stored"
+            raise _StackError(msg) from None
+
+
+# Stack effect of the opcodes not handled by name in the scan loop:
+# name -> (items popped, whether one item is pushed).
+_EFFECT: dict[str, tuple[int, bool]] = {}
+for _op in pickletools.opcodes:
+    if pickletools.markobject in _op.stack_before:
+        continue
+    _EFFECT[_op.name] = (len(_op.stack_before), len(_op.stack_after) == 1)
+del _op
 
 
 @dataclass(frozen=True)
@@ -256,6 +650,17 @@ class PickleReport:
         return not self.problems
 
 
+def _literal(buf: bytes, value: object) -> object:
+    """A name candidate: bytes, or the offset of a SHORT_BINUNICODE or
+    BINUNICODE opcode (the scan loop keeps offsets, not copies)."""
+    if type(value) is not int:
+        return value
+    if buf[value] == 0x8C:
+        return buf[value + 2 : value + 2 + buf[value + 1]]
+    size = int.from_bytes(buf[value + 1 : value + 5], "little")
+    return buf[value + 5 : value + 5 + size]
+
+
 def _decode_str(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
@@ -272,8 +677,8 @@ def scan_pickle(
     *,
     member: str = "<pickle>",
     strict: bool = True,
-    max_depth: int = 64,
-    max_items: int = 100_000_000,
+    max_depth: int = DEFAULT_LIMITS.max_depth,
+    max_items: int = DEFAULT_LIMITS.max_items,
 ) -> PickleReport:
     """Check a pickle stream statically, without executing any of it.
 
@@ -289,8 +694,10 @@ def scan_pickle(
         problems are collected in the report and scanning continues where the
         stream still makes sense (the ``safenpz scan`` mode).
     max_depth, max_items : int
-        Limits on MARK nesting and on the number of containers the stream
-        would create.
+        Limits on MARK and tuple nesting, on the number of containers the
+        stream would create and on the values hashing its dict keys and set
+        items would visit (defaults: :data:`safenpz._limits.DEFAULT_LIMITS`,
+        the defaults of :func:`safenpz.load`).
 
     Returns
     -------
@@ -302,7 +709,8 @@ def scan_pickle(
         A forbidden opcode or a global outside :data:`SAFE_GLOBALS`
         (``strict=True`` only).
     FormatError
-        Unknown opcode, truncated argument, bad memo index, trailing data.
+        Unknown opcode, truncated argument, bad memo index, trailing data,
+        stack underflow, too many big-int dict keys.
     LimitError
         ``max_depth`` or ``max_items`` exceeded.
 
@@ -333,229 +741,369 @@ def scan_pickle(
         if kind == "format":
             raise _Stop
 
-    # a tiny abstract stack: just enough to name STACK_GLOBAL's arguments
-    top2: list[object] = [_UNKNOWN, _UNKNOWN]
+    # t_a, t_b (the top two) name STACK_GLOBAL's arguments (string literals, directly or
+    # through the memo); `st` is the abstract stack of nesting/hashing costs
+    t_a: object = _UNKNOWN
+    t_b: object = _UNKNOWN
     memo: dict[int, object] = {}
-    marks = 0
+    st = _Stack(buf, max_depth, max_items)
+    stack = st.items
+    smemo = st.memo
     pos = 0
+    start = 0
+    name = "?"
+    over_items = False
     skip = _SKIP.match
     ops = report.opcodes
     simple_counts: dict[int, int] = dict.fromkeys(
-        [*_SIMPLE, *_MEMO_FIXED, 0x8C, 0x94, 0x58], 0
+        [*_SIMPLE, *_MEMO_FIXED, 0x8C, 0x94, 0x58, 0x43], 0
     )
     plain_runs = 0
     try:
-        while True:
-            if pos >= n:
-                problem("format", "?", pos, "the pickle ends without STOP")
-            code = buf[pos]
-            if code in _SKIP_FIRST:
-                m = skip(buf, pos)
-                if m is not None:  # None: a truncated argument, reported below
-                    plain_runs += 1
-                    top2 = [_UNKNOWN, _UNKNOWN]
+        try:
+            while True:
+                if pos >= n:
+                    problem("format", "?", pos, "the pickle ends without STOP")
+                code = buf[pos]
+                start = pos
+                if code in _SKIP_FIRST:
+                    m = skip(buf, pos)
+                    if m is not None:  # None: a truncated argument, reported below
+                        plain_runs += 1
+                        t_a = t_b = _UNKNOWN
+                        pos = m.end()
+                        # one literal: a plain item; more: one _Run item
+                        if pos - start == _RUN_WIDTH[code]:
+                            stack.append(0)
+                        else:
+                            stack.append(_Run(start, pos))
+                        continue
+                if code in _EMPTY_MUTABLE and buf[pos + 1 : pos + 2] == b"0":
+                    # empty containers popped at once: no stack effect, only
+                    # the container count (a hostile member is made of them)
+                    m = _EMPTY_POP.match(buf, pos, min(n, pos + _POP_WINDOW))
+                    assert m is not None
+                    k = (m.end() - pos) // 2
+                    if report.containers + k > max_items and not over_items:
+                        over_items = True
+                        at = pos + 2 * (max_items - report.containers)
+                        problem(
+                            "limit",
+                            _OPCODES[buf[at]][0],
+                            at,
+                            f"creates more than max_items={max_items} containers",
+                        )
+                    report.containers += k
+                    run = m.group()
+                    for c in _EMPTY_MUTABLE:
+                        simple_counts[c] += run.count(c)
+                    ops["POP"] += k
+                    t_a = t_b = _UNKNOWN
                     pos = m.end()
                     continue
-            if code == 0x8C and pos + 2 <= n:  # SHORT_BINUNICODE, the common string
-                end = pos + 2 + buf[pos + 1]
-                if end <= n:
+                if code in _EMPTY_MUTABLE:  # EMPTY_LIST/DICT/SET: one per row
                     simple_counts[code] += 1
-                    top2 = [top2[1], buf[pos + 2 : end]]  # decoded only if named
-                    pos = end
-                    continue
-            if code == 0x94:  # MEMOIZE: CPython's index is the number of entries
-                simple_counts[code] += 1
-                memo[len(memo)] = top2[1]
-                pos += 1
-                continue
-            if code == 0x58 and pos + 5 <= n:  # BINUNICODE (protocols 1-3)
-                end = pos + 5 + int.from_bytes(buf[pos + 1 : pos + 5], "little")
-                if end <= n:
-                    simple_counts[code] += 1
-                    top2 = [top2[1], buf[pos + 5 : end]]
-                    pos = end
-                    continue
-            if code in _MEMO_FIXED and pos + _MEMO_FIXED[code] < n:
-                width = _MEMO_FIXED[code]
-                idx = int.from_bytes(buf[pos + 1 : pos + 1 + width], "little")
-                if code in (0x68, 0x6A):  # BINGET, LONG_BINGET
-                    simple_counts[code] += 1
-                    top2 = [top2[1], memo.get(idx, _UNKNOWN)]
-                    pos += 1 + width
-                    continue
-                if idx <= n:  # BINPUT, LONG_BINPUT; a bad index is reported below
-                    simple_counts[code] += 1
-                    memo[idx] = top2[1]
-                    pos += 1 + width
-                    continue
-            simple = _SIMPLE.get(code)
-            if simple is not None:
-                _, delta, container = simple
-                simple_counts[code] += 1
-                if delta > 0:
-                    marks += 1
-                    if marks > max_depth:
-                        problem(
-                            "limit",
-                            "MARK",
-                            pos,
-                            f"nesting deeper than max_depth={max_depth}",
-                        )
-                elif delta < 0 and marks:
-                    marks -= 1
-                if container:
+                    stack.append(_Lst() if code == 0x5D else 0)
                     report.containers += 1
-                    if report.containers > max_items:
+                    if report.containers > max_items and not over_items:
+                        over_items = True
+                        name = _OPCODES[code][0]
                         problem(
                             "limit",
-                            simple[0],
+                            name,
                             pos,
                             f"creates more than max_items={max_items} containers",
                         )
-                top2 = [_UNKNOWN, _UNKNOWN]
-                pos += 1
-                continue
-            start = pos
-            entry = _OPCODES.get(code)
-            if entry is None:
-                problem(
-                    "format",
-                    f"0x{code:02x}",
-                    pos,
-                    f"unknown pickle opcode byte 0x{code:02x}",
-                )
-                raise _Stop  # pragma: no cover - problem() raised already
-            name, kind = entry
-            ops[name] += 1
-            pos += 1
-            arg: bytes = b""
-            arg2: bytes = b""
-            if isinstance(kind, int):
-                if pos + kind > n:
+                    t_a = t_b = _UNKNOWN
+                    pos += 1
+                    continue
+                if code == 0x8C and pos + 2 <= n:  # SHORT_BINUNICODE, the common string
+                    end = pos + 2 + buf[pos + 1]
+                    if end <= n:
+                        simple_counts[code] += 1
+                        t_a, t_b = t_b, pos  # its offset: read only if named
+                        stack.append(0)
+                        if end < n and buf[end] == 0x94:  # MEMOIZE, as protocol 4
+                            simple_counts[0x94] += 1
+                            smemo[len(memo)] = 0
+                            memo[len(memo)] = pos
+                            end += 1
+                        pos = end
+                        continue
+                if code == 0x43 and pos + 2 <= n:  # SHORT_BINBYTES: never a name
+                    end = pos + 2 + buf[pos + 1]
+                    if end <= n:
+                        simple_counts[code] += 1
+                        t_a = t_b = _UNKNOWN
+                        stack.append(0)
+                        if end < n and buf[end] == 0x94:  # MEMOIZE
+                            simple_counts[0x94] += 1
+                            smemo[len(memo)] = 0
+                            memo[len(memo)] = _UNKNOWN
+                            end += 1
+                        pos = end
+                        continue
+                if code == 0x94:  # MEMOIZE: CPython's index is the number of entries
+                    simple_counts[code] += 1
+                    name = "MEMOIZE"
+                    st.put(len(memo), name)
+                    memo[len(memo)] = t_b
+                    pos += 1
+                    continue
+                if code == 0x58 and pos + 5 <= n:  # BINUNICODE (protocols 1-3)
+                    end = pos + 5 + int.from_bytes(buf[pos + 1 : pos + 5], "little")
+                    if end <= n:
+                        simple_counts[code] += 1
+                        t_a, t_b = t_b, pos
+                        stack.append(0)
+                        if end + 1 < n and buf[end] == 0x71 and buf[end + 1] <= n:
+                            idx = buf[end + 1]  # BINPUT, as protocols 1-3
+                            simple_counts[0x71] += 1
+                            smemo[idx] = 0
+                            memo[idx] = pos
+                            end += 2
+                        pos = end
+                        continue
+                if code in _MEMO_FIXED and pos + _MEMO_FIXED[code] < n:
+                    width = _MEMO_FIXED[code]
+                    idx = int.from_bytes(buf[pos + 1 : pos + 1 + width], "little")
+                    name = _OPCODES[code][0]
+                    if code in (0x68, 0x6A):  # BINGET, LONG_BINGET
+                        simple_counts[code] += 1
+                        st.get(idx, name)
+                        t_a, t_b = t_b, memo.get(idx, _UNKNOWN)
+                        pos += 1 + width
+                        continue
+                    if idx <= n:  # BINPUT, LONG_BINPUT; a bad index is reported below
+                        simple_counts[code] += 1
+                        st.put(idx, name)
+                        memo[idx] = t_b
+                        pos += 1 + width
+                        continue
+                if code in _REPEATS:  # APPEND, SETITEM, POP: often in long runs
+                    m = _REPEATS[code].match(buf, pos)
+                    assert m is not None
+                    k = m.end() - pos
+                    name = _OPCODES[code][0]
+                    ops[name] += k
+                    if code == 0x61:
+                        st.appends(k)
+                    elif code == 0x73:
+                        st.setitems(k)
+                    else:
+                        st.pops(k)
+                    t_a = t_b = _UNKNOWN
+                    pos += k
+                    continue
+                simple = _SIMPLE.get(code)
+                if simple is not None:
+                    name, delta, container = simple
+                    simple_counts[code] += 1
+                    if delta > 0:
+                        st.mark()
+                        if len(st.marks) > max_depth:
+                            problem(
+                                "limit",
+                                "MARK",
+                                pos,
+                                f"nesting deeper than max_depth={max_depth}",
+                            )
+                    elif delta < 0:
+                        st.close(name)
+                    elif code == 0x52:  # REDUCE
+                        st.reduce()
+                    elif code == 0x62:  # BUILD
+                        st.build()
+                    elif code in _TUPLE_N:
+                        st.tuple_n(name, _TUPLE_N[code])
+                    elif code == 0x29:  # EMPTY_TUPLE
+                        stack.append(_EMPTY_TUPLE)
+                    elif code == 0x5D:  # EMPTY_LIST
+                        stack.append(_Lst())
+                    else:  # EMPTY_DICT, EMPTY_SET
+                        stack.append(0)
+                    if container:
+                        report.containers += 1
+                        if report.containers > max_items and not over_items:
+                            over_items = True
+                            problem(
+                                "limit",
+                                name,
+                                pos,
+                                f"creates more than max_items={max_items} containers",
+                            )
+                    t_a = t_b = _UNKNOWN
+                    pos += 1
+                    continue
+                entry = _OPCODES.get(code)
+                if entry is None:
                     problem(
-                        "format", name, start, f"truncated: needs {kind} argument bytes"
+                        "format",
+                        f"0x{code:02x}",
+                        pos,
+                        f"unknown pickle opcode byte 0x{code:02x}",
                     )
-                arg = buf[pos : pos + kind]
-                pos += kind
-            elif kind in ("nl", "nl2"):
-                nl = buf.find(b"\n", pos)
-                if nl < 0:
-                    problem("format", name, start, "argument has no newline")
-                arg = buf[pos:nl]
-                pos = nl + 1
-                if kind == "nl2":
+                    raise _Stop  # pragma: no cover - problem() raised already
+                name, kind = entry
+                ops[name] += 1
+                pos += 1
+                arg: bytes = b""
+                arg2: bytes = b""
+                if isinstance(kind, int):
+                    if pos + kind > n:
+                        problem(
+                            "format",
+                            name,
+                            start,
+                            f"truncated: needs {kind} argument bytes",
+                        )
+                    arg = buf[pos : pos + kind]
+                    pos += kind
+                elif kind in ("nl", "nl2"):
                     nl = buf.find(b"\n", pos)
                     if nl < 0:
                         problem("format", name, start, "argument has no newline")
-                    arg2 = buf[pos:nl]
+                    arg = buf[pos:nl]
                     pos = nl + 1
-            else:
-                width = {"len1": 1, "len4": 4, "len4s": 4, "len8": 8}[kind]
-                if pos + width > n:
-                    problem("format", name, start, "truncated length prefix")
-                size = int.from_bytes(
-                    buf[pos : pos + width], "little", signed=(kind == "len4s")
-                )
-                pos += width
-                if size < 0 or size > n - pos:
-                    problem(
-                        "format",
-                        name,
-                        start,
-                        f"claims {size} bytes but only {n - pos} remain",
+                    if kind == "nl2":
+                        nl = buf.find(b"\n", pos)
+                        if nl < 0:
+                            problem("format", name, start, "argument has no newline")
+                        arg2 = buf[pos:nl]
+                        pos = nl + 1
+                else:
+                    width = {"len1": 1, "len4": 4, "len4s": 4, "len8": 8}[kind]
+                    if pos + width > n:
+                        problem("format", name, start, "truncated length prefix")
+                    size = int.from_bytes(
+                        buf[pos : pos + width], "little", signed=(kind == "len4s")
                     )
-                if name == "FRAME":
-                    continue  # a frame only groups the opcodes that follow it
-                if name in _STRING_OPS:
-                    arg = buf[pos : pos + size]
-                pos += size
+                    pos += width
+                    if size < 0 or size > n - pos:
+                        problem(
+                            "format",
+                            name,
+                            start,
+                            f"claims {size} bytes but only {n - pos} remain",
+                        )
+                    if name == "FRAME":
+                        continue  # a frame only groups the opcodes that follow it
+                    if name in _STRING_OPS or name in _INT_OPS:
+                        arg = buf[pos : pos + size]
+                    pos += size
 
-            if name == "INST":
-                mod, nam = _decode_str(arg), _decode_str(arg2)
-                report.globals.append(GlobalRef(mod, nam, name, start, False))
-                problem("unsafe", name, start, f"INST would instantiate {mod}.{nam}")
-            elif name in _FORBIDDEN:
-                problem("unsafe", name, start, _FORBIDDEN[name])
-            if name == "STOP":
-                if not _is_allowed_tail(buf, pos):
-                    problem(
-                        "format",
-                        name,
-                        start,
-                        f"{n - pos} bytes of trailing data after STOP (only up to "
-                        f"{MAX_TRAILING_WHITESPACE} bytes of whitespace are "
-                        "accepted; other readers could see something else there)",
-                    )
-                break
-            if name == "PROTO":
-                report.protocol = arg[0]
-                if arg[0] > 5:
-                    problem(
-                        "format", name, start, f"unsupported pickle protocol {arg[0]}"
-                    )
-                top2 = [_UNKNOWN, _UNKNOWN]
-                continue
-            if name in ("GLOBAL", "STACK_GLOBAL"):
-                if name == "GLOBAL":
+                if name == "INST":
                     mod, nam = _decode_str(arg), _decode_str(arg2)
-                else:
-                    a, b = top2
-                    mod = _decode_str(a) if isinstance(a, bytes) else "?"
-                    nam = _decode_str(b) if isinstance(b, bytes) else "?"
-                ok = (mod, nam) in SAFE_GLOBALS
-                report.globals.append(GlobalRef(mod, nam, name, start, ok))
-                if mod == "?" or nam == "?":
+                    report.globals.append(GlobalRef(mod, nam, name, start, False))
                     problem(
-                        "unsafe",
-                        name,
-                        start,
-                        "STACK_GLOBAL with a computed module or name; "
-                        "only string literals are accepted",
+                        "unsafe", name, start, f"INST would instantiate {mod}.{nam}"
                     )
-                elif not ok:
-                    problem(
-                        "unsafe",
-                        name,
-                        start,
-                        f"global {mod}.{nam} is not in safenpz's table of "
-                        "allowed constructors",
-                    )
-                top2 = [_UNKNOWN, _UNKNOWN]
-                continue
-            if name in _STRING_OPS:
-                # text opcodes (protocol 0) are not followed: never names
-                value: object = _UNKNOWN if name in ("UNICODE", "STRING") else arg
-                top2 = [top2[1], value]
-                continue
-            if name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
-                if name == "MEMOIZE":
-                    idx = len(memo)  # CPython: the number of memo entries
-                elif name == "PUT":
-                    if not arg.isdigit() or len(arg) > 19:
-                        problem("format", name, start, f"bad memo index {arg!r}")
-                    idx = int(arg)
+                elif name in _FORBIDDEN:
+                    problem("unsafe", name, start, _FORBIDDEN[name])
+                if name == "STOP":
+                    st.top(name)
+                    if not _is_allowed_tail(buf, pos):
+                        problem(
+                            "format",
+                            name,
+                            start,
+                            f"{n - pos} bytes of trailing data after STOP (only up to "
+                            f"{MAX_TRAILING_WHITESPACE} bytes of whitespace are "
+                            "accepted; other readers could see something else there)",
+                        )
+                    break
+                if name == "PROTO":
+                    report.protocol = arg[0]
+                    if arg[0] > 5:
+                        problem(
+                            "format",
+                            name,
+                            start,
+                            f"unsupported pickle protocol {arg[0]}",
+                        )
+                    t_a = t_b = _UNKNOWN
+                    continue
+                if name in ("GLOBAL", "STACK_GLOBAL"):
+                    if name == "GLOBAL":
+                        mod, nam = _decode_str(arg), _decode_str(arg2)
+                    else:
+                        a, b = t_a, t_b
+                        a, b = _literal(buf, a), _literal(buf, b)
+                        mod = _decode_str(a) if isinstance(a, bytes) else "?"
+                        nam = _decode_str(b) if isinstance(b, bytes) else "?"
+                    ok = (mod, nam) in SAFE_GLOBALS
+                    report.globals.append(GlobalRef(mod, nam, name, start, ok))
+                    if mod == "?" or nam == "?":
+                        problem(
+                            "unsafe",
+                            name,
+                            start,
+                            "STACK_GLOBAL with a computed module or name; "
+                            "only string literals are accepted",
+                        )
+                    elif not ok:
+                        problem(
+                            "unsafe",
+                            name,
+                            start,
+                            f"global {mod}.{nam} is not in safenpz's table of "
+                            "allowed constructors",
+                        )
+                    if name == "STACK_GLOBAL":  # refused above unless both names
+                        st.pop(2, name)  # are literals, so they are on the stack
+                    stack.append(_SETFN if (mod, nam) in _SET_GLOBALS else 0)
+                    t_a = t_b = _UNKNOWN
+                    continue
+                if name in _STRING_OPS:
+                    # text opcodes (protocol 0) are not followed: never names
+                    value: object = _UNKNOWN if name in ("UNICODE", "STRING") else arg
+                    t_a, t_b = t_b, value
+                    stack.append(0)
+                    continue
+                if name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
+                    if name == "MEMOIZE":
+                        idx = len(memo)  # CPython: the number of memo entries
+                    elif name == "PUT":
+                        if not arg.isdigit() or len(arg) > 19:
+                            problem("format", name, start, f"bad memo index {arg!r}")
+                        idx = int(arg)
+                    else:
+                        idx = int.from_bytes(arg, "little")
+                    if idx > n:
+                        problem(
+                            "format",
+                            name,
+                            start,
+                            f"memo index {idx} is larger than the stream",
+                        )
+                    st.put(idx, name)
+                    memo[idx] = t_b
+                    continue
+                if name in ("BINGET", "LONG_BINGET", "GET"):
+                    if name == "GET":
+                        if not arg.isdigit() or len(arg) > 19:
+                            problem("format", name, start, f"bad memo index {arg!r}")
+                        idx = int(arg)
+                    else:
+                        idx = int.from_bytes(arg, "little")
+                    st.get(idx, name)
+                    t_a, t_b = t_b, memo.get(idx, _UNKNOWN)
+                    continue
+                # any other opcode: forget what the top of the stack was (DUP keeps it)
+                if name == "DUP":
+                    stack.append(st.top(name))
+                    t_a = t_b
+                    continue
+                t_a = t_b = _UNKNOWN
+                if name in _INT_OPS:
+                    stack.append(_BIG if _is_big_int(name, arg) else 0)
+                elif name in ("INST", "OBJ"):
+                    st.close(name)
                 else:
-                    idx = int.from_bytes(arg, "little")
-                if idx > n:
-                    problem(
-                        "format",
-                        name,
-                        start,
-                        f"memo index {idx} is larger than the stream",
-                    )
-                memo[idx] = top2[1]
-                continue
-            if name in ("BINGET", "LONG_BINGET", "GET"):
-                if name == "GET":
-                    if not arg.isdigit() or len(arg) > 19:
-                        problem("format", name, start, f"bad memo index {arg!r}")
-                    idx = int(arg)
-                else:
-                    idx = int.from_bytes(arg, "little")
-                top2 = [top2[1], memo.get(idx, _UNKNOWN)]
-                continue
-            # any other opcode: forget what the top of the stack was (DUP keeps it)
-            top2 = [top2[1], top2[1]] if name == "DUP" else [_UNKNOWN, _UNKNOWN]
+                    pops, push = _EFFECT[name]
+                    st.fixed(name, pops, 0 if push else None)
+        except _StackError as err:
+            problem(err.kind, name, start, str(err))
     except _Stop:
         pass
     finally:

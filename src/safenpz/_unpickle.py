@@ -37,6 +37,7 @@ import numpy as np
 
 from ._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
 from ._gc import no_gc
+from ._limits import DEFAULT_LIMITS
 from ._pickle_scan import SAFE_GLOBALS, scan_pickle
 from ._preview import shape_problem
 
@@ -793,8 +794,8 @@ def safe_loads(
     data: bytes | bytearray | memoryview,
     *,
     member: str = "<pickle>",
-    max_depth: int = 64,
-    max_items: int = 100_000_000,
+    max_depth: int = DEFAULT_LIMITS.max_depth,
+    max_items: int = DEFAULT_LIMITS.max_items,
     encoding: str = "latin1",
 ) -> Any:
     """Decode a pickle stream into plain data, never running code from it.
