@@ -42,7 +42,7 @@ from safenpz._exceptions import (
     UnsafeFileError,
     UnstorableError,
 )
-from safenpz._npy import _PICKLE_FIRST_BYTES
+from safenpz._sniff import PICKLE_FIRST_BYTES as _PICKLE_FIRST_BYTES
 
 __all__ = ["ATTACKS", "Attack", "markdown_table"]
 

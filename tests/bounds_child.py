@@ -29,7 +29,8 @@ def _alarm(signum: int, frame: Any) -> None:
 def _run(action: str, data: bytes, work: Path) -> None:
     from safenpz._convert import convert
     from safenpz._exceptions import FormatError, UnsafeFileError
-    from safenpz._npy import NpzFile, load
+    from safenpz._npy import load
+    from safenpz._npzfile import NpzFile
     from safenpz._save import save_arrays
     from safenpz._scan import scan_path
 

@@ -28,7 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import safenpz
-import safenpz._npy
+import safenpz._decode
+import safenpz._npzfile
 from identical import assert_identical
 from legacy import (
     IMDB_MEMBERS,
@@ -82,7 +83,7 @@ def _np_load(data: bytes) -> Any:
 
 def _safenpz_load(data: bytes, **kwargs: Any) -> Any:
     got = safenpz.load(data, **kwargs)
-    if isinstance(got, safenpz._npy.NpzFile):
+    if isinstance(got, safenpz._npzfile.NpzFile):
         with got:
             return {k: got[k] for k in got.files}
     return got
@@ -238,7 +239,7 @@ def _boom(*args: Any, **kwargs: Any) -> Any:
 @pytest.fixture
 def no_general_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail if the general decoder runs (the fast path must take the stream)."""
-    monkeypatch.setattr(safenpz._npy, "safe_loads", _boom)
+    monkeypatch.setattr(safenpz._decode, "safe_loads", _boom)
 
 
 @SETTINGS
@@ -247,7 +248,7 @@ def test_int_rows_take_the_fast_path(arr: np.ndarray, layout: Layout) -> None:
     data = npy_bytes(arr, layout)
     expected = _np_load(data)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(safenpz._npy, "safe_loads", _boom)
+        mp.setattr(safenpz._decode, "safe_loads", _boom)
         got = _safenpz_load(data)
         ragged = _safenpz_load(data, ragged=True)
     assert_identical(got, expected)

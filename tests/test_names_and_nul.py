@@ -16,7 +16,8 @@ from hostile import HOSTILE, npy_bytes, npz_bytes
 from identical import assert_identical
 from safenpz._exceptions import FormatError, UnsafeFileError
 from safenpz._limits import DEFAULT_LIMITS
-from safenpz._npy import NpzFile, load
+from safenpz._npy import load
+from safenpz._npzfile import NpzFile
 from safenpz._save import save
 
 

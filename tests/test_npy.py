@@ -53,7 +53,9 @@ from safenpz._exceptions import (
     SafenpzError,
     UnsafeFileError,
 )
-from safenpz._npy import NpzFile, load, parse_header
+from safenpz._header import parse_header
+from safenpz._npy import load
+from safenpz._npzfile import NpzFile
 from safenpz._ragged import RaggedArray
 from safenpz._unpickle import safe_loads
 from strategies import byte_edits, int_rows, mutate

@@ -17,9 +17,10 @@ from hypothesis import given, settings
 from hostile import HOSTILE, npy_bytes, obj_array
 from identical import assert_identical
 from safenpz._exceptions import FormatError, SafenpzError, UnsafeFileError
+from safenpz._manifest import MANIFEST
 from safenpz._npy import load
 from safenpz._ragged import RaggedArray
-from safenpz._save import MANIFEST, save
+from safenpz._save import save
 from strategies import float_rows, int_rows
 
 

@@ -17,7 +17,8 @@ import pytest
 
 from hostile import HOSTILE, MALFORMED, npy_bytes, npz_bytes
 from safenpz._exceptions import SafenpzError, UnsafeFileError
-from safenpz._npy import NpzFile, load
+from safenpz._npy import load
+from safenpz._npzfile import NpzFile
 from safenpz._save import save
 from safenpz._scan import scan_bytes, scan_path
 from safenpz.cli import main

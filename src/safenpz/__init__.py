@@ -25,7 +25,8 @@ from ._exceptions import (
     UnstorableError,
 )
 from ._limits import Limits
-from ._npy import NpzFile, load
+from ._npy import load
+from ._npzfile import NpzFile
 from ._pickle_scan import scan_pickle
 from ._ragged import RaggedArray
 from ._save import save

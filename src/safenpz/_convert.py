@@ -46,7 +46,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError, UnstorableError
-from ._npy import NpzFile, load
+from ._npy import load
+from ._npzfile import NpzFile
 from ._preview import preview
 from ._ragged import RaggedArray
 from ._save import atomic_write, save_arrays

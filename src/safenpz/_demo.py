@@ -195,11 +195,11 @@ def run_demo(*, rows: int = 25_000, workdir: str | None = None) -> int:
             print(f"   safenpz.load -> UnsafeFileError: {str(err)[:110]}...")
         print(f"   sentinel created: {sentinel.exists()}")
 
-        from .cli import scan_file
+        from ._scan import scan_path
 
         print("6. safenpz scan (static, decodes nothing):")
         for path in (legacy, clean, evil):
-            print(f"   {scan_file(path)['verdict']:9} {path.name}")
+            print(f"   {scan_path(path).verdict:9} {path.name}")
         if sentinel.exists():
             print("   FAILED: the sentinel exists")
             return 1

@@ -3,7 +3,7 @@
 Nothing is ever decoded here: pickles go through the static opcode scanner
 (:func:`safenpz.scan_pickle`) only, numeric members through their ``.npy``
 header, and the safenpz manifest is checked as a JSON document against the
-member names (:func:`safenpz._save.check_manifest`), without the reader's
+member names (:func:`safenpz._manifest.check_manifest`), without the reader's
 layout. This module never imports the decoders (``_unpickle``, ``_fastrows``).
 
 Verdicts, from best to worst:
@@ -44,14 +44,16 @@ from typing import IO, Any, Literal
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError, UnsafeFileError
+from ._header import Header, parse_header
 from ._jsonio import parse_json
 from ._limits import DEFAULT_LIMITS, Limits
-from ._npy import MAGIC, Header, NpzFile, parse_header
+from ._manifest import MANIFEST, MAX_MANIFEST_MEMBER, check_manifest
 from ._pickle_scan import PickleReport, scan_pickle
 from ._preview import escape, preview
-from ._save import _MAX_MANIFEST_MEMBER, MANIFEST, check_manifest
+from ._sniff import Kind, is_npy, looks_like_data, sniff
 from ._tree import KIND as TREE
 from ._tree import check_table
+from ._zip import CHUNK, ZipArchive
 
 __all__ = [
     "FileReport",
@@ -61,16 +63,10 @@ __all__ = [
     "iter_targets",
     "scan_bytes",
     "scan_path",
-    "sniff",
 ]
 
 Verdict = Literal["safe", "loadable", "invalid", "unsafe"]
-Kind = Literal["npz", "npy", "pickle", "other"]
 _ORDER: tuple[Verdict, ...] = ("safe", "loadable", "invalid", "unsafe")
-_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
-# how pickles begin (kept equal to safenpz._npy's rule: load decides the same)
-_PICKLE_FIRST_BYTES = frozenset(b"\x80(]})cIJKLMFGNSUVXT")
-_CHUNK = 1 << 20
 
 
 @dataclass
@@ -167,17 +163,6 @@ def exit_code(verdicts: Iterable[str]) -> int:
 # what a file is
 
 
-def sniff(head: bytes) -> Kind:
-    """What :func:`safenpz.load` would take a file starting with `head` for."""
-    if head[:4] in _ZIP_MAGICS:
-        return "npz"
-    if head[:6] == MAGIC:
-        return "npy"
-    if head[:1] and head[0] in _PICKLE_FIRST_BYTES:
-        return "pickle"
-    return "other"
-
-
 def _looks_like_data(path: Path) -> bool:
     """Whether a file met in a directory walk is worth scanning: NumPy or zip
     magic, a pickle PROTO opcode, or a NumPy/pickle suffix (any case)."""
@@ -188,10 +173,7 @@ def _looks_like_data(path: Path) -> bool:
             head = fp.read(8)
     except OSError:
         return True  # report why it cannot be read
-    kind = sniff(head)
-    if kind in ("npz", "npy"):
-        return True
-    return len(head) >= 2 and head[0] == 0x80 and head[1] <= 5
+    return looks_like_data(head)
 
 
 def iter_targets(
@@ -232,7 +214,7 @@ def _read_bounded(fp: IO[bytes], cap: int, where: str, limits: Limits) -> bytes:
     allocate `cap` up front)."""
     out = bytearray()
     while True:
-        chunk = fp.read(_CHUNK)
+        chunk = fp.read(CHUNK)
         if not chunk:
             return bytes(out)
         out += chunk
@@ -319,15 +301,7 @@ def _manifest_text(data: bytes, member: str, limits: Limits) -> str:
 
 
 def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
-    with NpzFile(
-        fp,
-        name=escape(report.path),
-        own_file=False,
-        limits=limits,
-        ragged=False,
-        encoding="latin1",
-        read_layout=False,
-    ) as npz:
+    with ZipArchive(fp, name=escape(report.path), own_file=False, limits=limits) as npz:
         raw = npz.raw_names
         headers: dict[str, Header] = {}
         tables: dict[str, tuple[bytes, MemberReport]] = {}
@@ -336,15 +310,15 @@ def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
             shown = escape(name)
             try:
                 if name == MANIFEST + ".npy" and (
-                    npz.member_size(name) > _MAX_MANIFEST_MEMBER
+                    npz.member_size(name) > MAX_MANIFEST_MEMBER
                 ):
-                    msg = f"{shown} is larger than {_MAX_MANIFEST_MEMBER:,} bytes"
+                    msg = f"{shown} is larger than {MAX_MANIFEST_MEMBER:,} bytes"
                     raise FormatError(msg)
-                data = bytes(npz.read_member_bytes(name))
+                data = bytes(npz.read(name))
             except SafenpzError as err:
                 report.members.append(_error(shown, err))
                 continue
-            if data[: len(MAGIC)] != MAGIC:
+            if not is_npy(data):
                 msg = (
                     f"{shown} is not a .npy member (it starts with "
                     f"{preview(data[:8])}); safenpz.load refuses to read it"

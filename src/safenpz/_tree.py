@@ -95,9 +95,8 @@ by ``max_depth`` (:class:`~safenpz.LimitError`, naming the keyword); every node
 is checked (kind, arity, argument types, canonical number forms, child indices,
 hashable and distinct dict keys and set items, shapes that match their element
 count) and any violation is a :class:`~safenpz.FormatError` naming the tree
-and the node. Before it parses anything, the reader refuses a table member
-larger than :data:`MAX_TABLE_MEMBER` bytes and a table of more than
-:data:`MAX_TABLE_BYTES` characters or :data:`MAX_TABLE_VALUES` JSON values
+and the node. Before it parses anything, the reader refuses a table of more
+than :data:`MAX_TABLE_BYTES` characters or :data:`MAX_TABLE_VALUES` JSON values
 (counted as ``[`` and ``,`` characters), so parsing takes bounded time and
 memory (:class:`~safenpz.FormatError`: the writer never writes such a table).
 
@@ -138,7 +137,6 @@ __all__ = [
     "MAX_SAVE_NODES",
     "MAX_SAVE_TEXT",
     "MAX_TABLE_BYTES",
-    "MAX_TABLE_MEMBER",
     "MAX_TABLE_VALUES",
     "check_storable_dtype",
     "check_table",
@@ -163,9 +161,6 @@ MAX_SAVE_COPY_BYTES = 256 * 2**20
 #: Largest node table, in characters, that :func:`encode` writes and the
 #: reader parses; checked before ``json.loads``.
 MAX_TABLE_BYTES = 64 * 2**20
-#: Largest ``<name>.tree.npy`` member the reader reads (the table and a
-#: ``.npy`` header).
-MAX_TABLE_MEMBER = MAX_TABLE_BYTES + 2**16
 #: Most JSON values (counted as ``[`` plus ``,`` characters, an upper bound
 #: found without parsing) in a node table that :func:`encode` writes and the
 #: reader parses: parsing costs up to ~80 bytes of memory per value.

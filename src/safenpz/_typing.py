@@ -30,7 +30,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._exceptions import FormatError
-from ._npy import FileLike, NpzFile, load
+from ._npy import FileLike, load
+from ._npzfile import NpzFile
 from ._ragged import RaggedArray
 
 __all__ = [

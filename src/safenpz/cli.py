@@ -29,7 +29,8 @@ import numpy as np
 
 from . import __version__
 from ._exceptions import SafenpzError
-from ._npy import NpzFile, load
+from ._npy import load
+from ._npzfile import NpzFile
 from ._preview import escape
 from ._ragged import RaggedArray
 from ._scan import exit_code, iter_targets, scan_path

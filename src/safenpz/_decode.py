@@ -1,0 +1,137 @@
+"""Decoding one ``.npy`` image held in memory: numeric data as a view, object
+data through safenpz's own decoders.
+
+For a numeric dtype the data must be exactly ``prod(shape) * itemsize`` bytes
+(:func:`safenpz._header.check_data_size`); the array is a view of them. A
+zero-width dtype (``S0``, ``U0``, ``V0``) holds no data, so its element count
+is bounded by ``max_items`` instead. For ``dtype=object`` the data is a pickle
+of the whole array: object arrays of integer lists go straight to values +
+offsets (:mod:`safenpz._fastrows`), anything else through the closed table of
+constructors (:mod:`safenpz._unpickle`); the result must be an array of the
+shape and dtype the header promises, and bytes after the pickle's ``STOP`` are
+an error. With ``ragged=True`` a 1-D object array of numeric rows becomes a
+:class:`~safenpz.RaggedArray`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+
+from ._exceptions import FormatError, SafenpzError
+from ._header import Header, check_data_size, parse_header
+from ._limits import DEFAULT_LIMITS, Limits
+from ._unpickle import safe_loads
+
+__all__ = ["decode_npy_bytes", "zero_width"]
+
+
+def _fail(member: str, msg: str) -> FormatError:
+    return FormatError(f"{member}: {msg}")
+
+
+def _decode_object(
+    body: memoryview,
+    header: Header,
+    *,
+    member: str,
+    limits: Limits,
+    ragged: bool,
+    encoding: str,
+) -> Any:
+    limits.check("max_items", header.count, f"{member}: object array")
+    from ._fastrows import decode_int_rows
+    from ._ragged import RaggedArray
+
+    fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
+    if fast is not None and fast.shape == header.shape:
+        # rows shared through the memo are expanded: bound what that can cost
+        limits.check("max_items", fast.values.size, f"{member}: decoded values")
+        if ragged and len(header.shape) == 1:
+            return RaggedArray(fast.values, fast.offsets, validate=False)
+        return fast.to_object_array()
+    obj = safe_loads(
+        body,
+        member=member,
+        max_depth=limits.max_depth,
+        max_items=limits.max_items,
+        encoding=encoding,
+    )
+    if (
+        not isinstance(obj, np.ndarray)
+        or obj.dtype != header.dtype
+        or obj.shape != header.shape
+    ):
+        what = (
+            f"an array of shape {obj.shape} and dtype {obj.dtype}"
+            if isinstance(obj, np.ndarray)
+            else f"a {type(obj).__name__}"
+        )
+        raise _fail(
+            member,
+            f"the header promises an array of shape {header.shape} and dtype "
+            f"{header.dtype}, "
+            f"the pickle holds {what}",
+        )
+    if ragged and obj.ndim == 1 and obj.dtype == np.dtype(object):
+        return _maybe_ragged(obj, limits, member)
+    return obj
+
+
+def _maybe_ragged(obj: np.ndarray[Any, Any], limits: Limits, member: str) -> Any:
+    """Turn a 1-D object array of numeric rows into a RaggedArray, else keep it."""
+    from ._ragged import RaggedArray
+
+    rows = obj.tolist()
+    if not all(isinstance(r, list | tuple | np.ndarray) for r in rows):
+        return obj
+    # shared rows are expanded by the conversion: bound what that can cost
+    limits.check("max_items", sum(map(len, rows)), f"{member}: ragged values")
+    try:
+        ragged = RaggedArray.from_lists(obj)
+    except (SafenpzError, TypeError, ValueError, OverflowError):
+        return obj
+    if ragged.values.dtype.kind not in "biufc":
+        return obj
+    return ragged
+
+
+def decode_npy_bytes(
+    buf: bytes | bytearray | memoryview,
+    *,
+    member: str = "<npy>",
+    limits: Limits = DEFAULT_LIMITS,
+    ragged: bool = False,
+    encoding: str = "latin1",
+) -> Any:
+    """Decode one complete ``.npy`` image held in memory."""
+    header = parse_header(buf, member=member, limits=limits)
+    view = memoryview(buf)
+    body = view[header.data_offset :]
+    if header.dtype.hasobject:
+        return _decode_object(
+            body, header, member=member, limits=limits, ragged=ragged, encoding=encoding
+        )
+    # the data is already in memory (inflated under the limits): only its size
+    # must match the header, then the array is a view of it
+    check_data_size(member, header, len(body))
+    if header.dtype.itemsize == 0:
+        return zero_width(header, limits, member)
+    arr = np.frombuffer(
+        view, dtype=header.dtype, count=header.count, offset=header.data_offset
+    )
+    if not arr.flags.writeable:
+        arr = arr.copy()
+    return arr.reshape(header.shape, order="F" if header.fortran_order else "C")
+
+
+def zero_width(header: Header, limits: Limits, member: str) -> np.ndarray[Any, Any]:
+    """An array of a zero-width dtype (``S0``, ``U0``, ``V0``): empty items.
+
+    It holds no data, so its element count is bounded by ``max_items`` instead
+    (a tiny file could otherwise claim billions of them)."""
+    limits.check("max_items", header.count, f"{member}: zero-width array")
+    # np.ndarray, not np.empty: np.empty widens S0 to S1 (uninitialised bytes)
+    order: Literal["F", "C"] = "F" if header.fortran_order else "C"
+    return np.ndarray(header.shape, dtype=header.dtype, order=order)
