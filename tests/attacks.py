@@ -36,12 +36,19 @@ from hostile import (
     npy_header,
     npz_bytes,
 )
-from safenpz._exceptions import FormatError, LimitError, UnsafeFileError
+from safenpz._exceptions import (
+    FormatError,
+    LimitError,
+    UnsafeFileError,
+    UnstorableError,
+)
 from safenpz._sniff import PICKLE_FIRST_BYTES as _PICKLE_FIRST_BYTES
 
 __all__ = ["ATTACKS", "Attack", "markdown_table"]
 
-Action = str  # "load" (read every member), "load-path", "load-pipe", "scan"
+Action = str  # "load" (read every member), "load-path", "load-pipe", "scan",
+# "save" (load every member, then safenpz.save it), "convert" (to .npz),
+# "convert-parquet"
 
 
 @dataclass(frozen=True)
@@ -467,7 +474,140 @@ def _review() -> list[Attack]:
     return out
 
 
-ATTACKS: list[Attack] = _hostile() + _malformed() + _issue8() + _review()
+def _object_npy(value: object) -> bytes:
+    """A legacy .npy: a 1-element object array holding `value`, pickled (the
+    pickle memoises shared references, so the file stays small)."""
+    arr = np.empty(1, dtype=object)
+    arr[0] = value
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    return buf.getvalue()
+
+
+def _memo_cube(side: int, levels: int) -> list[object]:
+    value: list[object] = [0] * side
+    for _ in range(levels - 1):
+        value = [value] * side
+    return value
+
+
+def _save() -> list[Attack]:
+    """Adversarial review of issue 8, second part: saving or converting data
+    that loaded fine must stay bounded (shared references expand when
+    stored as copies) and raise only safenpz errors."""
+
+    def lim(*words: str) -> Callable[[bytes], Expected]:
+        return lambda d: Expected(LimitError, None, None, words)
+
+    def unstorable(*words: str) -> Callable[[bytes], Expected]:
+        return lambda d: Expected(UnstorableError, None, None, words)
+
+    def tree_table(text: str) -> bytes:
+        entry = {"x": {"kind": "tree", "leaves": 0}}
+        doc = json.dumps({"format": "safenpz", "version": 1, "arrays": entry})
+        table = np.frombuffer(text.encode(), dtype=np.uint8)
+        return _manifest(doc, **{"x.tree": _npy(table)})
+
+    mib = b"b" * 2**20
+    big = (
+        "issue8-save/shared-1000^4-nested-list",
+        "memo-shared 4-level nested list, 1000 references a level (1e12 nodes)",
+        lambda s: _object_npy(_memo_cube(1000, 4)),
+        lim("more than 1,048,576 nodes"),
+    )
+    text = (
+        "issue8-save/500k-refs-to-one-1MiB-string",
+        "500,000 references to one 1 MiB string",
+        lambda s: _object_npy(["s" * 2**20] * 500_000),
+        lim("characters of strings and bytes"),
+    )
+    cases = [
+        big,
+        text,
+        (
+            "issue8-save/500k-refs-to-one-1MiB-bytes",
+            "500,000 references to one 1 MiB bytes object",
+            lambda s: _object_npy([mib] * 500_000),
+            lim("characters of strings and bytes"),
+        ),
+        (
+            "issue8-save/100k-refs-to-one-8MiB-array",
+            "100,000 references to one 8 MiB float array",
+            lambda s: _object_npy([np.zeros(2**20)] * 100_000),
+            lim("bytes of copies"),
+        ),
+    ]
+    out = [
+        Attack(f"{key}-{action}", what, build, expect, action)
+        for key, what, build, expect in cases
+        for action in ("save", "convert")
+    ]
+    out += [
+        Attack(
+            "issue8-save/parquet-structured-dtype",
+            "structured-dtype column converted to Parquet (pyarrow refuses it)",
+            lambda s: _npy(np.zeros(3, dtype=[("a", "<i4"), ("b", "<f8")])),
+            unstorable("Parquet", "pyarrow refuses"),
+            "convert-parquet",
+        ),
+        Attack(
+            "issue8-save/parquet-complex-dtype",
+            "complex column converted to Parquet (pyarrow refuses it)",
+            lambda s: _npy(np.zeros(3, dtype=np.complex128)),
+            unstorable("Parquet", "pyarrow refuses"),
+            "convert-parquet",
+        ),
+        Attack(
+            "issue8-save/parquet-U0-shape-0-by-2**62",
+            "U0 column of shape (0, 2**62) converted to Parquet",
+            lambda s: _header(f"(0, {2**62})", "<U0"),
+            unstorable("Parquet", "pyarrow refuses"),
+            "convert-parquet",
+        ),
+        Attack(
+            "issue8-save/parquet-dict-column",
+            "object column of dicts converted to Parquet",
+            lambda s: _object_npy({"a": 1}),
+            unstorable("not a list of numeric rows"),
+            "convert-parquet",
+        ),
+        Attack(
+            "issue8-save/npz-member-named-a/b",
+            "archive member named 'a/b.npy' converted to .npz",
+            lambda s: npz_bytes({"a/b.npy": _npy(np.arange(3))}),
+            unstorable("'a/b'", "not allowed"),
+            "convert",
+        ),
+        Attack(
+            "issue8-save/npz-members-named-file-compress-allow_pickle",
+            "archive members named file, compress, allow_pickle converted to .npz",
+            lambda s: npz_bytes(
+                {
+                    f"{n}.npy": _npy(np.arange(3))
+                    for n in ("file", "compress", "allow_pickle")
+                }
+            ),
+            None,
+            "convert",
+        ),
+        Attack(
+            "issue8-save/tree-table-20M-empty-lists",
+            "tree node table of 20 million empty JSON arrays (1.3 GB parsed)",
+            lambda s: tree_table("[" + "[]," * (20 * 2**20) + "[]]"),
+            lambda d: Expected(FormatError, None, None, ("JSON values",)),
+        ),
+        Attack(
+            "issue8-save/scan-tree-table-20M-empty-lists",
+            "tree node table of 20 million empty JSON arrays (1.3 GB parsed)",
+            lambda s: tree_table("[" + "[]," * (20 * 2**20) + "[]]"),
+            lambda d: Expected(FormatError, None, None, ()),
+            "scan",
+        ),
+    ]
+    return out
+
+
+ATTACKS: list[Attack] = _hostile() + _malformed() + _issue8() + _review() + _save()
 
 
 def _outcome(attack: Attack) -> str:

@@ -6,6 +6,7 @@ Usage: ``python bounds_child.py WORKDIR AS_BYTES SECONDS INDEX...``
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
@@ -26,12 +27,14 @@ def _alarm(signum: int, frame: Any) -> None:
 
 
 def _run(action: str, data: bytes, work: Path) -> None:
+    from safenpz._convert import convert
     from safenpz._exceptions import FormatError, UnsafeFileError
     from safenpz._npy import load
     from safenpz._npzfile import NpzFile
+    from safenpz._save import save_arrays
     from safenpz._scan import scan_path
 
-    if action == "load":
+    if action in ("load", "save"):
         obj = load(data)
         if isinstance(obj, NpzFile):
             with obj:
@@ -39,12 +42,19 @@ def _run(action: str, data: bytes, work: Path) -> None:
                 keys = (
                     obj.raw_names if layout is not None and layout._plain else obj.files
                 )
-                for key in keys:
-                    obj[key]
+                columns = {key: obj[key] for key in keys}
+        else:
+            columns = {"x": obj}
+        if action == "save":
+            save_arrays(io.BytesIO(), columns)
         return
     path = work / "input.bin"
     path.write_bytes(data)
-    if action == "load-path":
+    if action == "convert":
+        convert(path, work / "output.npz")
+    elif action == "convert-parquet":
+        convert(path, f"{work / f'parquet-{time.time_ns()}'}{os.sep}")
+    elif action == "load-path":
         load(path)
     elif action == "load-pipe":
         r, w = os.pipe()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from identical import assert_identical
 from safenpz import FormatError, UnsafeFileError
 from safenpz._convert import output_format, parquet_layout, to_arrow_table
 from safenpz._demo import hostile_npy_bytes
+from safenpz.cli import main
 
 
 def legacy_npz(path: Path, rows: list[list[int]], labels: list[int]) -> Path:
@@ -184,7 +186,7 @@ def test_failed_write_leaves_no_file(
         msg = "disk full"
         raise OSError(msg)
 
-    monkeypatch.setattr(np, "savez_compressed", boom)
+    monkeypatch.setattr(np.lib.format, "write_array", boom)
     with pytest.raises(OSError, match="disk full"):
         safenpz.convert(src, dst)
     assert dst.read_bytes() == b"previous content"
@@ -508,3 +510,162 @@ def test_one_table_into_a_directory(tmp_path: Path) -> None:
     odd.write_bytes(src.read_bytes())
     (named,) = safenpz.convert(odd, f"{tmp_path}/odd/")
     assert named == tmp_path / "odd" / "data.parquet"  # not a plain word
+
+
+# --------------------------------------------------------------------------
+# issue 8 review: only safenpz errors escape convert, for any column it reads
+
+_DTYPE_GRID = [
+    "i1",
+    "<u8",
+    ">i4",
+    "f2",
+    "<f8",
+    "g",
+    "c8",
+    "c16",
+    "G",
+    "?",
+    "S3",
+    "U3",
+    "S0",
+    "U0",
+    "M8[s]",
+    "M8[Y]",
+    "m8[ns]",
+    "V4",
+    [("a", "<i4"), ("b", "<f8")],
+    [("a", "<i4", (2,))],
+]
+
+
+@pytest.mark.parametrize("fmt", ["npz", "parquet"])
+@pytest.mark.parametrize("shape", [(3,), (3, 2), ()], ids=["1-d", "2-d", "0-d"])
+@pytest.mark.parametrize("dtype", _DTYPE_GRID, ids=str)
+def test_convert_raises_only_safenpz_errors(
+    tmp_path: Path, dtype: Any, shape: tuple[int, ...], fmt: str
+) -> None:
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    src = tmp_path / "old.npz"
+    np.savez(src, a=np.zeros(shape, dtype=dtype))
+    dst = tmp_path / f"new.{fmt}"
+    error: Exception | None = None
+    try:
+        safenpz.convert(src, dst)
+    except Exception as err:  # any class is inspected below
+        error = err
+    if error is not None:
+        assert isinstance(error, safenpz.UnstorableError), repr(error)
+        assert isinstance(error, TypeError)
+        assert "'a'" in str(error)
+        assert not dst.exists()
+
+
+@pytest.mark.parametrize(
+    ("dtype", "words"),
+    [
+        ([("a", "<i4"), ("b", "<f8")], "ArrowNotImplementedError"),
+        ("c16", "ArrowNotImplementedError"),
+        ("M8[Y]", "ArrowNotImplementedError"),
+        ("V4", "ArrowNotImplementedError"),
+    ],
+    ids=["structured", "complex", "datetime-years", "void"],
+)
+def test_pyarrow_refusals_become_unstorable_error(
+    tmp_path: Path, dtype: Any, words: str
+) -> None:
+    pytest.importorskip("pyarrow")
+    src = tmp_path / "old.npy"
+    np.save(src, np.zeros(3, dtype=dtype))
+    dst = tmp_path / "new.parquet"
+    with pytest.raises(safenpz.UnstorableError, match=f"column 'old'.*{words}"):
+        safenpz.convert(src, dst)
+    assert not dst.exists()
+
+
+def test_u0_column_of_2_to_the_62_rows_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    header = f"{{'descr': '<U0', 'fortran_order': False, 'shape': (0, {2**62}), }}"
+    header = header.ljust(117) + "\n"
+    src = tmp_path / "old.npy"
+    src.write_bytes(
+        b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
+    )
+    with pytest.raises(safenpz.UnstorableError, match="OverflowError"):
+        safenpz.convert(src, tmp_path / "new.parquet")
+
+
+def test_cli_convert_of_an_unstorable_column_is_a_clean_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("pyarrow")
+    src = tmp_path / "old.npy"
+    np.save(src, np.zeros(3, dtype=[("a", "<i4")]))
+    code = main(["convert", str(src), str(tmp_path / "new.parquet")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("Error: UnstorableError: cannot write column 'old'")
+    assert "Traceback" not in err
+
+
+def test_member_names_that_were_savez_keywords_convert(tmp_path: Path) -> None:
+    src = tmp_path / "old.npz"
+    with zipfile.ZipFile(src, "w") as zf:
+        for i, name in enumerate(["file", "compress", "allow_pickle", "args"]):
+            with zf.open(f"{name}.npy", "w") as fp:
+                np.lib.format.write_array(fp, np.arange(i + 1))
+    dst = tmp_path / "new.npz"
+    safenpz.convert(src, dst)
+    with np.load(dst, allow_pickle=False) as f:
+        assert {k: f[k].tolist() for k in f.files} == {
+            "file": [0],
+            "compress": [0, 1],
+            "allow_pickle": [0, 1, 2],
+            "args": [0, 1, 2, 3],
+        }
+
+
+@pytest.mark.parametrize("name", ["a/b", "a\\b", "__safenpz__x", ""])
+def test_member_names_a_safenpz_file_cannot_hold(tmp_path: Path, name: str) -> None:
+    src = tmp_path / "old.npz"
+    with zipfile.ZipFile(src, "w") as zf, zf.open(f"{name}.npy", "w") as fp:
+        np.lib.format.write_array(fp, np.arange(3))
+    dst = tmp_path / "new.npz"
+    with pytest.raises(safenpz.UnstorableError, match="is not allowed") as info:
+        safenpz.convert(src, dst)
+    assert isinstance(info.value, ValueError)  # what save raised before
+    assert not dst.exists()
+
+
+def test_byte_swapped_columns_convert_to_parquet(tmp_path: Path) -> None:
+    """pyarrow refuses non-native byte order; the values fit native order."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "old.npz"
+    np.savez(src, a=np.arange(3, dtype=">i4"), b=np.ones((3, 2), dtype=">f8"))
+    safenpz.convert(src, tmp_path / "new.parquet")
+    table = pq.read_table(tmp_path / "new.parquet")
+    assert table.column("a").to_pylist() == [0, 1, 2]
+    assert table.schema.field("a").type == pa.int32()
+    assert table.column("b").to_pylist() == [[1.0, 1.0]] * 3
+
+
+def test_pyarrow_write_errors_are_translated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        msg = "no writer for this type"
+        raise pa.ArrowNotImplementedError(msg)
+
+    monkeypatch.setattr(pq, "write_table", refuse)
+    src = tmp_path / "old.npy"
+    np.save(src, np.arange(3))
+    dst = tmp_path / "new.parquet"
+    with pytest.raises(safenpz.UnstorableError, match="no writer for this type"):
+        safenpz.convert(src, dst)
+    assert not dst.exists()

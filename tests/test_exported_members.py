@@ -16,6 +16,7 @@ EXPECTED = {
     "RaggedArray",
     "SafenpzError",
     "UnsafeFileError",
+    "UnstorableError",
     "__version__",
     "convert",
     "load",

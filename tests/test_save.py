@@ -271,7 +271,7 @@ def test_failed_write_leaves_the_old_file_and_no_part_file(
         msg = "disk full"
         raise OSError(msg)
 
-    monkeypatch.setattr(np, "savez_compressed" if compress else "savez", broken)
+    monkeypatch.setattr(np.lib.format, "write_array", broken)
     with pytest.raises(OSError, match="disk full"):
         save(path, compress=compress, x=OBJECTS["int-lists"])
     assert path.read_bytes() == before
@@ -285,7 +285,7 @@ def test_interrupted_write_leaves_nothing(
         file.write(b"PK")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", interrupted)
+    monkeypatch.setattr(np.lib.format, "write_array", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save(tmp_path / "new.npz", x=np.arange(3))
     assert list(tmp_path.iterdir()) == []

@@ -22,6 +22,7 @@ from ._exceptions import (
     LimitError,
     SafenpzError,
     UnsafeFileError,
+    UnstorableError,
 )
 from ._limits import Limits
 from ._npy import load
@@ -41,6 +42,7 @@ __all__ = [
     "RaggedArray",
     "SafenpzError",
     "UnsafeFileError",
+    "UnstorableError",
     "__version__",
     "convert",
     "load",

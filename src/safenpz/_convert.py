@@ -45,11 +45,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._exceptions import FormatError
+from ._exceptions import FormatError, SafenpzError, UnstorableError
 from ._npy import load
 from ._npzfile import NpzFile
+from ._preview import preview
 from ._ragged import RaggedArray
-from ._save import atomic_write, save
+from ._save import atomic_write, save_arrays
 
 __all__ = ["convert", "output_format", "parquet_layout", "to_arrow_table"]
 
@@ -136,6 +137,30 @@ def _wide_int_error(name: str, where: tuple[int, int], target: str) -> FormatErr
 
 
 def _arrow_column(pa: Any, value: Any, name: str) -> Any:
+    """The Arrow array of one column; pyarrow's own refusals (structured or
+    complex dtypes, sizes beyond its index types) become
+    :class:`~safenpz.UnstorableError` naming the column."""
+    try:
+        return _arrow_column_of(pa, value, name)
+    except SafenpzError:
+        raise
+    except (pa.ArrowException, OverflowError, TypeError, ValueError) as err:
+        what = f"column {preview(name)}"
+        raise _arrow_error(what, value, err) from err
+
+
+def _arrow_error(what: str, value: Any, err: Exception) -> UnstorableError:
+    dtype = getattr(value, "dtype", None)
+    of = "" if dtype is None else f" (dtype {dtype}, shape {np.shape(value)})"
+    msg = (
+        f"cannot write {what}{of} to Parquet: pyarrow refuses it "
+        f"({type(err).__name__}: {preview(str(err))}). Nothing was written; "
+        "convert to .npz instead, which keeps any NumPy dtype"
+    )
+    return UnstorableError(msg)
+
+
+def _arrow_column_of(pa: Any, value: Any, name: str) -> Any:
     if isinstance(value, RaggedArray):
         values = value.values
         if values.dtype.kind in "iu":
@@ -151,14 +176,20 @@ def _arrow_column(pa: Any, value: Any, name: str) -> Any:
             "rows; Parquet conversion supports numeric and ragged columns "
             "(convert to .npz instead, which keeps any plain data)"
         )
-        raise TypeError(msg)
+        raise UnstorableError(msg)
+    if arr.dtype.byteorder not in "=|" and arr.dtype.fields is None:
+        # pyarrow takes native byte order only; the values are the same
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.ndim == 1:
         return pa.array(arr)
     if arr.ndim == 2:  # fixed-size rows → list column
         flat = pa.array(np.ascontiguousarray(arr).reshape(-1))
         return pa.FixedSizeListArray.from_arrays(flat, arr.shape[1])
-    msg = f"column {name!r} has {arr.ndim} dimensions; Parquet needs 1 or 2"
-    raise TypeError(msg)
+    msg = (
+        f"column {name!r} has {arr.ndim} dimensions; Parquet needs 1 or 2 "
+        "(convert to .npz instead)"
+    )
+    raise UnstorableError(msg)
 
 
 def to_arrow_table(columns: dict[str, Any]) -> Any:
@@ -334,8 +365,12 @@ def convert(
         that no 64-bit integer type can store exactly (nothing is written).
     ValueError
         Unknown `format`, or no format and an unknown suffix.
-    TypeError
-        A column that the output format cannot store (e.g. dicts).
+    UnstorableError
+        A column that the output format cannot store without changing it
+        (dicts in Parquet, a dtype pyarrow refuses, a name a ``.npz`` cannot
+        hold); also a ``TypeError``. Nothing is written.
+    LimitError
+        Also for nested data too big once shared references are expanded.
     ImportError
         Parquet requested without pyarrow.
 
@@ -367,8 +402,8 @@ def convert(
 
 def _write_npz(dst: Path, columns: dict[str, Any], *, compress: bool) -> None:
     try:
-        save(dst, compress=compress, **columns)
-    except (TypeError, OverflowError) as err:
+        save_arrays(dst, columns, compress=compress)
+    except UnstorableError as err:
         for name, value in columns.items():
             wide = _wide_int(value)
             if wide is not None:
@@ -392,7 +427,7 @@ def _write_parquet(
                 f"{name!r} is {what} (a single value, not a column); Parquet "
                 "stores columns: convert to .npz instead, which keeps nested data"
             )
-            raise TypeError(msg)
+            raise UnstorableError(msg)
     layout = parquet_layout({name: len(value) for name, value in columns.items()})
     if into_dir and None in layout:  # one table, but a directory was asked for
         (name,) = _safe_stems([src_stem]) if src_stem else ["data"]
@@ -415,7 +450,11 @@ def _write_parquet(
             raise FileExistsError(msg)
         dst.mkdir(parents=True, exist_ok=True)
         paths = {stem: dst / f"{stem}.parquet" for stem in tables}
+    pa = _import_pyarrow()
     for stem, table in tables.items():
         with atomic_write(paths[stem]) as fp:
-            pq.write_table(table, fp)
+            try:
+                pq.write_table(table, fp)
+            except pa.ArrowException as err:  # (a disk error is an OSError)
+                raise _arrow_error(str(paths[stem]), None, err) from err
     return list(paths.values())

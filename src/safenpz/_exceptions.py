@@ -9,7 +9,10 @@ also from the built-in exception a caller would naturally catch, so existing
     ├── FormatError(SafenpzError, ValueError)        malformed, truncated, inconsistent
     ├── LimitError(SafenpzError, ValueError)         a size/ratio/depth/count limit hit
     ├── HashMismatchError(SafenpzError, ValueError)  download does not match its hash
-    └── DownloadError(SafenpzError, OSError)         network, offline mode, cache dir
+    ├── DownloadError(SafenpzError, OSError)         network, offline mode, cache dir
+    └── UnstorableError(SafenpzError, TypeError, ValueError)
+                                  save/convert cannot write a value pickle-free
+                                  without changing it
 
 Messages say what happened (with the values), why it matters and what to do.
 """
@@ -23,6 +26,7 @@ __all__ = [
     "LimitError",
     "SafenpzError",
     "UnsafeFileError",
+    "UnstorableError",
 ]
 
 
@@ -51,3 +55,14 @@ class HashMismatchError(SafenpzError, ValueError):
 class DownloadError(SafenpzError, OSError):
     """A download failed, offline mode forbids one, or the cache directory is
     unusable."""
+
+
+class UnstorableError(SafenpzError, TypeError, ValueError):
+    """:func:`safenpz.save` or :func:`safenpz.convert` cannot write a value
+    pickle-free without changing it (an object that is not plain data, a
+    dtype the output format does not keep, a name the archive cannot hold, a
+    container that contains itself); nothing was written.
+
+    It is also a :class:`TypeError` and a :class:`ValueError`, the built-in
+    errors ``save`` raised for these before, so existing handlers keep
+    working."""

@@ -39,18 +39,22 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any
 
 import numpy as np
+from numpy.lib import format as npformat
 
 from . import _tree
+from ._exceptions import UnstorableError
 from ._manifest import FORMAT_VERSION as _FORMAT_VERSION
 from ._manifest import MANIFEST
+from ._preview import preview
 from ._ragged import RaggedArray
 
-__all__ = ["atomic_write", "save"]
+__all__ = ["atomic_write", "save", "save_arrays"]
 
 
 def _create_temp(path: str) -> tuple[int, str]:
@@ -117,9 +121,9 @@ _ITEM_DTYPES = {
 def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | None:
     """A 1-D object array of numeric rows → (RaggedArray, row type).
 
-    Returns None when the elements are not rows at all; raises TypeError when
-    they are rows that could not come back unchanged (mixed row types, mixed
-    item types, rows of different dtypes).
+    Returns None when the elements are not rows at all; raises
+    UnstorableError when they are rows that could not come back unchanged
+    (mixed row types, mixed item types, rows of different dtypes).
     """
     if arr.ndim != 1:
         return None
@@ -155,7 +159,7 @@ def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | 
             f"cannot store {name!r} pickle-free without changing it: it holds "
             f"{problem}; convert it to a RaggedArray of one dtype first"
         )
-        raise TypeError(msg)
+        raise UnstorableError(msg)
     try:
         ragged = RaggedArray.from_lists(rows, dtype=dtype)
     except OverflowError as err:
@@ -167,7 +171,7 @@ def _wide_int_rows(
     rows: list[Any], name: str, dtype: Any, err: OverflowError
 ) -> RaggedArray:
     """Rows of Python ints beyond int64: uint64 keeps them exactly when none is
-    negative; otherwise no 64-bit type does (TypeError, like other columns
+    negative; otherwise no 64-bit type does (UnstorableError, like other columns
     that cannot be stored without changing them)."""
     if dtype is np.int64 and min(min(r, default=0) for r in rows) >= 0:
         try:
@@ -178,7 +182,7 @@ def _wide_int_rows(
         f"cannot store {name!r} pickle-free without changing it: its integers "
         "do not all fit int64, nor all fit uint64"
     )
-    raise TypeError(msg) from err
+    raise UnstorableError(msg) from err
 
 
 def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
@@ -204,8 +208,11 @@ def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
 
 def _check_name(name: str) -> None:
     if not name or "/" in name or "\\" in name or name.startswith(MANIFEST):
-        msg = f"array name {name!r} is not allowed in a safenpz file"
-        raise ValueError(msg)
+        msg = (
+            f"array name {preview(name)} is not allowed in a safenpz file (it is "
+            f"empty, holds '/' or '\\', or starts with {MANIFEST!r}); rename it"
+        )
+        raise UnstorableError(msg)
 
 
 def _plan(
@@ -217,9 +224,10 @@ def _plan(
     def put(member: str, arr: np.ndarray[Any, Any]) -> None:
         if member in members:
             msg = (
-                f"array name {member!r} clashes with the ragged parts of another array"
+                f"array name {preview(member)} clashes with the parts of another "
+                "array that safenpz stores in several members; rename it"
             )
-            raise ValueError(msg)
+            raise UnstorableError(msg)
         members[member] = arr
 
     for name, value in arrays.items():
@@ -235,7 +243,7 @@ def _plan(
                 f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
                 "pass a numeric array, an object array of numeric rows or a RaggedArray"
             )
-            raise TypeError(msg)
+            raise UnstorableError(msg)
         if arr is not None and arr.dtype != object:
             _tree.check_storable_dtype(arr.dtype, repr(name), exact_type=False)
             put(name, np.asarray(arr))
@@ -289,11 +297,16 @@ def save(
 
     Raises
     ------
-    TypeError
+    UnstorableError
         A value cannot be stored without pickle or without changing it (an
-        object that is not plain data, a dtype ``np.save`` would change).
+        object that is not plain data, a dtype ``np.save`` would change, a
+        value that contains itself), or a bad or clashing array name. It is
+        also a ``TypeError`` and a ``ValueError``.
+    LimitError
+        A value stored as a tree would be too big once its shared references
+        are expanded (see :mod:`safenpz._tree`); nothing is written.
     ValueError
-        Bad or clashing array names; a value that contains itself.
+        A positional array and the keyword ``arr_<i>`` together.
 
     Examples
     --------
@@ -312,13 +325,36 @@ def save(
             msg = f"cannot use un-named array {i} and keyword {name!r} together"
             raise ValueError(msg)
         arrays[name] = value
+    save_arrays(file, arrays, compress=compress)
+
+
+def save_arrays(
+    file: str | os.PathLike[str] | IO[bytes],
+    arrays: dict[str, Any],
+    *,
+    compress: bool = False,
+) -> None:
+    """:func:`save` with the arrays as a dict, so any name works (``file``,
+    ``compress``, ``allow_pickle``: an archive read from disk may use them)."""
     members, manifest = _plan(arrays)
     if manifest:
         doc = {"format": "safenpz", "version": _FORMAT_VERSION, "arrays": manifest}
         members[MANIFEST] = np.array(json.dumps(doc, sort_keys=True))
-    writer: Any = np.savez_compressed if compress else np.savez
     if isinstance(file, str | os.PathLike):
         with atomic_write(file) as fp:
-            writer(fp, **members)
+            _write_members(fp, members, compress=compress)
     else:
-        writer(file, **members)
+        _write_members(file, members, compress=compress)
+
+
+def _write_members(
+    fp: IO[bytes], members: dict[str, np.ndarray[Any, Any]], *, compress: bool
+) -> None:
+    """What ``np.savez`` does, without passing member names as keywords
+    (``np.savez(fp, file=...)`` fails; ``allow_pickle=`` is taken as its
+    option) and never pickling."""
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(fp, mode="w", compression=method, allowZip64=True) as zf:
+        for key, arr in members.items():
+            with zf.open(key + ".npy", "w", force_zip64=True) as out:
+                npformat.write_array(out, np.asanyarray(arr), allow_pickle=False)

@@ -81,9 +81,10 @@ Arrays keep their shape, dtype (byte order, field names, titles, offsets) and
 memory order (C or Fortran; a non-contiguous view comes back C-ordered, as
 NumPy's ``np.save`` writes it). What ``np.save`` cannot store exactly — dtype
 ``metadata``, ``align=True`` structs, ``np.record`` dtypes, structured dtypes
-with object fields — is refused at save time with :class:`TypeError`, never
-silently changed. Shared references are stored as copies; a container that
-contains itself is refused (:class:`ValueError`).
+with object fields — is refused at save time with
+:class:`~safenpz.UnstorableError` (a :class:`TypeError`), never silently
+changed. Shared references are stored as copies; a container that contains
+itself is refused (:class:`~safenpz.UnstorableError`).
 
 Limits
 ------
@@ -94,8 +95,21 @@ by ``max_depth`` (:class:`~safenpz.LimitError`, naming the keyword); every node
 is checked (kind, arity, argument types, canonical number forms, child indices,
 hashable and distinct dict keys and set items, shapes that match their element
 count) and any violation is a :class:`~safenpz.FormatError` naming the tree
-and the node. The writer refuses trees of more than :data:`MAX_SAVE_NODES`
-nodes.
+and the node. Before it parses anything, the reader refuses a table of more
+than :data:`MAX_TABLE_BYTES` characters or :data:`MAX_TABLE_VALUES` JSON values
+(counted as ``[`` and ``,`` characters), so parsing takes bounded time and
+memory (:class:`~safenpz.FormatError`: the writer never writes such a table).
+
+The writer bounds its work the same way. Shared references are stored as
+copies, so a value that takes little memory can expand without bound (a list
+holding 1000 references to a list holding 1000 references to ...). Before
+encoding anything, :func:`encode` counts the value's expanded size, memoised
+per object so the count is linear in the distinct objects, and refuses with
+:class:`~safenpz.LimitError` a value of more than :data:`MAX_SAVE_NODES` nodes,
+more than :data:`MAX_SAVE_TEXT` characters of strings and bytes, or more than
+:data:`MAX_SAVE_COPY_BYTES` bytes of copies of shared leaf arrays; it then
+checks the JSON text against the reader's limits. Encoding takes about 2 µs
+per node, so a save is refused or done within seconds.
 """
 
 from __future__ import annotations
@@ -114,12 +128,16 @@ from typing import Any, NoReturn
 import numpy as np
 from numpy.lib import format as npformat
 
-from ._exceptions import FormatError
+from ._exceptions import FormatError, LimitError, UnstorableError
 from ._limits import Limits
 
 __all__ = [
     "KIND",
+    "MAX_SAVE_COPY_BYTES",
     "MAX_SAVE_NODES",
+    "MAX_SAVE_TEXT",
+    "MAX_TABLE_BYTES",
+    "MAX_TABLE_VALUES",
     "check_storable_dtype",
     "check_table",
     "decode",
@@ -129,9 +147,24 @@ __all__ = [
 ]
 
 KIND = "tree"
-#: Most nodes :func:`encode` writes for one value (a guard against values
-#: whose shared references would expand without bound).
-MAX_SAVE_NODES = 1 << 24
+#: Most nodes :func:`encode` writes for one value, counted with shared
+#: references expanded (they are stored as copies). Encoding takes about
+#: 2 µs per node, so a refused or accepted value stays within seconds.
+MAX_SAVE_NODES = 1 << 20
+#: Most characters of string, bytes (base64) and big-int text :func:`encode`
+#: puts into one node table, shared references expanded.
+MAX_SAVE_TEXT = 32 * 2**20
+#: Most bytes that copies of shared leaf arrays may add to one value (an
+#: array referred to ``k`` times is written ``k`` times); distinct arrays are
+#: written once each, whatever their size.
+MAX_SAVE_COPY_BYTES = 256 * 2**20
+#: Largest node table, in characters, that :func:`encode` writes and the
+#: reader parses; checked before ``json.loads``.
+MAX_TABLE_BYTES = 64 * 2**20
+#: Most JSON values (counted as ``[`` plus ``,`` characters, an upper bound
+#: found without parsing) in a node table that :func:`encode` writes and the
+#: reader parses: parsing costs up to ~80 bytes of memory per value.
+MAX_TABLE_VALUES = 6 * 2**20
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -184,7 +217,8 @@ def _dtype_signature(dt: np.dtype[Any]) -> tuple[Any, ...]:
 def check_storable_dtype(
     dt: np.dtype[Any], where: str, *, exact_type: bool = True
 ) -> None:
-    """Raise :class:`TypeError` unless ``np.save``/``np.load`` keep `dt` exactly.
+    """Raise :class:`~safenpz.UnstorableError` unless ``np.save``/``np.load``
+    keep `dt` exactly.
 
     The check is NumPy's own round trip: the ``.npy`` header descr that
     ``np.save`` writes (``dtype_to_descr``), read back as ``np.load`` reads it
@@ -198,7 +232,7 @@ def check_storable_dtype(
     >>> check_storable_dtype(np.dtype("i4", metadata={"unit": "m"}), "x")
     Traceback (most recent call last):
     ...
-    TypeError: cannot store x pickle-free: NumPy's .npy format does not keep ...
+    safenpz.UnstorableError: cannot store x pickle-free: NumPy's .npy format ...
     """
     problem = None
     if dt.hasobject:
@@ -224,7 +258,7 @@ def check_storable_dtype(
             f"cannot store {where} pickle-free: {problem}; convert it to a "
             "plain dtype first (e.g. arr.astype(np.dtype(arr.dtype.descr)))"
         )
-        raise TypeError(msg)
+        raise UnstorableError(msg)
 
 
 def is_tree_value(value: Any) -> bool:
@@ -283,37 +317,22 @@ class _Encoder:
         self.nodes: list[list[Any]] = []
         self.leaves: list[np.ndarray[Any, Any]] = []
 
-    def fail(self, path: _Path, msg: str, err: type[Exception] = TypeError) -> NoReturn:
+    def fail(self, path: _Path, msg: str) -> NoReturn:
         text = f"cannot store {self.where} pickle-free: {_render(path)} {msg}"
-        raise err(text)
+        raise UnstorableError(text)
 
     def leaf(self, arr: np.ndarray[Any, Any]) -> int:
         self.leaves.append(arr)
         return len(self.leaves) - 1
 
-    def check_size(self, more: int) -> None:
-        if len(self.nodes) + more > MAX_SAVE_NODES:
-            self.fail(
-                None,
-                f"expands to more than {MAX_SAVE_NODES:,} nodes (shared "
-                "references are stored as copies); store large numeric "
-                "content as arrays",
-                ValueError,
-            )
-
     def run(self, value: Any) -> None:
         # preorder walk with an explicit stack: a parent gets its index before
-        # its children, so children always have larger indices
-        exit_mark = object()
+        # its children, so children always have larger indices. _measure has
+        # bounded the expanded size and refused cycles before this runs.
         stack: list[tuple[Any, int, int, _Path]] = [(value, -1, 0, None)]
-        active: set[int] = set()  # containers on the current path
         nodes = self.nodes
         while stack:
             item, parent, slot, path = stack.pop()
-            if item is exit_mark:
-                active.discard(parent)
-                continue
-            self.check_size(1)
             index = len(nodes)
             if parent >= 0:
                 nodes[parent][-1][slot] = index
@@ -322,15 +341,9 @@ class _Encoder:
             if not children:
                 continue
             if set(map(type, children)) <= _SCALAR_TYPES:  # the common case
-                self.check_size(len(children))
                 node[-1][:] = range(index + 1, index + 1 + len(children))
                 nodes.extend(_ENCODERS[type(c)](self, c, None)[0] for c in children)
                 continue
-            key = id(item)
-            if key in active:
-                self.fail(path, "contains itself", ValueError)
-            active.add(key)
-            stack.append((exit_mark, key, 0, None))
             stack.extend(
                 (children[i], index, i, (path, step, i))
                 for i in range(len(children) - 1, -1, -1)
@@ -453,6 +466,171 @@ _SCALAR_TYPES = frozenset(_ENCODERS) - {
 }
 
 
+# --------------------------------------------------------------------------
+# the expanded size of a value, before anything is encoded
+
+#: (nodes, text characters, leaf bytes) of a value once shared references
+#: are expanded
+_Size = tuple[int, int, int]
+_TEXT_CHUNK = 1 << 20
+
+
+def _json_len(s: str) -> int:
+    """Characters ``json.dumps(s)`` takes, measured in bounded slices (an
+    escape never spans two characters of `s`)."""
+    if len(s) + 2 > MAX_SAVE_TEXT:  # refused anyway; a lower bound will do
+        return len(s) + 2
+    return 2 + sum(
+        len(json.dumps(s[i : i + _TEXT_CHUNK])) - 2
+        for i in range(0, len(s), _TEXT_CHUNK)
+    )
+
+
+def _own_size(item: Any) -> _Size:
+    """The size of a value that has no children (a scalar or a leaf)."""
+    tp = type(item)
+    if tp is str or tp is np.str_:
+        return 1, _json_len(item), 0
+    if tp is bytes or tp is bytearray or tp is np.bytes_:
+        return 1, 4 * ((len(item) + 2) // 3) + 2, 0
+    if tp is int:
+        return 1, item.bit_length() // 4 + 4, 0
+    if isinstance(item, np.generic) and _NUMBER_DTYPES.get(item.dtype.char) == (
+        item.dtype
+    ):
+        return 1, 2 * item.nbytes, 0  # stored inline, as hex
+    if isinstance(item, np.ndarray | np.generic):
+        return 1, 0, item.nbytes
+    return 1, 0, 0  # fixed-size scalars, dtypes, and what encode refuses
+
+
+def _kids(item: Any) -> tuple[list[Any] | None, int]:
+    """The children :func:`encode` gives `item` (None: it has none) and the
+    text its node itself takes (an object array's shape)."""
+    tp = type(item)
+    if tp is list or tp is tuple or tp is set or tp is frozenset:
+        return list(item), 0
+    if tp is dict or tp is OrderedDict:
+        return [y for pair in item.items() for y in pair], 0
+    if tp is np.ndarray and item.dtype == object:
+        return item.ravel().tolist(), 21 * item.ndim
+    return None, 0
+
+
+def _too_big(where: str, what: str, hint: str) -> NoReturn:
+    msg = (
+        f"cannot store {where} pickle-free: the value {what} once shared "
+        "references are expanded (a tree stores each reference as a copy). "
+        f"Nothing was written; {hint}"
+    )
+    raise LimitError(msg)
+
+
+def _check_size(size: _Size, where: str) -> None:
+    nodes, text, _ = size
+    if nodes > MAX_SAVE_NODES:
+        _too_big(
+            where,
+            f"has more than {MAX_SAVE_NODES:,} nodes",
+            "store large numeric content as arrays or RaggedArrays, or split "
+            "the value into several names",
+        )
+    if text > MAX_SAVE_TEXT:
+        _too_big(
+            where,
+            f"holds more than {MAX_SAVE_TEXT:,} characters of strings and bytes",
+            "store large strings or bytes as arrays (np.frombuffer), or split "
+            "the value into several names",
+        )
+
+
+def _measure(value: Any, where: str) -> _Size:
+    """Refuse `value` if its tree would be too big, before building any of it.
+
+    Sizes are memoised per object (by ``id``; the value keeps every object
+    alive), so the count takes time linear in the distinct objects and their
+    references, however much shared references expand.
+
+    Returns
+    -------
+    nodes, text, leaf_bytes : int
+        The expanded size: the nodes :func:`encode` writes, the characters
+        of strings, bytes and big ints in them, the bytes of leaf arrays.
+
+    Raises
+    ------
+    LimitError
+        Too many nodes (:data:`MAX_SAVE_NODES`), too much text
+        (:data:`MAX_SAVE_TEXT`), or too many bytes of copied leaf arrays
+        (:data:`MAX_SAVE_COPY_BYTES`).
+    UnstorableError
+        A container contains itself.
+    """
+    sizes: dict[int, _Size] = {}
+    distinct_leaf_bytes = 0
+    active: set[int] = set()  # containers being counted: their ancestors
+    # (item, its children once expanded, the text its own node takes)
+    stack: list[tuple[Any, list[Any] | None, int]] = [(value, None, 0)]
+    while stack:
+        item, kids, own_text = stack[-1]
+        key = id(item)
+        if kids is None:
+            if key in sizes:
+                stack.pop()
+                continue
+            if key in active:
+                msg = (
+                    f"cannot store {where} pickle-free: the value contains itself "
+                    "(a container holds a reference to itself or to a container "
+                    "around it)"
+                )
+                raise UnstorableError(msg)
+            kids, own_text = _kids(item)
+            if kids is None:
+                sizes[key] = size = _own_size(item)
+                distinct_leaf_bytes += size[2]
+                _check_size(size, where)
+                stack.pop()
+                continue
+            stack[-1] = (item, kids, own_text)
+            active.add(key)
+            stack.extend((kid, None, 0) for kid in kids if id(kid) not in sizes)
+            continue
+        stack.pop()
+        active.discard(key)
+        nodes, text, leaf = 1, own_text, 0
+        for kid in kids:
+            n, t, b = sizes[id(kid)]
+            nodes += n
+            text += t
+            leaf += b
+        sizes[key] = size = (nodes, text, leaf)
+        _check_size(size, where)
+    copies = sizes[id(value)][2] - distinct_leaf_bytes
+    if copies > MAX_SAVE_COPY_BYTES:
+        _too_big(
+            where,
+            f"repeats shared arrays, writing {copies:,} bytes of copies (more "
+            f"than {MAX_SAVE_COPY_BYTES:,})",
+            "store each array once, under its own name",
+        )
+    return sizes[id(value)]
+
+
+def table_problem(text: str) -> str | None:
+    """Why a node table is too big to write or to parse, or None.
+
+    A pure function of the JSON text, shared by :func:`encode` and the
+    reader so that everything one writes the other reads.
+    """
+    if len(text) > MAX_TABLE_BYTES:
+        return f"{len(text):,} characters (at most {MAX_TABLE_BYTES:,})"
+    values = text.count(",") + text.count("[")
+    if values > MAX_TABLE_VALUES:
+        return f"{values:,} JSON values (at most {MAX_TABLE_VALUES:,})"
+    return None
+
+
 def encode(
     value: Any, name: str
 ) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]:
@@ -467,11 +645,12 @@ def encode(
 
     Raises
     ------
-    TypeError
-        Something in `value` is not plain data, or an array whose dtype
-        ``np.save`` would change.
-    ValueError
-        `value` contains itself, or expands to too many nodes.
+    UnstorableError
+        Something in `value` is not plain data, an array whose dtype
+        ``np.save`` would change, or a container that contains itself.
+    LimitError
+        `value` would be too big once shared references are expanded (see
+        the module docstring); checked before anything is encoded.
 
     Examples
     --------
@@ -481,9 +660,20 @@ def encode(
     >>> bytes(members["m.tree"]).decode()
     '[["dict",[1,2,3,4]],["str","w"],["array",0],["str","n"],["int",3]]'
     """
-    enc = _Encoder(repr(name))
+    where = repr(name)
+    _measure(value, where)
+    enc = _Encoder(where)
     enc.run(value)
     text = json.dumps(enc.nodes, separators=(",", ":"), allow_nan=False)
+    problem = table_problem(text)
+    if problem is not None:
+        msg = (
+            f"cannot store {where} pickle-free: its node table would take "
+            f"{problem}, more than safenpz.load reads. Nothing was written; "
+            "store large numeric content as arrays or RaggedArrays, or split "
+            "the value into several names"
+        )
+        raise LimitError(msg)
     members = {f"{name}.tree": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     for i, arr in enumerate(enc.leaves):
         members[f"{name}.{i}"] = arr
@@ -918,8 +1108,21 @@ def _table_text(raw: Any, name: str, where: str) -> str:
     if not (type(raw) is np.ndarray and raw.dtype == np.uint8 and raw.ndim == 1):
         msg = f"{where}: member {name}.tree.npy must be a 1-D uint8 array of JSON text"
         raise FormatError(msg)
-    try:
-        return bytes(raw.tobytes()).decode("utf-8")
-    except UnicodeDecodeError as err:
-        msg = f"{where}: the node table is not UTF-8 ({err})"
-        raise FormatError(msg) from err
+    problem = None
+    if raw.size > MAX_TABLE_BYTES:
+        problem = f"{raw.size:,} bytes (at most {MAX_TABLE_BYTES:,})"
+    else:
+        try:
+            text = str(np.ascontiguousarray(raw).data, "utf-8")
+        except UnicodeDecodeError as err:
+            msg = f"{where}: the node table is not UTF-8 ({err})"
+            raise FormatError(msg) from err
+        problem = table_problem(text)
+    if problem is not None:
+        msg = (
+            f"{where}: the node table has {problem}, more than safenpz.save "
+            "ever writes (checked before parsing it). The file was not written "
+            "by safenpz.save or has been altered"
+        )
+        raise FormatError(msg)
+    return text
