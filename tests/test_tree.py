@@ -899,3 +899,31 @@ def test_reader_bounds_the_table_before_parsing(
     path = tmp_path / "big.npz"
     path.write_bytes(buf.getvalue())
     assert scan_file(path)["verdict"] == "invalid"  # scan agrees
+
+
+def test_an_oversized_node_table_is_refused_before_it_is_inflated(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.npz"
+    save(path, w={"a": [1, 2, 3]})
+    data = bytearray(path.read_bytes())
+    name = b"w.tree.npy"
+    claimed = 300 * 2**20  # more than 4 * MAX_TABLE_BYTES + header
+    patched = 0
+    pos = 0
+    while (pos := data.find(name, pos + 1)) != -1:
+        for sig, size_at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            start = pos - (30 if sig == b"PK\x03\x04" else 46)
+            if data[start : start + 4] == sig:
+                data[start + size_at : start + size_at + 4] = claimed.to_bytes(
+                    4, "little"
+                )
+                patched += 1
+    assert patched == 2
+    with (
+        load(bytes(data)) as npz,
+        pytest.raises(
+            FormatError, match="node table of 'w' declares 314,572,800 bytes"
+        ),
+    ):
+        npz["w"]

@@ -301,7 +301,19 @@ class Layout:
             where = f"{npz._name}: the safenpz manifest"
 
             def read(stem: str) -> Any:
-                return npz.read_npy(stem + ".npy", ragged=False)
+                raw = stem + ".npy"
+                if stem == f"{name}.tree" and raw in npz.raw_names:
+                    # refuse an oversized node table before inflating it: UTF-8
+                    # takes at most 4 bytes per character, plus the .npy header
+                    cap = 4 * _tree.MAX_TABLE_BYTES + 65536
+                    if npz.member_size(raw) > cap:
+                        msg = (
+                            f"{where}: the node table of {preview(name)} declares "
+                            f"{npz.member_size(raw):,} bytes, more than a table "
+                            f"safenpz.save writes (at most {cap:,})"
+                        )
+                        raise FormatError(msg)
+                return npz.read_npy(raw, ragged=False)
 
             return _tree.decode(name, entry, read, npz._limits, where)
         if entry["kind"] == "object_scalars":
