@@ -48,8 +48,10 @@ step, so the Python loop only runs on the opcodes that matter.
 from __future__ import annotations
 
 import itertools
+import pickle
 import pickletools
 import re
+import struct
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -295,7 +297,7 @@ class _Node:
 
 
 class _Tup(_Node):
-    __slots__ = ("big", "height", "lists", "size")
+    __slots__ = ("big", "height", "lists", "size", "src", "val")
 
     def __init__(
         self,
@@ -311,25 +313,39 @@ class _Tup(_Node):
         self.size = size
         self.big = big
         self.lists = lists
+        self.src: list[object] = []  # its items (abstract values), for its hash
+        self.val: object = _NOVAL  # its value, once needed (_UNK: not static)
 
 
 class _Lst(_Node):
-    __slots__ = ("big", "size")
+    __slots__ = ("big", "size", "src")
 
     def __init__(self, kids: list[_Node] | None = None) -> None:
         self.kids = [] if kids is None else kids
         self.h = 0
         self.size = 0  # expanded size of the tuples appended (leaves: 0)
         self.big = 0
+        self.src: list[object] = []  # numbers and tuples appended (set(list))
 
 
 class _Run:
-    __slots__ = ("count", "end", "start")
+    __slots__ = ("count", "end", "offs", "start")
 
     def __init__(self, start: int, end: int) -> None:
         self.start = start
         self.end = end
         self.count = -1  # unknown until needed
+        self.offs: list[int] | None = None  # offsets of its literals, if needed
+
+
+class _Num:
+    """A numeric literal (int below 2**61, float, bool, None) at ``off``,
+    decoded only if it is hashed (alone or in a tuple)."""
+
+    __slots__ = ("off",)
+
+    def __init__(self, off: int) -> None:
+        self.off = off
 
 
 #: Containers an opcode may add to (tuples are immutable: CPython refuses
@@ -338,6 +354,11 @@ _MUTABLE = frozenset({_Node, _Lst})
 _NODE_TYPES = frozenset({_Node, _Lst, _Tup})
 _BIG = object()
 _SETFN = object()
+_HASHED = frozenset({_Tup, _Num})  # see _Stack.hashed (_BIG: by identity)
+_LISTED = frozenset({_Tup, _Num, _Run})  # what a list records (set(list))
+_FLOAT_CODES = frozenset(b"GF")
+_NOVAL = object()  # a _Tup's value not computed yet
+_UNK = object()  # a value the scanner cannot know statically
 _SET_GLOBALS = frozenset(
     (m, n) for m in ("builtins", "__builtin__") for n in ("set", "frozenset")
 )
@@ -345,6 +366,9 @@ _SET_GLOBALS = frozenset(
 _HASH_MODULUS = 2**61 - 1
 #: Dict keys / set items holding such ints that one stream may hash.
 MAX_BIG_INT_KEYS = 4096
+#: Distinct numeric dict keys / set items (numbers and tuples of numbers, whose
+#: hashes are not randomized) that may share one hash value in one stream.
+MAX_SAME_HASH = 64
 _RUN_WIDTH = {0x4B: 2, 0x4D: 3, 0x4A: 5, 0x47: 9, 0x4E: 1, 0x88: 1, 0x89: 1}  # bytes
 
 
@@ -356,6 +380,46 @@ def _run_count(buf: bytes, run: _Run) -> int:
     if run.count < 0:
         run.count = _RUN_TOKEN.subn(b"", buf[run.start : run.end])[1]
     return run.count
+
+
+def _run_offs(buf: bytes, run: _Run) -> list[int]:
+    """The offsets of the literals of `run` (found once, when needed)."""
+    if run.offs is None:
+        run.offs = [m.start() for m in _RUN_TOKEN.finditer(buf, run.start, run.end)]
+        if run.count < 0:
+            run.count = len(run.offs)
+    return run.offs
+
+
+def _num_value(buf: bytes, off: int) -> object:
+    """The value of the numeric literal opcode at `off`, decoded as the
+    unpickler does (``_UNK`` if it would refuse it)."""
+    code = buf[off]
+    if code == 0x4B:  # BININT1
+        return buf[off + 1]
+    if code == 0x4D:  # BININT2
+        return int.from_bytes(buf[off + 1 : off + 3], "little")
+    if code == 0x4A:  # BININT
+        return int.from_bytes(buf[off + 1 : off + 5], "little", signed=True)
+    if code == 0x47:  # BINFLOAT
+        return struct.unpack(">d", buf[off + 1 : off + 9])[0]
+    if code == 0x4E:
+        return None
+    if code in (0x88, 0x89):
+        return code == 0x88
+    if code == 0x8A:  # LONG1 (not beyond 2**61: those are _BIG)
+        return int.from_bytes(
+            buf[off + 2 : off + 2 + buf[off + 1]], "little", signed=True
+        )
+    if code == 0x8B:  # LONG4
+        size = int.from_bytes(buf[off + 1 : off + 5], "little", signed=True)
+        return int.from_bytes(buf[off + 5 : off + 5 + size], "little", signed=True)
+    # INT, LONG, FLOAT (text): the C unpickler's own reading of one literal
+    end = buf.find(b"\n", off)
+    try:
+        return pickle.loads(buf[off : end + 1] + b".")
+    except Exception:
+        return _UNK
 
 
 class _StackError(Exception):
@@ -381,6 +445,8 @@ class _Stack:
         self.max_items = max_items
         self.hash_work = 0
         self.big_keys = 0
+        self.seen: set[object] = set()  # distinct numeric keys hashed so far
+        self.same: dict[int, int] = {}  # how many of them share each hash
         # one per scan: a stream may (wrongly) APPEND to it, adding edges
         self.empty_tuple = _Tup(1, 1, 0, ())
 
@@ -401,6 +467,15 @@ class _Stack:
         top = items[-1]
         return 0 if type(top) is _Run else top
 
+    def top_item(self, what: str) -> object:
+        """The top value itself (the last literal of a run: MEMO, DUP)."""
+        top = self.top(what)
+        last = self.items[-1]
+        if type(last) is _Run:
+            assert isinstance(last, _Run)
+            return _Num(_run_offs(self.buf, last)[_run_count(self.buf, last) - 1])
+        return top
+
     def pop(self, k: int, what: str) -> list[object]:
         """Pop `k` items (top last in the returned list)."""
         items, floor = self.items, self.floor()
@@ -410,9 +485,10 @@ class _Stack:
                 self.underflow(what)
             top = items[-1]
             if type(top) is _Run:
+                offs = _run_offs(self.buf, top)
                 count = _run_count(self.buf, top)
                 take = min(count, k)
-                out.extend([0] * take)
+                out.extend([_Num(off) for off in reversed(offs[count - take : count])])
                 k -= take
                 if take == count:
                     items.pop()
@@ -479,27 +555,112 @@ class _Stack:
                 "each of them)"
             )
             raise _StackError(msg, "limit")
-        return _Tup(height, size, big, tuple(lists), kids)
+        tup = _Tup(height, size, big, tuple(lists), kids)
+        tup.src = items
+        return tup
 
-    def hashed(self, items: list[object], step: int = 1) -> None:
-        """Account for hashing ``items[::step]`` (dict keys, set items)."""
-        if not any(type(i) is _Tup or i is _BIG for i in items):
+    def hashed(self, items: list[object], step: int = 1, charge: bool = True) -> None:
+        """Account for hashing ``items[::step]`` (dict keys, set items);
+        `charge`: count their hash work (not yet counted)."""
+        buf = self.buf
+        if not any(
+            type(i) in _HASHED or i is _BIG or (type(i) is _Run and self.has_float(i))
+            for i in items
+        ):
             return
-        if step == 2 and any(type(i) is _Run for i in items):
+        if any(type(i) is _Run for i in items):
             flat: list[object] = []
             for item in items:
                 if type(item) is _Run:
                     assert isinstance(item, _Run)
-                    flat.extend([0] * _run_count(self.buf, item))
+                    offs = _run_offs(buf, item)[: _run_count(buf, item)]
+                    flat.extend([_Num(off) for off in offs])
                 else:
                     flat.append(item)
             items = flat
+        keys: list[object] = []
         for item in items[::step]:
             if type(item) is _Tup:
                 assert isinstance(item, _Tup)
-                self.charge(item.size, item.big)
+                if charge:
+                    self.charge(item.size, item.big)
+                keys.append(item)
             elif item is _BIG:
-                self.charge(1, 1)
+                if charge:
+                    self.charge(1, 1)
+            elif type(item) is _Num:
+                assert isinstance(item, _Num)
+                if buf[item.off] in _FLOAT_CODES:
+                    keys.append(item)
+        for key in keys:
+            self.count_hash(key)
+
+    def has_float(self, run: _Run) -> bool:
+        """Whether `run` may hold a float (a BINFLOAT byte in its range)."""
+        return self.buf.find(b"G", run.start, run.end) >= 0
+
+    def value(self, item: object) -> object:
+        """The Python value of `item` if it is a number or a tuple of numbers
+        (``_UNK`` otherwise). Tuple values are built bottom-up, without
+        recursion, and kept (memo-shared tuples are built once)."""
+        if type(item) is _Num:
+            assert isinstance(item, _Num)
+            return _num_value(self.buf, item.off)
+        if type(item) is not _Tup:
+            return _UNK
+        assert isinstance(item, _Tup)
+        todo: list[_Tup] = [item]
+        while todo:
+            tup = todo[-1]
+            if tup.val is not _NOVAL:
+                todo.pop()
+                continue
+            pending = [x for x in tup.src if isinstance(x, _Tup) and x.val is _NOVAL]
+            if pending:
+                todo.extend(pending)
+                continue
+            todo.pop()
+            vals: list[object] = []
+            for x in tup.src:
+                tp = type(x)
+                if tp is _Run:
+                    assert isinstance(x, _Run)
+                    offs = _run_offs(self.buf, x)[: _run_count(self.buf, x)]
+                    vals.extend([_num_value(self.buf, off) for off in offs])
+                elif tp is _Num:
+                    assert isinstance(x, _Num)
+                    vals.append(_num_value(self.buf, x.off))
+                elif tp is _Tup:
+                    assert isinstance(x, _Tup)
+                    vals.append(x.val)
+                else:
+                    vals.append(_UNK)
+                if vals[-1] is _UNK:
+                    tup.val = _UNK
+                    break
+            else:
+                tup.val = tuple(vals)
+        return item.val
+
+    def count_hash(self, key: object) -> None:
+        """Count one hashed number or tuple of numbers by its real hash:
+        CPython's numeric and tuple hashes are not randomized and can be
+        inverted, so distinct keys can be crafted to share one hash (a dict
+        of them takes quadratic time to build)."""
+        value = self.value(key)
+        if value is _UNK or value in self.seen:
+            return
+        self.seen.add(value)
+        h = hash(value)
+        count = self.same.get(h, 0) + 1
+        self.same[h] = count
+        if count > MAX_SAME_HASH:
+            msg = (
+                f"more than {MAX_SAME_HASH} distinct dict keys or set items "
+                f"share one hash value ({h}): a hash-collision attack (a dict "
+                "of such keys takes quadratic time to build)"
+            )
+            raise _StackError(msg)
 
     def charge(self, size: int, big: int) -> None:
         self.hash_work += size
@@ -562,9 +723,12 @@ class _Stack:
                 assert isinstance(item, _Tup)
                 lst.size += item.size
                 lst.big += item.big
+                lst.src.append(item)
             elif item is _BIG:
                 lst.size += 1
                 lst.big += 1
+            elif type(item) is _Num or type(item) is _Run:
+                lst.src.append(item)
 
     def reduce(self) -> None:
         """``fn(*args)``: the result holds the args tuple (an over-estimate of
@@ -578,6 +742,14 @@ class _Stack:
                 args.size + sum(lst.size for lst in args.lists),
                 args.big + sum(lst.big for lst in args.lists),
             )
+            if len(args.src) == 1:  # set(x): x's items, when x is static
+                x = args.src[0]
+                if type(x) is _Lst:
+                    assert isinstance(x, _Lst)
+                    self.hashed(x.src, charge=False)
+                elif type(x) is _Tup:
+                    assert isinstance(x, _Tup)
+                    self.hashed(x.src, charge=False)
         self.items.append(_Node([args]) if isinstance(args, _Node) else _Node())
 
     def fixed(self, name: str, pops: int, push: object) -> None:
@@ -600,7 +772,7 @@ class _Stack:
                 target = items[-1]
                 if type(target) is _Lst:
                     assert isinstance(target, _Lst)
-                    if type(item) is _Tup or item is _BIG:
+                    if type(item) in _LISTED:
                         self.extend_list(target, [item])
                     if isinstance(item, _Node):
                         target.kids.append(item)
@@ -610,7 +782,7 @@ class _Stack:
                 return
         chain = self.pop(k, "APPEND")
         chain.insert(0, self.top("APPEND"))
-        if any(type(i) is _Tup or i is _BIG for i in chain):
+        if any(type(i) in _LISTED or i is _BIG for i in chain):
             for below, item in itertools.pairwise(chain):
                 if type(below) is _Lst:
                     assert isinstance(below, _Lst)
@@ -722,7 +894,7 @@ class _Stack:
         raise _StackError(msg, "limit")
 
     def put(self, idx: int, what: str) -> None:
-        self.memo[idx] = self.top(what)
+        self.memo[idx] = self.top_item(what)
 
     def get(self, idx: int, what: str) -> None:
         try:
@@ -923,7 +1095,7 @@ def scan_pickle(
                         pos = m.end()
                         # one literal: a plain item; more: one _Run item
                         if pos - start == _RUN_WIDTH[code]:
-                            stack.append(0)
+                            stack.append(_Num(start))
                         else:
                             stack.append(_Run(start, pos))
                         continue
@@ -1241,14 +1413,16 @@ def scan_pickle(
                     continue
                 # any other opcode: forget what the top of the stack was (DUP keeps it)
                 if name == "DUP":
-                    stack.append(st.top(name))
+                    stack.append(st.top_item(name))
                     t_a = t_b
                     continue
                 t_a = t_b = _UNKNOWN
                 if name in _INT_OPS:
-                    stack.append(_BIG if _is_big_int(name, arg) else 0)
+                    stack.append(_BIG if _is_big_int(name, arg) else _Num(start))
                 elif name in ("INST", "OBJ"):
                     st.close(name)
+                elif name == "FLOAT":
+                    stack.append(_Num(start))
                 else:
                     pops, push = _EFFECT[name]
                     st.fixed(name, pops, 0 if push else None)
