@@ -28,7 +28,10 @@ building any object) and checks, before anything is decoded:
   key and set item visits at most ``max_items`` values (tuples sharing items
   through the memo expand exponentially) and meets at most
   :data:`MAX_BIG_INT_KEYS` ints beyond ``+-(2**61 - 1)`` (whose hashes collide
-  at will: a dict of such keys takes quadratic time).
+  at will: a dict of such keys takes quadratic time), and that at most
+  :data:`MAX_SAME_HASH` distinct floats or tuples of numbers (decoded from
+  their literal bytes only when hashed) share one real hash (CPython's numeric
+  and tuple hashes can be inverted: crafted collisions).
 * a containment graph (every container a :class:`_Node`; an edge for each
   container an opcode puts into another, see :meth:`_Stack.check_graph`)
   shows, at ``STOP``, that no container reachable from the result contains
