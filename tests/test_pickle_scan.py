@@ -259,7 +259,7 @@ def test_huge_memo_index_is_refused_without_allocating(measure) -> None:
     data = stream(b"K\x01r\xff\xff\xff\xff")
     with measure() as m, pytest.raises(FormatError, match="LONG_BINPUT"):
         scan_pickle(data)
-    assert m.seconds < 1
+    assert m.seconds < 30  # a hang detector on a shared machine, not a timing target
     assert m.peak_bytes < 1 << 20
 
 
