@@ -10,6 +10,7 @@ import pickle
 import struct
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,23 +90,31 @@ def _rotl(x: int, r: int) -> int:
     return ((x << r) | (x >> (64 - r))) & _M64
 
 
-def _colliding_pairs(n: int) -> list[tuple[int, int]]:
-    """``n`` 2-tuples of ints below 2**61 with one ``hash`` (CPython's tuple
-    hash is xxHash-like and invertible step by step)."""
+def _last_lanes() -> Iterator[tuple[int, int]]:
+    """``(a, lane)`` for a = 2, 3, ...: the hash ``lane`` (unsigned 64-bit) the
+    second item of ``(a, x)`` must have for the tuple to hash like ``(1, 2)``
+    (CPython's tuple hash is xxHash-like and invertible step by step)."""
     const = 2 ^ (_P5 ^ 3527539)
     p1inv, p2inv = pow(_P1, -1, 1 << 64), pow(_P2, -1, 1 << 64)
     pre = (((hash((1, 2)) & _M64) - const) & _M64) * p1inv & _M64
     pre = ((pre >> 31) | (pre << 33)) & _M64  # rotate right by 31
-    out: list[tuple[int, int]] = []
     a = 1
-    while len(out) < n:
+    while True:
         a += 1
         acc1 = _rotl((_P5 + a * _P2) & _M64, 31) * _P1 & _M64
-        b = ((pre - acc1) & _M64) * p2inv & _M64
-        b = b - (1 << 64) if b >= 1 << 63 else b
-        if abs(b) < M61 and b != -1:
+        yield a, ((pre - acc1) & _M64) * p2inv & _M64
+
+
+def _colliding_pairs(n: int) -> list[tuple[int, int]]:
+    """``n`` 2-tuples of ints below 2**61 with one ``hash``."""
+    out: list[tuple[int, int]] = []
+    for a, lane in _last_lanes():
+        b = lane - (1 << 64) if lane >= 1 << 63 else lane
+        if abs(b) < M61 and b != -1:  # an int below 2**61 hashes to itself
             out.append((a, b))
-    return out
+            if len(out) == n:
+                return out
+    raise AssertionError  # pragma: no cover - the generator never ends
 
 
 def test_colliding_pairs_really_collide() -> None:
@@ -143,16 +152,8 @@ def _colliding_float_pairs(n: int) -> list[tuple[int, float]]:
     """``n`` tuples ``(a, f)`` with ``f`` a float, all with one hash (a float's
     hash is its value modulo 2**61 - 1: a float with a given hash exists for
     about one target in five)."""
-    const = 2 ^ (_P5 ^ 3527539)
-    p1inv, p2inv = pow(_P1, -1, 1 << 64), pow(_P2, -1, 1 << 64)
-    pre = (((hash((1, 2)) & _M64) - const) & _M64) * p1inv & _M64
-    pre = ((pre >> 31) | (pre << 33)) & _M64
     out: list[tuple[int, float]] = []
-    a = 1
-    while len(out) < n:
-        a += 1
-        acc1 = _rotl((_P5 + a * _P2) & _M64, 31) * _P1 & _M64
-        lane = ((pre - acc1) & _M64) * p2inv & _M64
+    for a, lane in _last_lanes():
         if lane >= M61:
             continue
         for r in range(61):  # lane == m * 2**r (mod M61) with m < 2**53
@@ -162,7 +163,9 @@ def _colliding_float_pairs(n: int) -> list[tuple[int, float]]:
                 if hash(f) == lane:
                     out.append((a, f))
                     break
-    return out
+        if len(out) == n:
+            return out
+    raise AssertionError  # pragma: no cover - the generator never ends
 
 
 _TUPLE_HASH_MSG = "share one hash value"

@@ -12,10 +12,17 @@ from dataclasses import dataclass
 
 from ._exceptions import LimitError
 
-__all__ = ["DEFAULT_LIMITS", "RATIO_GRACE_BYTES", "Limits"]
+__all__ = ["DEFAULT_LIMITS", "MAX_SAME_HASH", "RATIO_GRACE_BYTES", "Limits"]
 
 #: Members that inflate to less than this are never refused for their ratio.
 RATIO_GRACE_BYTES = 16 * 2**20
+
+#: Most distinct dict keys / set items that may share one hash value, in a
+#: pickle (the scanner) or a pickle-free node table (the tree reader). Dicts
+#: and sets degrade to quadratic time when many keys collide, and ints, floats
+#: and tuples of them have predictable hashes; real data has next to no
+#: full-hash collisions.
+MAX_SAME_HASH = 64
 
 
 @dataclass(frozen=True)

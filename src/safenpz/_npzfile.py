@@ -306,10 +306,11 @@ class Layout:
                     # refuse an oversized node table before inflating it: UTF-8
                     # takes at most 4 bytes per character, plus the .npy header
                     cap = 4 * _tree.MAX_TABLE_BYTES + 65536
-                    if npz.member_size(raw) > cap:
+                    size = npz.member_size(raw)
+                    if size > cap:
                         msg = (
                             f"{where}: the node table of {preview(name)} declares "
-                            f"{npz.member_size(raw):,} bytes, more than a table "
+                            f"{size:,} bytes, more than a table "
                             f"safenpz.save writes (at most {cap:,})"
                         )
                         raise FormatError(msg)

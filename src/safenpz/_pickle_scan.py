@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NoReturn
 
 from ._exceptions import FormatError, LimitError, UnsafeFileError
-from ._limits import DEFAULT_LIMITS
+from ._limits import DEFAULT_LIMITS, MAX_SAME_HASH
 
 __all__ = [
     "SAFE_GLOBALS",
@@ -369,9 +369,6 @@ _SET_GLOBALS = frozenset(
 _HASH_MODULUS = 2**61 - 1
 #: Dict keys / set items holding such ints that one stream may hash.
 MAX_BIG_INT_KEYS = 4096
-#: Distinct numeric dict keys / set items (numbers and tuples of numbers, whose
-#: hashes are not randomized) that may share one hash value in one stream.
-MAX_SAME_HASH = 64
 _RUN_WIDTH = {0x4B: 2, 0x4D: 3, 0x4A: 5, 0x47: 9, 0x4E: 1, 0x88: 1, 0x89: 1}  # bytes
 
 

@@ -129,7 +129,7 @@ import numpy as np
 from numpy.lib import format as npformat
 
 from ._exceptions import FormatError, LimitError, UnstorableError
-from ._limits import Limits
+from ._limits import MAX_SAME_HASH, Limits
 
 __all__ = [
     "KIND",
@@ -179,11 +179,10 @@ for _char in "?bhilqBHILQefdgFDG":
     _NUMBER_DTYPES.setdefault(f"{_dt.kind}{_dt.itemsize}", _dt)
     _NUMBER_DTYPES[_char] = _dt
 _CONTAINERS = ("list", "tuple", "set", "frozenset", "dict", "OrderedDict")
-#: Most keys (items) of one dict (set) that may share one hash value. Python's
-#: dicts and sets degrade to quadratic time when many keys collide (ints
-#: ``k * (2**61 - 1) + 1`` all hash alike): a 1 MB node table could keep
-#: the reader busy for minutes. Real data has next to no full-hash collisions.
-MAX_HASH_COLLISIONS = 64
+#: Most keys (items) of one dict (set) that may share one hash value: the
+#: bound the pickle scanner uses too (ints ``k * (2**61 - 1) + 1`` all hash
+#: alike, and a 1 MB node table of them could keep the reader busy for minutes).
+MAX_HASH_COLLISIONS = MAX_SAME_HASH
 
 
 # --------------------------------------------------------------------------
