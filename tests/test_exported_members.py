@@ -17,6 +17,7 @@ EXPECTED = {
     "SafenpzError",
     "UnsafeFileError",
     "UnstorableError",
+    "Where",
     "__version__",
     "convert",
     "load",

@@ -23,6 +23,7 @@ from ._exceptions import (
     SafenpzError,
     UnsafeFileError,
     UnstorableError,
+    Where,
 )
 from ._limits import Limits
 from ._npy import load
@@ -43,6 +44,7 @@ __all__ = [
     "SafenpzError",
     "UnsafeFileError",
     "UnstorableError",
+    "Where",
     "__version__",
     "convert",
     "load",
