@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from hostile import HOSTILE, npy_bytes, npz_bytes, obj_array
 from identical import assert_identical
-from safenpz import _tree
+from safenpz import _tree, _tree_read, _tree_write
 from safenpz._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
 from safenpz._manifest import MANIFEST
 from safenpz._npy import load
@@ -340,7 +340,7 @@ def test_a_container_that_contains_itself_is_refused(make: Any, tmp_path: Path) 
 def test_expanding_shared_references_are_capped(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(_tree, "MAX_SAVE_NODES", 1000)
+    monkeypatch.setattr(_tree_write, "MAX_SAVE_NODES", 1000)
     value: list[Any] = []
     for _ in range(40):  # 2**40 nodes once expanded
         value = [value, value]
@@ -741,7 +741,7 @@ def test_scan_never_decodes_a_tree(
         msg = "scan decoded a tree"
         raise AssertionError(msg)
 
-    monkeypatch.setattr(_tree, "decode", refuse)
+    monkeypatch.setattr(_tree_read, "decode", refuse)
     result = scan_file(path)
     assert result["verdict"] == "safe"
     assert {m["member"] for m in result["members"]} >= {"w.tree.npy", "w.0.npy"}
@@ -774,8 +774,8 @@ def _cube(side: int, levels: int) -> list[Any]:
 @settings(max_examples=150, deadline=None)
 def test_the_count_is_exactly_what_encode_writes(value: Any) -> None:
     shared = [value, [value, value], {"k": value}]  # shared references too
-    nodes, _, leaf_bytes = _tree._measure(shared, "x")
-    _, members = _tree.encode(shared, "x")
+    nodes, _, leaf_bytes = _tree_write._measure(shared, "x")
+    _, members = _tree_write.encode(shared, "x")
     assert nodes == len(json.loads(bytes(members["x.tree"]).decode()))
     leaves = [a for k, a in members.items() if k != "x.tree"]
     assert leaf_bytes == sum(a.nbytes for a in leaves)
@@ -787,8 +787,8 @@ def test_json_len_in_slices_is_exact(
     text: str,
 ) -> None:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_tree, "_TEXT_CHUNK", 3)
-        assert _tree._json_len(text) == len(json.dumps(text))
+        mp.setattr(_tree_write, "_TEXT_CHUNK", 3)
+        assert _tree_write._json_len(text) == len(json.dumps(text))
 
 
 def test_memo_shared_cube_is_refused_before_encoding(
@@ -802,14 +802,14 @@ def test_memo_shared_cube_is_refused_before_encoding(
         msg = "encoded before the size was checked"
         raise AssertionError(msg)
 
-    monkeypatch.setattr(_tree._Encoder, "run", never)
+    monkeypatch.setattr(_tree_write._Encoder, "run", never)
     with pytest.raises(LimitError, match=r"more than 1,048,576 nodes once shared"):
         save(tmp_path / "out.npz", x=_cube(1000, 4))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_node_cap_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_tree, "MAX_SAVE_NODES", 10)
+    monkeypatch.setattr(_tree_write, "MAX_SAVE_NODES", 10)
     inner = [1, 2]
     save(io.BytesIO(), x=[inner, inner, inner])  # 1 + 3 * 3 = 10 nodes
     with pytest.raises(LimitError, match="more than 10 nodes"):
@@ -824,7 +824,7 @@ def test_node_cap_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_text_cap_counts_what_json_takes(
     monkeypatch: pytest.MonkeyPatch, item: Any, size: int
 ) -> None:
-    monkeypatch.setattr(_tree, "MAX_SAVE_TEXT", 2 * size)
+    monkeypatch.setattr(_tree_write, "MAX_SAVE_TEXT", 2 * size)
     save(io.BytesIO(), x=[item, item])
     with pytest.raises(LimitError, match="more than 100 characters of strings"):
         save(io.BytesIO(), x=[item, item, item])
@@ -833,14 +833,14 @@ def test_text_cap_counts_what_json_takes(
 def test_one_huge_string_is_refused_without_measuring_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_tree, "MAX_SAVE_TEXT", 100)
-    monkeypatch.setattr(_tree.json, "dumps", None)  # would fail if called
+    monkeypatch.setattr(_tree_write, "MAX_SAVE_TEXT", 100)
+    monkeypatch.setattr(_tree_write.json, "dumps", None)  # would fail if called
     with pytest.raises(LimitError, match="characters of strings"):
-        _tree._measure({"s": "x" * 200}, "x")
+        _tree_write._measure({"s": "x" * 200}, "x")
 
 
 def test_copied_leaf_bytes_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_tree, "MAX_SAVE_COPY_BYTES", 80)
+    monkeypatch.setattr(_tree_write, "MAX_SAVE_COPY_BYTES", 80)
     a = np.zeros(10)  # 80 bytes
     save(io.BytesIO(), x=[a, a])  # one copy
     save(io.BytesIO(), x=[np.zeros(10) for _ in range(5)])  # distinct: no copies
@@ -851,10 +851,10 @@ def test_copied_leaf_bytes_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_big_ints_and_object_array_shapes_count_as_text(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_tree, "MAX_SAVE_TEXT", 1000)
+    monkeypatch.setattr(_tree_write, "MAX_SAVE_TEXT", 1000)
     with pytest.raises(LimitError, match="characters"):
-        _tree._measure([1 << 4000] * 2, "x")
-    _, text, _ = _tree._measure(np.empty((0,) * 32, dtype=object), "x")
+        _tree_write._measure([1 << 4000] * 2, "x")
+    _, text, _ = _tree_write._measure(np.empty((0,) * 32, dtype=object), "x")
     assert text >= len(json.dumps([0] * 32))  # NumPy 1 allows 32 dimensions
 
 
@@ -893,7 +893,7 @@ def test_reader_bounds_the_table_before_parsing(
         msg = "parsed a table over the caps"
         raise AssertionError(msg)
 
-    monkeypatch.setattr(_tree._Decoder, "parse", never)
+    monkeypatch.setattr(_tree_read._Decoder, "parse", never)
     with pytest.raises(FormatError, match=f"node table has .*{words}"):
         get_x(buf.getvalue())
     path = tmp_path / "big.npz"

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, Self, TypeVar
 
 import numpy as np
 
-from . import _tree
+from . import _tree, _tree_read
 from ._decode import decode_npy_bytes
 from ._exceptions import FormatError, SafenpzError
 from ._jsonio import parse_json
@@ -316,7 +316,7 @@ class Layout:
                         raise FormatError(msg)
                 return npz.read_npy(raw, ragged=False)
 
-            return _tree.decode(name, entry, read, npz._limits, where)
+            return _tree_read.decode(name, entry, read, npz._limits, where)
         if entry["kind"] == "object_scalars":
             arr = npz.read_npy(f"{name}.npy", ragged=False)
             if not isinstance(arr, np.ndarray) or list(arr.shape) != entry["shape"]:

@@ -47,7 +47,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.lib import format as npformat
 
-from . import _tree
+from . import _tree_write
 from ._exceptions import UnstorableError
 from ._manifest import FORMAT_VERSION as _FORMAT_VERSION
 from ._manifest import MANIFEST
@@ -237,7 +237,7 @@ def _plan(
             put(f"{name}.offsets", value.offsets)
             manifest[name] = {"kind": "ragged"}
             continue
-        arr = None if _tree.is_tree_value(value) else np.asanyarray(value)
+        arr = None if _tree_write.is_tree_value(value) else np.asanyarray(value)
         if arr is not None and arr.dtype.hasobject and arr.dtype != object:
             msg = (
                 f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
@@ -245,7 +245,7 @@ def _plan(
             )
             raise UnstorableError(msg)
         if arr is not None and arr.dtype != object:
-            _tree.check_storable_dtype(arr.dtype, repr(name), exact_type=False)
+            _tree_write.check_storable_dtype(arr.dtype, repr(name), exact_type=False)
             put(name, np.asarray(arr))
             continue
         if arr is not None:
@@ -265,7 +265,7 @@ def _plan(
                 manifest[name] = {"kind": "object_scalars", "shape": list(arr.shape)}
                 continue
         # any other plain data (dicts, mixed lists, object arrays of those)
-        manifest[name], parts = _tree.encode(value if arr is None else arr, name)
+        manifest[name], parts = _tree_write.encode(value if arr is None else arr, name)
         for member, part in parts.items():
             put(member, part)
     return members, manifest

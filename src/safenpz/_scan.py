@@ -52,7 +52,7 @@ from ._pickle_scan import PickleReport, scan_pickle
 from ._preview import escape, preview
 from ._sniff import Kind, is_npy, looks_like_data, sniff
 from ._tree import KIND as TREE
-from ._tree import check_table
+from ._tree_read import check_table
 from ._zip import CHUNK, ZipArchive
 
 __all__ = [
@@ -351,7 +351,7 @@ def _check_trees(
     where: str,
 ) -> None:
     """What load checks in a tree's node table before reading its leaves
-    (:func:`safenpz._tree.check_table`): a bad table makes its
+    (:func:`safenpz._tree_read.check_table`): a bad table makes its
     ``<name>.tree.npy`` member invalid. The table is numeric data (JSON text
     as ``uint8``), so nothing is decoded."""
     for name, entry in doc["arrays"].items():
