@@ -26,7 +26,7 @@ from typing import Literal
 import platformdirs
 import pytest
 
-from safenpz import _fetch
+from safenpz import _fetch, _fetch_progress
 from safenpz._exceptions import DownloadError, HashMismatchError, SafenpzError
 from safenpz._fetch import (
     base_url,
@@ -629,7 +629,7 @@ def test_keyboard_interrupt_cleans_up(
     def interrupt(self: object, done: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_fetch._ProgressBar, "update", interrupt)
+    monkeypatch.setattr(_fetch_progress._ProgressBar, "update", interrupt)
     server.routes["/d"] = Route()
     with pytest.raises(KeyboardInterrupt):
         fetch(server.url("d"), fname=FNAME, known_hash=SHA256, progress=True)
@@ -937,7 +937,7 @@ def test_tqdm_bar_closes_on_interrupt(
     def interrupt(self: object, done: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_fetch._TqdmBar, "update", interrupt)
+    monkeypatch.setattr(_fetch_progress._TqdmBar, "update", interrupt)
     server.routes["/d"] = Route()
     with pytest.raises(KeyboardInterrupt):
         fetch(server.url("d"), fname=FNAME, known_hash=SHA256, progress=True)
@@ -999,7 +999,7 @@ def test_progress_auto_on_tty(
 
 def test_progress_bar_is_throttled(capsys: pytest.CaptureFixture[str]) -> None:
     start = time.monotonic()
-    bar = _fetch._ProgressBar(sys.stderr, "x", 10_000)
+    bar = _fetch_progress._ProgressBar(sys.stderr, "x", 10_000)
     for done in range(1, 10_001):
         bar.update(done)
     bar.close()
