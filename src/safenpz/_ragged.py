@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, Literal, SupportsIndex, TypeVar, overload
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from safenpz import _infer, _interop, _pad, _transform
+from safenpz import _infer, _interop, _pad, _select, _transform
 from safenpz._exceptions import FormatError
 from safenpz._gc import no_gc
-from safenpz._infer import check_plain_dtype, offsets_from_lengths
+from safenpz._infer import check_plain_dtype
 
 if TYPE_CHECKING:
     from typing import Self
@@ -257,8 +257,13 @@ class RaggedArray:
         if isinstance(index, slice):
             start, stop, step = index.indices(len(self))
             if step == 1:
-                return self._contiguous(start, max(start, stop))
-            return self._gather(np.arange(start, stop, step, dtype=np.int64))
+                new = _select.contiguous(
+                    self._values, self._offsets, start, max(start, stop)
+                )
+            else:
+                rows = np.arange(start, stop, step, dtype=np.int64)
+                new = _select.gather(self._values, self._offsets, rows)
+            return RaggedArray(*new, validate=False)
         if (
             isinstance(index, np.ndarray)
             and index.ndim == 0
@@ -269,103 +274,19 @@ class RaggedArray:
             msg = "a RaggedArray row index must be an integer, not a bool"
             raise TypeError(msg)
         if not isinstance(index, np.ndarray) and hasattr(index, "__index__"):
-            i = self._row_number(operator.index(index))
+            i = _select.row_number(operator.index(index), len(self))
             return self._values[int(self._offsets[i]) : int(self._offsets[i + 1])]
         return self.take(index)
 
+    @_doc_from(_select.take)
     def take(self, indices: ArrayLike) -> RaggedArray:
-        """Return the rows at `indices`, in that order (repeats allowed).
+        new = _select.take(self._values, self._offsets, indices)
+        return RaggedArray(*new, validate=False)
 
-        Vectorised: one gather over `values`, no loop over rows. A boolean
-        array is treated as a mask (see `filter`).
-
-        Parameters
-        ----------
-        indices : array_like of int or bool
-            Row numbers (negative counts from the end) or a mask.
-
-        Returns
-        -------
-        RaggedArray
-            New arrays; the result never shares memory with `self`.
-
-        Raises
-        ------
-        IndexError
-            If an index is out of range.
-        TypeError
-            If `indices` are not integers or bools.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1], [2, 3], [4, 5, 6]])
-        >>> r.take([2, 0, 2]).to_lists()
-        [[4, 5, 6], [1], [4, 5, 6]]
-        >>> r.take([-1]).to_lists()
-        [[4, 5, 6]]
-        """
-        idx = np.asarray(indices)
-        if idx.dtype == np.bool_:
-            return self.filter(idx)
-        if idx.size == 0:
-            idx = idx.astype(np.int64)
-        if idx.dtype.kind not in "iu":
-            msg = (
-                "row indices must be integers or a boolean mask, "
-                f"got an array of dtype {idx.dtype}"
-            )
-            raise TypeError(msg)
-        if idx.ndim != 1:
-            msg = f"row indices must be 1-D, got shape {idx.shape}"
-            raise ValueError(msg)
-        n = len(self)
-        if idx.size:
-            low, high = int(idx.min()), int(idx.max())
-            if low < -n or high >= n:
-                bad = low if low < -n else high
-                msg = f"row index {bad} is out of range for {n} rows"
-                raise IndexError(msg)
-            idx = idx.astype(np.int64, copy=False)
-            if low < 0:
-                idx = np.where(idx < 0, idx + n, idx)
-        return self._gather(idx)
-
+    @_doc_from(_select.filter_rows)
     def filter(self, mask: ArrayLike) -> RaggedArray:
-        """Return the rows where `mask` is True, in their order.
-
-        Parameters
-        ----------
-        mask : array_like of bool
-            One entry per row.
-
-        Raises
-        ------
-        ValueError
-            If `mask` does not have one entry per row.
-        TypeError
-            If `mask` is not boolean.
-
-        Examples
-        --------
-        >>> from safenpz import RaggedArray
-        >>> r = RaggedArray.from_lists([[1], [2, 3], [4, 5, 6]])
-        >>> r.filter(r.lengths() < 3).to_lists()
-        [[1], [2, 3]]
-        """
-        keep = np.asarray(mask)
-        if keep.dtype != np.bool_:
-            msg = f"a row mask must be boolean, got dtype {keep.dtype}"
-            raise TypeError(msg)
-        if keep.shape != (len(self),):
-            msg = (
-                f"a row mask needs one entry per row: got shape {keep.shape} "
-                f"for {len(self)} rows"
-            )
-            raise ValueError(msg)
-        lengths = self.lengths()
-        values = self._values[np.repeat(keep, lengths)]
-        return RaggedArray(values, offsets_from_lengths(lengths[keep]), validate=False)
+        new = _select.filter_rows(self._values, self._offsets, mask)
+        return RaggedArray(*new, validate=False)
 
     def split(self, index: SupportsIndex) -> tuple[RaggedArray, RaggedArray]:
         """Return ``(self[:index], self[index:])``, both views of `self`.
@@ -379,31 +300,6 @@ class RaggedArray:
         """
         i = operator.index(index)
         return self[:i], self[i:]
-
-    def _row_number(self, index: int) -> int:
-        n = len(self)
-        i = index + n if index < 0 else index
-        if not 0 <= i < n:
-            msg = f"row index {index} is out of range for {n} rows"
-            raise IndexError(msg)
-        return i
-
-    def _contiguous(self, start: int, stop: int) -> RaggedArray:
-        """Rows ``start:stop`` as views of `values` and `offsets`."""
-        offsets = self._offsets[start : stop + 1]
-        base = int(offsets[0])
-        values = self._values[base : int(offsets[-1])]
-        return RaggedArray(values, offsets - base if base else offsets, validate=False)
-
-    def _gather(self, idx: NDArray[np.int64]) -> RaggedArray:
-        """Rows at the (in-range, non-negative) `idx`, as new arrays."""
-        starts = self._offsets[idx]
-        lengths = self._offsets[idx + 1] - starts
-        offsets = offsets_from_lengths(lengths)
-        total = int(offsets[-1])
-        source = np.repeat(starts - offsets[:-1], lengths)
-        source += np.arange(total, dtype=np.int64)
-        return RaggedArray(self._values[source], offsets, validate=False)
 
     # ------------------------------------------------------------ new values
 
