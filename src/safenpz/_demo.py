@@ -121,9 +121,6 @@ def hostile_npy_bytes(sentinel: str | os.PathLike[str]) -> bytes:
 
 def run_demo(*, rows: int = 25_000, workdir: str | None = None) -> int:
     """Run the offline end-to-end demo; returns 0 on success."""
-    import safenpz
-    from safenpz.datasets import imdb
-
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="safenpz-demo-")
@@ -133,73 +130,13 @@ def run_demo(*, rows: int = 25_000, workdir: str | None = None) -> int:
     os.environ.setdefault("SAFENPZ_CACHE_DIR", str(work / "cache"))
     os.environ["SAFENPZ_OFFLINE"] = "1"  # the demo never touches the network
     try:
-        legacy = work / "imdb.npz"
-        print(
-            "1. Writing an IMDb-shaped legacy file with NumPy "
-            f"({rows:,} reviews per split)"
-        )
-        t = time.perf_counter()
-        make_imdb_like(legacy, n_train=rows, n_test=rows)
-        print(
-            f"   {legacy} ({legacy.stat().st_size / 1e6:.1f} MB) in "
-            f"{time.perf_counter() - t:.1f} s"
-        )
-
-        print("2. Plain NumPy refuses it:")
-        try:
-            with np.load(legacy) as f:
-                f["x_train"]
-        except ValueError as err:
-            print(f"   np.load -> ValueError: {err}")
-
-        print("3. safenpz.datasets.imdb.load_data(path=..., num_words=10000):")
-        runs: tuple[tuple[str, dict[str, Any]], ...] = (
-            ("first load (decodes, writes a pickle-free cache)", {}),
-            ("second load (pickle-free cache)", {}),
-            ("second load, output='ragged'", {"output": "ragged"}),
-        )
-        for label, kwargs in runs:
-            t = time.perf_counter()
-            (x_train, y_train), (_x_test, _y_test) = imdb.load_data(
-                path=str(legacy), num_words=10_000, **kwargs
-            )
-            dt = time.perf_counter() - t
-            print(
-                f"   {label}: {dt:.2f} s -> x_train {type(x_train).__name__} "
-                f"of {len(x_train):,} rows, y_train {y_train.dtype}"
-            )
-        (x_train, y_train), _ = imdb.load_data(
-            path=str(legacy), num_words=10_000, output="ragged"
-        )
-        padded = x_train.pad(maxlen=200)
-        print(f"   padded to maxlen=200 for training: {padded.shape} {padded.dtype}")
-        print(f"   first review starts {x_train[0][:8].tolist()}")
-
-        clean = work / "imdb-clean.npz"
-        safenpz.save(clean, x_train=x_train, y_train=y_train)
-        with np.load(clean, allow_pickle=False) as f:
-            members = f.files
-        print(
-            f"4. safenpz.save wrote {clean.name}; "
-            "np.load(allow_pickle=False) opens it: "
-            f"{members}"
-        )
-
+        legacy = _write_legacy(work / "imdb.npz", rows)
+        _numpy_refuses(legacy)
+        x_train, y_train = _load_with_safenpz(legacy)
+        clean = _save_clean(work / "imdb-clean.npz", x_train, y_train)
         sentinel = work / "PWNED"
-        evil = work / "evil.npy"
-        evil.write_bytes(hostile_npy_bytes(sentinel))
-        print("5. A tampered file whose pickle runs `touch PWNED`:")
-        try:
-            safenpz.load(evil)
-        except safenpz.UnsafeFileError as err:
-            print(f"   safenpz.load -> UnsafeFileError: {str(err)[:110]}...")
-        print(f"   sentinel created: {sentinel.exists()}")
-
-        from ._scan import scan_path
-
-        print("6. safenpz scan (static, decodes nothing):")
-        for path in (legacy, clean, evil):
-            print(f"   {scan_path(path).verdict:9} {path.name}")
+        evil = _refuse_hostile(work / "evil.npy", sentinel)
+        _scan(legacy, clean, evil)
         if sentinel.exists():
             print("   FAILED: the sentinel exists")
             return 1
@@ -208,3 +145,89 @@ def run_demo(*, rows: int = 25_000, workdir: str | None = None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
+
+
+def _write_legacy(legacy: Path, rows: int) -> Path:
+    print(
+        f"1. Writing an IMDb-shaped legacy file with NumPy ({rows:,} reviews per split)"
+    )
+    t = time.perf_counter()
+    make_imdb_like(legacy, n_train=rows, n_test=rows)
+    print(
+        f"   {legacy} ({legacy.stat().st_size / 1e6:.1f} MB) in "
+        f"{time.perf_counter() - t:.1f} s"
+    )
+    return legacy
+
+
+def _numpy_refuses(legacy: Path) -> None:
+    print("2. Plain NumPy refuses it:")
+    try:
+        with np.load(legacy) as f:
+            f["x_train"]
+    except ValueError as err:
+        print(f"   np.load -> ValueError: {err}")
+
+
+def _load_with_safenpz(legacy: Path) -> tuple[Any, Any]:
+    """Step 3: three timed loads, then the ragged training split."""
+    from safenpz.datasets import imdb
+
+    print("3. safenpz.datasets.imdb.load_data(path=..., num_words=10000):")
+    runs: tuple[tuple[str, dict[str, Any]], ...] = (
+        ("first load (decodes, writes a pickle-free cache)", {}),
+        ("second load (pickle-free cache)", {}),
+        ("second load, output='ragged'", {"output": "ragged"}),
+    )
+    for label, kwargs in runs:
+        t = time.perf_counter()
+        (x_train, y_train), (_x_test, _y_test) = imdb.load_data(
+            path=str(legacy), num_words=10_000, **kwargs
+        )
+        dt = time.perf_counter() - t
+        print(
+            f"   {label}: {dt:.2f} s -> x_train {type(x_train).__name__} "
+            f"of {len(x_train):,} rows, y_train {y_train.dtype}"
+        )
+    (x_train, y_train), _ = imdb.load_data(
+        path=str(legacy), num_words=10_000, output="ragged"
+    )
+    padded = x_train.pad(maxlen=200)
+    print(f"   padded to maxlen=200 for training: {padded.shape} {padded.dtype}")
+    print(f"   first review starts {x_train[0][:8].tolist()}")
+    return x_train, y_train
+
+
+def _save_clean(clean: Path, x_train: Any, y_train: Any) -> Path:
+    import safenpz
+
+    safenpz.save(clean, x_train=x_train, y_train=y_train)
+    with np.load(clean, allow_pickle=False) as f:
+        members = f.files
+    print(
+        f"4. safenpz.save wrote {clean.name}; "
+        "np.load(allow_pickle=False) opens it: "
+        f"{members}"
+    )
+    return clean
+
+
+def _refuse_hostile(evil: Path, sentinel: Path) -> Path:
+    import safenpz
+
+    evil.write_bytes(hostile_npy_bytes(sentinel))
+    print("5. A tampered file whose pickle runs `touch PWNED`:")
+    try:
+        safenpz.load(evil)
+    except safenpz.UnsafeFileError as err:
+        print(f"   safenpz.load -> UnsafeFileError: {str(err)[:110]}...")
+    print(f"   sentinel created: {sentinel.exists()}")
+    return evil
+
+
+def _scan(*paths: Path) -> None:
+    from ._scan import scan_path
+
+    print("6. safenpz scan (static, decodes nothing):")
+    for path in paths:
+        print(f"   {scan_path(path).verdict:9} {path.name}")

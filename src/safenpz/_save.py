@@ -218,57 +218,70 @@ def _check_name(name: str) -> None:
 def _plan(
     arrays: dict[str, Any],
 ) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
+    """The members to write and the manifest entries, column by column."""
     members: dict[str, np.ndarray[Any, Any]] = {}
     manifest: dict[str, Any] = {}
-
-    def put(member: str, arr: np.ndarray[Any, Any]) -> None:
-        if member in members:
-            msg = (
-                f"array name {preview(member)} clashes with the parts of another "
-                "array that safenpz stores in several members; rename it"
-            )
-            raise UnstorableError(msg)
-        members[member] = arr
-
     for name, value in arrays.items():
         _check_name(name)
-        if isinstance(value, RaggedArray):
-            put(f"{name}.values", value.values)
-            put(f"{name}.offsets", value.offsets)
-            manifest[name] = {"kind": "ragged"}
-            continue
-        arr = None if _tree_write.is_tree_value(value) else np.asanyarray(value)
-        if arr is not None and arr.dtype.hasobject and arr.dtype != object:
-            msg = (
-                f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
-                "pass a numeric array, an object array of numeric rows or a RaggedArray"
-            )
-            raise UnstorableError(msg)
-        if arr is not None and arr.dtype != object:
-            _tree_write.check_storable_dtype(arr.dtype, repr(name), exact_type=False)
-            put(name, np.asarray(arr))
-            continue
-        if arr is not None:
-            try:
-                rows = _rows_of(arr, name)
-            except TypeError:  # rows one values array cannot hold: a tree can
-                rows = None
-            if rows is not None:
-                ragged, row_type = rows
-                put(f"{name}.values", ragged.values)
-                put(f"{name}.offsets", ragged.offsets)
-                manifest[name] = {"kind": "object_lists", "rows": row_type}
-                continue
-            scalars = _scalars_of(arr) if arr.flags.c_contiguous else None
-            if scalars is not None:
-                put(name, scalars)
-                manifest[name] = {"kind": "object_scalars", "shape": list(arr.shape)}
-                continue
-        # any other plain data (dicts, mixed lists, object arrays of those)
-        manifest[name], parts = _tree_write.encode(value if arr is None else arr, name)
+        entry, parts = _column(name, value)
         for member, part in parts.items():
-            put(member, part)
+            if member in members:
+                msg = (
+                    f"array name {preview(member)} clashes with the parts of "
+                    "another array that safenpz stores in several members; "
+                    "rename it"
+                )
+                raise UnstorableError(msg)
+            members[member] = part
+        if entry is not None:
+            manifest[name] = entry
     return members, manifest
+
+
+_Column = tuple[dict[str, Any] | None, dict[str, np.ndarray[Any, Any]]]
+
+
+def _column(name: str, value: Any) -> _Column:
+    """How one value is stored: its manifest entry (None for a plain numeric
+    array) and its members, in the order they are written."""
+    if isinstance(value, RaggedArray):
+        return _ragged_parts(name, value, {"kind": "ragged"})
+    arr = None if _tree_write.is_tree_value(value) else np.asanyarray(value)
+    if arr is not None and arr.dtype.hasobject and arr.dtype != object:
+        msg = (
+            f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
+            "pass a numeric array, an object array of numeric rows or a RaggedArray"
+        )
+        raise UnstorableError(msg)
+    if arr is not None and arr.dtype != object:
+        _tree_write.check_storable_dtype(arr.dtype, repr(name), exact_type=False)
+        return None, {name: np.asarray(arr)}
+    column = None if arr is None else _object_column(name, arr)
+    if column is not None:
+        return column
+    # any other plain data (dicts, mixed lists, object arrays of those)
+    entry, parts = _tree_write.encode(value if arr is None else arr, name)
+    return entry, parts
+
+
+def _ragged_parts(name: str, ragged: RaggedArray, entry: dict[str, Any]) -> _Column:
+    return entry, {f"{name}.values": ragged.values, f"{name}.offsets": ragged.offsets}
+
+
+def _object_column(name: str, arr: np.ndarray[Any, Any]) -> _Column | None:
+    """An object array of numeric rows or of scalars, stored as numeric
+    members; None when only a tree can store it."""
+    try:
+        rows = _rows_of(arr, name)
+    except TypeError:  # rows one values array cannot hold: a tree can
+        rows = None
+    if rows is not None:
+        ragged, row_type = rows
+        return _ragged_parts(name, ragged, {"kind": "object_lists", "rows": row_type})
+    scalars = _scalars_of(arr) if arr.flags.c_contiguous else None
+    if scalars is not None:
+        return {"kind": "object_scalars", "shape": list(arr.shape)}, {name: scalars}
+    return None
 
 
 def save(

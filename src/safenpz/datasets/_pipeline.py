@@ -20,6 +20,7 @@ in every case, only slower.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, Literal, TypeAlias
 
@@ -28,7 +29,7 @@ from numpy.typing import DTypeLike, NDArray
 
 from safenpz._gc import no_gc
 from safenpz._ragged import RaggedArray
-from safenpz.datasets import _reference
+from safenpz.datasets import _reference, _store
 from safenpz.datasets._reference import (
     EMPTY_MAX,
     Params,
@@ -51,6 +52,7 @@ __all__ = [
     "PadOptions",
     "Params",
     "check_options",
+    "load_dataset",
     "run_pipeline",
 ]
 
@@ -570,3 +572,21 @@ def run_pipeline(
         (_finish(train_rows, output, pad), y_train),
         (_finish(test_rows, output, pad), y_test),
     )
+
+
+def load_dataset(
+    spec: DatasetSpec,
+    path: str | os.PathLike[str],
+    params: Params,
+    *,
+    output: Output,
+    compat: Compat,
+    pad: PadOptions,
+    progress: bool | None,
+) -> tuple[Split, Split]:
+    """What every ``load_data`` does: check safenpz's options, load the
+    file's members (verified, decoded safely, cached pickle-free), then run
+    Keras's steps (:func:`run_pipeline`)."""
+    check_options(output, compat, pad)
+    loaded = _store.load_members(spec, path, progress=progress)
+    return run_pipeline(loaded, spec, params, compat=compat, output=output, pad=pad)

@@ -5,6 +5,12 @@ Change one import line and get the same data, without ``allow_pickle=True``::
     from safenpz.datasets import imdb       # was: from keras.datasets import imdb
     (x_train, y_train), (x_test, y_test) = imdb.load_data(num_words=10000)
 
+or, padded for training::
+
+    (x_train, y_train), _ = imdb.load_data(
+        num_words=10000, output="padded", pad_maxlen=200)
+    x_train.shape, x_train.dtype    # ((25000, 200), dtype('int32'))
+
 :func:`load_data`, :func:`get_word_index` take Keras 3.15.1's parameters and
 return exactly what Keras returns (values, row order, container types and
 dtypes, errors). The file is downloaded from Keras's origin (or
@@ -23,7 +29,7 @@ from typing import Any, Literal, overload
 from numpy.typing import DTypeLike, NDArray
 
 from safenpz._typing import KerasData, RaggedKerasData
-from safenpz.datasets import _pipeline, _spec, _store, _words
+from safenpz.datasets import _docs, _pipeline, _spec, _words
 from safenpz.datasets._pipeline import Output
 from safenpz.datasets._spec import Compat
 
@@ -95,6 +101,9 @@ def load_data(
     progress: bool | None = ...,
     **kwargs: Any,
 ) -> KerasData | RaggedKerasData: ...
+@_docs.fill_doc(
+    row="review", rows="reviews", remote="imdb.npz", seed_order=", train then test"
+)
 def load_data(
     path: str | os.PathLike[str] = "imdb.npz",
     num_words: int | None = None,
@@ -127,63 +136,20 @@ def load_data(
 
     Parameters
     ----------
-    path : str or path-like, default "imdb.npz"
-        A bare file name is an entry of the download cache (as in Keras): it
-        is taken from safenpz's cache, or a matching copy in Keras's cache
-        (``~/.keras/datasets``), or downloaded, and always checked against
-        the published sha256. A path with a directory part (``"./imdb.npz"``,
-        ``"/data/imdb.npz"``) is a local file, used as it is; it is still
-        decoded safely, whatever it contains.
-    num_words : int, optional
-        Keep ids below ``num_words`` (after the ``index_from`` shift); others
-        become `oov_char`. If falsy (None or 0), ``num_words`` is the largest
-        id present, which itself then becomes `oov_char` (Keras's quirk).
-    skip_top : int, default 0
-        Ids below `skip_top` also become `oov_char` (the comparison sees the
-        shifted ids and the start character, as in Keras).
-    maxlen : int, optional
-        If truthy, keep only reviews *shorter* than `maxlen` (counting the
-        start character), in train and test separately; a split left empty
-        raises ``ValueError``. This filters, it does not truncate: use
-        ``output="padded"`` with `pad_maxlen` to truncate.
-    seed : int, default 113
-        Seed of the shuffle (``np.random.RandomState(seed)``, train then
-        test).
-    start_char : int or None, default 1
-        Put in front of every review; None for none.
-    oov_char : int or None, default 2
-        Replaces out-of-vocabulary ids; None drops them instead.
-    index_from : int, default 3
-        Added to every word id.
-    output : {"lists", "ragged", "padded"}, default "lists"
-        ``"lists"``: Keras's types (object arrays of Python lists of Python
-        ints; a 2-D object array if all reviews happen to have the same
-        length). ``"ragged"``: each ``x`` is a :class:`~safenpz.RaggedArray`
-        (fastest, least memory; ``int32`` values when every id fits, as for
-        the Keras datasets, else ``int64``). ``"padded"``: each
-        ``x`` is ``keras.utils.pad_sequences(x, maxlen=pad_maxlen,
-        dtype=pad_dtype, padding=padding, truncating=truncating,
-        value=pad_value)``. The labels are the same in every mode.
-    compat : {None, "keras3", "keras2.2"}, default None
-        None or ``"keras3"``: Keras 3.15.1. ``"keras2.2"``: reproduce Keras
-        2.2.x, which seeded NumPy's *global* RNG with `seed` and shuffled
-        with it (this function does the same, so the global RNG is left in
-        the state Keras 2.2 left it in), applied `maxlen` to train and test
-        together and then split at the original number of training reviews,
-        so that test reviews could end up in the training split. Results are
-        object arrays (NumPy's ``dtype=object`` rule), as Keras 2.2 gave with
-        NumPy of its time.
-    pad_maxlen : int, optional
-        ``output="padded"`` only: number of columns (default: the longest
-        review). Unrelated to `maxlen`, which filters.
-    padding, truncating : {"pre", "post"}, default "pre"
-        ``output="padded"`` only: where to pad and where to cut.
-    pad_value : scalar, default 0
-        ``output="padded"`` only: the padding value.
-    pad_dtype : data-type, default "int32"
-        ``output="padded"`` only: dtype of the padded arrays.
-    progress : bool, optional
-        Show a download progress bar (default: when stderr is a terminal).
+    %(path)s
+    %(vocabulary)s
+    %(maxlen)s
+        Train and test are filtered separately; a split left empty raises
+        ``ValueError``.
+    %(seed)s
+    %(markers)s
+    %(output)s
+    %(compat)s
+        It also applied `maxlen` to train and test together, then split at the
+        file's number of training reviews (so test reviews could move into
+        train); results are object arrays (NumPy's ``dtype=object`` rule).
+    %(padding)s
+    %(progress)s
     **kwargs
         Ignored, as Keras 3 ignores them.
 
@@ -200,15 +166,7 @@ def load_data(
         sequences shorter than maxlen=..."), or ``num_words`` is None,
         `start_char` is None and a review is empty ("max() arg is an empty
         sequence"); and a bad `output`, `compat` or padding option.
-    DownloadError
-        The file cannot be downloaded (or offline mode is on and it is not
-        cached; the message says where to put it).
-    HashMismatchError
-        The download does not match the published sha256; nothing is kept.
-    UnsafeFileError
-        The file would need code execution to load; nothing from it ran.
-    FormatError, LimitError
-        The file is malformed or exceeds a safety limit.
+    %(file_errors)s
 
     Examples
     --------
@@ -217,26 +175,14 @@ def load_data(
     ...     num_words=10000)  # doctest: +SKIP
     >>> x_train.shape, x_train[0][:4], y_train.dtype  # doctest: +SKIP
     ((25000,), [1, 14, 22, 16], dtype('int64'))
-    >>> (x_train, y_train), _ = imdb.load_data(
-    ...     num_words=10000, output="padded", pad_maxlen=200)  # doctest: +SKIP
-    >>> x_train.shape, x_train.dtype  # doctest: +SKIP
-    ((25000, 200), dtype('int32'))
     """
     del kwargs  # Keras 3 silently ignores unknown keyword arguments
-    pad = _pipeline.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
-    _pipeline.check_options(output, compat, pad)
     params = _pipeline.Params(
-        num_words=num_words,
-        skip_top=skip_top,
-        maxlen=maxlen,
-        seed=seed,
-        start_char=start_char,
-        oov_char=oov_char,
-        index_from=index_from,
+        num_words, skip_top, maxlen, seed, start_char, oov_char, index_from
     )
-    loaded = _store.load_members(SPEC, path, progress=progress)
-    return _pipeline.run_pipeline(
-        loaded, SPEC, params, compat=compat, output=output, pad=pad
+    pad = _pipeline.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
+    return _pipeline.load_dataset(
+        SPEC, path, params, output=output, compat=compat, pad=pad, progress=progress
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any, Literal, overload
 from numpy.typing import DTypeLike, NDArray
 
 from safenpz._typing import KerasData, RaggedKerasData
-from safenpz.datasets import _pipeline, _spec, _store, _words
+from safenpz.datasets import _docs, _pipeline, _spec, _words
 from safenpz.datasets._pipeline import Output
 from safenpz.datasets._spec import Compat
 
@@ -142,6 +142,7 @@ def load_data(
     pad_dtype: DTypeLike = ...,
     progress: bool | None = ...,
 ) -> KerasData | RaggedKerasData: ...
+@_docs.fill_doc(row="newswire", rows="newswires", remote="reuters.npz")
 def load_data(
     path: str | os.PathLike[str] = "reuters.npz",
     num_words: int | None = None,
@@ -169,31 +170,20 @@ def load_data(
 
     Parameters
     ----------
-    path : str or path-like, default "reuters.npz"
-        A bare name (download cache, checked against the published sha256)
-        or a local path; see :func:`safenpz.datasets.imdb.load_data`.
-    num_words, skip_top, start_char, oov_char, index_from
-        As in :func:`safenpz.datasets.imdb.load_data` (Keras's meaning,
-        quirks included).
-    maxlen : int, optional
-        If truthy, keep only newswires *shorter* than `maxlen` (counting the
-        start character). Unlike IMDb, an empty result is not an error.
+    %(path)s
+    %(vocabulary)s
+    %(maxlen)s
+        Unlike IMDb, an empty result is not an error.
     test_split : float, default 0.2
         Fraction used as test data; the split index is
         ``int(n * (1 - test_split))``, with Python's slicing rules.
-    seed : int, default 113
-        Seed of the shuffle (``np.random.RandomState(seed)``).
-    output : {"lists", "ragged", "padded"}, default "lists"
-        As in :func:`safenpz.datasets.imdb.load_data`.
-    compat : {None, "keras3", "keras2.2"}, default None
-        ``"keras2.2"`` shuffles with NumPy's global RNG seeded with `seed`
-        (as Keras 2.2 did; the global RNG is left in that state); the data
-        are otherwise the same as Keras 3's.
-    pad_maxlen, padding, truncating, pad_value, pad_dtype
-        ``output="padded"`` options, see
-        :func:`safenpz.datasets.imdb.load_data`.
-    progress : bool, optional
-        Show a download progress bar.
+    %(seed)s
+    %(markers)s
+    %(output)s
+    %(compat)s
+        The data are otherwise the same as Keras 3's.
+    %(padding)s
+    %(progress)s
 
     Returns
     -------
@@ -208,8 +198,7 @@ def load_data(
     ValueError
         ``num_words`` is None and there is no row or an empty row ("max() arg
         is an empty sequence"); bad safenpz options.
-    DownloadError, HashMismatchError, UnsafeFileError, FormatError, LimitError
-        See :func:`safenpz.datasets.imdb.load_data`.
+    %(file_errors)s
 
     Examples
     --------
@@ -219,21 +208,12 @@ def load_data(
     >>> len(x_train), len(x_test)  # doctest: +SKIP
     (8982, 2246)
     """
-    pad = _pipeline.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
-    _pipeline.check_options(output, compat, pad)
     params = _pipeline.Params(
-        num_words=num_words,
-        skip_top=skip_top,
-        maxlen=maxlen,
-        seed=seed,
-        start_char=start_char,
-        oov_char=oov_char,
-        index_from=index_from,
-        test_split=test_split,
+        num_words, skip_top, maxlen, seed, start_char, oov_char, index_from, test_split
     )
-    loaded = _store.load_members(SPEC, path, progress=progress)
-    return _pipeline.run_pipeline(
-        loaded, SPEC, params, compat=compat, output=output, pad=pad
+    pad = _pipeline.PadOptions(pad_maxlen, pad_dtype, padding, truncating, pad_value)
+    return _pipeline.load_dataset(
+        SPEC, path, params, output=output, compat=compat, pad=pad, progress=progress
     )
 
 
