@@ -257,15 +257,19 @@ def test_parquet_float_rows_and_2d_arrays(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("column", "match"),
     [
-        (np.zeros((2, 2, 2)), "column 'bad' has 3 dimensions; Parquet needs 1 or 2"),
-        (np.zeros((2, 1, 1, 1), "i1"), "column 'bad' has 4 dimensions"),
+        (
+            np.zeros((2, 2, 2)),
+            "member 'bad': the column has 3 dimensions; Parquet needs 1 or 2",
+        ),
+        (np.zeros((2, 1, 1, 1), "i1"), "member 'bad': the column has 4 dimensions"),
         (
             np.array(["a", {"k": 1}], dtype=object),
-            "column 'bad' is an object array that is not a list of numeric rows",
+            "member 'bad': the column is an object array that is not a list of "
+            "numeric rows",
         ),
         (
             np.array([["a"], ["b"]], dtype=object),
-            "column 'bad' is an object array",
+            "member 'bad': the column is an object array",
         ),
     ],
     ids=["3-d", "4-d", "object-mixed", "object-2-d"],
@@ -290,7 +294,9 @@ def test_unsupported_column_in_a_later_group_writes_no_file(tmp_path: Path) -> N
     src = tmp_path / "old.npz"
     np.savez(src, x_train=np.arange(2), names=np.array(["a", "b", "c"], dtype=object))
     dst = tmp_path / "out.parquet"
-    with pytest.raises(TypeError, match="column 'names' is an object array"):
+    with pytest.raises(
+        TypeError, match="member 'names': the column is an object array"
+    ):
         safenpz.convert(src, dst)
     assert not dst.exists() or sorted(dst.iterdir()) == []
 
@@ -424,7 +430,9 @@ def test_integers_no_64_bit_type_holds_are_refused_by_parquet(
     src = tmp_path / "old.npz"
     np.savez(src, x=_object_rows(rows))
     dst = tmp_path / "new.parquet"
-    with pytest.raises(FormatError, match=rf"column 'x' holds the integer {value}"):
+    with pytest.raises(
+        FormatError, match=rf"member 'x': the column holds the integer {value}"
+    ):
         safenpz.convert(src, dst)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npz"]
 
@@ -579,7 +587,9 @@ def test_pyarrow_refusals_become_unstorable_error(
     src = tmp_path / "old.npy"
     np.save(src, np.zeros(3, dtype=dtype))
     dst = tmp_path / "new.parquet"
-    with pytest.raises(safenpz.UnstorableError, match=f"column 'old'.*{words}"):
+    with pytest.raises(
+        safenpz.UnstorableError, match=f"member 'old': cannot write the column.*{words}"
+    ):
         safenpz.convert(src, dst)
     assert not dst.exists()
 
@@ -605,7 +615,9 @@ def test_cli_convert_of_an_unstorable_column_is_a_clean_error(
     code = main(["convert", str(src), str(tmp_path / "new.parquet")])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.startswith("Error: UnstorableError: cannot write column 'old'")
+    assert err.startswith(
+        "Error: UnstorableError: member 'old': cannot write the column"
+    )
     assert "Traceback" not in err
 
 

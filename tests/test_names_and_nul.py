@@ -66,7 +66,7 @@ def test_member_without_magic_is_a_format_error_naming_it() -> None:
     data = npz_bytes({"x": b"plain text", "x.npy": npy_of(np.arange(2))})
     with np.load(io.BytesIO(data)) as f:
         assert f["x"] == b"plain text"  # NumPy: the raw bytes
-    with load(data) as g, pytest.raises(FormatError, match=r"'x' is not a \.npy"):
+    with load(data) as g, pytest.raises(FormatError, match=r"member 'x': not a \.npy"):
         g["x"]
 
 

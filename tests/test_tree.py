@@ -598,7 +598,8 @@ def test_bad_node_table(
         with pytest.raises(error, match=match) as info:
             f["x"]
     assert type(info.value) is error
-    assert "tree 'x'" in str(info.value)
+    assert "member 'x.tree.npy'" in str(info.value)
+    assert info.value.member == "x.tree.npy"
     assert not sentinel.exists()
 
 

@@ -45,7 +45,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._exceptions import FormatError, SafenpzError, UnstorableError
+from ._exceptions import FormatError, SafenpzError, UnstorableError, Where
 from ._npy import load
 from ._npzfile import NpzFile
 from ._preview import preview
@@ -127,13 +127,13 @@ def _wide_int(value: Any) -> tuple[int, int] | None:
 def _wide_int_error(name: str, where: tuple[int, int], target: str) -> FormatError:
     index, value = where
     msg = (
-        f"column {name!r} holds the integer {value} (element {index}), which "
+        f"the column holds the integer {value} (element {index}), which "
         f"{target} cannot store exactly together with the column's other "
         "integers: only values that all fit int64, or all fit uint64, are "
         "written. Nothing was written; keep the legacy file, or convert the "
         "column (e.g. to float or str) yourself first."
     )
-    return FormatError(msg)
+    return FormatError(msg, where=Where(member=name))
 
 
 def _arrow_column(pa: Any, value: Any, name: str) -> Any:
@@ -145,11 +145,12 @@ def _arrow_column(pa: Any, value: Any, name: str) -> Any:
     except SafenpzError:
         raise
     except (pa.ArrowException, OverflowError, TypeError, ValueError) as err:
-        what = f"column {preview(name)}"
-        raise _arrow_error(what, value, err) from err
+        raise _arrow_error(Where(member=name), "the column", value, err) from err
 
 
-def _arrow_error(what: str, value: Any, err: Exception) -> UnstorableError:
+def _arrow_error(
+    where: Where, what: str, value: Any, err: Exception
+) -> UnstorableError:
     dtype = getattr(value, "dtype", None)
     of = "" if dtype is None else f" (dtype {dtype}, shape {np.shape(value)})"
     msg = (
@@ -157,7 +158,7 @@ def _arrow_error(what: str, value: Any, err: Exception) -> UnstorableError:
         f"({type(err).__name__}: {preview(str(err))}). Nothing was written; "
         "convert to .npz instead, which keeps any NumPy dtype"
     )
-    return UnstorableError(msg)
+    return UnstorableError(msg, where=where)
 
 
 def _arrow_column_of(pa: Any, value: Any, name: str) -> Any:
@@ -172,11 +173,11 @@ def _arrow_column_of(pa: Any, value: Any, name: str) -> Any:
         if wide is not None:
             raise _wide_int_error(name, wide, "Parquet")
         msg = (
-            f"column {name!r} is an object array that is not a list of numeric "
+            "the column is an object array that is not a list of numeric "
             "rows; Parquet conversion supports numeric and ragged columns "
             "(convert to .npz instead, which keeps any plain data)"
         )
-        raise UnstorableError(msg)
+        raise UnstorableError(msg, where=Where(member=name))
     if arr.dtype.byteorder not in "=|" and arr.dtype.fields is None:
         # pyarrow takes native byte order only; the values are the same
         arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -186,10 +187,10 @@ def _arrow_column_of(pa: Any, value: Any, name: str) -> Any:
         flat = pa.array(np.ascontiguousarray(arr).reshape(-1))
         return pa.FixedSizeListArray.from_arrays(flat, arr.shape[1])
     msg = (
-        f"column {name!r} has {arr.ndim} dimensions; Parquet needs 1 or 2 "
+        f"the column has {arr.ndim} dimensions; Parquet needs 1 or 2 "
         "(convert to .npz instead)"
     )
-    raise UnstorableError(msg)
+    raise UnstorableError(msg, where=Where(member=name))
 
 
 def to_arrow_table(columns: dict[str, Any]) -> Any:
@@ -424,10 +425,10 @@ def _write_parquet(
                 "a 0-d array" if isinstance(value, np.ndarray) else type(value).__name__
             )
             msg = (
-                f"{name!r} is {what} (a single value, not a column); Parquet "
-                "stores columns: convert to .npz instead, which keeps nested data"
+                f"it is {what} (a single value, not a column); Parquet stores "
+                "columns: convert to .npz instead, which keeps nested data"
             )
-            raise UnstorableError(msg)
+            raise UnstorableError(msg, where=Where(member=name))
     layout = parquet_layout({name: len(value) for name, value in columns.items()})
     if into_dir and None in layout:  # one table, but a directory was asked for
         (name,) = _safe_stems([src_stem]) if src_stem else ["data"]
@@ -456,5 +457,6 @@ def _write_parquet(
             try:
                 pq.write_table(table, fp)
             except pa.ArrowException as err:  # (a disk error is an OSError)
-                raise _arrow_error(str(paths[stem]), None, err) from err
+                where = Where(source=str(paths[stem]))
+                raise _arrow_error(where, "the table", None, err) from err
     return list(paths.values())

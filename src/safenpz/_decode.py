@@ -19,41 +19,46 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._exceptions import FormatError, SafenpzError
-from ._header import Header, check_data_size, parse_header
+from ._exceptions import FormatError, SafenpzError, Where
+from ._header import NPY, Header, check_data_size, parse_header
 from ._limits import DEFAULT_LIMITS, Limits
+from ._preview import preview
 from ._unpickle import safe_loads
 
 __all__ = ["decode_npy_bytes", "zero_width"]
 
 
-def _fail(member: str, msg: str) -> FormatError:
-    return FormatError(f"{member}: {msg}")
+def _pickle_label(where: Where) -> str:
+    """How the pickle layer names what it decodes: the member's escaped name,
+    or the file's."""
+    if where.member is not None:
+        return preview(where.member, quote=False)
+    return where.source or "<npy>"
 
 
 def _decode_object(
     body: memoryview,
     header: Header,
     *,
-    member: str,
+    where: Where,
     limits: Limits,
     ragged: bool,
     encoding: str,
 ) -> Any:
-    limits.check("max_items", header.count, f"{member}: object array")
+    limits.check("max_items", header.count, where, what="object array")
     from ._fastrows import decode_int_rows
     from ._ragged import RaggedArray
 
     fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
     if fast is not None and fast.shape == header.shape:
         # rows shared through the memo are expanded: bound what that can cost
-        limits.check("max_items", fast.values.size, f"{member}: decoded values")
+        limits.check("max_items", fast.values.size, where, what="decoded values")
         if ragged and len(header.shape) == 1:
             return RaggedArray(fast.values, fast.offsets, validate=False)
         return fast.to_object_array()
     obj = safe_loads(
         body,
-        member=member,
+        member=_pickle_label(where),
         max_depth=limits.max_depth,
         max_items=limits.max_items,
         encoding=encoding,
@@ -68,18 +73,17 @@ def _decode_object(
             if isinstance(obj, np.ndarray)
             else f"a {type(obj).__name__}"
         )
-        raise _fail(
-            member,
+        msg = (
             f"the header promises an array of shape {header.shape} and dtype "
-            f"{header.dtype}, "
-            f"the pickle holds {what}",
+            f"{header.dtype}, the pickle holds {what}"
         )
+        raise FormatError(msg, where=where)
     if ragged and obj.ndim == 1 and obj.dtype == np.dtype(object):
-        return _maybe_ragged(obj, limits, member)
+        return _maybe_ragged(obj, limits, where)
     return obj
 
 
-def _maybe_ragged(obj: np.ndarray[Any, Any], limits: Limits, member: str) -> Any:
+def _maybe_ragged(obj: np.ndarray[Any, Any], limits: Limits, where: Where) -> Any:
     """Turn a 1-D object array of numeric rows into a RaggedArray, else keep it."""
     from ._ragged import RaggedArray
 
@@ -87,7 +91,7 @@ def _maybe_ragged(obj: np.ndarray[Any, Any], limits: Limits, member: str) -> Any
     if not all(isinstance(r, list | tuple | np.ndarray) for r in rows):
         return obj
     # shared rows are expanded by the conversion: bound what that can cost
-    limits.check("max_items", sum(map(len, rows)), f"{member}: ragged values")
+    limits.check("max_items", sum(map(len, rows)), where, what="ragged values")
     try:
         ragged = RaggedArray.from_lists(obj)
     except (SafenpzError, TypeError, ValueError, OverflowError):
@@ -100,24 +104,25 @@ def _maybe_ragged(obj: np.ndarray[Any, Any], limits: Limits, member: str) -> Any
 def decode_npy_bytes(
     buf: bytes | bytearray | memoryview,
     *,
-    member: str = "<npy>",
+    where: Where = NPY,
     limits: Limits = DEFAULT_LIMITS,
     ragged: bool = False,
     encoding: str = "latin1",
 ) -> Any:
-    """Decode one complete ``.npy`` image held in memory."""
-    header = parse_header(buf, member=member, limits=limits)
+    """Decode one complete ``.npy`` image held in memory; errors carry
+    `where` (the file, or the archive and member)."""
+    header = parse_header(buf, where=where, limits=limits)
     view = memoryview(buf)
     body = view[header.data_offset :]
     if header.dtype.hasobject:
         return _decode_object(
-            body, header, member=member, limits=limits, ragged=ragged, encoding=encoding
+            body, header, where=where, limits=limits, ragged=ragged, encoding=encoding
         )
     # the data is already in memory (inflated under the limits): only its size
     # must match the header, then the array is a view of it
-    check_data_size(member, header, len(body))
+    check_data_size(where, header, len(body))
     if header.dtype.itemsize == 0:
-        return zero_width(header, limits, member)
+        return zero_width(header, limits, where)
     arr = np.frombuffer(
         view, dtype=header.dtype, count=header.count, offset=header.data_offset
     )
@@ -126,12 +131,12 @@ def decode_npy_bytes(
     return arr.reshape(header.shape, order="F" if header.fortran_order else "C")
 
 
-def zero_width(header: Header, limits: Limits, member: str) -> np.ndarray[Any, Any]:
+def zero_width(header: Header, limits: Limits, where: Where) -> np.ndarray[Any, Any]:
     """An array of a zero-width dtype (``S0``, ``U0``, ``V0``): empty items.
 
     It holds no data, so its element count is bounded by ``max_items`` instead
     (a tiny file could otherwise claim billions of them)."""
-    limits.check("max_items", header.count, f"{member}: zero-width array")
+    limits.check("max_items", header.count, where, what="zero-width array")
     # np.ndarray, not np.empty: np.empty widens S0 to S1 (uninitialised bytes)
     order: Literal["F", "C"] = "F" if header.fortran_order else "C"
     return np.ndarray(header.shape, dtype=header.dtype, order=order)

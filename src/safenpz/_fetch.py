@@ -54,7 +54,7 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Final, Literal, cast
 
-from safenpz._exceptions import DownloadError, HashMismatchError
+from safenpz._exceptions import DownloadError, HashMismatchError, Where
 from safenpz._fetch_hash import file_hash, hash_matches, new_hasher, parse_known_hash
 from safenpz._fetch_locations import (
     ALLOWED_SCHEMES,
@@ -196,7 +196,7 @@ def _offline_message(
         where = ", ".join(repr(str(d)) for d in keras_cache_dirs())
         seen = f" No copy was found in safenpz's cache or in Keras's ({where})."
     return (
-        f"cannot download {url!r}: offline mode is on (${OFFLINE_ENV} or "
+        f"cannot download it: offline mode is on (${OFFLINE_ENV} or "
         f"offline=True).{seen} Either unset ${OFFLINE_ENV}, or download the "
         f"file elsewhere and put it at {str(dest)!r}."
     )
@@ -267,7 +267,7 @@ def fetch(
         return keras_copy
     if action == "refuse-offline":
         msg = _offline_message(url, dest, known_hash, state == "invalid", rejected)
-        raise DownloadError(msg)
+        raise DownloadError(msg, where=Where(source=url))
     if progress is None:
         progress = stderr_is_tty()
     _download(url, dest, known_hash, progress=progress, timeout=timeout)
@@ -281,11 +281,11 @@ def _check_request(url: str, fname: str, known_hash: str | None) -> None:
         parse_known_hash(known_hash)
     if scheme(url) not in ALLOWED_SCHEMES:
         msg = (
-            f"refusing to download {url!r}: only http:// and https:// URLs are "
-            f"supported. To use a local file, copy it to the cache directory "
+            "refusing to download it: only http:// and https:// URLs are "
+            "supported. To use a local file, copy it to the cache directory "
             f"as {fname!r}, or set ${CACHE_DIR_ENV} to its directory."
         )
-        raise DownloadError(msg)
+        raise DownloadError(msg, where=Where(source=url))
 
 
 def _local_copies(
@@ -369,13 +369,13 @@ def _download(
             actual = _receive(url, tmp, alg, label, timeout=timeout, by_hand=by_hand)
         if expected is not None and actual != expected:
             msg = (
-                f"hash mismatch for {dest.name!r} downloaded from {url!r}: "
-                f"expected {alg}:{expected}, got {alg}:{actual}. The download "
-                "was discarded and nothing was cached. The transfer may have "
-                "been corrupted (retry) or the server/mirror may serve a "
-                f"different file (check ${DATASETS_URL_ENV} and the URL)."
+                f"hash mismatch for {dest.name!r}: expected {alg}:{expected}, "
+                f"got {alg}:{actual}. The download was discarded and nothing "
+                "was cached. The transfer may have been corrupted (retry) or "
+                "the server/mirror may serve a different file (check "
+                f"${DATASETS_URL_ENV} and the URL)."
             )
-            raise HashMismatchError(msg)
+            raise HashMismatchError(msg, where=Where(source=url))
         _replace(tmp_path, dest, known_hash)
     except BaseException as err:
         with contextlib.suppress(OSError):
@@ -395,10 +395,10 @@ def _part_file(dest: Path) -> IO[bytes]:
         )
     except OSError as err:
         msg = (
-            f"cannot write to the cache directory {str(dest.parent)!r}: {err}. "
-            f"Point ${CACHE_DIR_ENV} at a writable directory."
+            f"cannot write to the cache directory: {err}. Point "
+            f"${CACHE_DIR_ENV} at a writable directory."
         )
-        raise DownloadError(msg) from err
+        raise DownloadError(msg, where=Where(source=str(dest.parent))) from err
 
 
 def _receive(
@@ -426,10 +426,10 @@ def _receive(
             received = _copy(response, out, hasher, bar)
             if total is not None and received != total:
                 msg = (
-                    f"truncated transfer: got {received} of {total} bytes from "
-                    f"{url!r}; nothing was cached. Retry the download. {by_hand}"
+                    f"truncated transfer: got {received} of {total} bytes; "
+                    f"nothing was cached. Retry the download. {by_hand}"
                 )
-                raise DownloadError(msg)
+                raise DownloadError(msg, where=Where(source=url))
             out.flush()
             os.fsync(out.fileno())
     finally:
@@ -502,5 +502,5 @@ def _as_download_error(
     else:
         what = f"{type(err).__name__}: {err}"
         advice = "Retry the download."
-    msg = f"cannot download {url!r}: {what}. {advice} {by_hand}"
-    return DownloadError(msg)
+    msg = f"cannot download it: {what}. {advice} {by_hand}"
+    return DownloadError(msg, where=Where(source=url))

@@ -22,7 +22,7 @@ from typing import Final
 
 import platformdirs
 
-from safenpz._exceptions import DownloadError
+from safenpz._exceptions import DownloadError, Where
 
 __all__ = [
     "ALLOWED_SCHEMES",
@@ -85,17 +85,17 @@ def ensure_dir(path: Path) -> Path:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
         msg = (
-            f"cannot create the safenpz cache directory {str(path)!r}: {err}. "
-            f"Point ${CACHE_DIR_ENV} at a writable directory "
+            f"cannot create the safenpz cache directory: {err}. Point "
+            f"${CACHE_DIR_ENV} at a writable directory "
             f"(e.g. {CACHE_DIR_ENV}=/path/to/cache) or fix its permissions."
         )
-        raise DownloadError(msg) from err
+        raise DownloadError(msg, where=Where(source=str(path))) from err
     if not path.is_dir():  # e.g. a dangling symlink mkdir(exist_ok) accepted
         msg = (
-            f"the safenpz cache directory {str(path)!r} is not a directory. "
-            f"Point ${CACHE_DIR_ENV} at a writable directory."
+            "the safenpz cache directory is not a directory. Point "
+            f"${CACHE_DIR_ENV} at a writable directory."
         )
-        raise DownloadError(msg)
+        raise DownloadError(msg, where=Where(source=str(path)))
     return path
 
 

@@ -32,13 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from ._exceptions import FormatError
+from ._exceptions import FormatError, Where
 from ._limits import DEFAULT_LIMITS, Limits
 from ._preview import preview as _preview
 from ._preview import shape_problem
 from ._sniff import is_npy
 
-__all__ = ["Header", "check_data_size", "parse_header"]
+__all__ = ["NPY", "Header", "check_data_size", "parse_header"]
 
 # version -> (width of header_len, encoding of the header text)
 _HEADER_STRUCT = {(1, 0): (2, "latin-1"), (2, 0): (4, "latin-1"), (3, 0): (4, "utf-8")}
@@ -75,14 +75,14 @@ class Header:
         return self.count * self.dtype.itemsize
 
 
-def _fail(member: str, msg: str) -> FormatError:
-    return FormatError(f"{member}: {msg}")
+#: where a header is when the caller does not say
+NPY = Where(source="<npy>")
 
 
 def parse_header(
     prefix: bytes | bytearray | memoryview,
     *,
-    member: str = "<npy>",
+    where: Where = NPY,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Header:
     """Parse and validate a ``.npy`` header from the start of `prefix`.
@@ -91,8 +91,9 @@ def parse_header(
     ----------
     prefix : bytes-like
         At least the whole header (the data may follow).
-    member : str
-        Name used in error messages.
+    where : Where
+        Where the header is (a file's name as ``source``, or an archive
+        member's as ``member``); every error carries it.
     limits : Limits
         ``max_header_size`` is applied.
 
@@ -114,64 +115,68 @@ def parse_header(
     >>> parse_header(buf.getvalue()).shape
     (2, 3)
     """
-    version, raw, start = _header_bytes(prefix, member, limits)
+    version, raw, start = _header_bytes(prefix, where, limits)
     _, encoding = _HEADER_STRUCT[version]
     try:
         text = raw.decode(encoding)
         fields = _literal(text, python2=version <= (2, 0))
     except _PARSE_ERRORS as err:
-        raise _fail(member, f"unreadable .npy header {raw[:60]!r}: {err}") from err
-    dtype, shape, fortran = _check_fields(fields, text, member)
+        msg = f"unreadable .npy header {raw[:60]!r}: {err}"
+        raise FormatError(msg, where=where) from err
+    dtype, shape, fortran = _check_fields(fields, text, where)
     return Header(version, dtype, shape, fortran, start + len(raw))
 
 
 def _header_bytes(
-    prefix: bytes | bytearray | memoryview, member: str, limits: Limits
+    prefix: bytes | bytearray | memoryview, where: Where, limits: Limits
 ) -> tuple[tuple[int, int], bytes, int]:
     """The version, the header text's bytes and where they start."""
     head = bytes(prefix[:12])
     if len(head) < 8 or not is_npy(head):
-        raise _fail(member, f"not a .npy file (starts with {head[:8]!r})")
+        msg = f"not a .npy file (starts with {head[:8]!r})"
+        raise FormatError(msg, where=where)
     version = (head[6], head[7])
     if version not in _HEADER_STRUCT:
-        raise _fail(
-            member, f"unsupported .npy format version {version[0]}.{version[1]}"
-        )
+        msg = f"unsupported .npy format version {version[0]}.{version[1]}"
+        raise FormatError(msg, where=where)
     width, _ = _HEADER_STRUCT[version]
     if len(head) < 8 + width:
-        raise _fail(member, "truncated .npy header")
+        msg = "truncated .npy header"
+        raise FormatError(msg, where=where)
     hlen = int.from_bytes(head[8 : 8 + width], "little")
-    limits.check("max_header_size", hlen, f"{member}: .npy header")
+    limits.check("max_header_size", hlen, where, what=".npy header")
     start = 8 + width
     raw = bytes(prefix[start : start + hlen])
     if len(raw) != hlen:
-        raise _fail(member, f"truncated .npy header ({len(raw)} of {hlen} bytes)")
+        msg = f"truncated .npy header ({len(raw)} of {hlen} bytes)"
+        raise FormatError(msg, where=where)
     return version, raw, start
 
 
 def _check_fields(
-    fields: Any, text: str, member: str
+    fields: Any, text: str, where: Where
 ) -> tuple[np.dtype[Any], tuple[int, ...], bool]:
     """The dtype, shape and order of a header dict, checked."""
     if not isinstance(fields, dict) or set(fields) != _KEYS:
-        raise _fail(
-            member,
+        msg = (
             "the .npy header must be a dict with exactly the keys 'descr', "
-            f"'fortran_order' and 'shape', got {text[:120]!r}",
+            f"'fortran_order' and 'shape', got {text[:120]!r}"
         )
+        raise FormatError(msg, where=where)
     shape = fields["shape"]
     problem = shape_problem(shape)
     if problem is not None:
-        raise _fail(member, f"bad shape in .npy header ({problem}): {_preview(shape)}")
+        msg = f"bad shape in .npy header ({problem}): {_preview(shape)}"
+        raise FormatError(msg, where=where)
     fortran = fields["fortran_order"]
     if type(fortran) is not bool:
-        raise _fail(member, f"bad fortran_order in .npy header: {_preview(fortran)}")
+        msg = f"bad fortran_order in .npy header: {_preview(fortran)}"
+        raise FormatError(msg, where=where)
     try:
         dtype = np.lib.format.descr_to_dtype(fields["descr"])
     except Exception as err:  # numpy raises TypeError/ValueError/KeyError...
-        raise _fail(
-            member, f"bad descr in .npy header: {_preview(fields['descr'])}"
-        ) from err
+        msg = f"bad descr in .npy header: {_preview(fields['descr'])}"
+        raise FormatError(msg, where=where) from err
     return dtype, shape, fortran
 
 
@@ -196,17 +201,17 @@ def _literal(text: str, *, python2: bool) -> Any:
     return ast.literal_eval(tokenize.untokenize(tokens))
 
 
-def check_data_size(member: str, header: Header, available: int) -> None:
+def check_data_size(where: Where, header: Header, available: int) -> None:
     """Check that exactly the ``header.nbytes`` bytes of data are present."""
     if available < header.nbytes:
-        raise _fail(
-            member,
+        msg = (
             f"truncated: shape {header.shape} and dtype {header.dtype} need "
-            f"{header.nbytes} bytes of data, the file has {available}",
+            f"{header.nbytes} bytes of data, the file has {available}"
         )
+        raise FormatError(msg, where=where)
     if available > header.nbytes:
-        raise _fail(
-            member,
+        msg = (
             f"{available - header.nbytes} unexpected bytes after the array data "
-            f"(shape {header.shape}, dtype {header.dtype})",
+            f"(shape {header.shape}, dtype {header.dtype})"
         )
+        raise FormatError(msg, where=where)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._exceptions import LimitError
+from ._exceptions import LimitError, Where
 
 __all__ = ["DEFAULT_LIMITS", "MAX_SAME_HASH", "RATIO_GRACE_BYTES", "Limits"]
 
@@ -73,25 +73,61 @@ class Limits:
             msg = f"max_ratio must be a number > 1, got {self.max_ratio!r}"
             raise ValueError(msg)
 
-    def check(self, name: str, value: float, where: str) -> None:
+    def check(
+        self,
+        name: str,
+        value: float,
+        where: Where | str | None = None,
+        *,
+        what: str | None = None,
+    ) -> None:
         """Raise :class:`LimitError` if `value` exceeds the limit called `name`.
+
+        Parameters
+        ----------
+        name : str
+            The limit: an attribute of this class, a keyword of
+            :func:`safenpz.load`.
+        value : int or float
+            What was found (or a lower bound of it).
+        where : Where or str, optional
+            Where in the input; the error carries it. A ``str`` is a label
+            put in front of the message instead (for callers without a
+            :class:`~safenpz.Where`).
+        what : str, optional
+            What `value` counts (``"object array"``), said before it.
+
+        Raises
+        ------
+        LimitError
+            With ``.limit`` (`name`), ``.value`` and ``.maximum`` set.
 
         Examples
         --------
-        >>> Limits(max_depth=3).check("max_depth", 4, "data")
+        >>> Limits(max_depth=3).check("max_depth", 4, Where(source="data"))
         Traceback (most recent call last):
         ...
         safenpz.LimitError: data: 4 exceeds max_depth=3. ...
+        >>> Limits(max_items=3).check(
+        ...     "max_items", 5, Where(member="x.npy"), what="object array")
+        Traceback (most recent call last):
+        ...
+        safenpz.LimitError: member 'x.npy': object array: 5 exceeds max_items=3. ...
         """
         limit = getattr(self, name)
         if value <= limit:
             return
         msg = (
-            f"{where}: {value:,} exceeds {name}={limit:,}. This protects against "
+            f"{value:,} exceeds {name}={limit:,}. This protects against "
             f"files built to exhaust memory; if you trust the file, pass a "
             f"larger {name}= to safenpz.load"
         )
-        raise LimitError(msg)
+        if what is not None:
+            msg = f"{what}: {msg}"
+        if isinstance(where, str):
+            msg = f"{where}: {msg}"
+            where = None
+        raise LimitError(msg, where=where, limit=name, value=value, maximum=limit)
 
 
 DEFAULT_LIMITS = Limits()

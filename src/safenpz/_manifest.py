@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _tree
-from ._exceptions import FormatError
+from ._exceptions import FormatError, Where
 from ._preview import preview
 
 __all__ = [
@@ -47,25 +47,25 @@ MAX_MANIFEST_MEMBER = 4 * MAX_MANIFEST_CHARS + 4096
 _KINDS = ("ragged", "object_lists", "object_scalars", _tree.KIND)
 
 
-def check_members(raw: list[str], where: str) -> None:
+def check_members(raw: list[str], where: Where) -> None:
     """Every member of a manifest archive ends in ``.npy``."""
     stray = [n for n in raw if not n.endswith(".npy")]
     if stray:
         msg = (
-            f"{where} is present, but member {preview(stray[0])} is not a "
-            ".npy member; safenpz.save never writes such an archive"
+            f"the safenpz manifest is present, but member {preview(stray[0])} "
+            "is not a .npy member; safenpz.save never writes such an archive"
         )
-        raise FormatError(msg)
+        raise FormatError(msg, where=where)
 
 
-def _hide_msg(where: str, name: str) -> str:
+def _hide_msg(name: str) -> str:
     return (
-        f"{where}: entry {preview(name)} would hide the archive's member "
+        f"the safenpz manifest's entry {preview(name)} would hide the archive's member "
         f"{preview(name + '.npy')}; refusing to guess which one is meant"
     )
 
 
-def check_manifest(doc: Any, raw: list[str], where: str) -> dict[str, Any]:
+def check_manifest(doc: Any, raw: list[str], where: Where) -> dict[str, Any]:
     """Validate a parsed manifest against the archive's member stems.
 
     A pure function of the JSON document and the member names (nothing is
@@ -78,8 +78,9 @@ def check_manifest(doc: Any, raw: list[str], where: str) -> dict[str, Any]:
         The parsed JSON.
     raw : list of str
         The archive's member names, as stored (all must end in ``.npy``).
-    where : str
-        Prefix of error messages.
+    where : Where
+        Where the manifest is (the archive as ``source``, the manifest
+        member as ``member``); every error carries it.
 
     Returns
     -------
@@ -105,33 +106,36 @@ def check_manifest(doc: Any, raw: list[str], where: str) -> dict[str, Any]:
 
     for name, entry in manifest.items():
         if not _entry_ok(name, entry, present, claim, where, len(raw)):
-            msg = f"{where}: bad entry for {preview(name)}: {preview(entry)}"
-            raise FormatError(msg)
+            msg = (
+                f"the safenpz manifest has a bad entry for {preview(name)}: "
+                f"{preview(entry)}"
+            )
+            raise FormatError(msg, where=where)
     for stem, owner in claimed.items():
         if stem != owner and stem in manifest:
             msg = (
-                f"{where}: member {preview(stem + '.npy')} is both an entry and "
-                f"a part of entry {preview(owner)}"
+                f"in the safenpz manifest, member {preview(stem + '.npy')} is "
+                f"both an entry and a part of entry {preview(owner)}"
             )
-            raise FormatError(msg)
+            raise FormatError(msg, where=where)
     return manifest
 
 
-def _check_document(doc: Any, where: str) -> None:
+def _check_document(doc: Any, where: Where) -> None:
     """The document is a safenpz manifest of the version this safenpz reads."""
     if not (
         isinstance(doc, dict)
         and doc.get("format") == "safenpz"
         and isinstance(doc.get("arrays"), dict)
     ):
-        msg = f"{where} is not a safenpz manifest"
-        raise FormatError(msg)
+        msg = "the document is not a safenpz manifest"
+        raise FormatError(msg, where=where)
     if doc.get("version") != FORMAT_VERSION:
         msg = (
-            f"{where} has version {preview(doc.get('version'))}; this safenpz "
-            f"reads version {FORMAT_VERSION} — upgrade safenpz"
+            f"the safenpz manifest has version {preview(doc.get('version'))}; "
+            f"this safenpz reads version {FORMAT_VERSION} — upgrade safenpz"
         )
-        raise FormatError(msg)
+        raise FormatError(msg, where=where)
 
 
 def _entry_ok(
@@ -139,7 +143,7 @@ def _entry_ok(
     entry: Any,
     present: set[str],
     claim: Callable[[str, str], bool],
-    where: str,
+    where: Where,
     n_raw: int,
 ) -> bool:
     """Whether one entry is well formed and claims its members (`claim`
@@ -159,7 +163,7 @@ def _entry_ok(
             and claim(name, name)
         )
     if name in present:
-        raise FormatError(_hide_msg(where, name))
+        raise FormatError(_hide_msg(name), where=where)
     if entry["kind"] == _tree.KIND:
         stems = _tree.entry_parts(name, entry, n_raw)
         return stems is not None and all(claim(t, name) for t in stems)

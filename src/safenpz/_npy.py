@@ -27,7 +27,7 @@ from typing import IO, Any, Literal
 import numpy as np
 
 from ._decode import decode_npy_bytes, zero_width
-from ._exceptions import FormatError, SafenpzError
+from ._exceptions import FormatError, SafenpzError, Where
 from ._header import check_data_size, parse_header
 from ._limits import DEFAULT_LIMITS, Limits
 from ._npzfile import NpzFile
@@ -37,10 +37,6 @@ from ._unpickle import safe_loads
 from ._zip import CHUNK as _CHUNK
 
 __all__ = ["FileLike", "load"]
-
-
-def _fail(member: str, msg: str) -> FormatError:
-    return FormatError(f"{member}: {msg}")
 
 
 FileLike = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
@@ -59,7 +55,7 @@ def _read_capped(
         if not chunk:
             return b"".join(parts)
         got += len(chunk)
-        limits.check(what, got, name)
+        limits.check(what, got, Where(source=name))
         parts.append(chunk)
 
 
@@ -249,11 +245,11 @@ def _load_stream_unescaped(
                 max_items=limits.max_items,
                 encoding=encoding,
             )
-        raise _fail(
-            name,
+        msg = (
             f"not a .npy, .npz or pickle file (it starts with {magic!r}); check "
-            "the path and that the download completed",
+            "the path and that the download completed"
         )
+        raise FormatError(msg, where=Where(source=name))
     finally:
         if own:
             fp.close()
@@ -270,8 +266,9 @@ def _load_npy_stream(
     path: str | None,
     start: int,
 ) -> Any:
+    where = Where(source=name)
     prefix = fp.read(12 + limits.max_header_size)
-    header = parse_header(prefix, member=name, limits=limits)
+    header = parse_header(prefix, where=where, limits=limits)
     fp.seek(0, io.SEEK_END)
     available = fp.tell() - start - header.data_offset
     if header.dtype.hasobject:
@@ -280,19 +277,19 @@ def _load_npy_stream(
                 f"{name}: an object array cannot be memory-mapped; pass mmap_mode=None"
             )
             raise ValueError(msg)
-        limits.check("max_member_bytes", available, f"{name}: pickled data")
+        limits.check("max_member_bytes", available, where, what="pickled data")
         fp.seek(start)
         buf = fp.read(header.data_offset + available)
         return decode_npy_bytes(
-            buf, member=name, limits=limits, ragged=ragged, encoding=encoding
+            buf, where=where, limits=limits, ragged=ragged, encoding=encoding
         )
     # The data must be in the file, byte for byte, before anything is allocated:
     # memory is then bounded by the file's real size, not by what the header
     # claims, so max_member_bytes (a guard against inflation) is not applied and
     # large numeric .npy files load (or memory-map) as with NumPy.
-    check_data_size(name, header, available)
+    check_data_size(where, header, available)
     if header.dtype.itemsize == 0:
-        return zero_width(header, limits, name)
+        return zero_width(header, limits, where)
     order: Literal["F", "C"] = "F" if header.fortran_order else "C"
     if mmap_mode is not None and path is not None:
         return np.memmap(
@@ -317,6 +314,7 @@ def _load_npy_stream(
             n = len(piece)
             window[:n] = piece
         if not n:
-            raise _fail(name, f"truncated: read {got} of {header.nbytes} bytes")
+            msg = f"truncated: read {got} of {header.nbytes} bytes"
+            raise FormatError(msg, where=where)
         got += n
     return arr

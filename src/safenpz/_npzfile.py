@@ -23,7 +23,7 @@ import numpy as np
 
 from . import _tree, _tree_read
 from ._decode import decode_npy_bytes
-from ._exceptions import FormatError, SafenpzError
+from ._exceptions import FormatError, SafenpzError, Where
 from ._jsonio import parse_json
 from ._limits import Limits
 from ._manifest import (
@@ -138,25 +138,24 @@ class NpzFile(Mapping[str, _M_co]):
     def read_npy(self, raw: str, *, ragged: bool | None = None) -> Any:
         """Decode the raw member `raw` as ``.npy``."""
         buf = self._archive.read(raw)
+        where = Where(source=self._name, member=raw)
         if not is_npy(buf):
             msg = (
-                f"{self._name}: member {preview(raw)} is not a .npy "
-                f"file (it starts with {preview(bytes(buf[:8]))}); safenpz only "
-                "decodes .npy members (np.load would return the raw bytes)"
+                f"not a .npy file (it starts with {preview(bytes(buf[:8]))}); "
+                "safenpz only decodes .npy members (np.load would return the "
+                "raw bytes)"
             )
-            raise FormatError(msg)
+            raise FormatError(msg, where=where)
         try:
             return decode_npy_bytes(
                 buf,
-                member=preview(raw, quote=False),
+                where=where,
                 limits=self._limits,
                 ragged=self._ragged if ragged is None else ragged,
                 encoding=self._encoding,
             )
         except SafenpzError as err:  # say which archive, keep type and traceback
-            if err.args and isinstance(err.args[0], str):
-                text = escape(f"{self._name}: {err.args[0]}", limit=20_000)
-                err.args = (text, *err.args[1:])
+            _in_archive(err, self._name)
             raise
 
     # mapping --------------------------------------------------------------
@@ -208,6 +207,18 @@ class NpzFile(Mapping[str, _M_co]):
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter shutdown
             self.close()
+
+
+def _in_archive(err: SafenpzError, source: str) -> None:
+    """Give an error from inside a member (the pickle layer's do not know the
+    archive) the archive's name as its ``source``, and escape its message."""
+    if err.where.source is None:
+        err.where = err.where.but(source=source)
+    text = escape(err.where.render(err.message), limit=20_000)
+    err.args = (text, *err.args[1:])
+
+
+_MANIFEST_SUBJECT = "the safenpz manifest"
 
 
 class Layout:
@@ -266,11 +277,11 @@ class Layout:
         member = MANIFEST + ".npy"
         if member not in raw:
             return cls(raw)
-        where = "the safenpz manifest (__safenpz__.npy)"
+        where = Where(source=npz._name, member=member)
         check_members(raw, where)
         if npz.member_size(member) > MAX_MANIFEST_MEMBER:
-            msg = f"{where} is larger than {MAX_MANIFEST_MEMBER:,} bytes"
-            raise FormatError(msg)
+            msg = f"{_MANIFEST_SUBJECT} is larger than {MAX_MANIFEST_MEMBER:,} bytes"
+            raise FormatError(msg, where=where)
         doc_arr = npz.read_npy(member, ragged=False)
         if not (
             isinstance(doc_arr, np.ndarray)
@@ -278,9 +289,9 @@ class Layout:
             and doc_arr.dtype.kind == "U"
             and doc_arr.dtype.itemsize <= 4 * MAX_MANIFEST_CHARS
         ):
-            msg = f"{where} must be a 0-d unicode array of at most 1 MiB"
-            raise FormatError(msg)
-        doc = parse_json(str(doc_arr[()]), where)
+            msg = f"{_MANIFEST_SUBJECT} must be a 0-d unicode array of at most 1 MiB"
+            raise FormatError(msg, where=where)
+        doc = parse_json(str(doc_arr[()]), _MANIFEST_SUBJECT, where)
         manifest = check_manifest(doc, raw, where)
         return cls(raw, manifest)
 
@@ -298,46 +309,15 @@ class Layout:
                 raise KeyError(msg)
             return npz.read_npy(stem + ".npy")
         if entry["kind"] == _tree.KIND:
-            where = f"{npz._name}: the safenpz manifest"
-
-            def read(stem: str) -> Any:
-                raw = stem + ".npy"
-                if stem == f"{name}.tree" and raw in npz.raw_names:
-                    # refuse an oversized node table before inflating it: UTF-8
-                    # takes at most 4 bytes per character, plus the .npy header
-                    cap = 4 * _tree.MAX_TABLE_BYTES + 65536
-                    size = npz.member_size(raw)
-                    if size > cap:
-                        msg = (
-                            f"{where}: the node table of {preview(name)} declares "
-                            f"{size:,} bytes, more than a table "
-                            f"safenpz.save writes (at most {cap:,})"
-                        )
-                        raise FormatError(msg)
-                return npz.read_npy(raw, ragged=False)
-
-            return _tree_read.decode(name, entry, read, npz._limits, where)
+            return _read_tree(npz, name, entry)
         if entry["kind"] == "object_scalars":
             arr = npz.read_npy(f"{name}.npy", ragged=False)
             if not isinstance(arr, np.ndarray) or list(arr.shape) != entry["shape"]:
-                msg = f"member {preview(name)} does not match its manifest entry"
-                raise FormatError(msg)
+                msg = "the member does not match its manifest entry"
+                where = Where(source=npz._name, member=f"{name}.npy")
+                raise FormatError(msg, where=where)
             return arr.astype(object)
-        values = npz.read_npy(f"{name}.values.npy", ragged=False)
-        offsets = npz.read_npy(f"{name}.offsets.npy", ragged=False)
-        if not (
-            isinstance(values, np.ndarray)
-            and isinstance(offsets, np.ndarray)
-            and values.ndim == 1
-            and offsets.ndim == 1
-            and offsets.dtype.kind in "iu"
-            and values.dtype.kind in "biufc"
-        ):
-            msg = (
-                f"{preview(name)}: values must be 1-D numeric and offsets 1-D integers"
-            )
-            raise FormatError(msg)
-        ragged = RaggedArray(values, offsets.astype(np.int64, copy=False))
+        ragged = _read_ragged(npz, name)
         if entry["kind"] == "ragged" or npz._ragged:
             return ragged
         if entry["rows"] == "ndarray":
@@ -347,3 +327,52 @@ class Layout:
         else:
             rows = ragged.to_lists()
         return np.fromiter(rows, dtype=object, count=len(rows))
+
+
+def _read_tree(npz: NpzFile, name: str, entry: dict[str, Any]) -> Any:
+    """Decode the tree `name` (:mod:`safenpz._tree`)."""
+    table = f"{name}.tree.npy"
+
+    def read(stem: str) -> Any:
+        raw = stem + ".npy"
+        if raw == table and raw in npz.raw_names:
+            # refuse an oversized node table before inflating it: UTF-8
+            # takes at most 4 bytes per character, plus the .npy header
+            cap = 4 * _tree.MAX_TABLE_BYTES + 65536
+            size = npz.member_size(raw)
+            if size > cap:
+                msg = (
+                    f"the node table of {preview(name)} declares {size:,} bytes, "
+                    f"more than a table safenpz.save writes (at most {cap:,})"
+                )
+                raise FormatError(msg, where=Where(source=npz._name, member=raw))
+        return npz.read_npy(raw, ragged=False)
+
+    return _tree_read.decode(name, entry, read, npz._limits, Where(source=npz._name))
+
+
+def _read_ragged(npz: NpzFile, name: str) -> RaggedArray:
+    """The ``values`` + ``offsets`` members of `name`, checked as a layout."""
+    values = npz.read_npy(f"{name}.values.npy", ragged=False)
+    offsets = npz.read_npy(f"{name}.offsets.npy", ragged=False)
+    bad = None
+    if not (
+        isinstance(values, np.ndarray)
+        and values.ndim == 1
+        and values.dtype.kind in "biufc"
+    ):
+        bad = "values"
+    elif not (
+        isinstance(offsets, np.ndarray)
+        and offsets.ndim == 1
+        and offsets.dtype.kind in "iu"
+    ):
+        bad = "offsets"
+    where = Where(source=npz._name, member=f"{name}.{bad or 'offsets'}.npy")
+    if bad is not None:
+        msg = "values must be 1-D numeric and offsets 1-D integers"
+        raise FormatError(msg, where=where)
+    try:
+        return RaggedArray(values, offsets.astype(np.int64, copy=False))
+    except FormatError as err:  # bad offsets: say where they are
+        raise FormatError(err.message, where=where) from err

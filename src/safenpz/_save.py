@@ -48,10 +48,9 @@ import numpy as np
 from numpy.lib import format as npformat
 
 from . import _tree_write
-from ._exceptions import UnstorableError
+from ._exceptions import UnstorableError, Where
 from ._manifest import FORMAT_VERSION as _FORMAT_VERSION
 from ._manifest import MANIFEST
-from ._preview import preview
 from ._ragged import RaggedArray
 
 __all__ = ["atomic_write", "save", "save_arrays"]
@@ -156,10 +155,10 @@ def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | 
             dtype = np.int64
     if problem is not None:
         msg = (
-            f"cannot store {name!r} pickle-free without changing it: it holds "
+            f"cannot store it pickle-free without changing it: it holds "
             f"{problem}; convert it to a RaggedArray of one dtype first"
         )
-        raise UnstorableError(msg)
+        raise UnstorableError(msg, where=Where(member=name))
     try:
         ragged = RaggedArray.from_lists(rows, dtype=dtype)
     except OverflowError as err:
@@ -179,10 +178,10 @@ def _wide_int_rows(
         except OverflowError:
             pass
     msg = (
-        f"cannot store {name!r} pickle-free without changing it: its integers "
-        "do not all fit int64, nor all fit uint64"
+        "cannot store it pickle-free without changing it: its integers do not "
+        "all fit int64, nor all fit uint64"
     )
-    raise UnstorableError(msg) from err
+    raise UnstorableError(msg, where=Where(member=name)) from err
 
 
 def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
@@ -209,10 +208,10 @@ def _scalars_of(arr: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
 def _check_name(name: str) -> None:
     if not name or "/" in name or "\\" in name or name.startswith(MANIFEST):
         msg = (
-            f"array name {preview(name)} is not allowed in a safenpz file (it is "
-            f"empty, holds '/' or '\\', or starts with {MANIFEST!r}); rename it"
+            "the name is not allowed in a safenpz file (it is empty, holds '/' "
+            f"or '\\', or starts with {MANIFEST!r}); rename the array"
         )
-        raise UnstorableError(msg)
+        raise UnstorableError(msg, where=Where(member=name))
 
 
 def _plan(
@@ -227,11 +226,10 @@ def _plan(
         for member, part in parts.items():
             if member in members:
                 msg = (
-                    f"array name {preview(member)} clashes with the parts of "
-                    "another array that safenpz stores in several members; "
-                    "rename it"
+                    "the name clashes with the parts of another array that "
+                    "safenpz stores in several members; rename the array"
                 )
-                raise UnstorableError(msg)
+                raise UnstorableError(msg, where=Where(member=member))
             members[member] = part
         if entry is not None:
             manifest[name] = entry
@@ -249,12 +247,13 @@ def _column(name: str, value: Any) -> _Column:
     arr = None if _tree_write.is_tree_value(value) else np.asanyarray(value)
     if arr is not None and arr.dtype.hasobject and arr.dtype != object:
         msg = (
-            f"cannot store {name!r} ({type(value).__name__}) pickle-free; "
-            "pass a numeric array, an object array of numeric rows or a RaggedArray"
+            f"cannot store a {type(value).__name__} pickle-free; pass a numeric "
+            "array, an object array of numeric rows or a RaggedArray"
         )
-        raise UnstorableError(msg)
+        raise UnstorableError(msg, where=Where(member=name))
     if arr is not None and arr.dtype != object:
-        _tree_write.check_storable_dtype(arr.dtype, repr(name), exact_type=False)
+        where = Where(member=name)
+        _tree_write.check_storable_dtype(arr.dtype, where, exact_type=False)
         return None, {name: np.asarray(arr)}
     column = None if arr is None else _object_column(name, arr)
     if column is not None:

@@ -43,7 +43,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from ._exceptions import FormatError, SafenpzError, UnsafeFileError
+from ._exceptions import FormatError, SafenpzError, UnsafeFileError, Where
 from ._header import Header, parse_header
 from ._jsonio import parse_json
 from ._limits import DEFAULT_LIMITS, Limits
@@ -66,6 +66,7 @@ __all__ = [
 ]
 
 Verdict = Literal["safe", "loadable", "invalid", "unsafe"]
+_MANIFEST = "the safenpz manifest"
 _ORDER: tuple[Verdict, ...] = ("safe", "loadable", "invalid", "unsafe")
 
 
@@ -209,7 +210,7 @@ def iter_targets(
 # scanning
 
 
-def _read_bounded(fp: IO[bytes], cap: int, where: str, limits: Limits) -> bytes:
+def _read_bounded(fp: IO[bytes], cap: int, where: Where, limits: Limits) -> bytes:
     """Read what the file has, at most `cap` bytes, in 1 MiB steps (never
     allocate `cap` up front)."""
     out = bytearray()
@@ -244,16 +245,20 @@ def _scan_pickle(
     return "loadable", report, None
 
 
-def _check_zero_width(header: Header, member: str, limits: Limits) -> None:
+def _check_zero_width(header: Header, where: Where, limits: Limits) -> None:
     """``S0``/``U0``/``V0`` arrays hold no data: load bounds their element
     count by ``max_items`` instead."""
     if header.dtype.itemsize == 0:
-        limits.check("max_items", header.count, f"{member}: zero-width array")
+        limits.check("max_items", header.count, where, what="zero-width array")
 
 
-def _scan_npy(data: bytes | memoryview, member: str, limits: Limits) -> MemberReport:
+def _scan_npy(
+    data: bytes | memoryview, member: str, limits: Limits, where: Where
+) -> MemberReport:
+    """The report on one ``.npy`` image, named `member`; errors as load
+    gives them for `where`."""
     try:
-        header = parse_header(data, member=member, limits=limits)
+        header = parse_header(data, where=where, limits=limits)
     except SafenpzError as err:
         return _error(member, err)
     out = MemberReport(
@@ -265,14 +270,13 @@ def _scan_npy(data: bytes | memoryview, member: str, limits: Limits) -> MemberRe
             if len(body) != header.nbytes:
                 what = "truncated" if len(body) < header.nbytes else "too long"
                 msg = (
-                    f"{member}: {what}: shape {header.shape} and dtype "
-                    f"{header.dtype} need {header.nbytes} bytes of data, the "
-                    f"file has {len(body)}"
+                    f"{what}: shape {header.shape} and dtype {header.dtype} "
+                    f"need {header.nbytes} bytes of data, the file has {len(body)}"
                 )
-                raise FormatError(msg)
-            _check_zero_width(header, member, limits)
+                raise FormatError(msg, where=where)
+            _check_zero_width(header, where, limits)
             return out
-        limits.check("max_items", header.count, f"{member}: object array")
+        limits.check("max_items", header.count, where, what="object array")
     except SafenpzError as err:
         failed = _error(member, err)
         out.verdict, out.error = failed.verdict, failed.error
@@ -282,22 +286,22 @@ def _scan_npy(data: bytes | memoryview, member: str, limits: Limits) -> MemberRe
     return out
 
 
-def _manifest_text(data: bytes, member: str, limits: Limits) -> str:
-    header = parse_header(data, member=member, limits=limits)
+def _manifest_text(data: bytes, where: Where, limits: Limits) -> str:
+    header = parse_header(data, where=where, limits=limits)
     dt = header.dtype
     if header.shape != () or dt.kind != "U":
-        msg = f"{member} must be a 0-d unicode array"
-        raise FormatError(msg)
+        msg = f"{_MANIFEST} must be a 0-d unicode array"
+        raise FormatError(msg, where=where)
     body = data[header.data_offset :]
     if len(body) != dt.itemsize:
-        msg = f"{member}: {len(body)} bytes of data, the header says {dt.itemsize}"
-        raise FormatError(msg)
+        msg = f"{len(body)} bytes of data, the header says {dt.itemsize}"
+        raise FormatError(msg, where=where)
     codec = "utf-32-be" if dt.byteorder == ">" else "utf-32-le"
     try:
         return body.decode(codec).rstrip("\x00")
     except UnicodeDecodeError as err:
-        msg = f"{member} holds invalid characters"
-        raise FormatError(msg) from err
+        msg = f"{_MANIFEST} holds invalid characters"
+        raise FormatError(msg, where=where) from err
 
 
 def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
@@ -308,12 +312,13 @@ def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
         doc: Any = None
         for name in raw:
             shown = escape(name)
+            where = Where(member=name)
             try:
                 if name == MANIFEST + ".npy" and (
                     npz.member_size(name) > MAX_MANIFEST_MEMBER
                 ):
-                    msg = f"{shown} is larger than {MAX_MANIFEST_MEMBER:,} bytes"
-                    raise FormatError(msg)
+                    msg = f"{_MANIFEST} is larger than {MAX_MANIFEST_MEMBER:,} bytes"
+                    raise FormatError(msg, where=where)
                 data = bytes(npz.read(name))
             except SafenpzError as err:
                 report.members.append(_error(shown, err))
@@ -325,22 +330,22 @@ def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
                 )
                 report.members.append(MemberReport(shown, "invalid", error=msg))
                 continue
-            member = _scan_npy(data, shown, limits)
+            member = _scan_npy(data, shown, limits, where)
             if member.verdict == "safe" and name.endswith(".tree.npy"):
                 tables[name[: -len(".tree.npy")]] = (data, member)
             with contextlib.suppress(SafenpzError):
-                headers[name] = parse_header(data, member=shown, limits=limits)
+                headers[name] = parse_header(data, where=where, limits=limits)
             if name == MANIFEST + ".npy" and member.verdict == "safe":
-                where = f"the safenpz manifest ({shown})"
                 try:
-                    doc = parse_json(_manifest_text(data, shown, limits), where)
+                    text = _manifest_text(data, where, limits)
+                    doc = parse_json(text, _MANIFEST, where)
                     check_manifest(doc, raw, where)
                 except SafenpzError as err:
                     member.verdict, member.error = "invalid", escape(str(err))
                     doc = None
             report.members.append(member)
         if doc is not None:
-            _check_trees(doc, tables, headers, limits, escape(report.path))
+            _check_trees(doc, tables, headers, limits)
 
 
 def _check_trees(
@@ -348,7 +353,6 @@ def _check_trees(
     tables: dict[str, tuple[bytes, MemberReport]],
     headers: dict[str, Header],
     limits: Limits,
-    where: str,
 ) -> None:
     """What load checks in a tree's node table before reading its leaves
     (:func:`safenpz._tree_read.check_table`): a bad table makes its
@@ -362,18 +366,17 @@ def _check_trees(
         def leaf(i: int, name: str = name) -> Header:
             header = headers.get(f"{name}.{i}.npy")
             if header is None:  # unreadable: reported as its own member
-                msg = f"{escape(name)}.{i}.npy has no readable .npy header"
-                raise FormatError(msg)
+                msg = "no readable .npy header"
+                raise FormatError(msg, where=Where(member=f"{name}.{i}.npy"))
             return header
 
         try:
-            header = parse_header(data, member=member.member, limits=limits)
+            where = Where(member=f"{name}.tree.npy")
+            header = parse_header(data, where=where, limits=limits)
             table: Any = None  # a table that is not 1-D uint8: check_table says so
             if header.dtype == np.uint8 and len(header.shape) == 1:
                 table = np.frombuffer(data, np.uint8, header.count, header.data_offset)
-            check_table(
-                name, entry, table, leaf, limits, f"{where}: the safenpz manifest"
-            )
+            check_table(name, entry, table, leaf, limits, Where())
         except SafenpzError as err:
             member.verdict, member.error = "invalid", escape(str(err))
 
@@ -381,22 +384,24 @@ def _check_trees(
 def _scan_single_npy(
     fp: IO[bytes], name: str, shown: str, limits: Limits
 ) -> MemberReport:
+    where = Where(source=name)
     head = fp.read(limits.max_header_size + 12)
-    header = parse_header(head, member=name, limits=limits)
+    header = parse_header(head, where=where, limits=limits)
     fp.seek(0, io.SEEK_END)
     size = fp.tell()
     if header.dtype.hasobject:
         fp.seek(0)
         cap = limits.max_member_bytes + header.data_offset
-        return _scan_npy(_read_bounded(fp, cap, shown, limits), name, limits)
+        data = _read_bounded(fp, cap, Where(source=shown), limits)
+        return _scan_npy(data, name, limits, where)
     # numeric data: only its size matters, and it is never read (as in load,
     # which checks the size against the file before allocating anything)
-    member = _scan_npy(head[: header.data_offset], name, limits)
+    member = _scan_npy(head[: header.data_offset], name, limits, where)
     available = size - header.data_offset
     if available == header.nbytes:
         member.verdict, member.error = "safe", None
         try:
-            _check_zero_width(header, name, limits)
+            _check_zero_width(header, where, limits)
         except SafenpzError as err:
             member.verdict, member.error = "invalid", escape(str(err))
     else:
@@ -419,15 +424,13 @@ def _scan_stream(fp: IO[bytes], report: FileReport, name: str, limits: Limits) -
     elif kind == "npy":
         report.members.append(_scan_single_npy(fp, name, shown, limits))
     elif kind == "pickle":
-        data = _read_bounded(fp, limits.max_member_bytes, shown, limits)
+        data = _read_bounded(fp, limits.max_member_bytes, Where(source=shown), limits)
         verdict, rep, error = _scan_pickle(data, name, limits)
         error = None if error is None else escape(error)
         report.members.append(MemberReport(name, verdict, pickle=rep, error=error))
     else:
-        msg = (
-            f"{shown}: not a .npy, .npz or pickle file (it starts with {preview(head)})"
-        )
-        raise FormatError(msg)
+        msg = f"not a .npy, .npz or pickle file (it starts with {preview(head)})"
+        raise FormatError(msg, where=Where(source=shown))
 
 
 def scan_path(
@@ -459,8 +462,8 @@ def scan_path(
         fd = os.open(path, flags)
         with os.fdopen(fd, "rb") as fp:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                msg = f"{escape(report.path)} is not a regular file"
-                raise FormatError(msg)
+                msg = "not a regular file"
+                raise FormatError(msg, where=Where(source=escape(report.path)))
             _scan_stream(fp, report, escape(Path(path).name), limits)
     except (SafenpzError, OSError) as err:
         report.members.append(_error("*", err))

@@ -127,7 +127,7 @@ from typing import Any
 
 import numpy as np
 
-from ._exceptions import FormatError
+from ._exceptions import FormatError, Where
 from ._limits import MAX_SAME_HASH
 
 __all__ = [
@@ -142,6 +142,7 @@ __all__ = [
     "MAX_TABLE_VALUES",
     "NUMBER_DTYPES",
     "entry_parts",
+    "table_excess",
     "table_problem",
     "table_text",
 ]
@@ -192,30 +193,39 @@ def entry_parts(name: str, entry: dict[str, Any], members: int) -> list[str] | N
     return [f"{name}.tree", *(f"{name}.{i}" for i in range(leaves))]
 
 
-def table_problem(text: str) -> str | None:
-    """Why a node table is too big to write or to parse, or None.
-
-    A pure function of the JSON text, shared by the writer and the reader
-    so that everything one writes the other reads.
-    """
+def table_excess(text: str) -> tuple[str, int, int] | None:
+    """The limit a node table's JSON text exceeds, as ``(name, value,
+    maximum)``, or None; a pure function shared by the writer and the
+    reader, so that everything one writes the other reads."""
     if len(text) > MAX_TABLE_BYTES:
-        return f"{len(text):,} characters (at most {MAX_TABLE_BYTES:,})"
+        return "MAX_TABLE_BYTES", len(text), MAX_TABLE_BYTES
     values = text.count(",") + text.count("[")
     if values > MAX_TABLE_VALUES:
-        return f"{values:,} JSON values (at most {MAX_TABLE_VALUES:,})"
+        return "MAX_TABLE_VALUES", values, MAX_TABLE_VALUES
     return None
 
 
-def table_text(raw: Any, name: str, where: str) -> str:
-    """The JSON text of the node table member `raw` of the tree `name`.
+def table_problem(text: str) -> str | None:
+    """Why a node table is too big to write or to parse, or None
+    (:func:`table_excess` in words)."""
+    excess = table_excess(text)
+    if excess is None:
+        return None
+    limit, value, maximum = excess
+    unit = "characters" if limit == "MAX_TABLE_BYTES" else "JSON values"
+    return f"{value:,} {unit} (at most {maximum:,})"
+
+
+def table_text(raw: Any, where: Where) -> str:
+    """The JSON text of the node table member `raw`, found at `where`.
 
     Refuses, before anything is parsed, a member that is not 1-D ``uint8``,
     text that is not UTF-8, and a table over :data:`MAX_TABLE_BYTES` or
     :data:`MAX_TABLE_VALUES` (:class:`~safenpz.FormatError`).
     """
     if not (type(raw) is np.ndarray and raw.dtype == np.uint8 and raw.ndim == 1):
-        msg = f"{where}: member {name}.tree.npy must be a 1-D uint8 array of JSON text"
-        raise FormatError(msg)
+        msg = "the node table must be a 1-D uint8 array of JSON text"
+        raise FormatError(msg, where=where)
     problem = None
     if raw.size > MAX_TABLE_BYTES:
         problem = f"{raw.size:,} bytes (at most {MAX_TABLE_BYTES:,})"
@@ -223,14 +233,14 @@ def table_text(raw: Any, name: str, where: str) -> str:
         try:
             text = str(np.ascontiguousarray(raw).data, "utf-8")
         except UnicodeDecodeError as err:
-            msg = f"{where}: the node table is not UTF-8 ({err})"
-            raise FormatError(msg) from err
+            msg = f"the node table is not UTF-8 ({err})"
+            raise FormatError(msg, where=where) from err
         problem = table_problem(text)
     if problem is not None:
         msg = (
-            f"{where}: the node table has {problem}, more than safenpz.save "
-            "ever writes (checked before parsing it). The file was not written "
-            "by safenpz.save or has been altered"
+            f"the node table has {problem}, more than safenpz.save ever writes "
+            "(checked before parsing it). The file was not written by "
+            "safenpz.save or has been altered"
         )
-        raise FormatError(msg)
+        raise FormatError(msg, where=where)
     return text

@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from ._exceptions import FormatError
+from ._exceptions import FormatError, Where
 from ._limits import Limits
 from ._tree import (
     CONTAINERS,
@@ -45,7 +45,7 @@ class _Decoder:
         leaves: int,
         read: Callable[[str], Any],
         limits: Limits,
-        where: str,
+        where: Where,
     ) -> None:
         self.name = name
         self.n_leaves = leaves
@@ -57,31 +57,29 @@ class _Decoder:
 
     def fail(self, msg: str) -> NoReturn:
         text = (
-            f"{self.where}: node {self.node_index}: {msg}. The file was not "
-            "written by safenpz.save or has been altered; re-create it from "
-            "the original data"
+            f"node {self.node_index}: {msg}. The file was not written by "
+            "safenpz.save or has been altered; re-create it from the original "
+            "data"
         )
-        raise FormatError(text)
+        raise FormatError(text, where=self.where)
 
     # -- pass 1: structure
     def parse(self, text: str) -> list[Any]:
         def no_constant(token: str) -> NoReturn:
-            msg = (
-                f"{self.where}: the node table holds {token}, which JSON does not allow"
-            )
-            raise FormatError(msg)
+            msg = f"the node table holds {token}, which JSON does not allow"
+            raise FormatError(msg, where=self.where)
 
         try:
             nodes = json.loads(text, parse_constant=no_constant)
         except (ValueError, RecursionError) as err:
             if isinstance(err, FormatError):
                 raise
-            msg = f"{self.where}: the node table is not valid JSON ({err})"
-            raise FormatError(msg) from err
+            msg = f"the node table is not valid JSON ({err})"
+            raise FormatError(msg, where=self.where) from err
         if not isinstance(nodes, list) or not nodes:
-            msg = f"{self.where}: the node table must be a non-empty JSON array"
-            raise FormatError(msg)
-        self.limits.check("max_items", len(nodes), f"{self.where}: nodes")
+            msg = "the node table must be a non-empty JSON array"
+            raise FormatError(msg, where=self.where)
+        self.limits.check("max_items", len(nodes), self.where, what="nodes")
         return nodes
 
     def structure(self, nodes: list[Any]) -> list[Any]:
@@ -107,7 +105,7 @@ class _Decoder:
             children = self.children(node, kind)
             if depth[i] > self.limits.max_depth:
                 self.limits.check(
-                    "max_depth", depth[i], f"{self.where}: containers nested"
+                    "max_depth", depth[i], self.where, what="containers nested"
                 )
             for c in children:
                 if type(c) is not int or not i < c < n:
@@ -120,11 +118,11 @@ class _Decoder:
         if not all(self.leaf_used):
             missing = self.leaf_used.index(False)
             msg = (
-                f"{self.where}: member {self.name}.{missing}.npy is not referred "
-                "to by any node. The file was not written by safenpz.save or "
-                "has been altered"
+                f"member {self.name}.{missing}.npy is not referred to by any "
+                "node. The file was not written by safenpz.save or has been "
+                "altered"
             )
-            raise FormatError(msg)
+            raise FormatError(msg, where=self.where)
         return values
 
     def claim_leaf(self, node: list[Any]) -> None:
@@ -392,7 +390,7 @@ def decode(
     entry: dict[str, Any],
     read: Callable[[str], Any],
     limits: Limits,
-    where: str,
+    where: Where,
 ) -> Any:
     """Decode the tree `name` of an archive.
 
@@ -407,8 +405,9 @@ def decode(
         decodes.
     limits : Limits
         ``max_depth`` and ``max_items`` apply.
-    where : str
-        Prefix of error messages.
+    where : Where
+        The archive (``source``); errors about the node table carry it with
+        ``member`` ``<name>.tree.npy``.
 
     Raises
     ------
@@ -416,9 +415,9 @@ def decode(
         A bad node table or leaf (see the module docstring); a pickled member
         is decoded by the safe reader, so it can at worst be refused.
     """
-    where = f"{where}: tree {name!r}"
+    where = where.but(member=f"{name}.tree.npy")
     dec = _Decoder(name, entry["leaves"], read, limits, where)
-    text = table_text(read(f"{name}.tree"), name, where)
+    text = table_text(read(f"{name}.tree"), where)
     nodes = dec.parse(text)
     values = dec.structure(nodes)
     return dec.build(nodes, values)
@@ -430,7 +429,7 @@ def check_table(
     table: Any,
     leaf: Callable[[int], Any],
     limits: Limits,
-    where: str,
+    where: Where,
 ) -> None:
     """Check the tree `name` without decoding it (for ``safenpz scan``).
 
@@ -450,9 +449,9 @@ def check_table(
         Whatever :func:`decode` would raise for the node table and the leaf
         headers; the leaves' own content is scanned as ordinary members.
     """
-    where = f"{where}: tree {name!r}"
+    where = where.but(member=f"{name}.tree.npy")
     dec = _Decoder(name, entry["leaves"], lambda stem: None, limits, where)
-    text = table_text(table, name, where)
+    text = table_text(table, where)
     nodes = dec.parse(text)
     values = dec.structure(nodes)
     dec.static_check(nodes, values, leaf)

@@ -21,8 +21,15 @@ from typing import Any, NoReturn
 import numpy as np
 from numpy.lib import format as npformat
 
-from ._exceptions import LimitError, UnstorableError
-from ._tree import INT64_MAX, INT64_MIN, KIND, NUMBER_DTYPES, table_problem
+from ._exceptions import LimitError, UnstorableError, Where
+from ._tree import (
+    INT64_MAX,
+    INT64_MIN,
+    KIND,
+    NUMBER_DTYPES,
+    table_excess,
+    table_problem,
+)
 
 __all__ = [
     "MAX_SAVE_COPY_BYTES",
@@ -71,7 +78,7 @@ def _dtype_signature(dt: np.dtype[Any]) -> tuple[Any, ...]:
 
 
 def check_storable_dtype(
-    dt: np.dtype[Any], where: str, *, exact_type: bool = True
+    dt: np.dtype[Any], where: Where, what: str = "it", *, exact_type: bool = True
 ) -> None:
     """Raise :class:`~safenpz.UnstorableError` unless ``np.save``/``np.load``
     keep `dt` exactly.
@@ -82,13 +89,16 @@ def check_storable_dtype(
     titles and offsets included (and, with `exact_type`, the same scalar
     type: ``np.record`` comes back as ``np.void``).
 
+    The error carries `where` (the array's name as ``member``) and names
+    `what` is refused (``"it"``, or a path into the value).
+
     Examples
     --------
-    >>> check_storable_dtype(np.dtype(">i4"), "x")
-    >>> check_storable_dtype(np.dtype("i4", metadata={"unit": "m"}), "x")
+    >>> check_storable_dtype(np.dtype(">i4"), Where(member="x"))
+    >>> check_storable_dtype(np.dtype("i4", metadata={"unit": "m"}), Where(member="x"))
     Traceback (most recent call last):
     ...
-    safenpz.UnstorableError: cannot store x pickle-free: NumPy's .npy format ...
+    safenpz.UnstorableError: member 'x': cannot store it pickle-free: NumPy's .npy ...
     """
     problem = None
     if dt.hasobject:
@@ -111,10 +121,10 @@ def check_storable_dtype(
                 )
     if problem is not None:
         msg = (
-            f"cannot store {where} pickle-free: {problem}; convert it to a "
+            f"cannot store {what} pickle-free: {problem}; convert it to a "
             "plain dtype first (e.g. arr.astype(np.dtype(arr.dtype.descr)))"
         )
-        raise UnstorableError(msg)
+        raise UnstorableError(msg, where=where)
 
 
 def is_tree_value(value: Any) -> bool:
@@ -148,14 +158,14 @@ def _render(path: _Path) -> str:
 
 
 class _Encoder:
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: Where) -> None:
         self.where = where
         self.nodes: list[list[Any]] = []
         self.leaves: list[np.ndarray[Any, Any]] = []
 
     def fail(self, path: _Path, msg: str) -> NoReturn:
-        text = f"cannot store {self.where} pickle-free: {_render(path)} {msg}"
-        raise UnstorableError(text)
+        text = f"cannot store it pickle-free: {_render(path)} {msg}"
+        raise UnstorableError(text, where=self.where)
 
     def leaf(self, arr: np.ndarray[Any, Any]) -> int:
         self.leaves.append(arr)
@@ -207,19 +217,18 @@ class _Encoder:
             code = sized if NUMBER_DTYPES[sized].type is type(item) else dt.char
             raw = np.asarray(item).astype(dt.newbyteorder("<")).tobytes()
             return ["np.number", code, raw.hex()]
-        check_storable_dtype(dt, f"{self.where} ({_render(path)})")
+        check_storable_dtype(dt, self.where, _render(path))
         return ["scalar", self.leaf(np.asarray(item))]
 
     def dtype(self, dt: np.dtype[Any], path: _Path) -> list[Any]:
-        where = f"{self.where} ({_render(path)})"
-        check_storable_dtype(dt, where)  # refuses sub-array dtypes too
+        check_storable_dtype(dt, self.where, _render(path))  # and sub-array dtypes
         return ["dtype", self.leaf(np.empty(0, dt))]
 
     def array(
         self, arr: np.ndarray[Any, Any], path: _Path
     ) -> tuple[list[Any], list[Any], _Step]:
         if arr.dtype != object:
-            check_storable_dtype(arr.dtype, f"{self.where} ({_render(path)})")
+            check_storable_dtype(arr.dtype, self.where, _render(path))
             return ["array", self.leaf(arr)], [], None
         order = "F" if arr.flags.f_contiguous and not arr.flags.c_contiguous else "C"
         items = arr.ravel(order="C").tolist()
@@ -353,16 +362,19 @@ def _kids(item: Any) -> tuple[list[Any] | None, int]:
     return None, 0
 
 
-def _too_big(where: str, what: str, hint: str) -> NoReturn:
+def _too_big(
+    where: Where, what: str, hint: str, excess: tuple[str, int, int]
+) -> NoReturn:
+    limit, value, maximum = excess
     msg = (
-        f"cannot store {where} pickle-free: the value {what} once shared "
+        f"cannot store it pickle-free: the value {what} once shared "
         "references are expanded (a tree stores each reference as a copy). "
         f"Nothing was written; {hint}"
     )
-    raise LimitError(msg)
+    raise LimitError(msg, where=where, limit=limit, value=value, maximum=maximum)
 
 
-def _check_size(size: _Size, where: str) -> None:
+def _check_size(size: _Size, where: Where) -> None:
     nodes, text, _ = size
     if nodes > MAX_SAVE_NODES:
         _too_big(
@@ -370,6 +382,7 @@ def _check_size(size: _Size, where: str) -> None:
             f"has more than {MAX_SAVE_NODES:,} nodes",
             "store large numeric content as arrays or RaggedArrays, or split "
             "the value into several names",
+            ("MAX_SAVE_NODES", nodes, MAX_SAVE_NODES),
         )
     if text > MAX_SAVE_TEXT:
         _too_big(
@@ -377,11 +390,13 @@ def _check_size(size: _Size, where: str) -> None:
             f"holds more than {MAX_SAVE_TEXT:,} characters of strings and bytes",
             "store large strings or bytes as arrays (np.frombuffer), or split "
             "the value into several names",
+            ("MAX_SAVE_TEXT", text, MAX_SAVE_TEXT),
         )
 
 
-def _measure(value: Any, where: str) -> _Size:
-    """Refuse `value` if its tree would be too big, before building any of it.
+def _measure(value: Any, name: str) -> _Size:
+    """Refuse `value` (to be stored as `name`) if its tree would be too big,
+    before building any of it.
 
     Sizes are memoised per object (by ``id``; the value keeps every object
     alive), so the count takes time linear in the distinct objects and their
@@ -402,6 +417,7 @@ def _measure(value: Any, where: str) -> _Size:
     UnstorableError
         A container contains itself.
     """
+    where = Where(member=name)
     sizes: dict[int, _Size] = {}
     distinct_leaf_bytes = 0
     active: set[int] = set()  # containers being counted: their ancestors
@@ -416,11 +432,11 @@ def _measure(value: Any, where: str) -> _Size:
                 continue
             if key in active:
                 msg = (
-                    f"cannot store {where} pickle-free: the value contains itself "
-                    "(a container holds a reference to itself or to a container "
+                    "cannot store it pickle-free: the value contains itself (a "
+                    "container holds a reference to itself or to a container "
                     "around it)"
                 )
-                raise UnstorableError(msg)
+                raise UnstorableError(msg, where=where)
             kids, own_text = _kids(item)
             if kids is None:
                 sizes[key] = size = _own_size(item)
@@ -449,6 +465,7 @@ def _measure(value: Any, where: str) -> _Size:
             f"repeats shared arrays, writing {copies:,} bytes of copies (more "
             f"than {MAX_SAVE_COPY_BYTES:,})",
             "store each array once, under its own name",
+            ("MAX_SAVE_COPY_BYTES", copies, MAX_SAVE_COPY_BYTES),
         )
     return sizes[id(value)]
 
@@ -482,20 +499,21 @@ def encode(
     >>> bytes(members["m.tree"]).decode()
     '[["dict",[1,2,3,4]],["str","w"],["array",0],["str","n"],["int",3]]'
     """
-    where = repr(name)
-    _measure(value, where)
+    where = Where(member=name)
+    _measure(value, name)
     enc = _Encoder(where)
     enc.run(value)
     text = json.dumps(enc.nodes, separators=(",", ":"), allow_nan=False)
-    problem = table_problem(text)
-    if problem is not None:
+    excess = table_excess(text)
+    if excess is not None:
         msg = (
-            f"cannot store {where} pickle-free: its node table would take "
-            f"{problem}, more than safenpz.load reads. Nothing was written; "
-            "store large numeric content as arrays or RaggedArrays, or split "
-            "the value into several names"
+            f"cannot store it pickle-free: its node table would take "
+            f"{table_problem(text)}, more than safenpz.load reads. Nothing was "
+            "written; store large numeric content as arrays or RaggedArrays, "
+            "or split the value into several names"
         )
-        raise LimitError(msg)
+        limit, count, maximum = excess
+        raise LimitError(msg, where=where, limit=limit, value=count, maximum=maximum)
     members = {f"{name}.tree": np.frombuffer(text.encode("utf-8"), dtype=np.uint8)}
     for i, arr in enumerate(enc.leaves):
         members[f"{name}.{i}"] = arr

@@ -33,10 +33,9 @@ import zipfile
 import zlib
 from typing import IO, Self
 
-from ._exceptions import FormatError, SafenpzError
+from ._exceptions import FormatError, SafenpzError, Where
 from ._limits import RATIO_GRACE_BYTES, Limits
 from ._preview import escape
-from ._preview import preview as _preview
 from ._sniff import ZIP_END, is_zip_local
 
 __all__ = ["CHUNK", "ZipArchive"]
@@ -59,8 +58,9 @@ _OPEN_ERRORS = (
 )
 
 
-def _fail(member: str, msg: str) -> FormatError:
-    return FormatError(f"{member}: {msg}")
+def _fail(name: str, msg: str) -> FormatError:
+    """An error about the archive `name` as a whole."""
+    return FormatError(msg, where=Where(source=name))
 
 
 class ZipArchive:
@@ -131,10 +131,10 @@ class ZipArchive:
     def read(self, raw: str) -> bytearray:
         """Inflate the member `raw`, under the limits, and return its bytes."""
         info = self._infos[raw]
-        where = f"{self.name}: member {_preview(info.filename)}"
+        where = Where(source=self.name, member=info.filename)
         lim = self._limits
         _check_method(info, where)
-        lim.check("max_member_bytes", info.file_size, f"{where} (declared size)")
+        lim.check("max_member_bytes", info.file_size, where, what="declared size")
         if self.fileobj is None:
             msg = f"{self.name} is closed"
             raise ValueError(msg)
@@ -146,15 +146,16 @@ class ZipArchive:
         except (OSError, EOFError, ValueError, zlib.error) as err:
             if isinstance(err, SafenpzError):
                 raise
-            msg = f"{where} is damaged ({type(err).__name__}: {err})"
-            raise FormatError(msg) from err
+            msg = f"damaged ({type(err).__name__}: {err})"
+            raise FormatError(msg, where=where) from err
         # a running total: reading n members stays linear in n
         self._inflated_total += len(out) - self._inflated.get(raw, 0)
         self._inflated[raw] = len(out)
         lim.check(
             "max_total_bytes",
             self._inflated_total,
-            f"{self.name}: members read so far",
+            Where(source=self.name),
+            what="members read so far",
         )
         return out
 
@@ -173,23 +174,23 @@ class ZipArchive:
         self.fileobj = None
 
 
-def _check_method(info: zipfile.ZipInfo, where: str) -> None:
+def _check_method(info: zipfile.ZipInfo, where: Where) -> None:
     if info.flag_bits & _ENCRYPTED:
-        msg = f"{where} is encrypted; safenpz does not read encrypted archives"
-        raise FormatError(msg)
+        msg = "encrypted; safenpz does not read encrypted archives"
+        raise FormatError(msg, where=where)
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         msg = (
-            f"{where} uses compression method {info.compress_type}; NumPy "
-            "writes only stored or deflated members"
+            f"compression method {info.compress_type}; NumPy writes only "
+            "stored or deflated members"
         )
-        raise FormatError(msg)
+        raise FormatError(msg, where=where)
 
 
 def _inflate_member(
     fp: IO[bytes],
     info: zipfile.ZipInfo,
     lim: Limits,
-    where: str,
+    where: Where,
     end: int | None = None,
 ) -> bytearray:
     """Read one member's raw data and inflate it in bounded steps.
@@ -205,33 +206,33 @@ def _inflate_member(
     out, crc, remaining, inflater = _inflate(fp, info, lim, where)
     deflated = info.compress_type == zipfile.ZIP_DEFLATED
     if deflated and (not inflater.eof or inflater.unused_data or remaining):
-        msg = f"{where}: the deflate stream does not end where the member ends"
-        raise FormatError(msg)
+        msg = "the deflate stream does not end where the member ends"
+        raise FormatError(msg, where=where)
     if len(out) != info.file_size:
-        msg = f"{where} is truncated: {len(out)} of {info.file_size} bytes"
-        raise FormatError(msg)
+        msg = f"truncated: {len(out)} of {info.file_size} bytes"
+        raise FormatError(msg, where=where)
     if crc != info.CRC:
-        msg = f"{where}: CRC-32 mismatch (the data is corrupted)"
-        raise FormatError(msg)
+        msg = "CRC-32 mismatch (the data is corrupted)"
+        raise FormatError(msg, where=where)
     return out
 
 
 def _seek_data(
-    fp: IO[bytes], info: zipfile.ZipInfo, where: str, end: int | None
+    fp: IO[bytes], info: zipfile.ZipInfo, where: Where, end: int | None
 ) -> None:
     """Check the member's local header and move `fp` to its data."""
     fp.seek(info.header_offset)
     local = fp.read(_LOCAL_HEADER_SIZE)
     if len(local) != _LOCAL_HEADER_SIZE or not is_zip_local(local):
-        msg = f"{where}: bad local file header at byte {info.header_offset}"
-        raise FormatError(msg)
+        msg = f"bad local file header at byte {info.header_offset}"
+        raise FormatError(msg, where=where)
     name_len = int.from_bytes(local[26:28], "little")
     extra_len = int.from_bytes(local[28:30], "little")
     raw_name = fp.read(name_len)
     encoding = "utf-8" if info.flag_bits & _UTF8_NAMES else "cp437"
     if raw_name.decode(encoding, "replace") != info.orig_filename:
-        msg = f"{where}: the local header names {raw_name!r} instead"
-        raise FormatError(msg)
+        msg = f"the local header names {raw_name!r} instead"
+        raise FormatError(msg, where=where)
     fp.seek(extra_len, io.SEEK_CUR)
     data_end = (
         info.header_offset
@@ -242,15 +243,15 @@ def _seek_data(
     )
     if end is not None and data_end > end:
         msg = (
-            f"{where}: its data (after a {extra_len}-byte local extra field) "
-            f"runs to byte {data_end}, past the start of the next record at "
-            f"byte {end}: members overlap (a zip-bomb construction)"
+            f"its data (after a {extra_len}-byte local extra field) runs to "
+            f"byte {data_end}, past the start of the next record at byte "
+            f"{end}: members overlap (a zip-bomb construction)"
         )
-        raise FormatError(msg)
+        raise FormatError(msg, where=where)
 
 
 def _inflate(
-    fp: IO[bytes], info: zipfile.ZipInfo, lim: Limits, where: str
+    fp: IO[bytes], info: zipfile.ZipInfo, lim: Limits, where: Where
 ) -> tuple[bytearray, int, int, zlib._Decompress]:
     """Inflate from `fp` in bounded steps, checking the limits after each:
     the bytes, their CRC-32, the compressed bytes left unread, the inflater."""
@@ -263,8 +264,8 @@ def _inflate(
     while remaining > 0:
         chunk = fp.read(min(CHUNK, remaining))
         if not chunk:
-            msg = f"{where} is truncated: {remaining} compressed bytes missing"
-            raise FormatError(msg)
+            msg = f"truncated: {remaining} compressed bytes missing"
+            raise FormatError(msg, where=where)
         remaining -= len(chunk)
         while chunk:
             if deflated:
@@ -281,15 +282,15 @@ def _inflate(
 
 
 def _check_growth(
-    size: int, compressed: int, info: zipfile.ZipInfo, lim: Limits, where: str
+    size: int, compressed: int, info: zipfile.ZipInfo, lim: Limits, where: Where
 ) -> None:
     lim.check("max_member_bytes", size, where)
     if size > info.file_size:
-        msg = f"{where} inflates past its declared {info.file_size} bytes"
-        raise FormatError(msg)
+        msg = f"inflates past its declared {info.file_size} bytes"
+        raise FormatError(msg, where=where)
     if size > RATIO_GRACE_BYTES:
         ratio = round(size / compressed)
-        lim.check("max_ratio", ratio, f"{where} compression ratio")
+        lim.check("max_ratio", ratio, where, what="compression ratio")
 
 
 def _check_archive(zf: zipfile.ZipFile, size: int, tail: bytes, name: str) -> None:

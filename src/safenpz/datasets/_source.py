@@ -32,9 +32,8 @@ from typing import Any, Final, TypeAlias
 import numpy as np
 
 from safenpz import _fetch, _npy
-from safenpz._exceptions import DownloadError, FormatError, SafenpzError
+from safenpz._exceptions import DownloadError, FormatError, SafenpzError, Where
 from safenpz._jsonio import read_json_file
-from safenpz._preview import preview
 from safenpz._ragged import RaggedArray
 from safenpz._save import atomic_write
 from safenpz.datasets._spec import KNOWN_HASHES, DatasetSpec
@@ -91,11 +90,8 @@ def fetch_remote(
 def local_file(path: str | os.PathLike[str]) -> Path:
     file = Path(os.fspath(path)).expanduser()
     if file.exists() and not file.is_file() and not file.is_dir():
-        msg = (
-            f"{preview(str(file))} is not a regular file (a device, FIFO or "
-            "socket); refusing to read it"
-        )
-        raise FormatError(msg)
+        msg = "not a regular file (a device, FIFO or socket); refusing to read it"
+        raise FormatError(msg, where=Where(source=str(file)))
     if not file.is_file():
         what = "is a directory" if file.is_dir() else "does not exist"
         msg = (
@@ -132,7 +128,7 @@ def read_record(path: Path) -> dict[str, Any] | None:
     size cap, from a regular file only (never a device or FIFO), parsed
     without recursion errors."""
     try:
-        record = read_json_file(path, _MAX_RECORD_BYTES, "a cache record")
+        record = read_json_file(path, _MAX_RECORD_BYTES, "the cache record")
     except (OSError, SafenpzError):
         return None
     return record if isinstance(record, dict) else None
@@ -184,11 +180,11 @@ def decode_source(spec: DatasetSpec, file: Path) -> Members:
         missing = [m for m in spec.members if m not in npz]
         if missing:
             msg = (
-                f"{str(file)!r} is not a Keras {spec.name} file: it has no "
-                f"member {missing[0]!r} (it holds {npz.files}); Keras's "
+                f"not a Keras {spec.name} file: it has no member "
+                f"{missing[0]!r} (it holds {npz.files}); Keras's "
                 f"{spec.remote} holds {list(spec.members)}"
             )
-            raise FormatError(msg)
+            raise FormatError(msg, where=Where(source=str(file)))
         members = {m: npz[m] for m in spec.members}
     for name in members:
         value = members[name]

@@ -54,7 +54,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from safenpz import _fetch, _npy
-from safenpz._exceptions import DownloadError, FormatError, SafenpzError
+from safenpz._exceptions import DownloadError, FormatError, SafenpzError, Where
 from safenpz._jsonio import parse_json
 from safenpz._ragged import RaggedArray
 from safenpz._save import atomic_write, save
@@ -338,22 +338,23 @@ def _write_converted(
 
 def _read_converted(target: Path, spec: DatasetSpec, sha256: str) -> list[Part]:
     """Open and check a converted copy; any problem raises an exception."""
+    where = Where(source=str(target))
     with _npy.load(target) as npz:
         expected = {*spec.members, _META}
         if set(npz.files) != expected:
             msg = f"holds {sorted(npz.files)}, expected {sorted(expected)}"
-            raise FormatError(msg)
+            raise FormatError(msg, where=where)
         raw = npz[_META]
         if not (
             isinstance(raw, np.ndarray) and raw.shape == () and raw.dtype.kind == "U"
         ):
             msg = "its record is not a JSON string"
-            raise FormatError(msg)
-        record = parse_json(str(raw[()]), "its record")
+            raise FormatError(msg, where=where)
+        record = parse_json(str(raw[()]), "its record", where)
         arrays = {m: npz[m] for m in spec.members}
     if record != _record(spec, sha256, arrays):
         msg = "its record does not match its content or its source"
-        raise FormatError(msg)
+        raise FormatError(msg, where=where)
     xs = [arrays[x] for x, _ in spec.parts]
     ys = [arrays[y] for _, y in spec.parts]
     if not all(isinstance(x, RaggedArray) for x in xs) or not all(
@@ -361,7 +362,7 @@ def _read_converted(target: Path, spec: DatasetSpec, sha256: str) -> list[Part]:
         for x, y in zip(xs, ys, strict=True)
     ):
         msg = "its rows and labels do not fit together"
-        raise FormatError(msg)
+        raise FormatError(msg, where=where)
     present = [x.values for x in xs if x.values.size]
     low = min(v.min() for v in present) if present else 0
     parts = []
@@ -370,7 +371,7 @@ def _read_converted(target: Path, spec: DatasetSpec, sha256: str) -> list[Part]:
             bool((x.lengths() >= 1).all()) and bool((x.values[x.starts] == low).all())
         ):
             msg = "its rows do not all start with the slot"
-            raise FormatError(msg)
+            raise FormatError(msg, where=where)
         high = x.values.max() if x.values.size else low
         parts.append(Part(x, y, low, high))
     return parts

@@ -13,9 +13,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from safenpz._exceptions import FormatError
+from safenpz._exceptions import FormatError, Where
 from safenpz._jsonio import parse_json, read_capped_file
-from safenpz._preview import preview
 from safenpz.datasets._source import fetch_remote, is_local, local_file
 
 __all__ = ["decode_ids", "load_word_index"]
@@ -50,16 +49,16 @@ def load_word_index(
         The file is not a JSON object.
     """
     file = local_file(path) if is_local(path) else fetch_remote(path, remote, progress)
-    shown = preview(str(file))
-    data = read_capped_file(file, _MAX_WORD_INDEX_BYTES, shown)
+    where = Where(source=str(file))
+    data = read_capped_file(file, _MAX_WORD_INDEX_BYTES)
     try:
         index = parse_json(data, "the word index")
     except FormatError as err:
-        msg = f"{shown} is not a JSON word index: {err}"
-        raise FormatError(msg) from err
+        msg = f"not a JSON word index: {err}"
+        raise FormatError(msg, where=where) from err
     if not isinstance(index, dict):
-        msg = f"{shown} holds a JSON {type(index).__name__}, not a word index"
-        raise FormatError(msg)
+        msg = f"it holds a JSON {type(index).__name__}, not a word index"
+        raise FormatError(msg, where=where)
     return index
 
 
