@@ -534,6 +534,25 @@ def test_hash_mismatch(server: _Server, cache: Path) -> None:
     assert leftovers(cache) == []
 
 
+def test_hash_mismatch_carries_its_source(server: _Server, cache: Path) -> None:
+    server.routes["/d"] = Route(body=OTHER)
+    url = server.url("d")
+    with pytest.raises(HashMismatchError) as info:
+        fetch(url, fname=FNAME, known_hash=SHA256)
+    err = info.value
+    assert err.source == url
+    assert err.member is None
+    assert str(err).startswith(f"{url}: hash mismatch for {FNAME!r}: expected ")
+
+
+def test_download_errors_carry_their_source(server: _Server, cache: Path) -> None:
+    server.routes["/d"] = Route(body=BODY, status=404)
+    url = server.url("d")
+    with pytest.raises(DownloadError, match="HTTP 404") as info:
+        fetch(url, fname=FNAME, known_hash=SHA256)
+    assert info.value.source == url
+
+
 def test_hash_mismatch_md5(server: _Server, cache: Path) -> None:
     server.routes["/d"] = Route(body=OTHER)
     with pytest.raises(HashMismatchError, match=f"md5:{MD5}"):
