@@ -130,29 +130,7 @@ def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | 
     kinds = set(map(type, rows))
     if not kinds or not kinds <= set(_ROW_TYPES):
         return None
-    problem = None
-    dtype: Any = None
-    if len(kinds) > 1:
-        problem = (
-            f"rows of several types ({', '.join(sorted(k.__name__ for k in kinds))})"
-        )
-    elif kinds == {np.ndarray}:
-        dtypes = {r.dtype for r in rows}
-        if len(dtypes) > 1 or any(r.ndim != 1 for r in rows):
-            problem = "array rows of different dtypes or of more than 1 dimension"
-        else:
-            dtype = dtypes.pop()
-            if dtype.kind not in "biufc":
-                problem = f"array rows of dtype {dtype}"
-    else:
-        items = {type(x) for r in rows for x in r}
-        if len(items) > 1 or not items <= set(_ITEM_DTYPES):
-            names = ", ".join(sorted(k.__name__ for k in items))
-            problem = f"row items of types {names} (one numeric type is needed)"
-        elif items:
-            dtype = _ITEM_DTYPES[items.pop()]
-        else:
-            dtype = np.int64
+    dtype, problem = _row_dtype(kinds, rows)
     if problem is not None:
         msg = (
             f"cannot store it pickle-free without changing it: it holds "
@@ -164,6 +142,27 @@ def _rows_of(arr: np.ndarray[Any, Any], name: str) -> tuple[RaggedArray, str] | 
     except OverflowError as err:
         ragged = _wide_int_rows(rows, name, dtype, err)
     return ragged, _ROW_TYPES[kinds.pop()]
+
+
+def _row_dtype(kinds: set[type], rows: list[Any]) -> tuple[Any, str | None]:
+    """The dtype of the one values array that holds `rows` (whose types are
+    `kinds`) unchanged, and why there is none (None when there is)."""
+    if len(kinds) > 1:
+        names = ", ".join(sorted(k.__name__ for k in kinds))
+        return None, f"rows of several types ({names})"
+    if kinds == {np.ndarray}:
+        dtypes = {r.dtype for r in rows}
+        if len(dtypes) > 1 or any(r.ndim != 1 for r in rows):
+            return None, "array rows of different dtypes or of more than 1 dimension"
+        dtype = dtypes.pop()
+        if dtype.kind not in "biufc":
+            return dtype, f"array rows of dtype {dtype}"
+        return dtype, None
+    items = {type(x) for r in rows for x in r}
+    if len(items) > 1 or not items <= set(_ITEM_DTYPES):
+        names = ", ".join(sorted(k.__name__ for k in items))
+        return None, f"row items of types {names} (one numeric type is needed)"
+    return (_ITEM_DTYPES[items.pop()] if items else np.int64), None
 
 
 def _wide_int_rows(
