@@ -44,6 +44,7 @@ check: $(VENV)/.dev
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --config-file tests/typing/mypy.ini tests/typing
+	$(VENV)/bin/lint-imports --no-cache
 
 # The suite runs on Keras's numpy backend (it loads and pads, never trains);
 # the tutorial test trains a model, so it runs again on jax, appending coverage.
