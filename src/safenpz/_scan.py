@@ -324,9 +324,9 @@ def _scan_npz(fp: IO[bytes], report: FileReport, limits: Limits) -> None:
                 report.members.append(_error(shown, err))
                 continue
             if not is_npy(data):
-                msg = (
-                    f"{shown} is not a .npy member (it starts with "
-                    f"{preview(data[:8])}); safenpz.load refuses to read it"
+                msg = where.render(
+                    f"not a .npy member (it starts with {preview(data[:8])}); "
+                    "safenpz.load refuses to read it"
                 )
                 report.members.append(MemberReport(shown, "invalid", error=msg))
                 continue
@@ -407,9 +407,9 @@ def _scan_single_npy(
     else:
         what = "truncated" if available < header.nbytes else "too long"
         member.verdict = "invalid"
-        member.error = (
-            f"{name}: {what}: shape {header.shape} and dtype {header.dtype} "
-            f"need {header.nbytes} bytes of data, the file has {available}"
+        member.error = where.render(
+            f"{what}: shape {header.shape} and dtype {header.dtype} need "
+            f"{header.nbytes} bytes of data, the file has {available}"
         )
     return member
 
