@@ -221,7 +221,7 @@ class _Encoder:
         return ["scalar", self.leaf(np.asarray(item))]
 
     def dtype(self, dt: np.dtype[Any], path: _Path) -> list[Any]:
-        check_storable_dtype(dt, self.where, _render(path))  # and sub-array dtypes
+        check_storable_dtype(dt, self.where, _render(path))  # refuses sub-arrays too
         return ["dtype", self.leaf(np.empty(0, dt))]
 
     def array(
