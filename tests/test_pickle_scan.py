@@ -1,4 +1,5 @@
-"""Tests for safenpz._pickle_scan: the static opcode walker.
+"""Tests for the static pickle scanner (``safenpz._pickle``, ``scan_pickle``):
+the static opcode walker.
 
 The scanner is the first line of defence (and the engine of ``safenpz scan``),
 so every hostile stream of :mod:`hostile` must be refused *by the scanner
@@ -44,7 +45,10 @@ from safenpz._exceptions import (
     SafenpzError,
     UnsafeFileError,
 )
-from safenpz._pickle_scan import SAFE_GLOBALS, PickleReport, scan_pickle
+from safenpz import scan_pickle
+from safenpz._pickle._globals import SAFE_GLOBALS
+from safenpz._pickle._opcodes import OPS
+from safenpz._pickle._report import PickleReport
 from safenpz._unpickle import safe_loads
 from strategies import byte_edits, mutate
 
@@ -350,11 +354,32 @@ def test_mutated_pickles_raise_only_safenpz_errors(
 
 
 def test_every_container_and_mark_opcode_takes_the_counting_fast_path() -> None:
-    """MARK depth and container counts are only kept on the fast path."""
-    from safenpz._pickle_scan import _CONTAINERS, _MARK_CLOSERS, _SIMPLE
+    """MARK depth and container counts are only kept on the fast path (the
+    structural handlers): every container builder, every MARK-closing opcode
+    that is not refused outright, and MARK itself are dispatched there."""
+    from safenpz._pickle._handlers import DISPATCH, STRUCTURAL
+    from safenpz._pickle._opcodes import BY_CODE, OPS
 
-    names = {name for name, _, _ in _SIMPLE.values()}
-    assert _CONTAINERS | _MARK_CLOSERS | {"MARK"} <= names
+    containers = {op.name for op in OPS.values() if op.container}
+    closers = {op.name for op in OPS.values() if op.pops_mark and not op.forbidden}
+    names = {BY_CODE[c].name for c in STRUCTURAL}
+    assert containers | closers | {"MARK"} <= names
+    assert all(DISPATCH[c] is handler for c, handler in STRUCTURAL.items())
+
+
+@pytest.mark.parametrize(
+    "opcode",
+    sorted(op.name for op in OPS.values() if op.container and op.pushes == 1),
+)
+def test_every_container_opcode_counts_toward_max_items(opcode: str) -> None:
+    """Behavioural twin of the test above: each container opcode, given what
+    it pops, makes one container (the shared empty tuple: none)."""
+    op = OPS[opcode]
+    before = MARK if op.pops_mark else b""
+    data = proto(4) + before + b"N" * op.pops + bytes([op.code]) + STOP
+    report = scan_pickle(data)
+    assert report.safe
+    assert report.containers == (0 if opcode == "EMPTY_TUPLE" else 1)
 
 
 # --------------------------------------------------------------------------

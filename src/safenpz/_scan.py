@@ -48,7 +48,8 @@ from ._header import Header, parse_header
 from ._jsonio import parse_json
 from ._limits import DEFAULT_LIMITS, Limits
 from ._manifest import MANIFEST, MAX_MANIFEST_MEMBER, check_manifest
-from ._pickle_scan import PickleReport, scan_pickle
+from ._pickle._report import PickleReport
+from ._pickle._scanner import scan_pickle
 from ._preview import escape, preview
 from ._sniff import Kind, is_npy, looks_like_data, sniff
 from ._tree import KIND as TREE
