@@ -262,7 +262,8 @@ def _act_frame(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) ->
     return pos + 1 + PREFIX_WIDTH[str(op.arg)]
 
 
-#: Actions by opcode name; any other opcode: :func:`_act_effect`.
+#: Actions by opcode name; the memo opcodes by their memo role
+#: (:data:`_MEMO_ACTIONS`), any other opcode: :func:`_act_effect`.
 _ACTIONS: dict[str, Action] = {
     "STOP": _act_stop,
     "PROTO": _act_proto,
@@ -272,12 +273,6 @@ _ACTIONS: dict[str, Action] = {
     "INST": _act_inst,
     "OBJ": _act_obj,
     "DUP": _act_dup,
-    "PUT": _act_put_text,
-    "BINPUT": _act_put,
-    "LONG_BINPUT": _act_put,
-    "GET": _act_get_text,
-    "BINGET": _act_get,
-    "LONG_BINGET": _act_get,
     "INT": _act_int,
     "LONG": _act_int,
     "LONG1": _act_int,
@@ -291,6 +286,13 @@ _ACTIONS: dict[str, Action] = {
     "SHORT_BINSTRING": _act_name,
     "BINSTRING": _act_name,
 }
+#: Memo actions by (memo role, index as decimal text).
+_MEMO_ACTIONS: dict[tuple[object, bool], Action] = {
+    ("put", True): _act_put_text,
+    ("put", False): _act_put,
+    ("get", True): _act_get_text,
+    ("get", False): _act_get,
+}
 #: Actions that read their length-prefixed argument (others skip it).
 _KEEP_ARG = frozenset({_act_int, _act_name})
 
@@ -302,7 +304,9 @@ def general_table(exclude: frozenset[int]) -> dict[int, Handler]:
     for op in OPS.values():
         if op.code in exclude:
             continue
-        action = _ACTIONS.get(op.name, _act_effect)
+        action = _ACTIONS.get(op.name) or _MEMO_ACTIONS.get(
+            (op.memo, op.arg == "nl"), _act_effect
+        )
         if op.forbidden and action is not _act_inst:  # INST says what it names
             action = _forbidden(action)
         table[op.code] = general(op, action)

@@ -125,8 +125,8 @@ def _empty_popped(sc: Scan, pos: int) -> int:
     m = _EMPTY_POP.match(buf, pos, min(sc.n, pos + _POP_WINDOW))
     assert m is not None
     k = (m.end() - pos) // 2
-    if report.containers + k > limit:
-        at = pos + 2 * (limit - report.containers)
+    if report.containers + k > limit and not sc.over_items:
+        at = pos + 2 * (limit - report.containers)  # the first one beyond
         sc.too_many(buf[at], at)
     report.containers += k
     run = m.group()
@@ -294,6 +294,11 @@ def _binunicode(sc: Scan, pos: int) -> int:
     return end
 
 
+#: BINPUT, LONG_BINPUT and BINGET, LONG_BINGET: memo opcodes with a binary index.
+_BINARY_PUTS = [op for op in OPS.values() if op.memo == "put" and op.arg != "nl"]
+_BINARY_GETS = [op for op in OPS.values() if op.memo == "get" and op.arg != "nl"]
+
+
 def _memoize(sc: Scan, pos: int) -> int:
     """MEMOIZE: CPython's index is the number of memo entries."""
     sc.counts[MEMOIZE] += 1
@@ -346,10 +351,10 @@ def _fast_table() -> dict[int, Handler]:
     table[SHORT_BINBYTES] = _short_binbytes
     table[BINUNICODE] = _binunicode
     table[MEMOIZE] = _memoize
-    for name in ("BINGET", "LONG_BINGET"):
-        table[code(name)] = _fast_get(OPS[name])
-    for name in ("BINPUT", "LONG_BINPUT"):
-        table[code(name)] = _fast_put(OPS[name])
+    for op in _BINARY_PUTS:
+        table[op.code] = _fast_put(op)
+    for op in _BINARY_GETS:
+        table[op.code] = _fast_get(op)
     return table
 
 
@@ -365,7 +370,7 @@ del _c, _handler
 #: The order in which the fast handlers' counts join ``report.opcodes``.
 TALLY_ORDER: tuple[int, ...] = (
     *[op.code for op in OPS.values() if op.code in STRUCTURAL],
-    *[code(n) for n in ("BINPUT", "LONG_BINPUT", "BINGET", "LONG_BINGET")],
+    *[op.code for op in (*_BINARY_PUTS, *_BINARY_GETS)],
     SHORT_BINUNICODE,
     MEMOIZE,
     BINUNICODE,
