@@ -39,13 +39,13 @@ from hostile import (
     stream,
     ustr,
 )
+from safenpz import scan_pickle
 from safenpz._exceptions import (
     FormatError,
     LimitError,
     SafenpzError,
     UnsafeFileError,
 )
-from safenpz import scan_pickle
 from safenpz._pickle._globals import SAFE_GLOBALS
 from safenpz._pickle._opcodes import OPS
 from safenpz._pickle._report import PickleReport

@@ -140,8 +140,7 @@ def test_dict_of_colliding_small_int_tuples(tmp_path: Path) -> None:
 
 
 def _refused(data: bytes) -> str:
-    from safenpz import FormatError
-    from safenpz import scan_pickle
+    from safenpz import FormatError, scan_pickle
 
     with pytest.raises(FormatError) as err:
         scan_pickle(data)
