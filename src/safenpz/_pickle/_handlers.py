@@ -64,7 +64,10 @@ _COUNTED = frozenset(op.code for op in OPS.values() if op.container) - {EMPTY_TU
 
 def plain(sc: Scan, pos: int) -> int:
     """A run of plain literal pushes (``BININT1`` ... ``NEWFALSE``): one item
-    of the abstract stack, looked at only if an opcode needs its items."""
+    of the abstract stack, looked at only if an opcode needs its items.
+
+    This is the one place runs of plain opcodes are consumed: a bulk
+    pre-pass that finds longer runs at once hooks in here."""
     m = _match_plain(sc.buf, pos)
     if m is None:  # a truncated argument: the general reader reports it
         return GENERAL[sc.buf[pos]](sc, pos)
