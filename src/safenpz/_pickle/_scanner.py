@@ -102,8 +102,11 @@ def scan_pickle(
         ``max_depth`` or ``max_items`` exceeded (``limit``, ``value`` and
         ``maximum`` say which, by how much).
 
+    Notes
+    -----
     Every error carries the member, the opcode and its byte offset as
-    ``.member``, ``.opcode`` and ``.offset``.
+    ``.member``, ``.opcode`` and ``.offset``; its text is
+    ``member '<member>': <message> (opcode <OP> at byte <N>). <advice>``.
 
     Examples
     --------
