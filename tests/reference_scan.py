@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from safenpz._limits import DEFAULT_LIMITS
-from safenpz._pickle_scan import SAFE_GLOBALS
+from safenpz._pickle._globals import SAFE_GLOBALS
 
 FORBIDDEN = {
     "PERSID",

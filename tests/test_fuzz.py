@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from safenpz import scan_pickle
 from safenpz._exceptions import SafenpzError, UnsafeFileError
 from safenpz._npy import load
 from safenpz._npzfile import NpzFile
-from safenpz._pickle_scan import scan_pickle
 from safenpz._save import save
 from safenpz._scan import scan_bytes
 from strategies import Edit, byte_edits, mutate

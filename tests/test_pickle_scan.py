@@ -1,4 +1,5 @@
-"""Tests for safenpz._pickle_scan: the static opcode walker.
+"""Tests for the static pickle scanner (``safenpz._pickle``, ``scan_pickle``):
+the static opcode walker.
 
 The scanner is the first line of defence (and the engine of ``safenpz scan``),
 so every hostile stream of :mod:`hostile` must be refused *by the scanner
@@ -38,13 +39,16 @@ from hostile import (
     stream,
     ustr,
 )
+from safenpz import scan_pickle
 from safenpz._exceptions import (
     FormatError,
     LimitError,
     SafenpzError,
     UnsafeFileError,
 )
-from safenpz._pickle_scan import SAFE_GLOBALS, PickleReport, scan_pickle
+from safenpz._pickle._globals import SAFE_GLOBALS
+from safenpz._pickle._opcodes import OPS
+from safenpz._pickle._report import PickleReport
 from safenpz._unpickle import safe_loads
 from strategies import byte_edits, mutate
 
@@ -350,11 +354,32 @@ def test_mutated_pickles_raise_only_safenpz_errors(
 
 
 def test_every_container_and_mark_opcode_takes_the_counting_fast_path() -> None:
-    """MARK depth and container counts are only kept on the fast path."""
-    from safenpz._pickle_scan import _CONTAINERS, _MARK_CLOSERS, _SIMPLE
+    """MARK depth and container counts are only kept on the fast path (the
+    structural handlers): every container builder, every MARK-closing opcode
+    that is not refused outright, and MARK itself are dispatched there."""
+    from safenpz._pickle._handlers import DISPATCH, STRUCTURAL
+    from safenpz._pickle._opcodes import BY_CODE, OPS
 
-    names = {name for name, _, _ in _SIMPLE.values()}
-    assert _CONTAINERS | _MARK_CLOSERS | {"MARK"} <= names
+    containers = {op.name for op in OPS.values() if op.container}
+    closers = {op.name for op in OPS.values() if op.pops_mark and not op.forbidden}
+    names = {BY_CODE[c].name for c in STRUCTURAL}
+    assert containers | closers | {"MARK"} <= names
+    assert all(DISPATCH[c] is handler for c, handler in STRUCTURAL.items())
+
+
+@pytest.mark.parametrize(
+    "opcode",
+    sorted(op.name for op in OPS.values() if op.container and op.pushes == 1),
+)
+def test_every_container_opcode_counts_toward_max_items(opcode: str) -> None:
+    """Behavioural twin of the test above: each container opcode, given what
+    it pops, makes one container (the shared empty tuple: none)."""
+    op = OPS[opcode]
+    before = MARK if op.pops_mark else b""
+    data = proto(4) + before + b"N" * op.pops + bytes([op.code]) + STOP
+    report = scan_pickle(data)
+    assert report.safe
+    assert report.containers == (0 if opcode == "EMPTY_TUPLE" else 1)
 
 
 # --------------------------------------------------------------------------
@@ -790,3 +815,165 @@ def test_object_arrays_are_over_estimated_by_two_levels() -> None:
     assert scan_pickle(data, max_depth=3).safe
     with pytest.raises(LimitError, match=message_pattern("max_depth=2", "STOP")):
         scan_pickle(data, max_depth=2)
+
+
+# --------------------------------------------------------------------------
+# errors carry their location (and limit, global) as attributes
+
+
+def _strict_error(data: bytes, **kwargs: object) -> SafenpzError:
+    with pytest.raises(SafenpzError) as info:
+        scan_pickle(data, member="evil.pkl", **kwargs)  # type: ignore[arg-type]
+    return info.value
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=_ids(HOSTILE))
+def test_hostile_error_carries_member_opcode_offset_and_global(case: Hostile) -> None:
+    data = case.build("/nonexistent/sentinel")
+    want = case.expect(data)
+    err = _strict_error(data)
+    assert type(err) is want.error
+    assert err.member == "evil.pkl"
+    assert err.where.source is None
+    if want.opcode is not None:
+        assert err.opcode == want.opcode
+    if want.offset is not None:
+        assert err.offset == want.offset
+    if want.qualname is not None:
+        assert isinstance(err, UnsafeFileError)
+        assert err.global_name == want.qualname
+    # the first problem of report mode is the same, as data
+    first = scan_pickle(data, member="evil.pkl", strict=False).problems[0]
+    assert (first.opcode, first.offset, first.message) == (
+        err.opcode,
+        err.offset,
+        err.message,
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        glob("os", "system") + b".",
+        proto(2) + b"\xff" + STOP,
+        proto(2) + MARK * 70 + STOP,
+    ],
+    ids=["unsafe", "format", "limit"],
+)
+def test_error_text_is_location_message_and_advice(data: bytes) -> None:
+    """``str(err)``: ``member 'x': <message> (opcode OP at byte N). <advice>``."""
+    err = _strict_error(data)
+    assert err.advice
+    assert str(err) == (
+        f"member 'evil.pkl': {err.message} (opcode {err.opcode} at byte "
+        f"{err.offset}). {err.advice}"
+    )
+    assert str(err) == err.where.render(err.message, err.advice)
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is type(err)
+    assert str(copy) == str(err)
+    assert (copy.where, copy.advice) == (err.where, err.advice)
+
+
+def test_unsafe_global_names_itself() -> None:
+    err = _strict_error(stream(call(glob("os", "system"), ustr("x"))))
+    assert isinstance(err, UnsafeFileError)
+    assert (err.global_name, err.opcode, err.offset) == ("os.system", "GLOBAL", 2)
+    inst = _strict_error(MARK + b"ios\nsystem\n.")
+    assert isinstance(inst, UnsafeFileError)
+    assert (inst.global_name, inst.opcode, inst.offset) == ("os.system", "INST", 1)
+
+
+def test_unsafe_without_a_global_name() -> None:
+    """A forbidden opcode or a computed STACK_GLOBAL names no global."""
+    computed = stream(b"K\x01K\x02\x93" + STOP, 4)
+    for data in (ext_payload("EXT1", "/nonexistent/sentinel"), computed):
+        err = _strict_error(data)
+        assert isinstance(err, UnsafeFileError)
+        assert err.global_name is None
+
+
+LIMITS = {
+    "mark-depth": (proto(2) + MARK * 70 + STOP, {}, "MARK", "max_depth", 65, 64),
+    "containers": (
+        pickle.dumps([[] for _ in range(50)], protocol=2),
+        {"max_items": 10},
+        "EMPTY_LIST",
+        "max_items",
+        11,
+        10,
+    ),
+    "empty-popped": (
+        proto(4) + b"]0" * 30 + b"N" + STOP,
+        {"max_items": 20},
+        "EMPTY_LIST",
+        "max_items",
+        21,
+        20,
+    ),
+    "tuple-depth": (
+        proto(2) + _deep_tuple(66) + STOP,
+        {},
+        "TUPLE1",
+        "max_depth",
+        65,
+        64,
+    ),
+    "tuple-expansion": (
+        proto(2) + _shared_tuples(3, 100) + STOP,
+        {"max_items": 10**5},
+        "TUPLE",
+        "max_items",
+        1 + 100 * (1 + 100 * (1 + 100)),  # each tuple counts itself
+        10**5,
+    ),
+    "graph-depth": (
+        pickle.dumps(_nested("l", 8), protocol=2),
+        {"max_depth": 6},
+        "STOP",
+        "max_depth",
+        7,
+        6,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", LIMITS, ids=list(LIMITS))
+def test_limit_error_says_which_limit_by_how_much(name: str) -> None:
+    data, kwargs, opcode, limit, value, maximum = LIMITS[name]
+    err = _strict_error(data, **kwargs)
+    assert isinstance(err, LimitError)
+    assert (err.opcode, err.limit, err.value, err.maximum) == (
+        opcode,
+        limit,
+        value,
+        maximum,
+    )
+    assert f"{limit}={maximum}" in err.message
+
+
+def test_hash_work_limit_error_fields() -> None:
+    keys = b"(" + b"h\x01N" * 300 + b"u"
+    data = proto(2) + _shared_tuples(2, 100) + b"}" + keys + STOP
+    err = _strict_error(data, max_items=10**6)
+    assert isinstance(err, LimitError)
+    assert (err.opcode, err.limit, err.maximum) == ("SETITEMS", "max_items", 10**6)
+    assert isinstance(err.value, int)
+    assert err.value > 10**6
+
+
+def test_limits_object_sets_the_scan_limits() -> None:
+    """``limits=`` (what the loader passes) takes precedence over the two
+    keywords."""
+    from safenpz import Limits
+
+    data = proto(2) + MARK * 5 + b"t" * 5 + STOP
+    assert scan_pickle(data, limits=Limits(max_depth=5)).safe
+    with pytest.raises(LimitError, match="max_depth=4"):
+        scan_pickle(data, limits=Limits(max_depth=4))
+    with pytest.raises(LimitError, match="max_depth=4"):
+        scan_pickle(data, max_depth=100, limits=Limits(max_depth=4))
+    assert scan_pickle(data, max_depth=4, limits=Limits(max_depth=5)).safe
+    lists = pickle.dumps([[] for _ in range(50)], protocol=2)
+    with pytest.raises(LimitError, match="max_items=10"):
+        scan_pickle(lists, limits=Limits(max_items=10))

@@ -1,5 +1,5 @@
 """Findings of the issue-8 adversarial review that live in the static pickle
-scanner (``_pickle_scan.py``, being rewritten with container-nesting and
+scanner (``safenpz._pickle``, rewritten with container-nesting and
 hash-bomb bounds). Each runs in a child under a 2 GB address-space cap and a
 10 s alarm and must be refused (LimitError for a limit, FormatError for a
 stream no NumPy writes), with no sentinel file."""
@@ -140,8 +140,7 @@ def test_dict_of_colliding_small_int_tuples(tmp_path: Path) -> None:
 
 
 def _refused(data: bytes) -> str:
-    from safenpz import FormatError
-    from safenpz._pickle_scan import scan_pickle
+    from safenpz import FormatError, scan_pickle
 
     with pytest.raises(FormatError) as err:
         scan_pickle(data)
@@ -225,7 +224,7 @@ def test_plain_colliding_floats() -> None:
 
 
 def test_many_distinct_numeric_tuple_keys_still_load() -> None:
-    from safenpz._pickle_scan import scan_pickle
+    from safenpz import scan_pickle
 
     data = {(i, j): i for i in range(400) for j in range(250)}
     assert scan_pickle(pickle.dumps(data, protocol=2)).safe

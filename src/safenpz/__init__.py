@@ -28,7 +28,7 @@ from ._exceptions import (
 from ._limits import Limits
 from ._npy import load
 from ._npzfile import NpzFile
-from ._pickle_scan import scan_pickle
+from ._pickle._scanner import scan_pickle
 from ._ragged import RaggedArray
 from ._save import save
 from ._typing import load_npy, load_npz

@@ -47,6 +47,8 @@ class Where:
 
         <source>: member '<member>': <what happened> (opcode <OP> at byte <N>)
 
+    followed by ``. <advice>`` when the error carries advice (what to do next).
+
     The member name is escaped (a file controls it); the source is the
     caller's own path or a fixed label, and is shown as given.
 
@@ -56,6 +58,8 @@ class Where:
     "member 'x.npy': bad key (opcode SETITEMS at byte 12)"
     >>> Where(source="data.npz").render("not a zip file")
     'data.npz: not a zip file'
+    >>> Where(offset=3).render("truncated", advice="The file is damaged.")
+    'truncated (at byte 3). The file is damaged.'
     """
 
     source: str | None = None
@@ -63,8 +67,9 @@ class Where:
     opcode: str | None = None
     offset: int | None = None
 
-    def render(self, message: str) -> str:
-        """`message` with this location around it, in the one format."""
+    def render(self, message: str, advice: str | None = None) -> str:
+        """`message` with this location around it, in the one format, then
+        `advice` (what to do next), if given, as a last sentence."""
         head = ""
         if self.source is not None:
             head = f"{self.source}: "
@@ -77,7 +82,8 @@ class Where:
             tail = f" (at byte {self.offset})"
         elif self.opcode is not None:
             tail = f" (opcode {self.opcode})"
-        return f"{head}{message}{tail}"
+        text = f"{head}{message}{tail}"
+        return f"{text}. {advice}" if advice else text
 
     def but(self, **changes: Any) -> Where:
         """A copy with some fields replaced (``where.but(member="y.npy")``)."""
@@ -97,21 +103,33 @@ class SafenpzError(Exception):
     where : Where, optional
         Where in the input it happened; rendered around `message` by
         :meth:`Where.render`. The exception's ``str`` is the rendered text.
+    advice : str, optional
+        What to do next, when it does not depend on the case (one sentence
+        shared by many errors); rendered after the location.
 
     Attributes
     ----------
     message : str
-        The message without the location.
+        The message without the location (and without `advice`).
+    advice : str or None
+        The advice sentence, if any.
     where : Where
         The location (fields ``None`` when unknown or not applicable); its
         fields are also available as ``.source``, ``.member``, ``.opcode``
         and ``.offset``.
     """
 
-    def __init__(self, message: str = "", *, where: Where | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        where: Where | None = None,
+        advice: str | None = None,
+    ) -> None:
         self.message = message
         self.where = _NOWHERE if where is None else where
-        super().__init__(self.where.render(message))
+        self.advice = advice
+        super().__init__(self.where.render(message, advice))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # keep the location (and subclass fields) through pickling, e.g. from
@@ -142,7 +160,7 @@ class SafenpzError(Exception):
 def _rebuild(cls: type[SafenpzError], message: str, state: dict[str, Any]) -> Any:
     err = cls.__new__(cls)
     err.__dict__.update(state)
-    Exception.__init__(err, err.where.render(message))
+    Exception.__init__(err, err.where.render(message, state.get("advice")))
     return err
 
 
@@ -162,10 +180,11 @@ class UnsafeFileError(SafenpzError, ValueError):
         message: str = "",
         *,
         where: Where | None = None,
+        advice: str | None = None,
         global_name: str | None = None,
     ) -> None:
         self.global_name = global_name
-        super().__init__(message, where=where)
+        super().__init__(message, where=where, advice=advice)
 
 
 class FormatError(SafenpzError, ValueError):
@@ -192,6 +211,7 @@ class LimitError(SafenpzError, ValueError):
         message: str = "",
         *,
         where: Where | None = None,
+        advice: str | None = None,
         limit: str | None = None,
         value: float | None = None,
         maximum: float | None = None,
@@ -199,7 +219,7 @@ class LimitError(SafenpzError, ValueError):
         self.limit = limit
         self.value = value
         self.maximum = maximum
-        super().__init__(message, where=where)
+        super().__init__(message, where=where, advice=advice)
 
 
 class HashMismatchError(SafenpzError, ValueError):

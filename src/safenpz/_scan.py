@@ -48,7 +48,8 @@ from ._header import Header, parse_header
 from ._jsonio import parse_json
 from ._limits import DEFAULT_LIMITS, Limits
 from ._manifest import MANIFEST, MAX_MANIFEST_MEMBER, check_manifest
-from ._pickle_scan import PickleReport, scan_pickle
+from ._pickle._report import PickleReport
+from ._pickle._scanner import scan_pickle
 from ._preview import escape, preview
 from ._sniff import Kind, is_npy, looks_like_data, sniff
 from ._tree import KIND as TREE
@@ -232,16 +233,12 @@ def _error(member: str, err: BaseException) -> MemberReport:
 def _scan_pickle(
     data: bytes | memoryview, member: str, limits: Limits
 ) -> tuple[Verdict, PickleReport, str | None]:
-    opts: dict[str, Any] = {
-        "member": member,
-        "max_depth": limits.max_depth,
-        "max_items": limits.max_items,
-    }
     try:  # the loader's mode: the first problem decides, as in load
-        report = scan_pickle(data, strict=True, **opts)
+        report = scan_pickle(data, member=member, strict=True, limits=limits)
     except SafenpzError as err:
         verdict: Verdict = "unsafe" if isinstance(err, UnsafeFileError) else "invalid"
-        return verdict, scan_pickle(data, strict=False, **opts), str(err)
+        report = scan_pickle(data, member=member, strict=False, limits=limits)
+        return verdict, report, str(err)
     return "loadable", report, None
 
 

@@ -38,7 +38,8 @@ import numpy as np
 from ._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
 from ._gc import no_gc
 from ._limits import DEFAULT_LIMITS
-from ._pickle_scan import SAFE_GLOBALS, scan_pickle
+from ._pickle._globals import SAFE_GLOBALS
+from ._pickle._scanner import scan_pickle
 from ._preview import shape_problem
 
 __all__ = ["safe_loads"]

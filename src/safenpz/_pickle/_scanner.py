@@ -1,0 +1,155 @@
+"""Static pickle scanner: walks the opcode stream, never executes it.
+
+The scanner is the first line of defence of :func:`safenpz.load` and the engine
+of ``safenpz scan``. It reads a pickle stream opcode by opcode (without
+building any object) and checks, before anything is decoded:
+
+* every opcode is known, and none of the never-allowed ones appears (the
+  ``forbidden`` column of :mod:`safenpz._pickle._opcodes`): ``PERSID``/
+  ``BINPERSID`` (persistent ids), ``EXT1/2/4`` (extension registry, whose
+  cache can hold real callables), ``INST``/``OBJ``/``NEWOBJ``/``NEWOBJ_EX``
+  (instantiate arbitrary classes), ``NEXT_BUFFER``/``READONLY_BUFFER``
+  (out-of-band buffers);
+* every global (``GLOBAL`` or ``STACK_GLOBAL``) names an entry of safenpz's
+  closed table :data:`~safenpz._pickle._globals.SAFE_GLOBALS`;
+  ``STACK_GLOBAL`` must take its two names from string literals (directly or
+  through the memo), never from a computed value;
+* length-prefixed arguments fit in the data, memo indices are bounded by the
+  stream length (CPython sizes its memo array by the largest index), frames
+  fit, the MARK nesting stays under ``max_depth``, the number of containers
+  under ``max_items``, and nothing but a few bytes of whitespace
+  (:data:`MAX_TRAILING_WHITESPACE`) follows ``STOP`` (an empty ``FRAME``
+  there is refused like any other byte);
+* an abstract stack (:mod:`safenpz._pickle._stack`) shows that no opcode pops
+  what is not there, and that hashing the dict keys and set items is bounded
+  (:mod:`safenpz._pickle._hashing`: tuple height and expanded size, big-int
+  keys, crafted hash collisions);
+* a containment graph (:mod:`safenpz._pickle._graph`) shows, at ``STOP``,
+  that no container reachable from the result contains itself and that at
+  most ``max_depth + 1`` containers lie inside one another.
+
+Problems are reported with the opcode name and its byte offset in the stream
+(as attributes of the error: ``.member``, ``.opcode``, ``.offset``).
+
+The loop (:func:`_run`) dispatches each opcode byte to a small handler
+(:data:`~safenpz._pickle._handlers.DISPATCH`). For speed, runs of plain
+fixed-width literal pushes (small ints, floats, ``None``, booleans) are
+skipped by one compiled regular expression and kept as one stack item
+(:func:`~safenpz._pickle._handlers.plain`, the one place such runs are
+consumed), runs of ``APPEND``/``SETITEM``/``POP`` are applied in one step,
+and the string and memo opcodes picklers write most are read in place; the
+rest go through the general handler (:mod:`safenpz._pickle._general`).
+"""
+
+from __future__ import annotations
+
+from .._limits import DEFAULT_LIMITS, Limits
+from ._general import MAX_TRAILING_WHITESPACE
+from ._handlers import DISPATCH, TALLY_ORDER
+from ._opcodes import BY_CODE
+from ._report import PickleReport
+from ._state import Scan, Stop
+from ._values import StackError
+
+__all__ = ["MAX_TRAILING_WHITESPACE", "scan_pickle"]
+
+
+def scan_pickle(
+    data: bytes | bytearray | memoryview,
+    *,
+    member: str = "<pickle>",
+    strict: bool = True,
+    max_depth: int = DEFAULT_LIMITS.max_depth,
+    max_items: int = DEFAULT_LIMITS.max_items,
+    limits: Limits | None = None,
+) -> PickleReport:
+    """Check a pickle stream statically, without executing any of it.
+
+    Parameters
+    ----------
+    data : bytes-like
+        The complete pickle stream (for a ``.npy`` member: the bytes after the
+        header).
+    member : str
+        Name used in error messages.
+    strict : bool
+        Raise at the first problem (the loader's mode). With ``strict=False``
+        problems are collected in the report and scanning continues where the
+        stream still makes sense (the ``safenpz scan`` mode).
+    max_depth, max_items : int
+        Limits on MARK and tuple nesting, on the number of containers the
+        stream would create and on the values hashing its dict keys and set
+        items would visit (defaults: :data:`safenpz._limits.DEFAULT_LIMITS`,
+        the defaults of :func:`safenpz.load`).
+    limits : Limits, optional
+        The limits of the load this scan belongs to. When given, its
+        ``max_depth`` and ``max_items`` are used and the two keywords above
+        are ignored.
+
+    Returns
+    -------
+    PickleReport
+
+    Raises
+    ------
+    UnsafeFileError
+        A forbidden opcode or a global outside the closed table
+        (``strict=True`` only); ``global_name`` names the global.
+    FormatError
+        Unknown opcode, truncated argument, bad memo index, trailing data,
+        stack underflow, too many big-int dict keys or colliding keys.
+    LimitError
+        ``max_depth`` or ``max_items`` exceeded (``limit``, ``value`` and
+        ``maximum`` say which, by how much).
+
+    Notes
+    -----
+    Every error carries the member, the opcode and its byte offset as
+    ``.member``, ``.opcode`` and ``.offset``; its text is
+    ``member '<member>': <message> (opcode <OP> at byte <N>). <advice>``.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> scan_pickle(pickle.dumps([1, 2, 3], protocol=2)).safe
+    True
+    >>> scan_pickle(b"cos\\nsystem\\n.", strict=False).problems[0].kind
+    'unsafe'
+    """
+    if limits is not None:
+        max_depth, max_items = limits.max_depth, limits.max_items
+    buf = data if isinstance(data, bytes) else bytes(data)
+    sc = Scan(buf, member, strict, max_depth, max_items)
+    try:
+        _run(sc)
+    except Stop:
+        pass
+    finally:
+        _tally(sc)
+    return sc.report
+
+
+def _run(sc: Scan) -> None:
+    """The scan loop: each opcode goes to its handler in
+    :data:`~safenpz._pickle._handlers.DISPATCH`, which returns where the next
+    opcode starts, until ``STOP`` (or a problem) ends the scan."""
+    buf, n, dispatch = sc.buf, sc.n, DISPATCH
+    pos = start = 0
+    try:
+        while True:
+            if pos >= n:
+                sc.malformed("?", pos, "the pickle ends without STOP")
+            start = pos
+            pos = dispatch[buf[pos]](sc, pos)
+    except StackError as err:  # at the opcode that started at `start`
+        sc.refused(BY_CODE[buf[start]].name, start, err)
+
+
+def _tally(sc: Scan) -> None:
+    """Add the fast handlers' counts to ``report.opcodes``."""
+    ops, counts = sc.ops, sc.counts
+    if sc.plain_runs:
+        ops["(plain data)"] += sc.plain_runs
+    for c in TALLY_ORDER:
+        if counts[c]:
+            ops[BY_CODE[c].name] += counts[c]
