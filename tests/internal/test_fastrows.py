@@ -4,7 +4,7 @@ Every accepted stream is checked against what :mod:`pickle` makes of the same
 bytes (flattened to values + offsets); everything else must give ``None``,
 never an exception and never a wrong value.
 
-``tests/data/fastrows_np1.npy`` was written by NumPy 1.26.4 (``np.save``,
+``tests/internal/data/fastrows_np1.npy`` was written by NumPy 1.26.4 (``np.save``,
 protocol 3, ``numpy.core.multiarray`` spelling)::
 
     r = [5, 300, 70000]

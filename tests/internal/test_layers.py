@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "safenpz"
+SRC = Path(__file__).resolve().parents[2] / "src" / "safenpz"
 DECODERS = {"_unpickle", "_fastrows", "_decode", "_npzfile", "_npy"}
 CONTAINER = ["_sniff", "_header", "_zip", "_manifest"]
 
