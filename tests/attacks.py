@@ -36,15 +36,18 @@ from hostile import (
     npy_header,
     npz_bytes,
 )
-from safenpz._exceptions import (
+from safenpz import (
     FormatError,
     LimitError,
     UnsafeFileError,
     UnstorableError,
 )
-from safenpz._sniff import PICKLE_FIRST_BYTES as _PICKLE_FIRST_BYTES
 
 __all__ = ["ATTACKS", "Attack", "markdown_table"]
+
+#: The bytes a bare pickle file may start with, as :func:`safenpz.load` decides
+#: (tests/internal/test_sniff.py checks this is the sniffer's own set).
+PICKLE_FIRST_BYTES = frozenset(b"\x80(]})cIJKLMFGNSUVXT")
 
 Action = str  # "load" (read every member), "load-path", "load-pipe", "scan",
 # "save" (load every member, then safenpz.save it), "convert" (to .npz),
@@ -73,7 +76,7 @@ def _as_bare_pickle(expect: Callable[[bytes], Expected]) -> Callable[[bytes], Ex
     one (as load decides); any other file is not a pickle at all."""
 
     def outcome(data: bytes) -> Expected:
-        if data[:1] and data[0] in _PICKLE_FIRST_BYTES:
+        if data[:1] and data[0] in PICKLE_FIRST_BYTES:
             return expect(data)
         return Expected(FormatError, None, None, ("not a .npy, .npz or pickle",))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -24,6 +25,13 @@ def sentinel(tmp_path: Path) -> Path:
     path = tmp_path / "sentinel"
     assert not path.exists()
     return path
+
+
+@pytest.fixture
+def no_pyarrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``import pyarrow`` fail as if the extra were not installed."""
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
 
 
 @dataclass

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from safenpz._exceptions import (
+from safenpz import (
     FormatError,
     LimitError,
     SafenpzError,
@@ -1180,6 +1180,15 @@ def obj_array(items: list[Any], shape: tuple[int, ...] | None = None) -> np.ndar
     for i, item in enumerate(items):
         arr[i] = item
     return arr if shape is None else arr.reshape(shape)
+
+
+def hostile_npy_bytes(sentinel: str | Path) -> bytes:
+    """An object-array ``.npy`` whose pickle would run ``touch <sentinel>``
+    (byte for byte what ``safenpz demo`` writes as its hostile file)."""
+    import os
+
+    cmd = f"touch {sentinel}"
+    return npy_bytes(pickle.dumps(obj_array([_Reduce(os.system, cmd)]), protocol=2))
 
 
 # --------------------------------------------------------------------------

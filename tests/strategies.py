@@ -70,7 +70,7 @@ def float_rows(
 @st.composite
 def ragged_arrays(draw: st.DrawFn, rows: st.SearchStrategy[Any] | None = None) -> Any:
     """A :class:`safenpz.RaggedArray` built from drawn rows."""
-    from safenpz._ragged import RaggedArray
+    from safenpz import RaggedArray
 
     drawn = draw(int_rows() if rows is None else rows)
     return RaggedArray.from_lists(drawn)

@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 
 import safenpz
-from hostile import call, glob, stream, ustr
+from hostile import call, glob, hostile_npy_bytes, stream, ustr
 from safenpz import cli
-from safenpz._demo import hostile_npy_bytes
 from safenpz.cli import main
 
 

@@ -14,12 +14,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from safenpz._exceptions import SafenpzError, UnsafeFileError
-from safenpz._npy import load
-from safenpz._npzfile import NpzFile
-from safenpz._pickle_scan import scan_pickle
-from safenpz._save import save
-from safenpz._scan import scan_bytes
+from safenpz import (
+    NpzFile,
+    SafenpzError,
+    UnsafeFileError,
+    load,
+    save,
+    scan_bytes,
+    scan_pickle,
+)
 from strategies import Edit, byte_edits, mutate
 
 
