@@ -1068,6 +1068,31 @@ def npy_header(
     return b"\x93NUMPY" + bytes(version) + len(raw).to_bytes(width, "little") + raw
 
 
+#: ``.npy`` header dict texts NumPy never writes: ``load`` refuses each with a
+#: FormatError about the header (written with ``npy_header(text=...)``).
+BAD_HEADERS: dict[str, str] = {
+    "missing-shape": "{'descr': '<i8', 'fortran_order': False}",
+    "extra-key": "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), 'x': 1}",
+    "not-a-dict": "[('descr', '<i8')]",
+    "negative-dim": "{'descr': '<i8', 'fortran_order': False, 'shape': (-1,)}",
+    "float-dim": "{'descr': '<i8', 'fortran_order': False, 'shape': (1.0,)}",
+    "bool-dim": "{'descr': '<i8', 'fortran_order': False, 'shape': (True,)}",
+    "shape-list": "{'descr': '<i8', 'fortran_order': False, 'shape': [1]}",
+    "shape-int": "{'descr': '<i8', 'fortran_order': False, 'shape': 1}",
+    "fortran-str": "{'descr': '<i8', 'fortran_order': 'no', 'shape': (1,)}",
+    "fortran-int": "{'descr': '<i8', 'fortran_order': 0, 'shape': (1,)}",
+    "descr-unknown": "{'descr': '<q9', 'fortran_order': False, 'shape': (1,)}",
+    "descr-int": "{'descr': 8, 'fortran_order': False, 'shape': (1,)}",
+    "descr-bad-field": "{'descr': [('a', 'zz')], 'fortran_order': False, "
+    "'shape': (1,)}",
+    "syntax-error": "{'descr': '<i8', 'fortran_order': False, 'shape': (1,}",
+    "call": "{'descr': str(1), 'fortran_order': False, 'shape': (1,)}",
+    "deep-nesting": "[" * 3000 + "]" * 3000,
+    "empty": "",
+    "65-dims": "{'descr': '<i8', 'fortran_order': False, 'shape': (" + "1," * 65 + ")}",
+}
+
+
 def npy_bytes(body: bytes, **header: object) -> bytes:
     """`body` after an object-dtype (by default) ``.npy`` header."""
     return npy_header(**header) + body  # type: ignore[arg-type]
