@@ -406,7 +406,7 @@ def test_every_documented_example_runs(
     keras_data: Any,
 ) -> None:
     pytest.importorskip("pyarrow")
-    from test_datasets import _serve, _Server
+    from dataset_server import Server, serve
 
     documented = [ex for c in cli.COMMANDS.values() for ex, _ in c.examples]
     readme = _readme_examples()
@@ -415,7 +415,7 @@ def test_every_documented_example_runs(
     examples = readme  # in the README's order: the demo first writes demo/
 
     monkeypatch.chdir(tmp_path)
-    srv = _Server()
+    srv = Server()
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     env = {
@@ -425,7 +425,7 @@ def test_every_documented_example_runs(
     }
     try:
         for name in ("imdb", "reuters"):
-            _serve(srv, monkeypatch, f"{name}.npz", getattr(keras_data, name)())
+            serve(srv, monkeypatch, f"{name}.npz", getattr(keras_data, name)())
         for example in examples:
             for key, value in env.items():  # the demo sets some for itself
                 monkeypatch.setenv(key, value)

@@ -9,7 +9,6 @@ tested in tests/test_datasets.py.
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dataset_server import Server, serve
 from safenpz import (
     DownloadError,
     HashMismatchError,
@@ -67,50 +67,12 @@ def _same(a: Any, b: Any) -> None:
         np.testing.assert_array_equal(got, want)
 
 
-# -- local HTTP server -----------------------------------------------------------------
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.files: dict[str, bytes] = {}
-        self.modes: dict[str, str] = {}
-        self.hits: dict[str, int] = {}
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}/"
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        name = self.path.lstrip("/")
-        with self.server.lock:
-            self.server.hits[name] = self.server.hits.get(name, 0) + 1
-        body = self.server.files.get(name)
-        mode = self.server.modes.get(name, "ok")
-        if body is None or mode == "error":
-            self.send_error(404 if body is None else 500)
-            return
-        self.send_response(200)
-        extra = 1000 if mode == "truncate" else 0
-        self.send_header("Content-Length", str(len(body) + extra))
-        self.end_headers()
-        self.wfile.write(body)
+# -- local HTTP server ----------------------------------------------------------------
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Server]:
-    srv = _Server()
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
+    srv = Server()
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("SAFENPZ_DATASETS_URL", srv.url)
@@ -124,16 +86,6 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Server]:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _serve(
-    server: _Server, monkeypatch: pytest.MonkeyPatch, remote: str, file: Path
-) -> None:
-    """Serve `file` as `remote` and make its hash the known one."""
-    server.files[remote] = file.read_bytes()
-    alg = "md5" if remote.endswith(".json") else "sha256"
-    digest = hashlib.new(alg, file.read_bytes()).hexdigest()
-    monkeypatch.setitem(_spec.KNOWN_HASHES, remote, f"{alg}:{digest}")
 
 
 # -- which path runs -------------------------------------------------------------------
@@ -157,10 +109,10 @@ def test_vectorised_path_for_plain_arguments(
 
 
 def test_download_checked_and_cached(
-    server: _Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, cache: Path
+    server: Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, cache: Path
 ) -> None:
     source = keras_data.imdb()
-    _serve(server, monkeypatch, "imdb.npz", source)
+    serve(server, monkeypatch, "imdb.npz", source)
     first = imdb.load_data(num_words=50)
     assert server.hits == {"imdb.npz": 1}
     assert (cache / "imdb.npz").read_bytes() == source.read_bytes()
@@ -176,20 +128,20 @@ def test_download_checked_and_cached(
 
 
 def test_download_progress_bar(
-    server: _Server,
+    server: Server,
     keras_data: Any,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    _serve(server, monkeypatch, "reuters.npz", keras_data.reuters())
+    serve(server, monkeypatch, "reuters.npz", keras_data.reuters())
     reuters.load_data(progress=True)
     assert "Downloading reuters.npz" in capsys.readouterr().err
 
 
 def test_corrupt_download_is_refused_and_nothing_cached(
-    server: _Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, cache: Path
+    server: Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, cache: Path
 ) -> None:
-    _serve(server, monkeypatch, "imdb.npz", keras_data.imdb())
+    serve(server, monkeypatch, "imdb.npz", keras_data.imdb())
     server.files["imdb.npz"] = server.files["imdb.npz"][:-10] + b"0123456789"
     with pytest.raises(HashMismatchError, match="hash mismatch"):
         imdb.load_data()
@@ -202,12 +154,12 @@ def test_corrupt_download_is_refused_and_nothing_cached(
 def test_failed_download(
     mode: str,
     match: str,
-    server: _Server,
+    server: Server,
     keras_data: Any,
     monkeypatch: pytest.MonkeyPatch,
     cache: Path,
 ) -> None:
-    _serve(server, monkeypatch, "reuters.npz", keras_data.reuters())
+    serve(server, monkeypatch, "reuters.npz", keras_data.reuters())
     server.modes["reuters.npz"] = mode
     with pytest.raises(DownloadError, match=match):
         reuters.load_data()
@@ -215,10 +167,10 @@ def test_failed_download(
 
 
 def test_keras_cache_copy_is_reused(
-    server: _Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    server: Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     source = keras_data.imdb()
-    _serve(server, monkeypatch, "imdb.npz", source)
+    serve(server, monkeypatch, "imdb.npz", source)
     keras_datasets = tmp_path / "keras-home" / "datasets"
     keras_datasets.mkdir(parents=True)
     (keras_datasets / "imdb.npz").write_bytes(source.read_bytes())
@@ -228,21 +180,21 @@ def test_keras_cache_copy_is_reused(
 
 
 def test_bare_name_other_than_default(
-    server: _Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, cache: Path
+    server: Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, cache: Path
 ) -> None:
     # Keras's path= names the cache entry; the URL stays the dataset's.
-    _serve(server, monkeypatch, "imdb.npz", keras_data.imdb())
+    serve(server, monkeypatch, "imdb.npz", keras_data.imdb())
     imdb.load_data("my_imdb.npz")
     assert server.hits == {"imdb.npz": 1}
     assert (cache / "my_imdb.npz").is_file()
 
 
 def test_word_index_download(
-    server: _Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    server: Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     source = tmp_path / "imdb_word_index.json"
     source.write_text(json.dumps({"the": 1, "a": 2}))
-    _serve(server, monkeypatch, "imdb_word_index.json", source)
+    serve(server, monkeypatch, "imdb_word_index.json", source)
     assert imdb.get_word_index() == {"the": 1, "a": 2}
     source.write_text(json.dumps({"x": 1}))
     server.files["reuters_word_index.json"] = source.read_bytes()  # md5 unknown
@@ -416,10 +368,10 @@ def test_damaged_converted_copy_is_rebuilt(
 
 
 def test_hostile_download(
-    server: _Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    server: Server, keras_data: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     sentinel = tmp_path / "sentinel"
-    _serve(server, monkeypatch, "imdb.npz", keras_data.hostile(sentinel))
+    serve(server, monkeypatch, "imdb.npz", keras_data.hostile(sentinel))
     with pytest.raises(UnsafeFileError):
         imdb.load_data()
     assert not sentinel.exists()
@@ -447,14 +399,14 @@ _CHILD = textwrap.dedent(
 @pytest.mark.parametrize("where", ["local", "download"])
 def test_two_processes_at_once(
     where: str,
-    server: _Server,
+    server: Server,
     keras_data: Any,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     cache: Path,
 ) -> None:
     source = keras_data.imdb(n_train=2000, n_test=2000)
-    _serve(server, monkeypatch, "imdb.npz", source)
+    serve(server, monkeypatch, "imdb.npz", source)
     go = tmp_path / "go"
     args = [
         str(source) if where == "local" else "",
@@ -488,7 +440,7 @@ def test_two_processes_at_once(
 
 
 def test_cli_fetch_downloads_and_caches(
-    server: _Server,
+    server: Server,
     keras_data: Any,
     monkeypatch: pytest.MonkeyPatch,
     cache: Path,
@@ -496,7 +448,7 @@ def test_cli_fetch_downloads_and_caches(
 ) -> None:
     from safenpz.cli import main
 
-    _serve(server, monkeypatch, "reuters.npz", keras_data.reuters())
+    serve(server, monkeypatch, "reuters.npz", keras_data.reuters())
     assert main(["fetch", "reuters"]) == 0
     assert "reuters: 120 train / 30 test rows, cached" in capsys.readouterr().out
     assert server.hits == {"reuters.npz": 1}
@@ -507,7 +459,7 @@ def test_cli_fetch_downloads_and_caches(
 
 
 def test_cli_fetch_hash_mismatch_is_one_line(
-    server: _Server,
+    server: Server,
     keras_data: Any,
     monkeypatch: pytest.MonkeyPatch,
     cache: Path,
@@ -515,7 +467,7 @@ def test_cli_fetch_hash_mismatch_is_one_line(
 ) -> None:
     from safenpz.cli import main
 
-    _serve(server, monkeypatch, "imdb.npz", keras_data.imdb())
+    serve(server, monkeypatch, "imdb.npz", keras_data.imdb())
     server.files["imdb.npz"] += b"tampered"
     assert main(["fetch", "imdb"]) == 1
     err = capsys.readouterr().err
