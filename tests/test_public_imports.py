@@ -47,6 +47,13 @@ def _private(dotted: str) -> bool:
     return parts[0] == "safenpz" and any(p.startswith("_") for p in parts[1:])
 
 
+def _private_module(dotted: str) -> str:
+    """The private module a dotted name is in: ``safenpz._x.y`` -> ``safenpz._x``."""
+    parts = dotted.split(".")
+    first = next(i for i, p in enumerate(parts) if i and p.startswith("_"))
+    return ".".join(parts[: first + 1])
+
+
 def private_imports(tree: ast.AST) -> Iterator[tuple[int, str]]:
     """Yield ``(line, private module)`` for each private name `tree` imports."""
     for node in ast.walk(tree):
@@ -89,7 +96,7 @@ def test_tests_outside_internal_import_only_public_names() -> None:
     for path in _public_tree_files():
         rel = path.relative_to(TESTS).as_posix()
         for line, module in private_imports(ast.parse(path.read_text(), rel)):
-            top = ".".join(module.split(".")[:2])
+            top = _private_module(module)
             if (rel, top) in ALLOWED:
                 found.add((rel, top))
             else:
