@@ -20,9 +20,10 @@ import struct
 import sys
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class Attack:
     action: Action = "load"
 
 
-def _npy(arr: object) -> bytes:
+def _npy(arr: Any) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr)
     return buf.getvalue()
@@ -374,7 +375,9 @@ def _issue8() -> list[Attack]:
 _M61 = 2**61 - 1  # ints k * _M61 + 1 all share one hash value
 
 
-def _tree(nodes: list[list[object]], leaves: dict[str, bytes] | None = None) -> bytes:
+def _tree(
+    nodes: Sequence[Sequence[object]], leaves: dict[str, bytes] | None = None
+) -> bytes:
     """An .npz holding the safenpz tree ``x`` with this node table."""
     table = np.frombuffer(json.dumps(nodes).encode(), dtype=np.uint8)
     doc = {

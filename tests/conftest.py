@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,7 @@ def measure() -> Callable[..., AbstractContextManager[Measured]]:
 
 def _keras_rows(
     rng: object, n: int, *, vocab: int, max_len: int, empty: bool, width: int | None
-) -> object:
+) -> Any:
     import numpy as np
 
     assert isinstance(rng, np.random.Generator)
@@ -128,7 +129,12 @@ class KerasDataFiles:
         import numpy as np
 
         rng = np.random.default_rng(seed)
-        opts = {"vocab": vocab, "max_len": max_len, "empty": empty, "width": width}
+        opts: dict[str, Any] = {
+            "vocab": vocab,
+            "max_len": max_len,
+            "empty": empty,
+            "width": width,
+        }
         path = self.root / name
         writer = np.savez_compressed if compressed else np.savez
         writer(
@@ -155,7 +161,12 @@ class KerasDataFiles:
         import numpy as np
 
         rng = np.random.default_rng(seed)
-        opts = {"vocab": vocab, "max_len": max_len, "empty": empty, "width": width}
+        opts: dict[str, Any] = {
+            "vocab": vocab,
+            "max_len": max_len,
+            "empty": empty,
+            "width": width,
+        }
         path = self.root / name
         np.savez_compressed(
             path,

@@ -109,7 +109,7 @@ def intop(i: int) -> bytes:
         return b"M" + struct.pack("<H", i)
     if -(2**31) <= i < 2**31:
         return b"J" + struct.pack("<i", i)
-    raw = pickle.encode_long(i)  # type: ignore[attr-defined]
+    raw = pickle.encode_long(i)
     return b"\x8a" + bytes([len(raw)]) + raw
 
 
@@ -187,6 +187,7 @@ def global_sites(data: bytes) -> list[Site]:
     top2: list[object] = [None, None]
     memo: dict[int, object] = {}
     for op, arg, pos in pickletools.genops(data):
+        assert pos is not None  # genops on bytes knows every offset
         name = op.name
         if name in ("GLOBAL", "INST"):
             assert isinstance(arg, str)

@@ -549,14 +549,14 @@ class _Writer:
     def reduce_array(self, arr: np.ndarray) -> _Reduce:
         core = self.layout.core
         if self.proto >= 5 and not arr.dtype.hasobject:
-            rv = arr.__reduce_ex__(5)
+            rv: Any = arr.__reduce_ex__(5)
             if getattr(rv[0], "__name__", "") == "_frombuffer":
                 buf, dtype, shape, order = rv[1]
-                data = bytearray(buf.raw())
-                args = (data, dtype, shape, order)
+                raw = bytearray(buf.raw())
                 func = _Global(f"{core}.numeric", "_frombuffer")
-                return _Reduce(func, args, None, arr)
-        _func, (_cls, zero, b), state = arr.__reduce__()
+                return _Reduce(func, (raw, dtype, shape, order), None, arr)
+        reduced: Any = arr.__reduce__()
+        _func, (_cls, zero, b), state = reduced
         version, shape, dtype, fortran, data = state
         if self.py2:
             data = data if isinstance(data, list) else bytes(data)
@@ -569,7 +569,8 @@ class _Writer:
         )
 
     def reduce_dtype(self, dtype: np.dtype[Any]) -> _Reduce:
-        _cls, (name, align, copy), state = dtype.__reduce__()
+        reduced: Any = dtype.__reduce__()
+        _cls, (name, align, copy), state = reduced
         if self.layout.int_flags:
             align, copy = int(align), int(copy)
         return _Reduce(_Global("numpy", "dtype"), (name, align, copy), state, dtype)

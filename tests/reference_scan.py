@@ -102,7 +102,7 @@ def _is_container(v: Any) -> bool:
 
 
 def _kids(v: Any) -> list[Any]:
-    return v[5] if isinstance(v, tuple) else v.kids  # type: ignore[no-any-return]
+    return v[5] if isinstance(v, tuple) else v.kids
 
 
 def _add(target: Any, items: list[Any]) -> None:
@@ -310,7 +310,7 @@ def reference_scan(
                     note("unsafe", name, pos)
                 stack.append("SET" if (module, qual) in SETS else "leaf")
             elif name == "STACK_GLOBAL":
-                lits = recent if len(recent) == 2 else [None, None]
+                lits: list[Any] = recent if len(recent) == 2 else [None, None]
                 if not all(isinstance(x, bytes) for x in lits):
                     note("unsafe", name, pos)
                     return first  # the scanner stops there

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -93,7 +94,8 @@ def test_keras_splits_become_one_file_each_with_the_same_columns(
 def test_unsafe_split_names_never_become_paths(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     src = tmp_path / "src.npz"
-    np.savez(src, **{"x_..": np.arange(1), "x_a": np.arange(2)})
+    arrays: dict[str, Any] = {"x_..": np.arange(1), "x_a": np.arange(2)}
+    np.savez(src, **arrays)
     out = tmp_path / "deep" / "out"
     written = safenpz.convert(src, out, format="parquet")
     assert sorted(p.name for p in written) == ["group0.parquet", "group1.parquet"]
@@ -177,7 +179,7 @@ def test_parquet_round_trip_property(rows: list[list[int]]) -> None:
 # Parquet columns, errors and group names
 
 
-def _object_rows(rows: list[list[float]]) -> np.ndarray:
+def _object_rows(rows: Sequence[Sequence[float]]) -> np.ndarray:
     x = np.empty(len(rows), dtype=object)
     x[:] = rows
     return x
@@ -301,7 +303,8 @@ def test_parquet_group_file_names(
 ) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     src = tmp_path / "src.npz"
-    np.savez(src, **{k: np.arange(n) for k, n in members.items()})
+    arrays: dict[str, Any] = {k: np.arange(n) for k, n in members.items()}
+    np.savez(src, **arrays)
     written = safenpz.convert(src, tmp_path / "out", format="parquet")
     assert sorted(p.name for p in written) == names
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names

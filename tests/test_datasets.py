@@ -126,9 +126,9 @@ def test_equal_length_rows_give_a_2d_object_array(keras_data: Any) -> None:
 def test_option_errors(keras_data: Any) -> None:
     file = str(keras_data.imdb())
     with pytest.raises(ValueError, match="output must be one of"):
-        imdb.load_data(file, output="tensor")  # type: ignore[arg-type]
+        imdb.load_data(file, output="tensor")  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="compat must be"):
-        imdb.load_data(file, compat="keras1")  # type: ignore[arg-type]
+        imdb.load_data(file, compat="keras1")  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="only apply to output='padded'"):
         imdb.load_data(file, pad_maxlen=10)
     with pytest.raises(ValueError, match="only apply to output='padded'"):
@@ -138,7 +138,7 @@ def test_option_errors(keras_data: Any) -> None:
 def test_imdb_ignores_unknown_keywords_reuters_rejects_them(keras_data: Any) -> None:
     imdb.load_data(str(keras_data.imdb()), nb_words=3, anything="goes")
     with pytest.raises(TypeError, match="unexpected keyword argument 'nb_words'"):
-        reuters.load_data(str(keras_data.reuters()), nb_words=3)  # type: ignore[call-arg]
+        reuters.load_data(str(keras_data.reuters()), nb_words=3)  # type: ignore[call-overload]
 
 
 def test_decode_review_and_newswire() -> None:
@@ -169,8 +169,8 @@ def test_decode_round_trip(keras_data: Any, tmp_path: Path) -> None:
     text = imdb.decode_review(x_train[0], word_index, index_from=5, start_char=3)
     assert text.split()[0] == "[START]"
     # id 2 is the OOV id (the largest id too: Keras's num_words=None quirk)
-    words = [("[OOV]" if i == 2 else f"w{i - 5}") for i in x_train[0][1:]]
-    assert text.split()[1:] == words
+    shown = [("[OOV]" if i == 2 else f"w{i - 5}") for i in x_train[0][1:]]
+    assert text.split()[1:] == shown
 
 
 def test_label_names() -> None:

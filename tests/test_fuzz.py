@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from safenpz import (
 from strategies import Edit, byte_edits, mutate
 
 
-def _npy(arr: object) -> bytes:
+def _npy(arr: Any) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=True)
     return buf.getvalue()

@@ -833,7 +833,7 @@ def test_max_total_bytes_across_members() -> None:
 def test_non_seekable_stream_is_capped_by_max_total_bytes() -> None:
     data = npz_bytes({"x.npy": X})
     with pytest.raises(LimitError, match="max_total_bytes"):
-        load(NonSeekable(data), max_total_bytes=len(data) - 1)
+        load(NonSeekable(data), max_total_bytes=len(data) - 1)  # type: ignore[arg-type]
 
 
 def test_max_items_and_max_depth_reach_the_decoder() -> None:
@@ -993,7 +993,7 @@ def test_text_mode_file_is_a_type_error(tmp_path: Path) -> None:
     path = tmp_path / "a.npy"
     path.write_bytes(npy_of(ARR))
     with open(path, encoding="utf-8") as fp, pytest.raises(TypeError, match="binary"):
-        load(fp)
+        load(fp)  # type: ignore[arg-type]
 
 
 def test_bad_input_types_and_paths(tmp_path: Path) -> None:
@@ -1124,7 +1124,9 @@ def test_members_can_be_read_from_several_threads(tmp_path: Path) -> None:
     """The members of one NpzFile share a file position; reads are serialised."""
     import concurrent.futures
 
-    arrays = {f"a{i}": np.arange(i * 1000, (i + 1) * 1000 + i) for i in range(8)}
+    arrays: dict[str, Any] = {
+        f"a{i}": np.arange(i * 1000, (i + 1) * 1000 + i) for i in range(8)
+    }
     path = tmp_path / "many.npz"
     np.savez_compressed(path, **arrays)
     with load(path) as f, concurrent.futures.ThreadPoolExecutor(4) as pool:

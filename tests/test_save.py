@@ -309,7 +309,7 @@ def test_successful_write_replaces_the_file(tmp_path: Path) -> None:
 # the manifest is untrusted input
 
 
-def npz_with(manifest: Any, **members: np.ndarray) -> bytes:
+def npz_with(manifest: Any, **members: Any) -> bytes:
     """An archive with a hand-made manifest (any JSON text or array)."""
     if isinstance(manifest, str):
         manifest = np.array(manifest)

@@ -337,8 +337,9 @@ def test_a_container_that_contains_itself_is_refused(make: Any, tmp_path: Path) 
 
 
 def test_tree_parts_clash_with_other_names() -> None:
+    clashing: dict[str, Any] = {"x.0": np.arange(3)}
     with pytest.raises(ValueError, match="clashes"):
-        save(io.BytesIO(), x={"a": np.arange(2)}, **{"x.0": np.arange(3)})
+        save(io.BytesIO(), x={"a": np.arange(2)}, **clashing)
 
 
 # --------------------------------------------------------------------------

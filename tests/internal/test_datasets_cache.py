@@ -100,7 +100,11 @@ def test_vectorised_path_for_plain_arguments(
 
     monkeypatch.setattr(_reference, "keras_steps", refuse)
     file = str(keras_data.imdb())
-    for kwargs in ({}, {"num_words": 10, "skip_top": 3, "maxlen": 20, "seed": 1}):
+    plain: list[dict[str, Any]] = [
+        {},
+        {"num_words": 10, "skip_top": 3, "maxlen": 20, "seed": 1},
+    ]
+    for kwargs in plain:
         imdb.load_data(file, **kwargs)
         imdb.load_data(file, output="ragged", **kwargs)
 

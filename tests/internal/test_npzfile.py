@@ -5,6 +5,7 @@ tests/test_names_and_nul.py)."""
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from safenpz import FormatError, NpzFile, load
 from safenpz._limits import DEFAULT_LIMITS
 
 
-def npy_of(arr: object) -> bytes:
+def npy_of(arr: Any) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr)
     return buf.getvalue()
