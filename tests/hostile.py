@@ -436,10 +436,10 @@ def _memoize_confusion(s: str) -> bytes:
     return stream(body, 4)
 
 
-def _hand_cases() -> list[Hostile]:
+def _global_cases() -> list[Hostile]:
+    """GLOBAL, protocols 0-3: os / posix / nt / subprocess / builtins / io."""
     H = Hostile
-    cases = [
-        # GLOBAL, protocols 0-3, os / posix / nt / subprocess / builtins
+    return [
         H(
             "global-os.system-p0",
             lambda s: glob("os", "system") + MARK + ustr0(shell_cmd(s)) + b"tR.",
@@ -485,6 +485,13 @@ def _hand_cases() -> list[Hostile]:
             lambda s: stream(call(glob("io", "open"), ustr(s), ustr("w"))),
             names_global("io.open", "GLOBAL"),
         ),
+    ]
+
+
+def _global_chain_cases() -> list[Hostile]:
+    """GLOBAL gadgets that reach os.system through an allowed-looking callable."""
+    H = Hostile
+    return [
         H(
             "global-builtins.getattr-chain-p2",
             lambda s: stream(
@@ -523,7 +530,13 @@ def _hand_cases() -> list[Hostile]:
             ),
             names_global("pickle.loads", "GLOBAL"),
         ),
-        # STACK_GLOBAL, protocols 4-5
+    ]
+
+
+def _stack_global_cases() -> list[Hostile]:
+    """STACK_GLOBAL, protocols 4-5, with literal names."""
+    H = Hostile
+    return [
         H(
             "stack_global-builtins.eval-p4",
             lambda s: stream(
@@ -590,7 +603,13 @@ def _hand_cases() -> list[Hostile]:
             ),
             names_global("posix.system", "STACK_GLOBAL"),
         ),
-        # STACK_GLOBAL with computed names
+    ]
+
+
+def _computed_stack_global_cases() -> list[Hostile]:
+    """STACK_GLOBAL whose names are computed, not literals."""
+    H = Hostile
+    return [
         H(
             "stack_global-computed-dup-pop",
             lambda s: stream(
@@ -650,7 +669,13 @@ def _hand_cases() -> list[Hostile]:
             _memoize_confusion,
             names_global("os.system", "STACK_GLOBAL"),
         ),
-        # NumPy-internal gadgets
+    ]
+
+
+def _numpy_call_cases() -> list[Hostile]:
+    """NumPy-internal gadgets called directly."""
+    H = Hostile
+    return [
         H(
             "numpy-load",
             lambda s: stream(call(glob("numpy", "load"), ustr(s))),
@@ -696,6 +721,13 @@ def _hand_cases() -> list[Hostile]:
             ),
             names_global("numpy.frompyfunc"),
         ),
+    ]
+
+
+def _numpy_class_cases() -> list[Hostile]:
+    """NumPy-internal gadgets: libraries and classes given to reconstructors."""
+    H = Hostile
+    return [
         H(
             "numpy-ctypeslib.load_library",
             lambda s: stream(
@@ -744,7 +776,13 @@ def _hand_cases() -> list[Hostile]:
             names_global("numpy.ma.core._mareconstruct"),
             runs=False,
         ),
-        # instantiating opcodes
+    ]
+
+
+def _instantiating_cases() -> list[Hostile]:
+    """The instantiating opcodes (INST, OBJ, NEWOBJ, NEWOBJ_EX)."""
+    H = Hostile
+    return [
         H(
             "inst-os.system",
             lambda s: MARK + ustr0(shell_cmd(s)) + b"ios\nsystem\n.",
@@ -783,7 +821,13 @@ def _hand_cases() -> list[Hostile]:
             at_opcode(UnsafeFileError, "NEWOBJ_EX"),
             runs=False,
         ),
-        # persistent ids and out-of-band buffers
+    ]
+
+
+def _persid_buffer_ext_cases() -> list[Hostile]:
+    """Persistent ids, out-of-band buffers and the extension registry."""
+    H = Hostile
+    return [
         H(
             "persid",
             lambda s: b"P" + shell_cmd(s).encode() + b"\n.",
@@ -815,7 +859,19 @@ def _hand_cases() -> list[Hostile]:
             runs=False,
         ),
     ]
-    return cases
+
+
+def _hand_cases() -> list[Hostile]:
+    return (
+        _global_cases()
+        + _global_chain_cases()
+        + _stack_global_cases()
+        + _computed_stack_global_cases()
+        + _numpy_call_cases()
+        + _numpy_class_cases()
+        + _instantiating_cases()
+        + _persid_buffer_ext_cases()
+    )
 
 
 HOSTILE: list[Hostile] = _hand_cases() + _reduce_cases()
