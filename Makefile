@@ -43,6 +43,7 @@ check: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --config-file tests/mypy.ini
 	$(VENV)/bin/mypy --config-file tests/typing/mypy.ini tests/typing
 	$(VENV)/bin/lint-imports --no-cache
 

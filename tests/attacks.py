@@ -20,9 +20,10 @@ import struct
 import sys
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,15 +37,18 @@ from hostile import (
     npy_header,
     npz_bytes,
 )
-from safenpz._exceptions import (
+from safenpz import (
     FormatError,
     LimitError,
     UnsafeFileError,
     UnstorableError,
 )
-from safenpz._sniff import PICKLE_FIRST_BYTES as _PICKLE_FIRST_BYTES
 
 __all__ = ["ATTACKS", "Attack", "markdown_table"]
+
+#: The bytes a bare pickle file may start with, as :func:`safenpz.load` decides
+#: (tests/internal/test_sniff.py checks this is the sniffer's own set).
+PICKLE_FIRST_BYTES = frozenset(b"\x80(]})cIJKLMFGNSUVXT")
 
 Action = str  # "load" (read every member), "load-path", "load-pipe", "scan",
 # "save" (load every member, then safenpz.save it), "convert" (to .npz),
@@ -62,7 +66,7 @@ class Attack:
     action: Action = "load"
 
 
-def _npy(arr: object) -> bytes:
+def _npy(arr: Any) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr)
     return buf.getvalue()
@@ -73,7 +77,7 @@ def _as_bare_pickle(expect: Callable[[bytes], Expected]) -> Callable[[bytes], Ex
     one (as load decides); any other file is not a pickle at all."""
 
     def outcome(data: bytes) -> Expected:
-        if data[:1] and data[0] in _PICKLE_FIRST_BYTES:
+        if data[:1] and data[0] in PICKLE_FIRST_BYTES:
             return expect(data)
         return Expected(FormatError, None, None, ("not a .npy, .npz or pickle",))
 
@@ -224,53 +228,64 @@ def _manifest(text: str, **members: bytes) -> bytes:
 _DOC = '{"format": "safenpz", "version": 1, "arrays": {"x": {"kind": "ragged"}}}'
 
 
-def _issue8() -> list[Attack]:
-    def fmt(*words: str) -> Callable[[bytes], Expected]:
-        return lambda d: Expected(FormatError, None, None, words)
+def _fmt(*words: str) -> Callable[[bytes], Expected]:
+    """FormatError whose message contains `words`."""
+    return lambda d: Expected(FormatError, None, None, words)
 
-    def lim(*words: str) -> Callable[[bytes], Expected]:
-        return lambda d: Expected(LimitError, None, None, words)
 
-    def unsafe(*words: str) -> Callable[[bytes], Expected]:
-        return lambda d: Expected(UnsafeFileError, None, None, words)
+def _lim(*words: str) -> Callable[[bytes], Expected]:
+    """LimitError whose message contains `words`."""
+    return lambda d: Expected(LimitError, None, None, words)
 
-    small_pickle = np.array([[1, 2], [3]], dtype=object).dumps()
+
+def _unsafe(*words: str) -> Callable[[bytes], Expected]:
+    """UnsafeFileError whose message contains `words`."""
+    return lambda d: Expected(UnsafeFileError, None, None, words)
+
+
+def _unstorable(*words: str) -> Callable[[bytes], Expected]:
+    """UnstorableError whose message contains `words`."""
+    return lambda d: Expected(UnstorableError, None, None, words)
+
+
+def _issue8_headers() -> list[Attack]:
+    """Issue 8: .npy headers whose shapes or zero-width dtypes claim too much."""
     return [
         Attack(
             "issue8/shape-4000-digit-dimension",
             ".npy header whose shape has a 4000-digit dimension",
             lambda s: _header("(" + "9" * 4000 + ",)"),
-            fmt("bad shape", "2**63"),
+            _fmt("bad shape", "2**63"),
         ),
         Attack(
             "issue8/shape-two-3000-digit-dimensions",
             ".npy header whose shape has two 3000-digit dimensions",
             lambda s: _header("(" + "7" * 3000 + ", " + "8" * 3000 + ")"),
-            fmt("bad shape"),
+            _fmt("bad shape"),
         ),
         Attack(
             "issue8/shape-0-by-2**63",
             ".npy header with shape (0, 2**63)",
             lambda s: _header(f"(0, {2**63})"),
-            fmt("bad shape", "2**63"),
+            _fmt("bad shape", "2**63"),
         ),
         Attack(
             "issue8/shape-product-past-2**63",
             ".npy header whose dimensions multiply past 2**63",
             lambda s: _header(f"({2**40}, {2**40})"),
-            fmt("bad shape", "multiply"),
+            _fmt("bad shape", "multiply"),
         ),
         Attack(
             "issue8/U0-times-1e9-npy",
             ".npy of dtype U0 and 10**9 elements (no data)",
             lambda s: _header("(1000000000,)", "<U0"),
-            lim("max_items"),
+            _lim("max_items"),
         ),
         Attack(
             "issue8/U0-times-1e9-npz",
             ".npz member of dtype U0 and 10**9 elements",
             lambda s: npz_bytes({"x.npy": _header("(1000000000,)", "<U0")}),
-            lim("max_items"),
+            _lim("max_items"),
         ),
         Attack(
             "issue8/S0-in-npz",
@@ -278,11 +293,17 @@ def _issue8() -> list[Attack]:
             lambda s: npz_bytes({"x.npy": _header("(5,)", "|S0")}),
             None,
         ),
+    ]
+
+
+def _issue8_archives() -> list[Attack]:
+    """Issue 8: archive names, the safenpz manifest, zip overlap."""
+    return [
         Attack(
             "issue8/x-and-x.npy-hostile-x",
             ".npz with benign x.npy and hostile x (np.load(f)['x'] runs x)",
             _x_and_x_npy,
-            unsafe("member 'x'", "system"),
+            _unsafe("member 'x'", "system"),
         ),
         Attack(
             "issue8/manifest-hides-raw-member",
@@ -295,13 +316,13 @@ def _issue8() -> list[Attack]:
                     "x.offsets": _npy(np.array([0, 3])),
                 },
             ),
-            fmt("hide"),
+            _fmt("hide"),
         ),
         Attack(
             "issue8/manifest-json-200k-deep",
             "safenpz manifest of 200,000 nested JSON arrays",
             lambda s: _manifest('{"arrays": ' + "[" * 200_000),
-            fmt("nested too deeply"),
+            _fmt("nested too deeply"),
         ),
         Attack(
             "issue8/manifest-with-non-npy-member",
@@ -314,14 +335,21 @@ def _issue8() -> list[Attack]:
                     "x": _npy(np.arange(2)),
                 }
             ),
-            fmt("not a .npy member"),
+            _fmt("not a .npy member"),
         ),
         Attack(
             "issue8/overlap-via-local-extra-field",
             "zip members overlapping through a local header's extra field",
             _overlap_by_local_extra,
-            fmt("overlap"),
+            _fmt("overlap"),
         ),
+    ]
+
+
+def _issue8_reads() -> list[Attack]:
+    """Issue 8: bounded reads (path, pipe, scan) and files that are not pickles."""
+    small_pickle = np.array([[1, 2], [3]], dtype=object).dumps()
+    return [
         Attack(
             "issue8/bare-pickle-by-path-under-2GB",
             "small bare pickle read by path under a 2 GB address-space cap",
@@ -347,14 +375,14 @@ def _issue8() -> list[Attack]:
             "issue8/scan-hostile-npz-member-x",
             "scan of an .npz whose member x (next to x.npy) is hostile",
             _x_and_x_npy,
-            unsafe("system"),
+            _unsafe("system"),
             "scan",
         ),
         Attack(
             "issue8/plain-text-file",
             "a text file given to load (not a pickle, not unsafe)",
             lambda s: b"Only some text, no pickle here.\n",
-            fmt(),
+            _fmt(),
         ),
         Attack(
             "issue8/nested-json-in-manifest-member-1MB",
@@ -363,15 +391,21 @@ def _issue8() -> list[Attack]:
                 {"__safenpz__.npy": _npy(np.array(" " * (2 << 20)))},
                 zipfile.ZIP_DEFLATED,
             ),
-            fmt("larger than"),
+            _fmt("larger than"),
         ),
     ]
+
+
+def _issue8() -> list[Attack]:
+    return _issue8_headers() + _issue8_archives() + _issue8_reads()
 
 
 _M61 = 2**61 - 1  # ints k * _M61 + 1 all share one hash value
 
 
-def _tree(nodes: list[list[object]], leaves: dict[str, bytes] | None = None) -> bytes:
+def _tree(
+    nodes: Sequence[Sequence[object]], leaves: dict[str, bytes] | None = None
+) -> bytes:
     """An .npz holding the safenpz tree ``x`` with this node table."""
     table = np.frombuffer(json.dumps(nodes).encode(), dtype=np.uint8)
     doc = {
@@ -399,9 +433,6 @@ def _colliding_dict(n: int) -> bytes:
 def _review() -> list[Attack]:
     """Adversarial review of issue 8 (safenpz trees): hash collisions, and
     node tables that scan must refuse as load does."""
-
-    def fmt(*words: str) -> Callable[[bytes], Expected]:
-        return lambda d: Expected(FormatError, None, None, words)
 
     leaf_obj = {"x.0": _npy(np.array([[1], [2, 3]], dtype=object))}
     cases = [
@@ -469,8 +500,8 @@ def _review() -> list[Attack]:
     ]
     out = []
     for key, what, build, words in cases:
-        out.append(Attack(f"review8/{key}", what, build, fmt(*words)))
-        out.append(Attack(f"review8/scan-{key}", what, build, fmt(), "scan"))
+        out.append(Attack(f"review8/{key}", what, build, _fmt(*words)))
+        out.append(Attack(f"review8/scan-{key}", what, build, _fmt(), "scan"))
     return out
 
 
@@ -491,35 +522,29 @@ def _memo_cube(side: int, levels: int) -> list[object]:
     return value
 
 
-def _save() -> list[Attack]:
-    """Adversarial review of issue 8, second part: saving or converting data
-    that loaded fine must stay bounded (shared references expand when
-    stored as copies) and raise only safenpz errors."""
+def _tree_table(text: str) -> bytes:
+    """An .npz holding the safenpz tree ``x`` with this node table text."""
+    entry = {"x": {"kind": "tree", "leaves": 0}}
+    doc = json.dumps({"format": "safenpz", "version": 1, "arrays": entry})
+    table = np.frombuffer(text.encode(), dtype=np.uint8)
+    return _manifest(doc, **{"x.tree": _npy(table)})
 
-    def lim(*words: str) -> Callable[[bytes], Expected]:
-        return lambda d: Expected(LimitError, None, None, words)
 
-    def unstorable(*words: str) -> Callable[[bytes], Expected]:
-        return lambda d: Expected(UnstorableError, None, None, words)
-
-    def tree_table(text: str) -> bytes:
-        entry = {"x": {"kind": "tree", "leaves": 0}}
-        doc = json.dumps({"format": "safenpz", "version": 1, "arrays": entry})
-        table = np.frombuffer(text.encode(), dtype=np.uint8)
-        return _manifest(doc, **{"x.tree": _npy(table)})
-
+def _save_expansion() -> list[Attack]:
+    """Shared references that expand when stored as copies, saved and
+    converted."""
     mib = b"b" * 2**20
     big = (
         "issue8-save/shared-1000^4-nested-list",
         "memo-shared 4-level nested list, 1000 references a level (1e12 nodes)",
         lambda s: _object_npy(_memo_cube(1000, 4)),
-        lim("more than 1,048,576 nodes"),
+        _lim("more than 1,048,576 nodes"),
     )
     text = (
         "issue8-save/500k-refs-to-one-1MiB-string",
         "500,000 references to one 1 MiB string",
         lambda s: _object_npy(["s" * 2**20] * 500_000),
-        lim("characters of strings and bytes"),
+        _lim("characters of strings and bytes"),
     )
     cases = [
         big,
@@ -528,54 +553,58 @@ def _save() -> list[Attack]:
             "issue8-save/500k-refs-to-one-1MiB-bytes",
             "500,000 references to one 1 MiB bytes object",
             lambda s: _object_npy([mib] * 500_000),
-            lim("characters of strings and bytes"),
+            _lim("characters of strings and bytes"),
         ),
         (
             "issue8-save/100k-refs-to-one-8MiB-array",
             "100,000 references to one 8 MiB float array",
             lambda s: _object_npy([np.zeros(2**20)] * 100_000),
-            lim("bytes of copies"),
+            _lim("bytes of copies"),
         ),
     ]
-    out = [
+    return [
         Attack(f"{key}-{action}", what, build, expect, action)
         for key, what, build, expect in cases
         for action in ("save", "convert")
     ]
-    out += [
+
+
+def _save_refusals() -> list[Attack]:
+    """What Parquet or .npz cannot hold is refused (or, for names, stored)."""
+    return [
         Attack(
             "issue8-save/parquet-structured-dtype",
             "structured-dtype column converted to Parquet (pyarrow refuses it)",
             lambda s: _npy(np.zeros(3, dtype=[("a", "<i4"), ("b", "<f8")])),
-            unstorable("Parquet", "pyarrow refuses"),
+            _unstorable("Parquet", "pyarrow refuses"),
             "convert-parquet",
         ),
         Attack(
             "issue8-save/parquet-complex-dtype",
             "complex column converted to Parquet (pyarrow refuses it)",
             lambda s: _npy(np.zeros(3, dtype=np.complex128)),
-            unstorable("Parquet", "pyarrow refuses"),
+            _unstorable("Parquet", "pyarrow refuses"),
             "convert-parquet",
         ),
         Attack(
             "issue8-save/parquet-U0-shape-0-by-2**62",
             "U0 column of shape (0, 2**62) converted to Parquet",
             lambda s: _header(f"(0, {2**62})", "<U0"),
-            unstorable("Parquet", "pyarrow refuses"),
+            _unstorable("Parquet", "pyarrow refuses"),
             "convert-parquet",
         ),
         Attack(
             "issue8-save/parquet-dict-column",
             "object column of dicts converted to Parquet",
             lambda s: _object_npy({"a": 1}),
-            unstorable("not a list of numeric rows"),
+            _unstorable("not a list of numeric rows"),
             "convert-parquet",
         ),
         Attack(
             "issue8-save/npz-member-named-a/b",
             "archive member named 'a/b.npy' converted to .npz",
             lambda s: npz_bytes({"a/b.npy": _npy(np.arange(3))}),
-            unstorable("'a/b'", "not allowed"),
+            _unstorable("'a/b'", "not allowed"),
             "convert",
         ),
         Attack(
@@ -590,21 +619,33 @@ def _save() -> list[Attack]:
             None,
             "convert",
         ),
+    ]
+
+
+def _save_tree_tables() -> list[Attack]:
+    """A node table too large to parse, for load and for scan."""
+    return [
         Attack(
             "issue8-save/tree-table-20M-empty-lists",
             "tree node table of 20 million empty JSON arrays (1.3 GB parsed)",
-            lambda s: tree_table("[" + "[]," * (20 * 2**20) + "[]]"),
+            lambda s: _tree_table("[" + "[]," * (20 * 2**20) + "[]]"),
             lambda d: Expected(FormatError, None, None, ("JSON values",)),
         ),
         Attack(
             "issue8-save/scan-tree-table-20M-empty-lists",
             "tree node table of 20 million empty JSON arrays (1.3 GB parsed)",
-            lambda s: tree_table("[" + "[]," * (20 * 2**20) + "[]]"),
+            lambda s: _tree_table("[" + "[]," * (20 * 2**20) + "[]]"),
             lambda d: Expected(FormatError, None, None, ()),
             "scan",
         ),
     ]
-    return out
+
+
+def _save() -> list[Attack]:
+    """Adversarial review of issue 8, second part: saving or converting data
+    that loaded fine must stay bounded (shared references expand when
+    stored as copies) and raise only safenpz errors."""
+    return _save_expansion() + _save_refusals() + _save_tree_tables()
 
 
 ATTACKS: list[Attack] = _hostile() + _malformed() + _issue8() + _review() + _save()

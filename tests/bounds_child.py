@@ -27,12 +27,8 @@ def _alarm(signum: int, frame: Any) -> None:
 
 
 def _run(action: str, data: bytes, work: Path) -> None:
-    from safenpz._convert import convert
-    from safenpz._exceptions import FormatError, UnsafeFileError
-    from safenpz._npy import load
-    from safenpz._npzfile import NpzFile
-    from safenpz._save import save_arrays
-    from safenpz._scan import scan_path
+    from safenpz import FormatError, NpzFile, UnsafeFileError, convert, load, scan_path
+    from safenpz._save import save_arrays  # any member name, even "compress"
 
     if action in ("load", "save"):
         obj = load(data)
@@ -87,7 +83,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     sys.setrecursionlimit(10_000)
     from attacks import ATTACKS
-    from safenpz._exceptions import SafenpzError
+    from safenpz import SafenpzError
 
     signal.signal(signal.SIGALRM, _alarm)
     for index in indices:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,13 @@ def sentinel(tmp_path: Path) -> Path:
     path = tmp_path / "sentinel"
     assert not path.exists()
     return path
+
+
+@pytest.fixture
+def no_pyarrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``import pyarrow`` fail as if the extra were not installed."""
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
 
 
 @dataclass
@@ -76,7 +85,7 @@ def measure() -> Callable[..., AbstractContextManager[Measured]]:
 
 def _keras_rows(
     rng: object, n: int, *, vocab: int, max_len: int, empty: bool, width: int | None
-) -> object:
+) -> Any:
     import numpy as np
 
     assert isinstance(rng, np.random.Generator)
@@ -120,7 +129,12 @@ class KerasDataFiles:
         import numpy as np
 
         rng = np.random.default_rng(seed)
-        opts = {"vocab": vocab, "max_len": max_len, "empty": empty, "width": width}
+        opts: dict[str, Any] = {
+            "vocab": vocab,
+            "max_len": max_len,
+            "empty": empty,
+            "width": width,
+        }
         path = self.root / name
         writer = np.savez_compressed if compressed else np.savez
         writer(
@@ -147,7 +161,12 @@ class KerasDataFiles:
         import numpy as np
 
         rng = np.random.default_rng(seed)
-        opts = {"vocab": vocab, "max_len": max_len, "empty": empty, "width": width}
+        opts: dict[str, Any] = {
+            "vocab": vocab,
+            "max_len": max_len,
+            "empty": empty,
+            "width": width,
+        }
         path = self.root / name
         np.savez_compressed(
             path,

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from safenpz._exceptions import (
+from safenpz import (
     FormatError,
     LimitError,
     SafenpzError,
@@ -109,7 +109,7 @@ def intop(i: int) -> bytes:
         return b"M" + struct.pack("<H", i)
     if -(2**31) <= i < 2**31:
         return b"J" + struct.pack("<i", i)
-    raw = pickle.encode_long(i)  # type: ignore[attr-defined]
+    raw = pickle.encode_long(i)
     return b"\x8a" + bytes([len(raw)]) + raw
 
 
@@ -187,6 +187,7 @@ def global_sites(data: bytes) -> list[Site]:
     top2: list[object] = [None, None]
     memo: dict[int, object] = {}
     for op, arg, pos in pickletools.genops(data):
+        assert pos is not None  # genops on bytes knows every offset
         name = op.name
         if name in ("GLOBAL", "INST"):
             assert isinstance(arg, str)
@@ -435,10 +436,10 @@ def _memoize_confusion(s: str) -> bytes:
     return stream(body, 4)
 
 
-def _hand_cases() -> list[Hostile]:
+def _global_cases() -> list[Hostile]:
+    """GLOBAL, protocols 0-3: os / posix / nt / subprocess / builtins / io."""
     H = Hostile
-    cases = [
-        # GLOBAL, protocols 0-3, os / posix / nt / subprocess / builtins
+    return [
         H(
             "global-os.system-p0",
             lambda s: glob("os", "system") + MARK + ustr0(shell_cmd(s)) + b"tR.",
@@ -484,6 +485,13 @@ def _hand_cases() -> list[Hostile]:
             lambda s: stream(call(glob("io", "open"), ustr(s), ustr("w"))),
             names_global("io.open", "GLOBAL"),
         ),
+    ]
+
+
+def _global_chain_cases() -> list[Hostile]:
+    """GLOBAL gadgets that reach os.system through an allowed-looking callable."""
+    H = Hostile
+    return [
         H(
             "global-builtins.getattr-chain-p2",
             lambda s: stream(
@@ -522,7 +530,13 @@ def _hand_cases() -> list[Hostile]:
             ),
             names_global("pickle.loads", "GLOBAL"),
         ),
-        # STACK_GLOBAL, protocols 4-5
+    ]
+
+
+def _stack_global_cases() -> list[Hostile]:
+    """STACK_GLOBAL, protocols 4-5, with literal names."""
+    H = Hostile
+    return [
         H(
             "stack_global-builtins.eval-p4",
             lambda s: stream(
@@ -589,7 +603,13 @@ def _hand_cases() -> list[Hostile]:
             ),
             names_global("posix.system", "STACK_GLOBAL"),
         ),
-        # STACK_GLOBAL with computed names
+    ]
+
+
+def _computed_stack_global_cases() -> list[Hostile]:
+    """STACK_GLOBAL whose names are computed, not literals."""
+    H = Hostile
+    return [
         H(
             "stack_global-computed-dup-pop",
             lambda s: stream(
@@ -649,7 +669,13 @@ def _hand_cases() -> list[Hostile]:
             _memoize_confusion,
             names_global("os.system", "STACK_GLOBAL"),
         ),
-        # NumPy-internal gadgets
+    ]
+
+
+def _numpy_call_cases() -> list[Hostile]:
+    """NumPy-internal gadgets called directly."""
+    H = Hostile
+    return [
         H(
             "numpy-load",
             lambda s: stream(call(glob("numpy", "load"), ustr(s))),
@@ -695,6 +721,13 @@ def _hand_cases() -> list[Hostile]:
             ),
             names_global("numpy.frompyfunc"),
         ),
+    ]
+
+
+def _numpy_class_cases() -> list[Hostile]:
+    """NumPy-internal gadgets: libraries and classes given to reconstructors."""
+    H = Hostile
+    return [
         H(
             "numpy-ctypeslib.load_library",
             lambda s: stream(
@@ -743,7 +776,13 @@ def _hand_cases() -> list[Hostile]:
             names_global("numpy.ma.core._mareconstruct"),
             runs=False,
         ),
-        # instantiating opcodes
+    ]
+
+
+def _instantiating_cases() -> list[Hostile]:
+    """The instantiating opcodes (INST, OBJ, NEWOBJ, NEWOBJ_EX)."""
+    H = Hostile
+    return [
         H(
             "inst-os.system",
             lambda s: MARK + ustr0(shell_cmd(s)) + b"ios\nsystem\n.",
@@ -782,7 +821,13 @@ def _hand_cases() -> list[Hostile]:
             at_opcode(UnsafeFileError, "NEWOBJ_EX"),
             runs=False,
         ),
-        # persistent ids and out-of-band buffers
+    ]
+
+
+def _persid_buffer_ext_cases() -> list[Hostile]:
+    """Persistent ids, out-of-band buffers and the extension registry."""
+    H = Hostile
+    return [
         H(
             "persid",
             lambda s: b"P" + shell_cmd(s).encode() + b"\n.",
@@ -814,7 +859,19 @@ def _hand_cases() -> list[Hostile]:
             runs=False,
         ),
     ]
-    return cases
+
+
+def _hand_cases() -> list[Hostile]:
+    return (
+        _global_cases()
+        + _global_chain_cases()
+        + _stack_global_cases()
+        + _computed_stack_global_cases()
+        + _numpy_call_cases()
+        + _numpy_class_cases()
+        + _instantiating_cases()
+        + _persid_buffer_ext_cases()
+    )
 
 
 HOSTILE: list[Hostile] = _hand_cases() + _reduce_cases()
@@ -1068,6 +1125,31 @@ def npy_header(
     return b"\x93NUMPY" + bytes(version) + len(raw).to_bytes(width, "little") + raw
 
 
+#: ``.npy`` header dict texts NumPy never writes: ``load`` refuses each with a
+#: FormatError about the header (written with ``npy_header(text=...)``).
+BAD_HEADERS: dict[str, str] = {
+    "missing-shape": "{'descr': '<i8', 'fortran_order': False}",
+    "extra-key": "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), 'x': 1}",
+    "not-a-dict": "[('descr', '<i8')]",
+    "negative-dim": "{'descr': '<i8', 'fortran_order': False, 'shape': (-1,)}",
+    "float-dim": "{'descr': '<i8', 'fortran_order': False, 'shape': (1.0,)}",
+    "bool-dim": "{'descr': '<i8', 'fortran_order': False, 'shape': (True,)}",
+    "shape-list": "{'descr': '<i8', 'fortran_order': False, 'shape': [1]}",
+    "shape-int": "{'descr': '<i8', 'fortran_order': False, 'shape': 1}",
+    "fortran-str": "{'descr': '<i8', 'fortran_order': 'no', 'shape': (1,)}",
+    "fortran-int": "{'descr': '<i8', 'fortran_order': 0, 'shape': (1,)}",
+    "descr-unknown": "{'descr': '<q9', 'fortran_order': False, 'shape': (1,)}",
+    "descr-int": "{'descr': 8, 'fortran_order': False, 'shape': (1,)}",
+    "descr-bad-field": "{'descr': [('a', 'zz')], 'fortran_order': False, "
+    "'shape': (1,)}",
+    "syntax-error": "{'descr': '<i8', 'fortran_order': False, 'shape': (1,}",
+    "call": "{'descr': str(1), 'fortran_order': False, 'shape': (1,)}",
+    "deep-nesting": "[" * 3000 + "]" * 3000,
+    "empty": "",
+    "65-dims": "{'descr': '<i8', 'fortran_order': False, 'shape': (" + "1," * 65 + ")}",
+}
+
+
 def npy_bytes(body: bytes, **header: object) -> bytes:
     """`body` after an object-dtype (by default) ``.npy`` header."""
     return npy_header(**header) + body  # type: ignore[arg-type]
@@ -1180,6 +1262,15 @@ def obj_array(items: list[Any], shape: tuple[int, ...] | None = None) -> np.ndar
     for i, item in enumerate(items):
         arr[i] = item
     return arr if shape is None else arr.reshape(shape)
+
+
+def hostile_npy_bytes(sentinel: str | Path) -> bytes:
+    """An object-array ``.npy`` whose pickle would run ``touch <sentinel>``
+    (byte for byte what ``safenpz demo`` writes as its hostile file)."""
+    import os
+
+    cmd = f"touch {sentinel}"
+    return npy_bytes(pickle.dumps(obj_array([_Reduce(os.system, cmd)]), protocol=2))
 
 
 # --------------------------------------------------------------------------

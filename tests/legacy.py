@@ -52,7 +52,7 @@ import collections
 import io
 import struct
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from operator import length_hint
@@ -266,23 +266,7 @@ class _Writer:
         self.commit_frame()
         if isinstance(obj, _Global):
             obj = self.intern(obj)  # one object per global, as in a module
-        if obj is None:
-            self.write(b"N")
-            return
-        if obj is True or obj is False:
-            self.save_bool(obj)
-            return
-        if type(obj) is int:
-            self.save_int(obj)
-            return
-        if type(obj) is float:
-            if self.bin:
-                self.write(b"G" + struct.pack(">d", obj))
-            else:
-                self.write(b"F" + repr(obj).encode() + b"\n")
-            return
-        if type(obj) is tuple and not obj:
-            self.write(b")" if self.bin else b"(t")
+        if self._save_atom(obj):
             return
         if id(obj) in self.memo and self._looked_up(obj):
             self.write(self.get_op(self.memo[id(obj)]))
@@ -291,27 +275,30 @@ class _Writer:
             self.save_global(obj)
         elif isinstance(obj, _Reduce):
             self.save_reduce(obj)
-        elif type(obj) is Unicode or type(obj) is str:
-            self.save_str(obj)
-        elif type(obj) is bytes:
-            self.save_bytes(obj)
-        elif type(obj) is bytearray:
-            self.save_bytearray(obj)
-        elif type(obj) is tuple:
-            self.save_tuple(obj)
-        elif type(obj) is list:
-            self.save_list(obj)
-        elif type(obj) is dict:
-            self.save_dict(obj)
-        elif type(obj) is collections.OrderedDict:
-            self.save_ordered_dict(obj)
-        elif isinstance(obj, np.ndarray) and type(obj) is np.ndarray:
-            self.save_reduce(self.reduce_array(obj))
+        elif type(obj) in _SAVERS:
+            _SAVERS[type(obj)](self, obj)
         elif isinstance(obj, np.dtype):
             self.save_reduce(self.reduce_dtype(obj))
         else:
             msg = f"legacy writer: cannot write {type(obj).__name__}"
             raise TypeError(msg)
+
+    def _save_atom(self, obj: Any) -> bool:
+        """Write `obj` if it is a value never memoised (None, bools, ints,
+        floats, the empty tuple); say whether it was."""
+        if obj is None:
+            self.write(b"N")
+        elif obj is True or obj is False:
+            self.save_bool(obj)
+        elif type(obj) is int:
+            self.save_int(obj)
+        elif type(obj) is float:
+            self.save_float(obj)
+        elif type(obj) is tuple and not obj:
+            self.write(b")" if self.bin else b"(t")
+        else:
+            return False
+        return True
 
     def _looked_up(self, obj: Any) -> bool:
         """Python 3 looks every object up in the memo; cPickle only those with
@@ -325,6 +312,12 @@ class _Writer:
             self.write(b"\x88" if obj else b"\x89")
         else:
             self.write(b"I01\n" if obj else b"I00\n")
+
+    def save_float(self, obj: float) -> None:
+        if self.bin:
+            self.write(b"G" + struct.pack(">d", obj))
+        else:
+            self.write(b"F" + repr(obj).encode() + b"\n")
 
     def save_int(self, obj: int) -> None:
         if self.bin and -(2**31) <= obj < 2**31:
@@ -463,6 +456,9 @@ class _Writer:
         )
         self.save_reduce(red)
 
+    def save_array(self, arr: np.ndarray) -> None:
+        self.save_reduce(self.reduce_array(arr))
+
     def batch(
         self,
         items: Iterable[Any],
@@ -475,37 +471,56 @@ class _Writer:
     ) -> None:
         """APPENDS/SETITEMS batches: CPython 3's ``batch_*_exact`` for exact
         lists and dicts, else (Python 2, iterators) the generic form."""
-
-        def emit(x: Any) -> None:
-            if pairs:
-                self.save(x[0])
-                self.save(x[1])
-            else:
-                self.save(x)
-
+        emit = self._save_pair if pairs else self.save
         if not self.bin:
             for x in items:
                 emit(x)
                 self.write(one)
+        elif exact and not self.py2:
+            self._batch_exact(items, one, many, size, emit, pairs=pairs)
+        else:
+            self._batch_generic(items, one, many, emit)
+
+    def _save_pair(self, kv: tuple[Any, Any]) -> None:
+        self.save(kv[0])
+        self.save(kv[1])
+
+    def _batch_exact(
+        self,
+        items: Iterable[Any],
+        one: bytes,
+        many: bytes,
+        size: int,
+        emit: Callable[[Any], None],
+        *,
+        pairs: bool,
+    ) -> None:
+        """CPython 3's batch_list_exact / batch_dict_exact."""
+        if size == 1:
+            emit(next(iter(items)))
+            self.write(one)
             return
-        if exact and not self.py2:
-            # CPython 3's batch_list_exact / batch_dict_exact
-            if size == 1:
-                emit(next(iter(items)))
-                self.write(one)
+        if size == 0:
+            return
+        it = iter(items)
+        while True:
+            chunk = list(islice(it, _BATCH))
+            self.write(b"(")
+            for x in chunk:
+                emit(x)
+            self.write(many)
+            # lists stop after the last item; dicts only after a short batch
+            if len(chunk) < _BATCH or (not pairs and length_hint(it) == 0):
                 return
-            if size == 0:
-                return
-            it = iter(items)
-            while True:
-                chunk = list(islice(it, _BATCH))
-                self.write(b"(")
-                for x in chunk:
-                    emit(x)
-                self.write(many)
-                # lists stop after the last item; dicts only after a short batch
-                if len(chunk) < _BATCH or (not pairs and length_hint(it) == 0):
-                    return
+
+    def _batch_generic(
+        self,
+        items: Iterable[Any],
+        one: bytes,
+        many: bytes,
+        emit: Callable[[Any], None],
+    ) -> None:
+        """Batches of 1000: ``MARK items many``, a batch of one ``item one``."""
         it = iter(items)
         while True:
             chunk = list(islice(it, _BATCH))
@@ -549,14 +564,14 @@ class _Writer:
     def reduce_array(self, arr: np.ndarray) -> _Reduce:
         core = self.layout.core
         if self.proto >= 5 and not arr.dtype.hasobject:
-            rv = arr.__reduce_ex__(5)
+            rv: Any = arr.__reduce_ex__(5)
             if getattr(rv[0], "__name__", "") == "_frombuffer":
                 buf, dtype, shape, order = rv[1]
-                data = bytearray(buf.raw())
-                args = (data, dtype, shape, order)
+                raw = bytearray(buf.raw())
                 func = _Global(f"{core}.numeric", "_frombuffer")
-                return _Reduce(func, args, None, arr)
-        _func, (_cls, zero, b), state = arr.__reduce__()
+                return _Reduce(func, (raw, dtype, shape, order), None, arr)
+        reduced: Any = arr.__reduce__()
+        _func, (_cls, zero, b), state = reduced
         version, shape, dtype, fortran, data = state
         if self.py2:
             data = data if isinstance(data, list) else bytes(data)
@@ -569,10 +584,25 @@ class _Writer:
         )
 
     def reduce_dtype(self, dtype: np.dtype[Any]) -> _Reduce:
-        _cls, (name, align, copy), state = dtype.__reduce__()
+        reduced: Any = dtype.__reduce__()
+        _cls, (name, align, copy), state = reduced
         if self.layout.int_flags:
             align, copy = int(align), int(copy)
         return _Reduce(_Global("numpy", "dtype"), (name, align, copy), state, dtype)
+
+
+#: the writer of each exact type (a subclass is not written, except np.dtype's)
+_SAVERS: dict[type, Callable[[_Writer, Any], None]] = {
+    Unicode: _Writer.save_str,
+    str: _Writer.save_str,
+    bytes: _Writer.save_bytes,
+    bytearray: _Writer.save_bytearray,
+    tuple: _Writer.save_tuple,
+    list: _Writer.save_list,
+    dict: _Writer.save_dict,
+    collections.OrderedDict: _Writer.save_ordered_dict,
+    np.ndarray: _Writer.save_array,
+}
 
 
 def dumps(obj: Any, layout: Layout) -> bytes:

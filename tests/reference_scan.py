@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import pickletools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from safenpz._limits import DEFAULT_LIMITS
@@ -102,7 +102,7 @@ def _is_container(v: Any) -> bool:
 
 
 def _kids(v: Any) -> list[Any]:
-    return v[5] if isinstance(v, tuple) else v.kids  # type: ignore[no-any-return]
+    return v[5] if isinstance(v, tuple) else v.kids
 
 
 def _add(target: Any, items: list[Any]) -> None:
@@ -110,6 +110,21 @@ def _add(target: Any, items: list[Any]) -> None:
     holds the containers among `items`."""
     if isinstance(target, RNode):
         _kids(target).extend(i for i in items if _is_container(i))
+
+
+def _is_hashed(item: Any) -> bool:
+    """A value whose hashing costs: a tuple, or an int beyond +-(2**61 - 1)."""
+    return (isinstance(item, tuple) and bool(item) and item[0] == "T") or item == "BIG"
+
+
+def _extend(lst: Any, items: list[Any]) -> None:
+    """A list records what hashing its items would cost (``set(list)``)."""
+    if isinstance(lst, RList):
+        for item in items:
+            if _is_hashed(item):
+                _, s, b, _ = _value(item)
+                lst.size += s
+                lst.big += b
 
 
 def _graph_problem(root: Any, max_depth: int) -> str | None:
@@ -174,228 +189,353 @@ def _genops(data: bytes) -> Iterator[tuple[Any, Any, int]]:
         yield item  # type: ignore[misc]
 
 
-def reference_scan(
-    data: bytes,
-    max_depth: int = DEFAULT_LIMITS.max_depth,
-    max_items: int = DEFAULT_LIMITS.max_items,
-) -> tuple[str, str | None, int | None] | None:
-    n = len(data)
-    stack: list[Any] = []
-    marks: list[int] = []
-    memo: dict[int, Any] = {}
-    names: dict[int, Any] = {}  # memo index -> literal bytes (or None)
-    recent: list[Any] = []  # values of the pushes since the last other opcode
-    containers = 0
-    hashing = [0, 0]
-    first: tuple[str, str | None, int | None] | None = None
+Verdict = tuple[str, str | None, int | None] | None
+_UNPARSED: Verdict = ("format", None, None)
 
-    def note(kind: str, name: str, pos: int) -> None:
-        nonlocal first
-        if first is None:
-            first = (kind, name, pos)
 
-    def pop(k: int) -> list[Any]:
-        floor = marks[-1] if marks else 0
+class _Scan:
+    """The state of one reference scan. Each opcode goes to one small handler
+    (the dispatch tables below); a handler returns True when the scan ends
+    there (its verdict is the first problem noted)."""
+
+    def __init__(self, data: bytes, max_depth: int, max_items: int) -> None:
+        self.data = data
+        self.n = len(data)
+        self.max_depth = max_depth
+        self.max_items = max_items
+        self.stack: list[Any] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, Any] = {}
+        self.names: dict[int, Any] = {}  # memo index -> literal bytes (or None)
+        self.recent: list[Any] = []  # values of the pushes since the last other opcode
+        self.containers = 0
+        self.hashing = [0, 0]
+        self.first: Verdict = None
+        self.name = "?"
+        self.pos = 0
+
+    # -- the stack model ------------------------------------------------------
+
+    def note(self, kind: str, name: str, pos: int) -> None:
+        if self.first is None:
+            self.first = (kind, name, pos)
+
+    def pop(self, k: int) -> list[Any]:
+        stack = self.stack
+        floor = self.marks[-1] if self.marks else 0
         if len(stack) - k < floor:
             raise Problem(FORMAT)
         out = stack[len(stack) - k :]
         del stack[len(stack) - k :]
         return out
 
-    def top() -> Any:
-        if len(stack) <= (marks[-1] if marks else 0):
+    def top(self) -> Any:
+        if len(self.stack) <= (self.marks[-1] if self.marks else 0):
             raise Problem(FORMAT)
-        return stack[-1]
+        return self.stack[-1]
 
-    def make_tuple(items: list[Any]) -> Any:
+    def make_tuple(self, items: list[Any]) -> Any:
         kids = [i for i in items if _is_container(i)]
         h, s, b, lists = 0, 1, 0, []
         for item in items:
             ih, isz, ib, il = _value(item)
             h, s, b = max(h, ih), s + isz, b + ib
             lists += il
-        if h + 1 > max_depth + 1 or s > max_items:
+        if h + 1 > self.max_depth + 1 or s > self.max_items:
             raise Problem(LIMIT)
         return ("T", h + 1, s, b, lists, kids)
 
-    def charge(items: list[Any]) -> None:
+    def charge(self, items: list[Any]) -> None:
         for item in items:
-            if (isinstance(item, tuple) and item and item[0] == "T") or item == "BIG":
+            if _is_hashed(item):
                 _, s, b, _ = _value(item)
-                hashing[0] += s
-                hashing[1] += b
-        if hashing[0] > max_items:
+                self.hashing[0] += s
+                self.hashing[1] += b
+        if self.hashing[0] > self.max_items:
             raise Problem(LIMIT)
-        if hashing[1] > 4096:
+        if self.hashing[1] > 4096:
             raise Problem(FORMAT)
 
-    def extend(lst: Any, items: list[Any]) -> None:
-        if isinstance(lst, RList):
-            for item in items:
-                if (isinstance(item, tuple) and item and item[0] == "T") or (
-                    item == "BIG"
-                ):
-                    _, s, b, _ = _value(item)
-                    lst.size += s
-                    lst.big += b
+    def push_recent(self, value: Any) -> None:
+        self.recent = [*self.recent, value][-2:]
 
-    pos = 0
-    name = "?"
-    try:
-        for op, arg, pos in _genops(data):
-            name = op.name
-            if name in FORBIDDEN:
-                note("unsafe", name, pos)
-                if name == "INST":
-                    return first
-            if name in CONTAINERS:
-                containers += 1
-                if containers > max_items:
-                    note("limit", name, pos)
-            if name == "MARK":
-                marks.append(len(stack))
-                if len(marks) > max_depth:
-                    note("limit", name, pos)
-                recent = []
-                continue
-            if name in ("PUT", "GET"):  # text index: ASCII digits only
-                raw = data[pos + 1 : data.index(b"\n", pos)]
-                if not raw.isdigit() or len(raw) > 19:
-                    raise Problem(FORMAT)
-            if name in PUTS:
-                idx = len(memo) if name == "MEMOIZE" else int(arg)
-                if idx > n:
-                    raise Problem(FORMAT)
-                memo[idx] = top()
-                names[idx] = recent[-1] if recent else None
-                continue
-            if name == "FRAME":
-                if arg > n - pos - 9:
-                    raise Problem(FORMAT)
-                continue
-            if name == "PROTO":
-                if arg > 5:
-                    raise Problem(FORMAT)
-                recent = []
-                continue
-            if name == "STOP":
-                top()
-                tail = data[pos + 1 :]
-                if len(tail) > 16 or not set(tail) <= set(b" \t\r\n\x0b\x0c"):
-                    raise Problem(FORMAT)
-                graph = _graph_problem(stack[-1], max_depth)
-                if graph is not None:
-                    raise Problem(graph)
-                return first
-            if name in GETS:
-                if arg not in memo:
-                    raise Problem(FORMAT)
-                stack.append(memo[arg])
-                recent = [*recent, names.get(arg)][-2:]
-                continue
-            if name == "DUP":
-                stack.append(top())
-                recent = [*recent, recent[-1] if recent else None][-2:]
-                continue
-            if name in BINARY_STRINGS:
-                text = arg.encode("latin-1") if isinstance(arg, str) else arg
-                if name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"):
-                    text = arg.encode("utf-8", "surrogatepass")
-                stack.append("leaf")
-                recent = [*recent, text][-2:]
-                continue
-            if name == "GLOBAL":
-                module, _, qual = arg.partition(" ")
-                if (module, qual) not in SAFE_GLOBALS:
-                    note("unsafe", name, pos)
-                stack.append("SET" if (module, qual) in SETS else "leaf")
-            elif name == "STACK_GLOBAL":
-                lits = recent if len(recent) == 2 else [None, None]
-                if not all(isinstance(x, bytes) for x in lits):
-                    note("unsafe", name, pos)
-                    return first  # the scanner stops there
-                mod, qual = (_text(x) for x in lits)
-                if (mod, qual) not in SAFE_GLOBALS:
-                    note("unsafe", name, pos)
-                pop(2)
-                stack.append("SET" if (mod, qual) in SETS else "leaf")
-            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                stack.append(make_tuple(pop(int(name[-1]))))
-            elif name == "EMPTY_TUPLE":
-                stack.append(("T", 1, 1, 0, [], []))
-            elif name == "EMPTY_LIST":
-                stack.append(RList())
-            elif name in ("INT", "LONG", "LONG1", "LONG4"):
-                big = isinstance(arg, int) and abs(arg) >= BIG
-                stack.append("BIG" if big else "leaf")
-            elif name == "POP":
-                if marks and marks[-1] == len(stack):
-                    marks.pop()
-                else:
-                    pop(1)
-            elif name == "APPEND":
-                item = pop(1)
-                extend(top(), item)
-                _add(top(), item)
-            elif name == "SETITEM":
-                key, value = pop(2)
-                top()
-                charge([key])
-                _add(top(), [key, value])
-            elif name == "BUILD":
-                state = pop(1)
-                _add(top(), state)
-            elif name in ("EMPTY_DICT", "EMPTY_SET"):
-                stack.append(RNode())
-            elif name == "REDUCE":
-                fn, args = pop(2)
-                if fn == "SET" and isinstance(args, tuple) and args[0] == "T":
-                    hashing[0] += args[2] + sum(lst.size for lst in args[4])
-                    hashing[1] += args[3] + sum(lst.big for lst in args[4])
-                    charge([])
-                stack.append(RNode([args] if _is_container(args) else []))
-            elif pickletools.markobject in op.stack_before:
-                if not marks:
-                    raise Problem(FORMAT)
-                group = stack[marks[-1] :]
-                del stack[marks.pop() :]
-                if name == "TUPLE":
-                    stack.append(make_tuple(group))
-                elif name == "LIST":
-                    lst = RList()
-                    extend(lst, group)
-                    _add(lst, group)
-                    stack.append(lst)
-                elif name == "APPENDS":
-                    extend(top(), group)
-                    _add(top(), group)
-                elif name in ("DICT", "SETITEMS"):
-                    if name == "SETITEMS":
-                        _add(top(), group)
-                    charge(group[0::2])
-                    if name == "DICT":
-                        stack.append(RNode([i for i in group if _is_container(i)]))
-                elif name in ("FROZENSET", "ADDITEMS"):
-                    if name == "ADDITEMS":
-                        _add(top(), group)
-                    charge(group)
-                    if name == "FROZENSET":
-                        stack.append(RNode([i for i in group if _is_container(i)]))
-                elif name == "OBJ":
-                    if not group:
-                        raise Problem(FORMAT)
-                    stack.append("leaf")
-            else:
-                pop(len(op.stack_before))
-                if op.stack_after:
-                    stack.append("leaf")
-            recent = []
-    except Problem as err:
-        note(err.kind, name, pos)
-        return first
-    except ValueError:  # genops: unknown opcode, truncated or bad argument
-        return first or ("format", None, None)
-    return first or ("format", None, None)  # no STOP
+    # -- the walk -------------------------------------------------------------
+
+    def run(self) -> Verdict:
+        try:
+            for op, arg, pos in _genops(self.data):
+                self.name, self.pos = op.name, pos
+                if self.step(op, arg, pos):
+                    return self.first
+        except Problem as err:
+            self.note(err.kind, self.name, self.pos)
+            return self.first
+        except ValueError:  # genops: unknown opcode, truncated or bad argument
+            return self.first or _UNPARSED
+        return self.first or _UNPARSED  # no STOP
+
+    def step(self, op: Any, arg: Any, pos: int) -> bool:
+        name = op.name
+        if name in FORBIDDEN:
+            self.note("unsafe", name, pos)
+            if name == "INST":
+                return True
+        if name in CONTAINERS:
+            self.containers += 1
+            if self.containers > self.max_items:
+                self.note("limit", name, pos)
+        if name in _KEEPS_RECENT:  # these set ``recent`` themselves
+            return _KEEPS_RECENT[name](self, arg, pos)
+        if name in _HANDLERS:
+            stop = _HANDLERS[name](self, arg, pos)
+        elif pickletools.markobject in op.stack_before:
+            stop = self.mark_group(name)
+        else:
+            self.pop(len(op.stack_before))
+            if op.stack_after:
+                self.stack.append("leaf")
+            stop = False
+        self.recent = []
+        return stop
+
+    # -- opcodes that set ``recent`` themselves ----------------------------------
+
+    def mark(self, arg: Any, pos: int) -> bool:
+        self.marks.append(len(self.stack))
+        if len(self.marks) > self.max_depth:
+            self.note("limit", "MARK", pos)
+        self.recent = []
+        return False
+
+    def text_index(self, pos: int) -> None:
+        """``PUT``/``GET``: a text index of ASCII digits only."""
+        raw = self.data[pos + 1 : self.data.index(b"\n", pos)]
+        if not raw.isdigit() or len(raw) > 19:
+            raise Problem(FORMAT)
+
+    def put(self, arg: Any, pos: int) -> bool:
+        if self.name == "PUT":
+            self.text_index(pos)
+        idx = len(self.memo) if self.name == "MEMOIZE" else int(arg)
+        if idx > self.n:
+            raise Problem(FORMAT)
+        self.memo[idx] = self.top()
+        self.names[idx] = self.recent[-1] if self.recent else None
+        return False
+
+    def get(self, arg: Any, pos: int) -> bool:
+        if self.name == "GET":
+            self.text_index(pos)
+        if arg not in self.memo:
+            raise Problem(FORMAT)
+        self.stack.append(self.memo[arg])
+        self.push_recent(self.names.get(arg))
+        return False
+
+    def frame(self, arg: Any, pos: int) -> bool:
+        if arg > self.n - pos - 9:
+            raise Problem(FORMAT)
+        return False
+
+    def proto(self, arg: Any, pos: int) -> bool:
+        if arg > 5:
+            raise Problem(FORMAT)
+        self.recent = []
+        return False
+
+    def stop(self, arg: Any, pos: int) -> bool:
+        self.top()
+        tail = self.data[pos + 1 :]
+        if len(tail) > 16 or not set(tail) <= set(b" \t\r\n\x0b\x0c"):
+            raise Problem(FORMAT)
+        graph = _graph_problem(self.stack[-1], self.max_depth)
+        if graph is not None:
+            raise Problem(graph)
+        return True
+
+    def dup(self, arg: Any, pos: int) -> bool:
+        self.stack.append(self.top())
+        self.push_recent(self.recent[-1] if self.recent else None)
+        return False
+
+    def binary_string(self, arg: Any, pos: int) -> bool:
+        text = arg.encode("latin-1") if isinstance(arg, str) else arg
+        if self.name in ("SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"):
+            text = arg.encode("utf-8", "surrogatepass")
+        self.stack.append("leaf")
+        self.push_recent(text)
+        return False
+
+    # -- opcodes after which ``recent`` is empty ----------------------------------
+
+    def global_(self, arg: Any, pos: int) -> bool:
+        module, _, qual = arg.partition(" ")
+        if (module, qual) not in SAFE_GLOBALS:
+            self.note("unsafe", "GLOBAL", pos)
+        self.stack.append("SET" if (module, qual) in SETS else "leaf")
+        return False
+
+    def stack_global(self, arg: Any, pos: int) -> bool:
+        lits: list[Any] = self.recent if len(self.recent) == 2 else [None, None]
+        if not all(isinstance(x, bytes) for x in lits):
+            self.note("unsafe", "STACK_GLOBAL", pos)
+            return True  # the scanner stops there
+        mod, qual = (_text(x) for x in lits)
+        if (mod, qual) not in SAFE_GLOBALS:
+            self.note("unsafe", "STACK_GLOBAL", pos)
+        self.pop(2)
+        self.stack.append("SET" if (mod, qual) in SETS else "leaf")
+        return False
+
+    def tuple_n(self, arg: Any, pos: int) -> bool:
+        self.stack.append(self.make_tuple(self.pop(int(self.name[-1]))))
+        return False
+
+    def empty_tuple(self, arg: Any, pos: int) -> bool:
+        self.stack.append(("T", 1, 1, 0, [], []))  # a new one: identity counts
+        return False
+
+    def empty_list(self, arg: Any, pos: int) -> bool:
+        self.stack.append(RList())
+        return False
+
+    def empty_mapping(self, arg: Any, pos: int) -> bool:
+        self.stack.append(RNode())
+        return False
+
+    def integer(self, arg: Any, pos: int) -> bool:
+        big = isinstance(arg, int) and abs(arg) >= BIG
+        self.stack.append("BIG" if big else "leaf")
+        return False
+
+    def pop_(self, arg: Any, pos: int) -> bool:
+        if self.marks and self.marks[-1] == len(self.stack):
+            self.marks.pop()
+        else:
+            self.pop(1)
+        return False
+
+    def append(self, arg: Any, pos: int) -> bool:
+        item = self.pop(1)
+        _extend(self.top(), item)
+        _add(self.top(), item)
+        return False
+
+    def setitem(self, arg: Any, pos: int) -> bool:
+        key, value = self.pop(2)
+        self.top()
+        self.charge([key])
+        _add(self.top(), [key, value])
+        return False
+
+    def build(self, arg: Any, pos: int) -> bool:
+        state = self.pop(1)
+        _add(self.top(), state)
+        return False
+
+    def reduce(self, arg: Any, pos: int) -> bool:
+        fn, args = self.pop(2)
+        if fn == "SET" and isinstance(args, tuple) and args[0] == "T":
+            self.hashing[0] += args[2] + sum(lst.size for lst in args[4])
+            self.hashing[1] += args[3] + sum(lst.big for lst in args[4])
+            self.charge([])
+        self.stack.append(RNode([args] if _is_container(args) else []))
+        return False
+
+    # -- opcodes that take the items above the last MARK ------------------------
+
+    def mark_group(self, name: str) -> bool:
+        if not self.marks:
+            raise Problem(FORMAT)
+        group = self.stack[self.marks[-1] :]
+        del self.stack[self.marks.pop() :]
+        if name in _GROUPS:
+            _GROUPS[name](self, group)
+        return False
+
+    def tuple_(self, group: list[Any]) -> None:
+        self.stack.append(self.make_tuple(group))
+
+    def list_(self, group: list[Any]) -> None:
+        lst = RList()
+        _extend(lst, group)
+        _add(lst, group)
+        self.stack.append(lst)
+
+    def appends(self, group: list[Any]) -> None:
+        _extend(self.top(), group)
+        _add(self.top(), group)
+
+    def dict_(self, group: list[Any]) -> None:
+        self.charge(group[0::2])
+        self.stack.append(RNode([i for i in group if _is_container(i)]))
+
+    def setitems(self, group: list[Any]) -> None:
+        _add(self.top(), group)
+        self.charge(group[0::2])
+
+    def frozenset_(self, group: list[Any]) -> None:
+        self.charge(group)
+        self.stack.append(RNode([i for i in group if _is_container(i)]))
+
+    def additems(self, group: list[Any]) -> None:
+        _add(self.top(), group)
+        self.charge(group)
+
+    def obj(self, group: list[Any]) -> None:
+        if not group:
+            raise Problem(FORMAT)
+        self.stack.append("leaf")
+
+
+_Handler = Callable[[_Scan, Any, int], bool]
+
+#: opcodes that set ``recent`` themselves (the others leave it empty)
+_KEEPS_RECENT: dict[str, _Handler] = {
+    "MARK": _Scan.mark,
+    **dict.fromkeys(PUTS, _Scan.put),
+    "FRAME": _Scan.frame,
+    "PROTO": _Scan.proto,
+    "STOP": _Scan.stop,
+    **dict.fromkeys(GETS, _Scan.get),
+    "DUP": _Scan.dup,
+    **dict.fromkeys(BINARY_STRINGS, _Scan.binary_string),
+}
+_HANDLERS: dict[str, _Handler] = {
+    "GLOBAL": _Scan.global_,
+    "STACK_GLOBAL": _Scan.stack_global,
+    **dict.fromkeys(("TUPLE1", "TUPLE2", "TUPLE3"), _Scan.tuple_n),
+    "EMPTY_TUPLE": _Scan.empty_tuple,
+    "EMPTY_LIST": _Scan.empty_list,
+    **dict.fromkeys(("INT", "LONG", "LONG1", "LONG4"), _Scan.integer),
+    "POP": _Scan.pop_,
+    "APPEND": _Scan.append,
+    "SETITEM": _Scan.setitem,
+    "BUILD": _Scan.build,
+    **dict.fromkeys(("EMPTY_DICT", "EMPTY_SET"), _Scan.empty_mapping),
+    "REDUCE": _Scan.reduce,
+}
+#: the MARK-closing opcodes, given the items above the mark (POP_MARK: none)
+_GROUPS: dict[str, Callable[[_Scan, list[Any]], None]] = {
+    "TUPLE": _Scan.tuple_,
+    "LIST": _Scan.list_,
+    "APPENDS": _Scan.appends,
+    "DICT": _Scan.dict_,
+    "SETITEMS": _Scan.setitems,
+    "FROZENSET": _Scan.frozenset_,
+    "ADDITEMS": _Scan.additems,
+    "OBJ": _Scan.obj,
+}
+
+
+def reference_scan(
+    data: bytes,
+    max_depth: int = DEFAULT_LIMITS.max_depth,
+    max_items: int = DEFAULT_LIMITS.max_items,
+) -> Verdict:
+    """The first problem of `data` as ``(kind, opcode, offset)``, or None (see
+    the module docstring)."""
+    return _Scan(data, max_depth, max_items).run()
 
 
 def _text(raw: bytes) -> str:

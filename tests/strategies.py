@@ -70,7 +70,7 @@ def float_rows(
 @st.composite
 def ragged_arrays(draw: st.DrawFn, rows: st.SearchStrategy[Any] | None = None) -> Any:
     """A :class:`safenpz.RaggedArray` built from drawn rows."""
-    from safenpz._ragged import RaggedArray
+    from safenpz import RaggedArray
 
     drawn = draw(int_rows() if rows is None else rows)
     return RaggedArray.from_lists(drawn)
@@ -199,11 +199,11 @@ def legacy_arrays(draw: st.DrawFn, *, python2: bool = False) -> Any:
     """An object array (1-D, sometimes 0-d or 2-D) of plain data, sometimes
     holding the same object twice (memo GETs)."""
     items = draw(st.lists(legacy_values(python2=python2), max_size=6))
-    if items and draw(st.booleans()):
+    if len(items) > 0 and draw(st.booleans()):
         items.append(items[draw(st.integers(0, len(items) - 1))])
     if len(items) == 1 and draw(st.booleans()):
         return _object_array(items, ())
-    if len(items) % 2 == 0 and items and draw(st.booleans()):
+    if len(items) % 2 == 0 and len(items) > 0 and draw(st.booleans()):
         arr = _object_array(items, (2, len(items) // 2))
         return np.asfortranarray(arr) if draw(st.booleans()) else arr
     return _object_array(items)
@@ -214,14 +214,14 @@ def int_row_arrays(draw: st.DrawFn) -> Any:
     """Object arrays of int lists (the Keras layout): 1-D, 2-D in C or Fortran
     order (a pandas ``DataFrame.values``), 0-d; batches of 1000 and their
     one-item rule, shared rows, ints of every width inside int64."""
-    row = st.one_of(
+    row: st.SearchStrategy[list[int]] = st.one_of(
         st.lists(legacy_ints.filter(lambda v: INT64_MIN <= v <= INT64_MAX), max_size=6),
         st.builds(lambda n: list(range(n)), st.sampled_from([999, 1000, 1001, 2001])),
         st.just([]),
         st.just([2**40]),
     )
     rows = draw(st.lists(row, max_size=8))
-    if rows and draw(st.booleans()):
+    if len(rows) > 0 and draw(st.booleans()):
         rows.insert(draw(st.integers(0, len(rows))), rows[0])  # a shared row
     shape = draw(
         st.sampled_from(
@@ -340,7 +340,8 @@ def _hashable() -> st.SearchStrategy[Any]:
 def _object_arrays(draw: st.DrawFn, items: st.SearchStrategy[Any]) -> np.ndarray:
     values = draw(st.lists(items, max_size=6))
     n = len(values)
-    shapes = [(n,)] + [(a, n // a) for a in range(2, n) if n % a == 0]
+    shapes: list[tuple[int, ...]] = [(n,)]
+    shapes += [(a, n // a) for a in range(2, n) if n % a == 0]
     if n == 1:
         shapes.append(())
     if n == 0:

@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 
 import safenpz
-from hostile import call, glob, stream, ustr
+from hostile import call, glob, hostile_npy_bytes, stream, ustr
 from safenpz import cli
-from safenpz._demo import hostile_npy_bytes
 from safenpz.cli import main
 
 
@@ -407,7 +406,7 @@ def test_every_documented_example_runs(
     keras_data: Any,
 ) -> None:
     pytest.importorskip("pyarrow")
-    from test_datasets import _serve, _Server
+    from dataset_server import Server, serve
 
     documented = [ex for c in cli.COMMANDS.values() for ex, _ in c.examples]
     readme = _readme_examples()
@@ -416,7 +415,7 @@ def test_every_documented_example_runs(
     examples = readme  # in the README's order: the demo first writes demo/
 
     monkeypatch.chdir(tmp_path)
-    srv = _Server()
+    srv = Server()
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     env = {
@@ -426,7 +425,7 @@ def test_every_documented_example_runs(
     }
     try:
         for name in ("imdb", "reuters"):
-            _serve(srv, monkeypatch, f"{name}.npz", getattr(keras_data, name)())
+            serve(srv, monkeypatch, f"{name}.npz", getattr(keras_data, name)())
         for example in examples:
             for key, value in env.items():  # the demo sets some for itself
                 monkeypatch.setenv(key, value)

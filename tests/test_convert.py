@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,10 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import safenpz
+from hostile import hostile_npy_bytes
 from identical import assert_identical
 from safenpz import FormatError, UnsafeFileError
-from safenpz._convert import output_format, parquet_layout, to_arrow_table
-from safenpz._demo import hostile_npy_bytes
 from safenpz.cli import main
 
 
@@ -91,51 +91,11 @@ def test_keras_splits_become_one_file_each_with_the_same_columns(
         assert test.column("y").to_pylist() == f["y_test"].tolist()
 
 
-PLANS: dict[str, tuple[dict[str, int], dict[str | None, dict[str, str]]]] = {
-    "columns-differ": (
-        {"x_train": 2, "y_train": 2, "x_test": 3},
-        {
-            "train": {"x_train": "x_train", "y_train": "y_train"},
-            "test": {"x_test": "x_test"},
-        },
-    ),
-    "lengths-differ-in-a-split": (
-        {"x_train": 2, "y_train": 3, "x_test": 2, "y_test": 3},
-        {
-            "x_train+x_test": {"x_train": "x_train", "x_test": "x_test"},
-            "y_train+y_test": {"y_train": "y_train", "y_test": "y_test"},
-        },
-    ),
-    "one-split": (
-        {"x_train": 2, "y_train": 2},
-        {None: {"x_train": "x_train", "y_train": "y_train"}},
-    ),
-    "unsafe-split-name": (
-        {"x_..": 1, "y_..": 1, "x_a": 2, "y_a": 2},
-        {"group0": {"x": "x_..", "y": "y_.."}, "group1": {"x": "x_a", "y": "y_a"}},
-    ),
-    "case-clash": (
-        {"x_Train": 1, "x_train": 2},
-        {"group0": {"x": "x_Train"}, "group1": {"x": "x_train"}},
-    ),
-    "three-splits": (
-        {"x_train": 3, "x_val": 1, "x_test": 2},
-        {"train": {"x": "x_train"}, "val": {"x": "x_val"}, "test": {"x": "x_test"}},
-    ),
-}
-
-
-@pytest.mark.parametrize(("lengths", "expected"), list(PLANS.values()), ids=list(PLANS))
-def test_parquet_layout(
-    lengths: dict[str, int], expected: dict[str | None, dict[str, str]]
-) -> None:
-    assert parquet_layout(lengths) == expected
-
-
 def test_unsafe_split_names_never_become_paths(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     src = tmp_path / "src.npz"
-    np.savez(src, **{"x_..": np.arange(1), "x_a": np.arange(2)})
+    arrays: dict[str, Any] = {"x_..": np.arange(1), "x_a": np.arange(2)}
+    np.savez(src, **arrays)
     out = tmp_path / "deep" / "out"
     written = safenpz.convert(src, out, format="parquet")
     assert sorted(p.name for p in written) == ["group0.parquet", "group1.parquet"]
@@ -219,7 +179,7 @@ def test_parquet_round_trip_property(rows: list[list[int]]) -> None:
 # Parquet columns, errors and group names
 
 
-def _object_rows(rows: list[list[float]]) -> np.ndarray:
+def _object_rows(rows: Sequence[Sequence[float]]) -> np.ndarray:
     x = np.empty(len(rows), dtype=object)
     x[:] = rows
     return x
@@ -301,19 +261,6 @@ def test_unsupported_column_in_a_later_group_writes_no_file(tmp_path: Path) -> N
     assert not dst.exists() or sorted(dst.iterdir()) == []
 
 
-def test_to_arrow_table_needs_equal_lengths() -> None:
-    pytest.importorskip("pyarrow")
-    with pytest.raises(ValueError, match=r"need equal lengths, got \{'a': 2, 'b': 3\}"):
-        to_arrow_table({"a": np.arange(2), "b": np.arange(3)})
-
-
-@pytest.fixture
-def no_pyarrow(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``import pyarrow`` fail as if the extra were not installed."""
-    monkeypatch.setitem(sys.modules, "pyarrow", None)
-    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-
-
 @pytest.mark.usefixtures("no_pyarrow")
 @pytest.mark.parametrize(
     ("dst", "fmt"),
@@ -328,13 +275,6 @@ def test_parquet_without_pyarrow_names_the_extra(
     with pytest.raises(ImportError, match=r"pip install 'safenpz\[parquet\]'"):
         safenpz.convert(src, tmp_path / dst, format=fmt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.npz"]
-
-
-@pytest.mark.usefixtures("no_pyarrow")
-def test_to_arrow_table_without_pyarrow_names_the_extra() -> None:
-    with pytest.raises(ImportError, match=r"safenpz\[parquet\]") as exc:
-        to_arrow_table({"a": np.arange(2)})
-    assert isinstance(exc.value.__cause__, ImportError)
 
 
 @pytest.mark.usefixtures("no_pyarrow")
@@ -369,7 +309,8 @@ def test_parquet_group_file_names(
 ) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     src = tmp_path / "src.npz"
-    np.savez(src, **{k: np.arange(n) for k, n in members.items()})
+    arrays: dict[str, Any] = {k: np.arange(n) for k, n in members.items()}
+    np.savez(src, **arrays)
     written = safenpz.convert(src, tmp_path / "out", format="parquet")
     assert sorted(p.name for p in written) == names
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
@@ -462,15 +403,6 @@ def test_unknown_output_suffix_writes_nothing(tmp_path: Path, dst: str) -> None:
     (written,) = safenpz.convert(src, tmp_path / dst, format="npz")
     with safenpz.load(written) as f:
         assert f["x_train"].tolist() == ROWS
-
-
-def test_output_format() -> None:
-    assert output_format("a.NPZ") == "npz"
-    assert output_format("a.pq") == "parquet"
-    assert output_format("a.txt", "parquet") == "parquet"
-    assert output_format("splits/") == "parquet"
-    with pytest.raises(ValueError, match="format must be 'npz' or 'parquet'"):
-        output_format("a.npz", "csv")
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])

@@ -8,10 +8,12 @@ import safenpz.datasets
 
 EXPECTED = {
     "DownloadError",
+    "FileReport",
     "FormatError",
     "HashMismatchError",
     "LimitError",
     "Limits",
+    "MemberReport",
     "NpzFile",
     "RaggedArray",
     "SafenpzError",
@@ -24,6 +26,8 @@ EXPECTED = {
     "load_npy",
     "load_npz",
     "save",
+    "scan_bytes",
+    "scan_path",
     "scan_pickle",
 }
 

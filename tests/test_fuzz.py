@@ -9,21 +9,25 @@ from __future__ import annotations
 import contextlib
 import io
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from safenpz import scan_pickle
-from safenpz._exceptions import SafenpzError, UnsafeFileError
-from safenpz._npy import load
-from safenpz._npzfile import NpzFile
-from safenpz._save import save
-from safenpz._scan import scan_bytes
+from safenpz import (
+    NpzFile,
+    SafenpzError,
+    UnsafeFileError,
+    load,
+    save,
+    scan_bytes,
+    scan_pickle,
+)
 from strategies import Edit, byte_edits, mutate
 
 
-def _npy(arr: object) -> bytes:
+def _npy(arr: Any) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr, allow_pickle=True)
     return buf.getvalue()

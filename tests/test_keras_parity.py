@@ -370,7 +370,7 @@ def test_too_many_positional_arguments(
     files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keras_load = _keras(keras_reuters, files["reuters"], monkeypatch)
-    args = ("reuters.npz", None, 0, None, 0.2, 113, 1, 2, 3, "extra")
+    args: tuple[Any, ...] = ("reuters.npz", None, 0, None, 0.2, 113, 1, 2, 3, "extra")
     want = _outcome(lambda: keras_load(*args))
     got = _outcome(lambda: reuters.load_data(*args))
     assert got[0] == want[0] == "error"

@@ -8,8 +8,8 @@ it writes through safenpz.
   modification times are taken from the original (they are the times of
   Keras's temporary files); everything else is written by tests/legacy.py.
 * Every layout loads through ``safenpz.load`` identically to
-  ``np.load(allow_pickle=True, encoding="latin1")``, and object arrays of int
-  lists take the fast path (the general decoder is never called).
+  ``np.load(allow_pickle=True, encoding="latin1")`` (that object arrays of int
+  lists take the fast path is checked in tests/internal/test_decode.py).
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import safenpz
-import safenpz._decode
-import safenpz._npzfile
 from identical import assert_identical
 from legacy import (
     IMDB_MEMBERS,
@@ -42,7 +40,7 @@ from legacy import (
     npy_bytes,
     npz_bytes,
 )
-from strategies import int_row_arrays, legacy_arrays
+from strategies import legacy_arrays
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 # the spelling of the running NumPy (numpy.core in 1.x, numpy._core in 2.x)
@@ -53,7 +51,6 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-BINARY = [lay for lay in LAYOUTS if lay.protocol >= 1]
 
 
 def _obj(items: list[Any], shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -83,7 +80,7 @@ def _np_load(data: bytes) -> Any:
 
 def _safenpz_load(data: bytes, **kwargs: Any) -> Any:
     got = safenpz.load(data, **kwargs)
-    if isinstance(got, safenpz._npzfile.NpzFile):
+    if isinstance(got, safenpz.NpzFile):
         with got:
             return {k: got[k] for k in got.files}
     return got
@@ -229,50 +226,6 @@ def test_every_layout_loads_as_np_load(arr: np.ndarray, layout: Layout) -> None:
 def test_python3_layouts_with_ordered_dicts(arr: np.ndarray, layout: Layout) -> None:
     data = npy_bytes(arr, layout)
     assert_identical(_safenpz_load(data), _np_load(data))
-
-
-def _boom(*args: Any, **kwargs: Any) -> Any:
-    msg = "the general decoder ran"
-    raise AssertionError(msg)
-
-
-@pytest.fixture
-def no_general_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail if the general decoder runs (the fast path must take the stream)."""
-    monkeypatch.setattr(safenpz._decode, "safe_loads", _boom)
-
-
-@SETTINGS
-@given(int_row_arrays(), st.sampled_from(BINARY))
-def test_int_rows_take_the_fast_path(arr: np.ndarray, layout: Layout) -> None:
-    data = npy_bytes(arr, layout)
-    expected = _np_load(data)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(safenpz._decode, "safe_loads", _boom)
-        got = _safenpz_load(data)
-        ragged = _safenpz_load(data, ragged=True)
-    assert_identical(got, expected)
-    if arr.ndim == 1:
-        assert isinstance(ragged, safenpz.RaggedArray)
-        assert ragged.to_lists() == expected.tolist()
-    else:
-        assert_identical(ragged, expected)
-
-
-@pytest.mark.parametrize("layout", BINARY, ids=lambda lay: lay.name)
-def test_dataframe_values_take_the_fast_path(
-    layout: Layout, no_general_decoder: None
-) -> None:
-    """A pandas DataFrame.values of int lists: 2-D, Fortran order."""
-    rows = [[i] * (i % 4) + [2**40] * (i % 2) for i in range(12)]
-    arr = np.asfortranarray(_obj(rows, (4, 3)))
-    assert arr.flags.f_contiguous
-    assert not arr.flags.c_contiguous
-    data = npy_bytes(arr, layout)
-    got = _safenpz_load(data)
-    assert got.flags.f_contiguous
-    assert not got.flags.c_contiguous
-    assert got.tolist() == arr.tolist()
 
 
 def test_protocol0_takes_the_general_path() -> None:

@@ -14,11 +14,7 @@ import pytest
 
 from hostile import HOSTILE, npy_bytes, npz_bytes
 from identical import assert_identical
-from safenpz._exceptions import FormatError, UnsafeFileError
-from safenpz._limits import DEFAULT_LIMITS
-from safenpz._npy import load
-from safenpz._npzfile import NpzFile
-from safenpz._save import save
+from safenpz import FormatError, UnsafeFileError, load, save
 
 
 def npy_of(arr: Any) -> bytes:
@@ -200,22 +196,3 @@ def test_strings_with_nuls_read_back_identical(value: Any) -> None:
     save(buf, x=value)
     with load(buf.getvalue()) as g:
         assert_identical(g["x"], value)
-
-
-def test_raw_access_only_does_not_read_the_manifest() -> None:
-    data = npz_bytes({"__safenpz__.npy": b"garbage", "y.npy": npy_of(np.arange(2))})
-    with pytest.raises(FormatError):
-        load(data)
-    npz = NpzFile(
-        io.BytesIO(data),
-        name="a.npz",
-        own_file=True,
-        limits=DEFAULT_LIMITS,
-        ragged=False,
-        encoding="latin1",
-        read_layout=False,
-    )
-    with npz:
-        assert npz.raw_names == ["__safenpz__.npy", "y.npy"]
-        with pytest.raises(ValueError, match="raw access"):
-            _ = npz.files

@@ -1,8 +1,7 @@
-"""Tests for safenpz._ragged: layout rules, operations, Keras and Arrow parity."""
+"""Tests for safenpz.RaggedArray: layout rules, operations, Keras and Arrow parity."""
 
 from __future__ import annotations
 
-import doctest
 import os
 import sys
 from typing import Any
@@ -12,9 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safenpz import _interop, _ragged
-from safenpz._exceptions import FormatError, SafenpzError
-from safenpz._ragged import RaggedArray
+from safenpz import FormatError, RaggedArray, SafenpzError
 from strategies import (
     INT64_MAX,
     float_rows,
@@ -895,17 +892,6 @@ def test_arrow_dtypes(pa: Any, dtype: str) -> None:
     assert back.equals(r)
 
 
-def test_arrow_auto_large(pa: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_interop, "_ARROW_INT32_MAX", 2)
-    r = rag([[1, 2], [3]])
-    assert r.to_arrow().type == pa.large_list(pa.int64())
-    assert rag([[1, 2]]).to_arrow().type == pa.list_(pa.int64())
-    with pytest.raises(
-        ValueError, match=r"3 values do not fit .*to_arrow\(large=True\)"
-    ):
-        r.to_arrow(large=False)
-
-
 def test_from_arrow_slices_and_chunks(pa: Any) -> None:
     arr = pa.array([[1, 2], [3], [], [4, 5, 6]], type=pa.large_list(pa.int32()))
     sliced = RaggedArray.from_arrow(arr.slice(1, 3))
@@ -969,20 +955,6 @@ def test_from_lists_of_int64_max() -> None:
     r = rag([[INT64_MAX, -INT64_MAX - 1]])
     assert r.dtype == np.int64
     assert r.to_lists() == [[INT64_MAX, -INT64_MAX - 1]]
-
-
-def test_docstring_examples() -> None:
-    pytest.importorskip("pyarrow")
-    # RaggedArray.__module__ is "safenpz" (set by the package), so look at the
-    # class itself rather than at the module that defines it.
-    finder = doctest.DocTestFinder()
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    found = finder.find(_ragged) + finder.find(RaggedArray, "RaggedArray", module=False)
-    for test in found:
-        runner.run(test)
-    result = runner.summarize(verbose=False)
-    assert result.attempted > 20
-    assert result.failed == 0
 
 
 # -- PyTorch bridge ------------------------------------------------------------

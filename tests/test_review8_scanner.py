@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from safenpz import FormatError, scan_pickle
+
 ROOT = Path(__file__).resolve().parent.parent
 M61 = 2**61 - 1
 
@@ -140,8 +142,6 @@ def test_dict_of_colliding_small_int_tuples(tmp_path: Path) -> None:
 
 
 def _refused(data: bytes) -> str:
-    from safenpz import FormatError, scan_pickle
-
     with pytest.raises(FormatError) as err:
         scan_pickle(data)
     return str(err.value)
@@ -224,8 +224,6 @@ def test_plain_colliding_floats() -> None:
 
 
 def test_many_distinct_numeric_tuple_keys_still_load() -> None:
-    from safenpz import scan_pickle
-
     data = {(i, j): i for i in range(400) for j in range(250)}
     assert scan_pickle(pickle.dumps(data, protocol=2)).safe
     assert scan_pickle(pickle.dumps(data, protocol=4)).safe

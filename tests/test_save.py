@@ -1,4 +1,4 @@
-"""Tests for safenpz._save: the pickle-free layout, atomic writes, and the
+"""Tests for safenpz.save: the pickle-free layout, atomic writes, and the
 manifest as untrusted input."""
 
 from __future__ import annotations
@@ -16,12 +16,18 @@ from hypothesis import given, settings
 
 from hostile import HOSTILE, npy_bytes, obj_array
 from identical import assert_identical
-from safenpz._exceptions import FormatError, SafenpzError, UnsafeFileError
-from safenpz._manifest import MANIFEST
-from safenpz._npy import load
-from safenpz._ragged import RaggedArray
-from safenpz._save import save
+from safenpz import (
+    FormatError,
+    RaggedArray,
+    SafenpzError,
+    UnsafeFileError,
+    load,
+    save,
+)
 from strategies import float_rows, int_rows
+
+#: the manifest member's name: part of the pickle-free format
+MANIFEST = "__safenpz__"
 
 
 def saved(compress: bool = False, **arrays: Any) -> bytes:
@@ -303,7 +309,7 @@ def test_successful_write_replaces_the_file(tmp_path: Path) -> None:
 # the manifest is untrusted input
 
 
-def npz_with(manifest: Any, **members: np.ndarray) -> bytes:
+def npz_with(manifest: Any, **members: Any) -> bytes:
     """An archive with a hand-made manifest (any JSON text or array)."""
     if isinstance(manifest, str):
         manifest = np.array(manifest)

@@ -1,6 +1,7 @@
-"""Tests for safenpz._scan and ``safenpz scan``: the scanner reaches the
-verdict :func:`safenpz.load` reaches, never decodes, reports every member and
-every file, escapes untrusted names, and exits 0/1/2/3."""
+"""Tests for ``safenpz.scan_path``/``scan_bytes`` and ``safenpz scan``: the
+scanner reaches the verdict :func:`safenpz.load` reaches, never decodes,
+reports every member and every file, escapes untrusted names, and exits
+0/1/2/3."""
 
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ import numpy as np
 import pytest
 
 from hostile import HOSTILE, MALFORMED, npy_bytes, npz_bytes
-from safenpz._exceptions import SafenpzError, UnsafeFileError
-from safenpz._npy import load
-from safenpz._npzfile import NpzFile
-from safenpz._save import save
-from safenpz._scan import scan_bytes, scan_path
+from safenpz import (
+    NpzFile,
+    SafenpzError,
+    UnsafeFileError,
+    load,
+    save,
+    scan_bytes,
+    scan_path,
+)
 from safenpz.cli import main
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "safenpz"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pickle
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -57,7 +57,9 @@ def test_dataset_errors() -> None:
 
 
 @pytest.mark.parametrize("padding", ["post", "pre"])
-def test_default_dataloader_pads_each_batch_to_its_longest_row(padding: str) -> None:
+def test_default_dataloader_pads_each_batch_to_its_longest_row(
+    padding: Literal["post", "pre"],
+) -> None:
     ds = RaggedDataset(RaggedArray.from_lists(ROWS), np.array(LABELS))
     loader = DataLoader(ds, batch_size=2, collate_fn=PadCollate(padding=padding))
     batches = list(loader)

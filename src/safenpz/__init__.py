@@ -6,6 +6,7 @@ Public API::
     safenpz.load_npy / load_npz        the same, typed for one kind of file
     safenpz.save(file, **arrays)       pickle-free .npz that np.load opens
     safenpz.convert(src, dst)          legacy file -> pickle-free .npz / Parquet
+    safenpz.scan_path / scan_bytes     static verdict per member (``safenpz scan``)
     safenpz.RaggedArray                values + offsets
     safenpz.datasets.imdb / .reuters   drop-in Keras dataset loaders
 """
@@ -31,14 +32,17 @@ from ._npzfile import NpzFile
 from ._pickle._scanner import scan_pickle
 from ._ragged import RaggedArray
 from ._save import save
+from ._scan import FileReport, MemberReport, scan_bytes, scan_path
 from ._typing import load_npy, load_npz
 
 __all__ = [
     "DownloadError",
+    "FileReport",
     "FormatError",
     "HashMismatchError",
     "LimitError",
     "Limits",
+    "MemberReport",
     "NpzFile",
     "RaggedArray",
     "SafenpzError",
@@ -51,6 +55,8 @@ __all__ = [
     "load_npy",
     "load_npz",
     "save",
+    "scan_bytes",
+    "scan_path",
     "scan_pickle",
 ]
 

@@ -73,8 +73,40 @@ _ORDER: tuple[Verdict, ...] = ("safe", "loadable", "invalid", "unsafe")
 
 @dataclass
 class MemberReport:
-    """The verdict on one member (or on the whole content of a ``.npy`` or
-    pickle file)."""
+    """The verdict on one member of a scanned file (or on the whole content of
+    a ``.npy`` or pickle file), an item of :attr:`FileReport.members`.
+
+    Attributes
+    ----------
+    member : str
+        The member's name as stored in the archive (``"x.npy"``), the file
+        name for a ``.npy`` or pickle file, or ``"*"`` when the file as a
+        whole could not be read. Escaped: no control characters.
+    verdict : {"safe", "loadable", "invalid", "unsafe"}
+        ``safe``: no pickle at all; ``loadable``: a pickle that uses only
+        safenpz's allowed constructors; ``invalid``: :func:`safenpz.load`
+        would refuse it as malformed, truncated or over a limit; ``unsafe``:
+        :func:`safenpz.load` would raise :class:`~safenpz.UnsafeFileError`.
+    dtype : str or None
+        The ``.npy`` header's dtype, as text (``"object"``, ``"int64"``), when
+        there is a header.
+    shape : list of int or None
+        The ``.npy`` header's shape, when there is a header.
+    pickle : PickleReport or None
+        What :func:`safenpz.scan_pickle` found in the member's pickle (its
+        protocol, globals, opcode counts and problems), when it holds one.
+    error : str or None
+        Why the member is ``invalid`` or ``unsafe`` (escaped).
+
+    Examples
+    --------
+    >>> import io, numpy as np, safenpz
+    >>> buf = io.BytesIO()
+    >>> np.save(buf, np.array([[1, 2], [3]], dtype=object), allow_pickle=True)
+    >>> (member,) = safenpz.scan_bytes(buf.getvalue(), name="rows.npy").members
+    >>> member.member, member.verdict, member.dtype, member.shape
+    ('rows.npy', 'loadable', 'object', [2])
+    """
 
     member: str
     verdict: Verdict
@@ -123,7 +155,32 @@ class MemberReport:
 
 @dataclass
 class FileReport:
-    """The verdict on one file."""
+    """The verdict on one file, as :func:`scan_path` and :func:`scan_bytes`
+    return it.
+
+    Attributes
+    ----------
+    path : str
+        The path as given (or the `name` given to :func:`scan_bytes`).
+    kind : {"npy", "npz", "pickle", "other"}
+        What the file is, from its first bytes.
+    members : list of MemberReport
+        One report per archive member, in archive order (one for the whole
+        content of a ``.npy`` or pickle file; a single member ``"*"`` holding
+        the error when the file cannot be read).
+    verdict : {"safe", "loadable", "invalid", "unsafe"}
+        The worst verdict of the members (``safe`` for an empty archive,
+        ``invalid`` for any other file without members).
+
+    Examples
+    --------
+    >>> import safenpz
+    >>> report = safenpz.scan_bytes(b"just some text")
+    >>> report.kind, report.verdict, [m.member for m in report.members]
+    ('other', 'invalid', ['*'])
+    >>> report.as_dict()["verdict"]
+    'invalid'
+    """
 
     path: str
     kind: Kind
@@ -435,6 +492,13 @@ def scan_path(
 ) -> FileReport:
     """Statically scan one file; never decodes anything.
 
+    The verdicts are the ones :func:`safenpz.load` reaches on the same file
+    (reading every member) under the same limits, but nothing is decoded:
+    pickles go through :func:`safenpz.scan_pickle` only, numeric members
+    through their ``.npy`` header. This is what ``safenpz scan`` runs. A bad
+    or unreadable file raises nothing: it gets an ``invalid`` or ``unsafe``
+    verdict, with the reason in the member's ``error``.
+
     Parameters
     ----------
     path : str or path-like
@@ -451,6 +515,20 @@ def scan_path(
         single member ``"*"`` with the error. Member names and errors are
         escaped (no control characters); ``FileReport.path`` is the path as
         given.
+
+    See Also
+    --------
+    scan_bytes : the same on bytes held in memory.
+    scan_pickle : the static scan of one pickle stream.
+
+    Examples
+    --------
+    >>> import numpy as np, safenpz
+    >>> path = getfixture("tmp_path") / "a.npz"
+    >>> np.savez(path, x=np.array([[1], [2, 3]], dtype=object), y=np.arange(3))
+    >>> report = safenpz.scan_path(path)
+    >>> report.verdict, [(m.member, m.verdict) for m in report.members]
+    ('loadable', [('x.npy', 'loadable'), ('y.npy', 'safe')])
     """
     report = FileReport(os.fspath(path), "other")
     try:
@@ -471,6 +549,20 @@ def scan_bytes(
     data: bytes, *, name: str = "<bytes>", limits: Limits = DEFAULT_LIMITS
 ) -> FileReport:
     """:func:`scan_path` on the content of a file held in memory.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole content of a ``.npy``, ``.npz`` or pickle file.
+    name : str
+        What the report calls the file (its ``path``).
+    limits : Limits
+        The limits :func:`safenpz.load` would apply.
+
+    Returns
+    -------
+    FileReport
+        As :func:`scan_path` returns it.
 
     Examples
     --------

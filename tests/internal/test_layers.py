@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "safenpz"
+SRC = Path(__file__).resolve().parents[2] / "src" / "safenpz"
 #: Decoders, by module name (wherever they live: ``_unpickle`` or
 #: ``_pickle._unpickle``).
 DECODERS = {"_unpickle", "_fastrows", "_decode", "_npzfile", "_npy"}

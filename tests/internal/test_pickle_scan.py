@@ -497,7 +497,7 @@ def test_hashing_work_of_shared_keys_is_counted() -> None:
 
 
 def _long1(value: int) -> bytes:
-    raw = pickle.encode_long(value)  # type: ignore[attr-defined]
+    raw = pickle.encode_long(value)
     return b"\x8a" + bytes([len(raw)]) + raw
 
 
@@ -575,7 +575,7 @@ def test_limit_defaults_are_load_defaults() -> None:
 
 
 @contextlib.contextmanager
-def measure_time():  # type: ignore[no-untyped-def]
+def measure_time():
     start = time.perf_counter()
     end: list[float] = []
     try:
@@ -716,21 +716,35 @@ def _ordered_dict_holding_itself() -> bytes:
     return pickle.dumps(od, protocol=2)
 
 
+def _dict_in_list_in_itself() -> bytes:
+    d: dict[int, object] = {}
+    d[0] = [d]
+    return pickle.dumps(d, protocol=2)
+
+
+def _list_in_tuple_in_itself() -> bytes:
+    lst: list[object] = []
+    lst.append((lst,))
+    return pickle.dumps(lst, protocol=4)
+
+
+def _list_in_itself_protocol0() -> bytes:
+    lst: list[object] = []
+    lst.append(lst)
+    return pickle.dumps(lst, 0)
+
+
 CYCLES = {
     "list-in-itself": b"]q\x00h\x00a.",
     "list-appends-itself": b"]q\x00(K\x01h\x00e.",
     "dict-value-is-itself": b"}q\x00K\x00h\x00s.",
     "dict-setitems-itself": b"}q\x00(K\x00h\x00u.",
-    "dict-in-list-in-dict": pickle.dumps(
-        (lambda d: (d.__setitem__(0, [d]), d)[1])({}), protocol=2
-    ),
-    "list-in-tuple-in-list": pickle.dumps(
-        (lambda lst: (lst.append((lst,)), lst)[1])([]), protocol=4
-    ),
+    "dict-in-list-in-dict": _dict_in_list_in_itself(),
+    "list-in-tuple-in-list": _list_in_tuple_in_itself(),
     "set-of-tuple-of-list-in-list": b"]q\x00\x8f(h\x00\x85\x90a.",
     "object-array-holds-itself": _self_array(),
     "ordered-dict-holds-itself": _ordered_dict_holding_itself(),
-    "protocol-0": pickle.dumps((lambda lst: (lst.append(lst), lst)[1])([]), 0),
+    "protocol-0": _list_in_itself_protocol0(),
 }
 
 

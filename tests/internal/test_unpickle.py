@@ -1243,7 +1243,7 @@ LIMITED: dict[str, tuple[bytes, dict[str, int], str]] = {
     ("data", "limits", "match"), list(LIMITED.values()), ids=list(LIMITED)
 )
 def test_limits_name_the_keyword_to_raise(
-    data: bytes, limits: dict[str, int], match: str
+    data: bytes, limits: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(LimitError, match=message_pattern(f"'{MEMBER}'", match)):
         safe_loads(data, member=MEMBER, **limits)

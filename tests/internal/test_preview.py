@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def test_shape_problem(shape: object, words: str) -> None:
     assert words in problem
 
 
-def _npy(arr: object) -> bytes:
+def _npy(arr: Any) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr)
     return buf.getvalue()
