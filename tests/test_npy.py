@@ -56,8 +56,8 @@ from safenpz._exceptions import (
 from safenpz._header import parse_header
 from safenpz._npy import load
 from safenpz._npzfile import NpzFile
+from safenpz._pickle._decode import safe_loads
 from safenpz._ragged import RaggedArray
-from safenpz._unpickle import safe_loads
 from strategies import byte_edits, int_rows, mutate
 
 FUZZ = settings(

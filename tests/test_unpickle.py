@@ -1,4 +1,4 @@
-"""Tests for safenpz._unpickle: closed-table decoding of pickle streams.
+"""Tests for safenpz._pickle._decode: closed-table decoding of pickle streams.
 
 Hostile streams (each would create a sentinel file under plain ``pickle``)
 must raise the exact safenpz error and leave no sentinel; the control tests
@@ -61,14 +61,15 @@ from hostile import (
     ustr,
 )
 from identical import assert_identical
-from safenpz import _unpickle
 from safenpz._exceptions import (
     FormatError,
     LimitError,
     SafenpzError,
     UnsafeFileError,
 )
-from safenpz._unpickle import safe_loads
+from safenpz._limits import Limits
+from safenpz._pickle import _array_state, _constructors, _context, _decode
+from safenpz._pickle._decode import safe_loads
 from strategies import byte_edits, mutate
 
 FUZZ = settings(max_examples=300, deadline=2000)
@@ -355,7 +356,7 @@ def test_array_state_is_validated(
     array: bytes, error: type[SafenpzError], match: str, measure
 ) -> None:
     with measure() as m, pytest.raises(error, match=match):
-        safe_loads(stream(array), max_items=10**6)
+        safe_loads(stream(array), limits=Limits(max_items=10**6))
     assert m.peak_bytes < 8 * 2**20
 
 
@@ -413,12 +414,12 @@ def test_encoding_must_be_one_numpy_supports() -> None:
 def test_limits_are_keywords() -> None:
     data = pickle.dumps([[[[1]]]], protocol=2)
     with pytest.raises(LimitError, match="max_depth"):
-        safe_loads(data, max_depth=2)
-    assert safe_loads(data, max_depth=4) == [[[[1]]]]
+        safe_loads(data, limits=Limits(max_depth=2))
+    assert safe_loads(data, limits=Limits(max_depth=4)) == [[[[1]]]]
     data = pickle.dumps(list(range(100)), protocol=2)
     with pytest.raises(LimitError, match="max_items"):
-        safe_loads(data, max_items=50)
-    assert safe_loads(data, max_items=100) == list(range(100))
+        safe_loads(data, limits=Limits(max_items=50))
+    assert safe_loads(data, limits=Limits(max_items=100)) == list(range(100))
 
 
 # --------------------------------------------------------------------------
@@ -1246,7 +1247,7 @@ def test_limits_name_the_keyword_to_raise(
     data: bytes, limits: dict[str, int], match: str
 ) -> None:
     with pytest.raises(LimitError, match=message_pattern(f"'{MEMBER}'", match)):
-        safe_loads(data, member=MEMBER, **limits)
+        safe_loads(data, member=MEMBER, limits=Limits(**limits))
 
 
 def test_deep_nesting_under_a_raised_max_depth_is_a_limit_error() -> None:
@@ -1256,7 +1257,9 @@ def test_deep_nesting_under_a_raised_max_depth_is_a_limit_error() -> None:
     with pytest.raises(
         LimitError, match=message_pattern(f"'{MEMBER}'", "nesting too deep")
     ):
-        safe_loads(_nested_lists(depth), member=MEMBER, max_depth=10 * depth)
+        safe_loads(
+            _nested_lists(depth), member=MEMBER, limits=Limits(max_depth=10 * depth)
+        )
     assert gc.isenabled()
 
 
@@ -1272,7 +1275,7 @@ def test_resource_errors_while_decoding_become_limit_errors(
         raise error
 
     monkeypatch.setitem(
-        _unpickle._TABLE, ("builtins", "bytes"), ("builtins.bytes", exhausted)
+        _constructors.TABLE, ("builtins", "bytes"), ("builtins.bytes", exhausted)
     )
     with pytest.raises(LimitError, match=message_pattern(f"'{MEMBER}'", match)):
         safe_loads(stream(call(glob("builtins", "bytes"))), member=MEMBER)
@@ -1297,7 +1300,7 @@ def test_encoding_values_numpy_does_not_accept_are_refused(encoding: str) -> Non
 def no_scanner(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let streams reach the decoder unchecked (to test its second line of
     defence independently of the scanner)."""
-    monkeypatch.setattr(_unpickle, "scan_pickle", lambda *args, **kwargs: None)
+    monkeypatch.setattr(_decode, "scan_pickle", lambda *args, **kwargs: None)
 
 
 @pytest.mark.usefixtures("no_scanner")
@@ -1350,14 +1353,14 @@ def test_walk_refuses_a_memoryview() -> None:
 @pytest.mark.parametrize(
     "make",
     [
-        lambda ctx: _unpickle._Constructor("numpy.dtype", None, MEMBER),
-        lambda ctx: _unpickle._Done(ctx, 1),
-        lambda ctx: _unpickle._ArrayBuilder(ctx),
+        lambda ctx: _constructors._Constructor("numpy.dtype", None, MEMBER),
+        lambda ctx: _context.Done(ctx, 1),
+        lambda ctx: _array_state._ArrayBuilder(ctx),
     ],
     ids=["constructor", "finished-value", "array-builder"],
 )
 def test_internal_objects_cannot_be_pickled(make: Any) -> None:
-    obj = make(_unpickle._Context(MEMBER, 64, 100, "latin1"))
+    obj = make(_context.Context(MEMBER, Limits(max_depth=64, max_items=100), "latin1"))
     for protocol in (2, pickle.HIGHEST_PROTOCOL):
         with pytest.raises(TypeError, match="internal safenpz object"):
             pickle.dumps(obj, protocol=protocol)
