@@ -66,6 +66,7 @@ from safenpz._exceptions import (
     LimitError,
     SafenpzError,
     UnsafeFileError,
+    Where,
 )
 from safenpz._limits import Limits
 from safenpz._pickle import _array_state, _constructors, _context, _decode
@@ -1376,3 +1377,86 @@ def test_numpy_1_16_0_spelling_of_the_c_module(module: str) -> None:
     data, count = re.subn(rb"cnumpy\.(?:_)?core\.multiarray\n", spelling, data)
     assert count == 2  # _reconstruct and scalar
     assert_identical(safe_loads(data), arr)
+
+
+# --------------------------------------------------------------------------
+# errors carry their location and their numbers as attributes (the decoder's
+# own checks: the scanner, switched off here, refuses some of these first)
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_limit_errors_carry_the_limit_and_the_values() -> None:
+    data = stream(lst(*[intop(i) for i in range(50)]))
+    with pytest.raises(LimitError) as info:
+        safe_loads(data, member=MEMBER, limits=Limits(max_items=10))
+    err = info.value
+    assert (err.limit, err.value, err.maximum) == ("max_items", 50, 10)
+    assert err.where == Where(member=MEMBER)
+    assert str(err) == (
+        f"member '{MEMBER}': the pickle holds more than max_items=10 values; "
+        "pass a larger max_items to load it"
+    )
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_depth_and_object_array_limits_carry_their_values() -> None:
+    with pytest.raises(LimitError) as info:
+        safe_loads(_nested_lists(10), member=MEMBER, limits=Limits(max_depth=5))
+    assert (info.value.limit, info.value.value, info.value.maximum) == (
+        "max_depth",
+        6,
+        5,
+    )
+    assert info.value.member == MEMBER
+    array = _arr(_astate(dtype=_OBJ, shape=tup(intop(3)), data=lst(*[intop(1)] * 3)))
+    with pytest.raises(LimitError) as info:
+        safe_loads(stream(array), member=MEMBER, limits=Limits(max_items=2))
+    assert (info.value.limit, info.value.value, info.value.maximum) == (
+        "max_items",
+        3,
+        2,
+    )
+    assert str(info.value).startswith(f"member '{MEMBER}': object array of 3 ")
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_format_errors_carry_the_member() -> None:
+    with pytest.raises(FormatError) as info:
+        safe_loads(stream(_arr(_astate(dtype=_DTYPE))), member=MEMBER)
+    assert info.value.where == Where(member=MEMBER)
+    assert str(info.value) == f"member '{MEMBER}': expected a dtype, got _Constructor"
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_a_build_on_an_ordered_dict_names_the_opcode() -> None:
+    data = b"\x80\x02ccollections\nOrderedDict\n)R}X\x01\x00\x00\x00xK\x01sb."
+    with pytest.raises(FormatError) as info:
+        safe_loads(data, member=MEMBER)
+    assert info.value.where == Where(member=MEMBER, opcode="BUILD")
+    assert str(info.value) == (
+        f"member '{MEMBER}': the pickle sets attributes on an OrderedDict "
+        "(opcode BUILD)"
+    )
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_find_class_errors_carry_the_global_name() -> None:
+    with pytest.raises(UnsafeFileError) as info:
+        safe_loads(stream(call(glob("os", "system"), ustr("true"))), member=MEMBER)
+    assert info.value.global_name == "os.system"
+    assert info.value.member == MEMBER
+    assert str(info.value) == (
+        f"member '{MEMBER}': global os.system is not in safenpz's table of "
+        "allowed constructors"
+    )
+    with pytest.raises(UnsafeFileError) as info:
+        safe_loads(b"P0\n.", member=MEMBER)
+    assert (info.value.member, info.value.global_name) == (MEMBER, None)
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_malformed_streams_carry_the_member() -> None:
+    with pytest.raises(FormatError, match="the pickle is malformed") as info:
+        safe_loads(stream(b"a"), member=MEMBER)  # APPEND on an empty stack
+    assert info.value.where == Where(member=MEMBER)
+    assert isinstance(info.value.__cause__, pickle.UnpicklingError)
