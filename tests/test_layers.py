@@ -23,6 +23,7 @@ PICKLE_DECODERS = {
     "_pickle._walk",
     "_pickle._fastrows",
     "_pickle._fast_header",
+    "_pickle._fast_objects",
     "_pickle._fast_body",
     "_pickle._fast_tokens",
 }

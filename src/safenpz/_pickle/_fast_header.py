@@ -5,14 +5,13 @@ dtype, the array state, ``STOP``) are run one by one by :func:`run`, a tiny
 interpreter in the style of :mod:`pickle`'s own ``dispatch`` table: one
 handler of a few lines per opcode, looked up by its code byte in
 :data:`_HANDLERS`. An opcode without a handler refuses the stream. The
-handlers build only inert placeholders (:class:`_Global`,
-:class:`_ArrayStub`, :class:`_DtypeStub`); global names are compared with a
-fixed set of strings, never resolved. When the array state reaches its
-element list (``EMPTY_LIST``), the body is handed to
-:func:`safenpz._pickle._fast_body.decode_body` and the interpreter continues
-after it.
+handlers build only inert placeholders (:mod:`safenpz._pickle._fast_objects`);
+global names are compared with a fixed set of strings, never resolved. When
+the array state reaches its element list (``EMPTY_LIST``), the body is handed
+to :func:`safenpz._pickle._fast_body.decode_body` and the interpreter
+continues after it.
 
-Bounds: at most ``_MAX_HEADER_OPS`` opcodes, strings of at most ``_MAX_STR``
+Bounds: at most ``_MAX_HEADER_OPS`` opcodes, strings of at most ``MAX_STR``
 bytes, a stack of at most ``_MAX_STACK`` items; every argument length is
 checked against the bytes present before it is read. Anything unexpected
 raises :class:`~safenpz._pickle._fast_tokens.Reject`. Argument sizes and
@@ -23,66 +22,29 @@ the tuple sizes of ``TUPLE1``-``TUPLE3`` come from
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._fast_body import Rows, decode_body, text_int
+from ._fast_objects import (
+    MARK,
+    MAX_STR,
+    OPAQUE,
+    ArrayStub,
+    build,
+    global_of,
+    reduce,
+    state_prefix_ok,
+)
 from ._fast_tokens import NEWLINE, Reject, arg_size, len_size
 from ._opcodes import OPS, code
 
 __all__ = ["Machine", "array_of", "run"]
 
 _MAX_HEADER_OPS = 512  # opcodes outside the body; a real header has ~50
-_MAX_STR = 64  # longest string/bytes the header may hold
 _MAX_STACK = 64
-
-_RECONSTRUCT = frozenset(
-    {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-    }
-)
-_NDARRAY = ("numpy", "ndarray")
-_DTYPE = ("numpy", "dtype")
-_ENCODE = ("_codecs", "encode")
-_KNOWN_GLOBALS = _RECONSTRUCT | {_NDARRAY, _DTYPE, _ENCODE}
-_OBJECT_DTYPE_STATE = (3, "|", None, None, None, -1, -1, 63)
-
-# --------------------------------------------------------------------------
-# placeholders
-
-
-@dataclass(frozen=True)
-class _Global:
-    module: str
-    name: str
-
-
-class _ArrayStub:
-    __slots__ = ("state",)
-
-    def __init__(self) -> None:
-        self.state: tuple[Any, ...] | None = None
-
-
-class _DtypeStub:
-    __slots__ = ("built",)
-
-    def __init__(self) -> None:
-        self.built = False
-
-
-class _Opaque:
-    """A memo entry the trailer must not read (the element list or a row)."""
-
-    __slots__ = ()
-
-
-_OPAQUE = _Opaque()
-_MARK = object()
 
 
 # --------------------------------------------------------------------------
@@ -156,9 +118,9 @@ class Machine:
         return int.from_bytes(self.mv[p : p + k], "little", signed=True)
 
     def readline(self) -> str:
-        """The text up to the next newline, within ``_MAX_STR`` bytes."""
+        """The text up to the next newline, within ``MAX_STR`` bytes."""
         p = self.p
-        raw = bytes(self.mv[p : min(self.m, p + _MAX_STR + 1)])
+        raw = bytes(self.mv[p : min(self.m, p + MAX_STR + 1)])
         i = raw.find(NEWLINE)
         if i < 0:
             raise Reject
@@ -172,7 +134,7 @@ class Machine:
         if (
             idx != self.base + len(self.memo)
             or not self.stack
-            or self.stack[-1] is _MARK
+            or self.stack[-1] is MARK
         ):
             raise Reject
         self.memo.append(self.stack[-1])
@@ -210,7 +172,7 @@ def run(buf: NDArray[np.uint8], m: int, p: int) -> Machine:
 def array_of(st: Machine) -> tuple[tuple[int, ...], bool, Rows]:
     """(shape, is_fortran, rows) of the array a finished run built."""
     arr = st.stack[0]
-    if not isinstance(arr, _ArrayStub) or arr.state is None:
+    if not isinstance(arr, ArrayStub) or arr.state is None:
         raise Reject
     _version, shape, _dtype, fortran, rows = arr.state
     if rows is not st.rows or st.rows is None:
@@ -264,7 +226,7 @@ def _string(name: str, decode: Callable[[bytes], object]) -> Handler:
 
     def handler(st: Machine) -> None:
         n = st.uint(k)
-        if n > _MAX_STR:
+        if n > MAX_STR:
             raise Reject
         p = st.take(n)
         st.stack.append(decode(bytes(st.mv[p : p + n])))
@@ -288,7 +250,7 @@ def _bytes(raw: bytes) -> bytes:
 def _global_op(st: Machine) -> None:
     module = st.readline()
     name = st.readline()
-    st.stack.append(_global(module, name))
+    st.stack.append(global_of(module, name))
 
 
 def _stack_global(st: Machine) -> None:
@@ -296,7 +258,7 @@ def _stack_global(st: Machine) -> None:
     module = st.stack.pop()
     if not (isinstance(name, str) and isinstance(module, str)):
         raise Reject
-    st.stack.append(_global(module, name))
+    st.stack.append(global_of(module, name))
 
 
 def _tuple_n(name: str) -> Handler:
@@ -306,7 +268,7 @@ def _tuple_n(name: str) -> Handler:
 
     def handler(st: Machine) -> None:
         stack = st.stack
-        if len(stack) < k or any(x is _MARK for x in stack[-k:]):
+        if len(stack) < k or any(x is MARK for x in stack[-k:]):
             raise Reject
         items = tuple(stack[-k:])
         del stack[-k:]
@@ -326,12 +288,12 @@ def _tuple(st: Machine) -> None:
 def _reduce_op(st: Machine) -> None:
     args = st.stack.pop()
     func = st.stack.pop()
-    st.stack.append(_reduce(func, args))
+    st.stack.append(reduce(func, args))
 
 
 def _build_op(st: Machine) -> None:
     state = st.stack.pop()
-    _build(st.stack[-1], state, st.rows)
+    build(st.stack[-1], state, st.rows)
 
 
 def _put(name: str) -> Handler:
@@ -366,7 +328,7 @@ def _get(name: str) -> Handler:
 def _element_list(st: Machine) -> None:
     """``EMPTY_LIST``: the element list (once), decoded by the body decoder."""
     # cheap check first: the array state so far must be on the stack
-    if st.rows is not None or not _state_prefix_ok(st.stack):
+    if st.rows is not None or not state_prefix_ok(st.stack):
         raise Reject
     start = st.p - 1
     st.op_starts.pop()
@@ -375,7 +337,7 @@ def _element_list(st: Machine) -> None:
     rows, st.p, nputs, st.body_tokens = decode_body(
         st.buf, st.m, start, st.base + len(st.memo)
     )
-    st.memo.extend([_OPAQUE] * nputs)
+    st.memo.extend([OPAQUE] * nputs)
     st.body_span = (start, st.p)
     st.rows = rows
     st.stack.append(rows)
@@ -406,7 +368,7 @@ _BY_NAME: dict[str, Handler] = {
     "TUPLE1": _tuple_n("TUPLE1"),
     "TUPLE2": _tuple_n("TUPLE2"),
     "TUPLE3": _tuple_n("TUPLE3"),
-    "MARK": _push(_MARK),
+    "MARK": _push(MARK),
     "TUPLE": _tuple,
     "REDUCE": _reduce_op,
     "BUILD": _build_op,
@@ -432,152 +394,8 @@ def _dispatch_table() -> list[Handler | None]:
 _HANDLERS = _dispatch_table()
 
 
-# --------------------------------------------------------------------------
-# what the handlers check
-
-
-def _state_prefix_ok(stack: list[Any]) -> bool:
-    """``stack`` ends in: array, MARK, 1, shape, object dtype, is_fortran."""
-    if len(stack) < 6:
-        return False
-    arr, mark, version, shape, dtype, fortran = stack[-6:]
-    return (
-        isinstance(arr, _ArrayStub)
-        and mark is _MARK
-        and _is_int(version, 1)
-        and type(shape) is tuple
-        and isinstance(dtype, _DtypeStub)
-        and dtype.built
-        and type(fortran) is bool
-    )
-
-
-def _global(module: str, name: str) -> _Global:
-    if (module, name) not in _KNOWN_GLOBALS:
-        raise Reject
-    return _Global(module, name)
-
-
 def _last_mark(stack: list[Any]) -> int:
     for i in range(len(stack) - 1, -1, -1):
-        if stack[i] is _MARK:
+        if stack[i] is MARK:
             return i
     raise Reject
-
-
-def _is_int(x: object, value: int) -> bool:
-    return type(x) is int and x == value
-
-
-def _reduce(func: object, args: object) -> object:
-    if not isinstance(func, _Global) or type(args) is not tuple:
-        raise Reject
-    reducer = _REDUCERS.get((func.module, func.name))
-    if reducer is None:
-        raise Reject
-    return reducer(args)
-
-
-def _reduce_encode(args: tuple[Any, ...]) -> object:
-    """Python 3 protocol 2 spells bytes as ``_codecs.encode(str, 'latin1')``."""
-    if (
-        len(args) == 2
-        and type(args[0]) is str
-        and len(args[0]) <= _MAX_STR
-        and args[1] == "latin1"
-    ):
-        return args[0].encode("latin-1")
-    raise Reject
-
-
-def _reduce_reconstruct(args: tuple[Any, ...]) -> object:
-    """``_reconstruct(numpy.ndarray, (0,), b'b')``."""
-    if (
-        len(args) == 3
-        and isinstance(args[0], _Global)
-        and (args[0].module, args[0].name) == _NDARRAY
-        and type(args[1]) is tuple
-        and len(args[1]) == 1
-        and _is_int(args[1][0], 0)
-        and args[2] in (b"b", "b")
-    ):
-        return _ArrayStub()
-    raise Reject
-
-
-def _reduce_dtype(args: tuple[Any, ...]) -> object:
-    """``numpy.dtype('O8', False, True)`` (or ``0, 1``: NumPy < 1.19)."""
-    if (
-        len(args) == 3
-        and args[0] in ("O8", "O4", b"O8", b"O4")
-        and type(args[1]) in (bool, int)
-        and args[1] == 0
-        and type(args[2]) in (bool, int)
-        and args[2] == 1
-    ):
-        return _DtypeStub()
-    raise Reject
-
-
-_REDUCERS: dict[tuple[str, str], Callable[[tuple[Any, ...]], object]] = {
-    _ENCODE: _reduce_encode,
-    _DTYPE: _reduce_dtype,
-    **dict.fromkeys(_RECONSTRUCT, _reduce_reconstruct),
-}
-
-
-def _build(target: object, state: object, rows: Rows | None) -> None:
-    if isinstance(target, _DtypeStub):
-        _build_dtype(target, state)
-    elif isinstance(target, _ArrayStub):
-        _build_array(target, state, rows)
-    else:
-        raise Reject
-
-
-def _build_dtype(target: _DtypeStub, state: object) -> None:
-    """The object dtype's state ``(3, '|', None, None, None, -1, -1, 63)``."""
-    if target.built or type(state) is not tuple or len(state) != 8:
-        raise Reject
-    if state[1] == b"|":
-        state = (state[0], "|", *state[2:])
-    if not all(
-        type(a) is type(b) and a == b
-        for a, b in zip(state, _OBJECT_DTYPE_STATE, strict=True)
-    ):
-        raise Reject
-    target.built = True
-
-
-def _build_array(target: _ArrayStub, state: object, rows: Rows | None) -> None:
-    """The array state ``(1, shape, object dtype, is_fortran, element list)``
-    whose shape holds exactly the decoded rows."""
-    if target.state is not None or rows is None:
-        raise Reject
-    if type(state) is not tuple or len(state) != 5:
-        raise Reject
-    version, shape, dtype, fortran, rows_o = state
-    if not _is_int(version, 1) or rows_o is not rows:
-        raise Reject
-    if not (isinstance(dtype, _DtypeStub) and dtype.built):
-        raise Reject
-    if type(fortran) is not bool or type(shape) is not tuple or len(shape) > 64:
-        raise Reject
-    if not _holds(shape, len(rows.offsets) - 1):
-        raise Reject
-    target.state = (version, shape, dtype, fortran, rows_o)
-
-
-def _holds(shape: tuple[Any, ...], nrows: int) -> bool:
-    """Whether `shape` (non-negative ints) has exactly `nrows` elements, in
-    work bounded by its length, never by its numbers."""
-    size = 1
-    span = 1  # product of the non-zero dimensions (bounded: empty arrays too)
-    for dim in shape:
-        if type(dim) is not int or dim < 0:
-            return False
-        size *= dim
-        span *= max(dim, 1)
-        if span > max(nrows, 2**32):
-            return False
-    return size == nrows
