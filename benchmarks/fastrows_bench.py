@@ -1,4 +1,4 @@
-"""Time ``safenpz._fastrows.decode_int_rows`` against pickle on an IMDb-shaped split.
+"""Time ``_pickle._fastrows.decode_int_rows`` against pickle on an IMDb-like split.
 
 The array is made here (no download): 25,000 rows of lognormal length (about
 5.8 M ids in all, like one IMDb split) with Zipf-distributed ids up to 88,586,
@@ -30,7 +30,7 @@ import numpy as np
 
 import safenpz
 from safenpz._demo import imdb_rows, make_imdb_like
-from safenpz._fastrows import decode_int_rows
+from safenpz._pickle._fastrows import decode_int_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from legacy import PY2, Layout, dumps

@@ -6,11 +6,11 @@ For a numeric dtype the data must be exactly ``prod(shape) * itemsize`` bytes
 zero-width dtype (``S0``, ``U0``, ``V0``) holds no data, so its element count
 is bounded by ``max_items`` instead. For ``dtype=object`` the data is a pickle
 of the whole array: object arrays of integer lists go straight to values +
-offsets (:mod:`safenpz._fastrows`), anything else through the closed table of
-constructors (:mod:`safenpz._unpickle`); the result must be an array of the
-shape and dtype the header promises, and bytes after the pickle's ``STOP`` are
-an error. With ``ragged=True`` a 1-D object array of numeric rows becomes a
-:class:`~safenpz.RaggedArray`.
+offsets (:mod:`safenpz._pickle._fastrows`), anything else through the closed
+table of constructors (:mod:`safenpz._pickle._decode`); the result must be an
+array of the shape and dtype the header promises, and bytes after the pickle's
+``STOP`` are an error. With ``ragged=True`` a 1-D object array of numeric rows
+becomes a :class:`~safenpz.RaggedArray`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import numpy as np
 from ._exceptions import FormatError, SafenpzError, Where
 from ._header import NPY, Header, check_data_size, parse_header
 from ._limits import DEFAULT_LIMITS, Limits
+from ._pickle._decode import safe_loads
 from ._preview import preview
-from ._unpickle import safe_loads
 
 __all__ = ["decode_npy_bytes", "zero_width"]
 
@@ -46,7 +46,7 @@ def _decode_object(
     encoding: str,
 ) -> Any:
     limits.check("max_items", header.count, where, what="object array")
-    from ._fastrows import decode_int_rows
+    from ._pickle._fastrows import decode_int_rows
     from ._ragged import RaggedArray
 
     fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
@@ -59,8 +59,7 @@ def _decode_object(
     obj = safe_loads(
         body,
         member=_pickle_label(where),
-        max_depth=limits.max_depth,
-        max_items=limits.max_items,
+        limits=limits,
         encoding=encoding,
     )
     if (

@@ -10,7 +10,7 @@ never from its name; each kind is then read by its own layer:
             place (or memory-mapped) after its size is checked against the
             file, or object data decoded (:mod:`safenpz._decode`)
 pickle      a bare pickle (what ``np.load(allow_pickle=True)`` also reads),
-            decoded with the same closed table (:mod:`safenpz._unpickle`)
+            decoded with the same closed table (:mod:`safenpz._pickle._decode`)
 ==========  ==============================================================
 
 Every limit is a keyword of :func:`load`; streams that cannot seek are read in
@@ -31,9 +31,9 @@ from ._exceptions import FormatError, SafenpzError, Where
 from ._header import check_data_size, parse_header
 from ._limits import DEFAULT_LIMITS, Limits
 from ._npzfile import NpzFile
+from ._pickle._decode import safe_loads
 from ._preview import escape
 from ._sniff import sniff
-from ._unpickle import safe_loads
 from ._zip import CHUNK as _CHUNK
 
 __all__ = ["FileLike", "load"]
@@ -241,8 +241,7 @@ def _load_stream_unescaped(
             return safe_loads(
                 data,
                 member=name,
-                max_depth=limits.max_depth,
-                max_items=limits.max_items,
+                limits=limits,
                 encoding=encoding,
             )
         msg = (

@@ -4,7 +4,8 @@ Nothing is ever decoded here: pickles go through the static opcode scanner
 (:func:`safenpz.scan_pickle`) only, numeric members through their ``.npy``
 header, and the safenpz manifest is checked as a JSON document against the
 member names (:func:`safenpz._manifest.check_manifest`), without the reader's
-layout. This module never imports the decoders (``_unpickle``, ``_fastrows``).
+layout. This module never imports the decoders (``_pickle._decode``,
+``_pickle._fastrows``).
 
 Verdicts, from best to worst:
 

@@ -23,7 +23,7 @@ from legacy import LAYOUTS, Layout
 from legacy import npy_bytes as legacy_npy_bytes
 from safenpz import SafenpzError, load
 from safenpz._header import parse_header
-from safenpz._unpickle import safe_loads
+from safenpz._pickle._decode import safe_loads
 from strategies import byte_edits, int_row_arrays, mutate
 
 FUZZ = settings(

@@ -1,4 +1,4 @@
-"""Tests of :mod:`safenpz._fastrows`: ``decode_int_rows`` against pickle itself.
+"""Tests of :mod:`safenpz._pickle._fastrows`: ``decode_int_rows`` against pickle itself.
 
 Every accepted stream is checked against what :mod:`pickle` makes of the same
 bytes (flattened to values + offsets); everything else must give ``None``,
@@ -33,15 +33,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile import HOSTILE, MALFORMED, py2_int_list, py2_object_array
-from safenpz._fastrows import (
-    _LEN,
-    _LEN_FAST,
-    _PAD,
-    IntRows,
-    _Reject,
-    _tokenise,
-    decode_int_rows,
-)
+from safenpz._pickle._fast_tokens import LEN, LEN_FAST, PAD, Reject, tokenise
+from safenpz._pickle._fastrows import IntRows, decode_int_rows
 
 DATA = Path(__file__).parent / "data"
 INT64_MIN = -(2**63)
@@ -408,12 +401,12 @@ def _reference_tokens(buf: bytes, s: int, m: int, table: np.ndarray) -> list[int
 def test_tokenise_matches_sequential_walk(raw: bytes, motif: bytes, reps: int) -> None:
     data = raw[: len(raw) // 2] + motif * reps + raw[len(raw) // 2 :]
     m = len(data)
-    buf = np.frombuffer(data + bytes(_PAD), np.uint8)
-    for table in (_LEN, _LEN_FAST):
-        want = _reference_tokens(data + bytes(_PAD), 0, m, table)
+    buf = np.frombuffer(data + bytes(PAD), np.uint8)
+    for table in (LEN, LEN_FAST):
+        want = _reference_tokens(data + bytes(PAD), 0, m, table)
         try:
-            got = _tokenise(buf, m, 0, table)
-        except _Reject:
+            got = tokenise(buf, m, 0, table)
+        except Reject:
             continue
         assert got.tolist() == want
 
@@ -422,9 +415,9 @@ def test_tokenise_resyncs_on_random_bytes() -> None:
     rng = np.random.default_rng(0)
     for size in (100, 5_000, 200_000):
         data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
-        buf = np.frombuffer(data + bytes(_PAD), np.uint8)
-        got = _tokenise(buf, size, 0, _LEN)  # must not be refused
-        assert got.tolist() == _reference_tokens(data + bytes(_PAD), 0, size, _LEN)
+        buf = np.frombuffer(data + bytes(PAD), np.uint8)
+        got = tokenise(buf, size, 0, LEN)  # must not be refused
+        assert got.tolist() == _reference_tokens(data + bytes(PAD), 0, size, LEN)
 
 
 # --------------------------------------------------------------------------

@@ -46,10 +46,11 @@ from safenpz._exceptions import (
     SafenpzError,
     UnsafeFileError,
 )
+from safenpz._limits import Limits
+from safenpz._pickle._decode import safe_loads
 from safenpz._pickle._globals import SAFE_GLOBALS
 from safenpz._pickle._opcodes import OPS
 from safenpz._pickle._report import PickleReport
-from safenpz._unpickle import safe_loads
 from strategies import byte_edits, mutate
 
 FUZZ = settings(max_examples=300, deadline=2000)
@@ -175,9 +176,9 @@ def test_safe_globals_is_the_documented_closed_table() -> None:
 
 
 def test_table_agrees_with_the_decoder() -> None:
-    from safenpz import _unpickle
+    from safenpz._pickle import _constructors
 
-    assert set(_unpickle._TABLE) == SAFE_GLOBALS
+    assert set(_constructors.TABLE) == SAFE_GLOBALS
 
 
 # --------------------------------------------------------------------------
@@ -480,7 +481,7 @@ def test_memo_shared_tuple_bomb_in_a_frozenset_is_refused(sentinel: Path) -> Non
     ):
         scan_pickle(data, member="bomb.pkl")
     assert seconds() < 2
-    from safenpz._unpickle import safe_loads
+    from safenpz._pickle._decode import safe_loads
 
     with pytest.raises(LimitError, match="max_items"):
         safe_loads(data)
@@ -566,12 +567,14 @@ def test_limit_defaults_are_load_defaults() -> None:
     import inspect
 
     from safenpz._limits import DEFAULT_LIMITS
-    from safenpz._unpickle import safe_loads
+    from safenpz._pickle._decode import safe_loads
 
-    for fn in (scan_pickle, safe_loads):
-        params = inspect.signature(fn).parameters
-        assert params["max_items"].default == DEFAULT_LIMITS.max_items
-        assert params["max_depth"].default == DEFAULT_LIMITS.max_depth
+    params = inspect.signature(scan_pickle).parameters
+    assert params["max_items"].default == DEFAULT_LIMITS.max_items
+    assert params["max_depth"].default == DEFAULT_LIMITS.max_depth
+    # the decoder takes the load's one Limits object, by default load's own
+    limits = inspect.signature(safe_loads).parameters["limits"]
+    assert limits.default is DEFAULT_LIMITS
 
 
 @contextlib.contextmanager
@@ -784,7 +787,9 @@ def test_nesting_bound_of_the_scan_is_the_walk_bound(kinds: str, protocol: int) 
     max_depth = 6
     ok = pickle.dumps(_nested(kinds, max_depth + 1), protocol=protocol)
     assert scan_pickle(ok, max_depth=max_depth).safe
-    assert safe_loads(ok, max_depth=max_depth) == _nested(kinds, max_depth + 1)
+    assert safe_loads(ok, limits=Limits(max_depth=max_depth)) == _nested(
+        kinds, max_depth + 1
+    )
     deep = pickle.dumps(_nested(kinds, max_depth + 2), protocol=protocol)
     with pytest.raises(LimitError, match=message_pattern("max_depth=6", "STOP")):
         scan_pickle(deep, max_depth=max_depth)

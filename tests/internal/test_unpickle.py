@@ -1,4 +1,4 @@
-"""Tests for safenpz._unpickle: closed-table decoding of pickle streams.
+"""Tests for safenpz._pickle._decode: closed-table decoding of pickle streams.
 
 Hostile streams (each would create a sentinel file under plain ``pickle``)
 must raise the exact safenpz error and leave no sentinel; the control tests
@@ -61,14 +61,16 @@ from hostile import (
     ustr,
 )
 from identical import assert_identical
-from safenpz import _unpickle
 from safenpz._exceptions import (
     FormatError,
     LimitError,
     SafenpzError,
     UnsafeFileError,
+    Where,
 )
-from safenpz._unpickle import safe_loads
+from safenpz._limits import Limits
+from safenpz._pickle import _array_state, _constructors, _context, _decode
+from safenpz._pickle._decode import safe_loads
 from strategies import byte_edits, mutate
 
 FUZZ = settings(max_examples=300, deadline=2000)
@@ -355,7 +357,7 @@ def test_array_state_is_validated(
     array: bytes, error: type[SafenpzError], match: str, measure
 ) -> None:
     with measure() as m, pytest.raises(error, match=match):
-        safe_loads(stream(array), max_items=10**6)
+        safe_loads(stream(array), limits=Limits(max_items=10**6))
     assert m.peak_bytes < 8 * 2**20
 
 
@@ -413,12 +415,12 @@ def test_encoding_must_be_one_numpy_supports() -> None:
 def test_limits_are_keywords() -> None:
     data = pickle.dumps([[[[1]]]], protocol=2)
     with pytest.raises(LimitError, match="max_depth"):
-        safe_loads(data, max_depth=2)
-    assert safe_loads(data, max_depth=4) == [[[[1]]]]
+        safe_loads(data, limits=Limits(max_depth=2))
+    assert safe_loads(data, limits=Limits(max_depth=4)) == [[[[1]]]]
     data = pickle.dumps(list(range(100)), protocol=2)
     with pytest.raises(LimitError, match="max_items"):
-        safe_loads(data, max_items=50)
-    assert safe_loads(data, max_items=100) == list(range(100))
+        safe_loads(data, limits=Limits(max_items=50))
+    assert safe_loads(data, limits=Limits(max_items=100)) == list(range(100))
 
 
 # --------------------------------------------------------------------------
@@ -1246,7 +1248,7 @@ def test_limits_name_the_keyword_to_raise(
     data: bytes, limits: dict[str, Any], match: str
 ) -> None:
     with pytest.raises(LimitError, match=message_pattern(f"'{MEMBER}'", match)):
-        safe_loads(data, member=MEMBER, **limits)
+        safe_loads(data, member=MEMBER, limits=Limits(**limits))
 
 
 def test_deep_nesting_under_a_raised_max_depth_is_a_limit_error() -> None:
@@ -1256,7 +1258,9 @@ def test_deep_nesting_under_a_raised_max_depth_is_a_limit_error() -> None:
     with pytest.raises(
         LimitError, match=message_pattern(f"'{MEMBER}'", "nesting too deep")
     ):
-        safe_loads(_nested_lists(depth), member=MEMBER, max_depth=10 * depth)
+        safe_loads(
+            _nested_lists(depth), member=MEMBER, limits=Limits(max_depth=10 * depth)
+        )
     assert gc.isenabled()
 
 
@@ -1272,7 +1276,7 @@ def test_resource_errors_while_decoding_become_limit_errors(
         raise error
 
     monkeypatch.setitem(
-        _unpickle._TABLE, ("builtins", "bytes"), ("builtins.bytes", exhausted)
+        _constructors.TABLE, ("builtins", "bytes"), ("builtins.bytes", exhausted)
     )
     with pytest.raises(LimitError, match=message_pattern(f"'{MEMBER}'", match)):
         safe_loads(stream(call(glob("builtins", "bytes"))), member=MEMBER)
@@ -1297,7 +1301,7 @@ def test_encoding_values_numpy_does_not_accept_are_refused(encoding: str) -> Non
 def no_scanner(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let streams reach the decoder unchecked (to test its second line of
     defence independently of the scanner)."""
-    monkeypatch.setattr(_unpickle, "scan_pickle", lambda *args, **kwargs: None)
+    monkeypatch.setattr(_decode, "scan_pickle", lambda *args, **kwargs: None)
 
 
 @pytest.mark.usefixtures("no_scanner")
@@ -1350,14 +1354,14 @@ def test_walk_refuses_a_memoryview() -> None:
 @pytest.mark.parametrize(
     "make",
     [
-        lambda ctx: _unpickle._Constructor("numpy.dtype", None, MEMBER),
-        lambda ctx: _unpickle._Done(ctx, 1),
-        lambda ctx: _unpickle._ArrayBuilder(ctx),
+        lambda ctx: _constructors._Constructor("numpy.dtype", None, MEMBER),
+        lambda ctx: _context.Done(ctx, 1),
+        lambda ctx: _array_state._ArrayBuilder(ctx),
     ],
     ids=["constructor", "finished-value", "array-builder"],
 )
 def test_internal_objects_cannot_be_pickled(make: Any) -> None:
-    obj = make(_unpickle._Context(MEMBER, 64, 100, "latin1"))
+    obj = make(_context.Context(MEMBER, Limits(max_depth=64, max_items=100), "latin1"))
     for protocol in (2, pickle.HIGHEST_PROTOCOL):
         with pytest.raises(TypeError, match="internal safenpz object"):
             pickle.dumps(obj, protocol=protocol)
@@ -1373,3 +1377,86 @@ def test_numpy_1_16_0_spelling_of_the_c_module(module: str) -> None:
     data, count = re.subn(rb"cnumpy\.(?:_)?core\.multiarray\n", spelling, data)
     assert count == 2  # _reconstruct and scalar
     assert_identical(safe_loads(data), arr)
+
+
+# --------------------------------------------------------------------------
+# errors carry their location and their numbers as attributes (the decoder's
+# own checks: the scanner, switched off here, refuses some of these first)
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_limit_errors_carry_the_limit_and_the_values() -> None:
+    data = stream(lst(*[intop(i) for i in range(50)]))
+    with pytest.raises(LimitError) as info:
+        safe_loads(data, member=MEMBER, limits=Limits(max_items=10))
+    err = info.value
+    assert (err.limit, err.value, err.maximum) == ("max_items", 50, 10)
+    assert err.where == Where(member=MEMBER)
+    assert str(err) == (
+        f"member '{MEMBER}': the pickle holds more than max_items=10 values; "
+        "pass a larger max_items to load it"
+    )
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_depth_and_object_array_limits_carry_their_values() -> None:
+    with pytest.raises(LimitError) as info:
+        safe_loads(_nested_lists(10), member=MEMBER, limits=Limits(max_depth=5))
+    assert (info.value.limit, info.value.value, info.value.maximum) == (
+        "max_depth",
+        6,
+        5,
+    )
+    assert info.value.member == MEMBER
+    array = _arr(_astate(dtype=_OBJ, shape=tup(intop(3)), data=lst(*[intop(1)] * 3)))
+    with pytest.raises(LimitError) as info:
+        safe_loads(stream(array), member=MEMBER, limits=Limits(max_items=2))
+    assert (info.value.limit, info.value.value, info.value.maximum) == (
+        "max_items",
+        3,
+        2,
+    )
+    assert str(info.value).startswith(f"member '{MEMBER}': object array of 3 ")
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_format_errors_carry_the_member() -> None:
+    with pytest.raises(FormatError) as info:
+        safe_loads(stream(_arr(_astate(dtype=_DTYPE))), member=MEMBER)
+    assert info.value.where == Where(member=MEMBER)
+    assert str(info.value) == f"member '{MEMBER}': expected a dtype, got _Constructor"
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_a_build_on_an_ordered_dict_names_the_opcode() -> None:
+    data = b"\x80\x02ccollections\nOrderedDict\n)R}X\x01\x00\x00\x00xK\x01sb."
+    with pytest.raises(FormatError) as info:
+        safe_loads(data, member=MEMBER)
+    assert info.value.where == Where(member=MEMBER, opcode="BUILD")
+    assert str(info.value) == (
+        f"member '{MEMBER}': the pickle sets attributes on an OrderedDict "
+        "(opcode BUILD)"
+    )
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_find_class_errors_carry_the_global_name() -> None:
+    with pytest.raises(UnsafeFileError) as info:
+        safe_loads(stream(call(glob("os", "system"), ustr("true"))), member=MEMBER)
+    assert info.value.global_name == "os.system"
+    assert info.value.member == MEMBER
+    assert str(info.value) == (
+        f"member '{MEMBER}': global os.system is not in safenpz's table of "
+        "allowed constructors"
+    )
+    with pytest.raises(UnsafeFileError) as info:
+        safe_loads(b"P0\n.", member=MEMBER)
+    assert (info.value.member, info.value.global_name) == (MEMBER, None)
+
+
+@pytest.mark.usefixtures("no_scanner")
+def test_malformed_streams_carry_the_member() -> None:
+    with pytest.raises(FormatError, match="the pickle is malformed") as info:
+        safe_loads(stream(b"a"), member=MEMBER)  # APPEND on an empty stack
+    assert info.value.where == Where(member=MEMBER)
+    assert isinstance(info.value.__cause__, pickle.UnpicklingError)

@@ -1,0 +1,194 @@
+"""What one run of the closed-table decoder shares: its context, its stand-ins.
+
+:class:`Context` is created once per :func:`safenpz._pickle._decode.safe_loads`
+call and bound into every constructor the pickle names, so concurrent decodes
+never share state. It carries the member name (for :class:`~safenpz.Where`),
+the one :class:`~safenpz._limits.Limits` object of the load and the Python 2
+string encoding, and raises the decoder's errors with their location.
+
+:class:`Builder` is the base of the stand-ins the decoder hands the C
+unpickler where NumPy would hand it real objects: they receive ``BUILD``'s
+state, check it, and are swapped for the real value by the final walk
+(:mod:`safenpz._pickle._walk`). :class:`Done` is a value that was finished
+when it was made (a NumPy scalar, an array from ``_frombuffer``).
+
+The small checks every constructor needs (:func:`as_bytes`,
+:func:`as_text`, :func:`check_shape`, :func:`preview`) live here too.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from typing import Any, NoReturn
+
+from .._exceptions import FormatError, LimitError, Where
+from .._limits import Limits
+from .._preview import shape_problem
+
+__all__ = [
+    "Builder",
+    "Context",
+    "Done",
+    "as_bytes",
+    "as_text",
+    "check_shape",
+    "preview",
+]
+
+
+class Context:
+    """Per-call state shared by the constructors of one decode.
+
+    Parameters
+    ----------
+    member : str
+        The member (or pickle) name errors are reported against.
+    limits : Limits
+        The limits of this load (``max_depth`` and ``max_items`` apply here).
+    encoding : {"latin1", "bytes", "ASCII"}
+        How Python 2 ``str`` objects are decoded.
+    """
+
+    __slots__ = ("encoding", "limits", "member", "where")
+
+    def __init__(self, member: str, limits: Limits, encoding: str) -> None:
+        self.member = member
+        self.limits = limits
+        self.encoding = encoding
+        self.where = Where(member=member)
+
+    def fail(self, msg: str, *, opcode: str | None = None) -> NoReturn:
+        """Raise :class:`~safenpz.FormatError` at this member (and `opcode`)."""
+        where = self.where if opcode is None else self.where.but(opcode=opcode)
+        raise FormatError(msg, where=where)
+
+    def exceed(self, msg: str, limit: str, value: int | None) -> NoReturn:
+        """Raise :class:`~safenpz.LimitError`: `value` exceeds the limit called
+        `limit` (a field of :class:`~safenpz._limits.Limits`)."""
+        maximum = getattr(self.limits, limit)
+        raise LimitError(
+            msg, where=self.where, limit=limit, value=value, maximum=maximum
+        )
+
+
+# --------------------------------------------------------------------------
+# builders: stand-ins that receive BUILD's state and are swapped out at the end
+
+
+class Builder:
+    """A value under construction: ``BUILD`` hands it a state to check.
+
+    Subclasses set :attr:`kind` (for messages) and override ``__setstate__``;
+    :meth:`result` is the finished value, which the final walk puts where the
+    builder was.
+    """
+
+    __slots__ = ("_built", "ctx", "value")
+    kind = "value"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.value: Any = None
+        self._built = False
+
+    def result(self) -> Any:
+        """The finished value; refused if ``BUILD`` never finished it."""
+        if not self._built:
+            self.ctx.fail(
+                f"a {self.kind} was used before the pickle finished building it"
+            )
+        return self.value
+
+    def __setstate__(self, state: object) -> None:
+        self.ctx.fail(f"unexpected BUILD on a finished {self.kind}")
+
+    def __reduce__(self) -> NoReturn:  # never pickled back
+        msg = "internal safenpz object"
+        raise TypeError(msg)
+
+
+class Done(Builder):
+    """A finished value (NumPy scalar, array from ``_frombuffer``)."""
+
+    __slots__ = ()
+
+    def __init__(self, ctx: Context, value: Any) -> None:
+        super().__init__(ctx)
+        self.value = value
+        self._built = True
+
+
+# --------------------------------------------------------------------------
+# shared checks
+
+
+_PREVIEW = reprlib.Repr()
+_PREVIEW.maxlevel = 3
+_PREVIEW.maxstring = _PREVIEW.maxother = 60
+_PREVIEW.maxlong = 40
+
+
+def preview(value: object) -> str:
+    """A short repr of an untrusted value, in time bounded by its preview.
+
+    Huge ints are described, not converted (``repr`` of a million-digit int is
+    slow, and refused beyond ``sys.get_int_max_str_digits()``).
+
+    >>> preview(10**100), preview(list(range(100)))
+    ('<int of 333 bits>', '[0, 1, 2, 3, 4, 5, ...]')
+    """
+    if type(value) is int and value.bit_length() > 128:
+        return f"<int of {value.bit_length()} bits>"
+    try:
+        return _PREVIEW.repr(value)
+    except Exception:  # a value whose repr fails is still worth naming
+        return f"<{type(value).__name__}>"
+
+
+def as_text(value: object) -> object:
+    """Python 2 ``str`` arrives as bytes under ``encoding="bytes"``: ASCII
+    bytes become ``str``, anything else is returned unchanged.
+
+    >>> as_text(b"|"), as_text(b"\\xff"), as_text(3)
+    ('|', b'\\xff', 3)
+    """
+    if isinstance(value, bytes):
+        try:
+            return value.decode("ascii")
+        except UnicodeDecodeError:
+            return value
+    return value
+
+
+def as_bytes(ctx: Context, raw: object, what: str) -> bytes:
+    """`raw` as bytes: bytes, a bytearray, or a Python 2 ``str`` decoded as
+    latin-1 (whose code points are the original bytes)."""
+    if isinstance(raw, bytes):
+        return raw
+    if isinstance(raw, bytearray):
+        return bytes(raw)
+    if isinstance(raw, str):
+        try:
+            return raw.encode("latin-1")
+        except UnicodeEncodeError:
+            ctx.fail(f"{what} is text that is not latin-1")
+    ctx.fail(f"{what} must be bytes, not {type(raw).__name__}")
+
+
+def check_shape(ctx: Context, shape: object) -> tuple[int, ...]:
+    """An array shape: a tuple of at most 64 non-negative ints whose product
+    NumPy can address (huge dimensions are compared, never multiplied)."""
+    if not isinstance(shape, tuple) or len(shape) > 64:
+        ctx.fail(
+            f"array shape must be a tuple of at most 64 ints, got {preview(shape)}"
+        )
+    for dim in shape:
+        if type(dim) is not int or dim < 0:
+            ctx.fail(f"array shape must hold non-negative ints, got {preview(shape)}")
+    problem = shape_problem(shape)
+    if problem is not None:
+        ctx.fail(
+            f"an array of shape {preview(shape)} needs more elements than NumPy "
+            f"can address ({problem})"
+        )
+    return shape
