@@ -20,18 +20,23 @@ per field for structured dtypes).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from ._context import Builder, Context, as_bytes, check_shape, preview
-from ._dtype_state import resolve_dtype
+from ._context import Builder, Context
+from ._dtype_state import dtype_of
+from ._rules import (
+    Checked,
+    Refused,
+    array_head,
+    as_bytes,
+    data_size,
+    object_items,
+    zero_width,
+)
 
 __all__ = ["Checked", "_ArrayBuilder", "array_state", "finish_array"]
-
-#: ``(version, shape, dtype, is_fortran)`` of a checked array state.
-Checked = tuple[int, tuple[int, ...], np.dtype[Any], bool]
 
 
 # The class name shows in messages ("expected a dtype, got _ArrayBuilder"),
@@ -71,72 +76,29 @@ class _ArrayBuilder(Builder):
 
 def array_state(ctx: Context, state: object) -> tuple[Checked, list[Any] | bytes]:
     """Check the state ``(version, shape, dtype, is_fortran, data)`` (or the
-    same without ``version``) and return its first four items, checked, and
-    the data: the list of items of an object array, else the raw bytes."""
-    if isinstance(state, tuple) and len(state) == 4:  # version 0: no version
-        state = (0, *state)
-    if not (isinstance(state, tuple) and len(state) == 5):
-        ctx.fail(f"bad ndarray state of type {type(state).__name__}")
-    version, shape, dtype_b, fortran, raw = state
-    if type(version) is not int or version not in (0, 1):
-        ctx.fail(f"unsupported ndarray pickle version {preview(version)}")
-    shape = check_shape(ctx, shape)
-    dt = resolve_dtype(ctx, dtype_b)
-    if type(fortran) not in (bool, int):  # NumPy reads the flag as a C int
-        ctx.fail("ndarray fortran flag must be a bool")
-    checked = (version, shape, dt, bool(fortran))
-    count = math.prod(shape)
-    if dt.hasobject:
-        return checked, _object_items(ctx, shape, dt, count, raw)
-    return checked, _raw_data(ctx, shape, dt, count, raw)
-
-
-def _object_items(
-    ctx: Context, shape: tuple[int, ...], dt: np.dtype[Any], count: int, raw: object
-) -> list[Any]:
-    """The data of an object array: a list of exactly `count` items, at most
-    ``max_items``; for a structured dtype, each a tuple of one item per
-    field."""
-    if count > ctx.limits.max_items:
-        ctx.exceed(
-            f"object array of {count} elements exceeds "
-            f"max_items={ctx.limits.max_items}; pass a larger max_items to load it",
-            "max_items",
-            count,
-        )
-    if type(raw) is not list or len(raw) != count:
-        ctx.fail(
-            f"object array of shape {shape} needs a list of {count} items, "
-            f"got {type(raw).__name__}"
-            + (f" of {len(raw)}" if isinstance(raw, list) else "")
-        )
-    if dt.names is not None and not all(
-        type(item) is tuple and len(item) == len(dt.names) for item in raw
-    ):
-        ctx.fail(f"a structured array needs a tuple of {len(dt.names)} per item")
-    return raw
-
-
-def _raw_data(
-    ctx: Context, shape: tuple[int, ...], dt: np.dtype[Any], count: int, raw: object
-) -> bytes:
-    """The data of any other array: exactly ``count * itemsize`` bytes. A
-    zero-width dtype holds no data, so its `count` is bounded by
-    ``max_items``."""
-    if dt.itemsize == 0 and count > ctx.limits.max_items:
-        ctx.exceed(
-            f"array of {count} zero-width elements exceeds "
-            f"max_items={ctx.limits.max_items}; pass a larger max_items to load it",
-            "max_items",
-            count,
-        )
-    data = as_bytes(ctx, raw, "array data")
-    if len(data) != count * dt.itemsize:
-        ctx.fail(
-            f"array of shape {shape} and dtype {dt} needs "
-            f"{count * dt.itemsize} bytes, the pickle holds {len(data)}"
-        )
-    return data
+    same without ``version``) with the shared checks
+    (:func:`safenpz._pickle._rules.array_head`, ``object_items``,
+    ``raw_data``) and return its first four items, checked, and the data: the
+    list of items of an object array, else the raw bytes."""
+    max_items = ctx.limits.max_items
+    try:
+        checked, raw = array_head(state, dtype_of)
+        if checked[2].hasobject:
+            object_items(
+                checked,
+                max_items,
+                raw,
+                len(raw) if isinstance(raw, list) else None,
+                lambda k: all(type(item) is tuple and len(item) == k for item in raw),
+            )
+            assert isinstance(raw, list)
+            return checked, raw
+        zero_width(checked, max_items)
+        data = as_bytes(raw, "array data")
+        data_size(checked, len(data))
+        return checked, data
+    except Refused as err:
+        ctx.refused(err)
 
 
 def finish_array(checked: Checked, data: list[Any] | bytes) -> np.ndarray[Any, Any]:

@@ -31,7 +31,6 @@ spellings)
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -40,10 +39,27 @@ import numpy as np
 
 from .._exceptions import FormatError, Where
 from ._array_state import _ArrayBuilder
-from ._context import Context, Done, as_bytes, as_text, check_shape, preview
-from ._dtype_state import _DtypeBuilder, resolve_dtype
-from ._globals import SAFE_GLOBALS
+from ._context import Context, Done
+from ._dtype_state import _DtypeBuilder, dtype_of, resolve_dtype
+from ._globals import ROLES, SAFE_GLOBALS
 from ._opcodes import OPS
+from ._rules import (
+    Refused,
+    as_bytes,
+    bytearray_args,
+    bytes_args,
+    check_arity,
+    check_shape,
+    complex_value,
+    dtype_args,
+    encode_args,
+    frombuffer_check,
+    iterable_arg,
+    ordereddict_args,
+    reconstruct_args,
+    scalar_dtype,
+    scalar_size,
+)
 
 __all__ = ["TABLE", "_Constructor"]
 
@@ -51,7 +67,6 @@ __all__ = ["TABLE", "_Constructor"]
 # scalar's own reduce so no module is named and no deprecation warning fires
 _numpy_scalar: Callable[[np.dtype[Any], bytes], Any] = np.float64(0).__reduce__()[0]  # type: ignore[assignment]
 _BUILD = OPS["BUILD"].name
-_LATIN1 = ("latin1", "latin-1")
 
 
 # The class name shows in messages ("expected a dtype, got _Constructor"),
@@ -68,19 +83,28 @@ class _Constructor:
         that may only be an argument (``numpy.ndarray``).
     member : str
         The member name, for errors.
+    role : str, optional
+        What it builds (:data:`safenpz._pickle._globals.ROLES`): how many
+        arguments it takes (:data:`safenpz._pickle._rules.ARITY`).
     """
 
-    __slots__ = ("_fn", "member", "qualname")
+    __slots__ = ("_fn", "member", "qualname", "role")
     qualname: str
     member: str
+    role: str | None
     _fn: Callable[..., Any] | None
 
     def __init__(
-        self, qualname: str, fn: Callable[..., Any] | None, member: str
+        self,
+        qualname: str,
+        fn: Callable[..., Any] | None,
+        member: str,
+        role: str | None = None,
     ) -> None:
         object.__setattr__(self, "qualname", qualname)
         object.__setattr__(self, "_fn", fn)
         object.__setattr__(self, "member", member)
+        object.__setattr__(self, "role", role)
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         msg = (
@@ -93,6 +117,11 @@ class _Constructor:
         if self._fn is None:
             msg = f"{self.qualname} may not be called"
             raise FormatError(msg, where=Where(member=self.member))
+        if self.role is not None:
+            try:
+                check_arity(self.role, self.qualname, len(args))
+            except Refused as err:
+                raise FormatError(str(err), where=Where(member=self.member)) from None
         return self._fn(*args)
 
     def __repr__(self) -> str:
@@ -105,16 +134,19 @@ class _Constructor:
 
 # Every constructor takes the per-decode context as its first argument;
 # find_class binds it, so concurrent decodes in threads never share state.
+# The checks are the shared ones (:mod:`safenpz._pickle._rules`): a refusal
+# becomes the decoder's error through ``ctx.refused``.
 
 
 def _c_reconstruct(
     ctx: Context, cls: object, shape: object, code: object
 ) -> _ArrayBuilder:
     """``_reconstruct(numpy.ndarray, (0,), b'b')``: an array to be built."""
-    if not (isinstance(cls, _Constructor) and cls.qualname == "numpy.ndarray"):
-        ctx.fail("_reconstruct may only build numpy.ndarray (no subclasses)")
-    if shape != (0,) or as_bytes(ctx, code, "_reconstruct dtype code") != b"b":
-        ctx.fail(f"unexpected _reconstruct arguments {preview(shape)}, {preview(code)}")
+    is_ndarray = isinstance(cls, _Constructor) and cls.qualname == "numpy.ndarray"
+    try:
+        reconstruct_args(is_ndarray, shape, code)
+    except Refused as err:
+        ctx.refused(err)
     return _ArrayBuilder(ctx)
 
 
@@ -122,25 +154,22 @@ def _c_dtype(
     ctx: Context, obj: object, align: object = False, copy: object = True
 ) -> _DtypeBuilder:
     """``numpy.dtype(code, align, copy)``: a dtype to be built."""
-    obj = as_text(obj)
-    if type(obj) is not str or len(obj) > 16:
-        ctx.fail(f"numpy.dtype argument must be a short type code, got {preview(obj)}")
-    # NumPy < 1.19 pickled the flags as ints (``dtype('O8', 0, 1)``)
-    if type(align) not in (bool, int) or type(copy) not in (bool, int):
-        ctx.fail("numpy.dtype flags must be bools or the ints 0 and 1")
-    if align not in (0, 1) or copy not in (0, 1):
-        ctx.fail("numpy.dtype flags must be bools or the ints 0 and 1")
-    return _DtypeBuilder(ctx, obj)
+    try:
+        code = dtype_args(obj, align, copy)
+    except Refused as err:
+        ctx.refused(err)
+    return _DtypeBuilder(ctx, code)
 
 
 def _c_scalar(ctx: Context, dtype_b: object, raw: object = None) -> Done:
     """``scalar(dtype, data)``: a NumPy scalar of a non-object dtype."""
     dt = resolve_dtype(ctx, dtype_b)
-    if dt.hasobject:
-        ctx.fail("object-dtype NumPy scalars are not supported")
-    data = as_bytes(ctx, raw, "scalar data")
-    if len(data) != dt.itemsize:
-        ctx.fail(f"a {dt} scalar needs {dt.itemsize} bytes, got {len(data)}")
+    try:
+        scalar_dtype(dt)
+        data = as_bytes(raw, "scalar data")
+        scalar_size(dt, len(data))
+    except Refused as err:
+        ctx.refused(err)
     # NumPy's own scalar builder, on a checked non-object dtype and exactly
     # itemsize bytes (zero-width str/bytes/void scalars included)
     return Done(ctx, _numpy_scalar(dt, data))
@@ -150,56 +179,52 @@ def _c_frombuffer(
     ctx: Context, buf: object, dtype_b: object, shape: object, order: object
 ) -> Done:
     """``_frombuffer(buf, dtype, shape, order)``: an array of checked bytes."""
-    data = as_bytes(ctx, buf, "array buffer")
-    dt = resolve_dtype(ctx, dtype_b)
-    shape = check_shape(ctx, shape)
-    if dt.hasobject or order not in ("C", "F"):
-        ctx.fail("bad _frombuffer arguments")
-    count = math.prod(shape)
-    if len(data) != count * dt.itemsize:
-        ctx.fail(
-            f"array of shape {shape} and dtype {dt} needs "
-            f"{count * dt.itemsize} bytes, the pickle holds {len(data)}"
-        )
+    try:
+        data = as_bytes(buf, "array buffer")
+        dt = dtype_of(dtype_b)
+        shape = check_shape(shape)
+        count = frombuffer_check(dt, shape, order, len(data))
+    except Refused as err:
+        ctx.refused(err)
     arr = np.frombuffer(data, dtype=dt, count=count).copy()
-    return Done(ctx, arr.reshape(shape, order=order))
+    return Done(ctx, arr.reshape(shape, order=order))  # type: ignore[call-overload]
 
 
 def _c_encode(ctx: Context, text: object, encoding: object = "utf-8") -> bytes:
     """``_codecs.encode(str, 'latin1')``: how protocol 2 spells bytes."""
-    if type(text) is not str or encoding not in _LATIN1:
-        ctx.fail("_codecs.encode is only allowed as (str, 'latin1')")
-    return as_bytes(ctx, text, "bytes literal")
+    try:
+        encode_args(text, encoding)
+        return as_bytes(text, "bytes literal")
+    except Refused as err:
+        ctx.refused(err)
 
 
 def _c_bytes(ctx: Context, *args: object) -> bytes:
     """``bytes()`` or ``bytes(str, 'latin1')``."""
-    if args == ():
-        return b""
-    if len(args) == 2 and args[1] in _LATIN1 and type(args[0]) is str:
-        return args[0].encode("latin-1")
-    ctx.fail("bytes() is only allowed with no arguments or (str, 'latin1')")
+    try:
+        bytes_args(args)
+        return as_bytes(args[0], "bytes() text") if args else b""
+    except Refused as err:
+        ctx.refused(err)
 
 
 def _c_bytearray(ctx: Context, *args: object) -> bytearray:
     """``bytearray()``, ``bytearray(bytes)`` or ``bytearray(str, 'latin1')``."""
-    if not args:
-        return bytearray()
-    if len(args) == 1 and isinstance(args[0], bytes):
-        return bytearray(args[0])
-    if len(args) == 2 and args[1] in _LATIN1 and type(args[0]) is str:
-        return bytearray(args[0].encode("latin-1"))
-    ctx.fail("bad bytearray() arguments")
+    try:
+        bytearray_args(args)
+        return bytearray(as_bytes(args[0], "bytearray() text") if args else b"")
+    except Refused as err:
+        ctx.refused(err)
 
 
 def _iterable_arg(
     ctx: Context, args: tuple[object, ...], what: str
 ) -> list[Any] | tuple[Any, ...]:
-    if not args:
-        return []
-    if len(args) == 1 and type(args[0]) in (list, tuple):
-        return args[0]  # type: ignore[return-value]
-    ctx.fail(f"{what}() takes a list or tuple")
+    try:
+        iterable_arg(args, what)
+    except Refused as err:
+        ctx.refused(err)
+    return args[0] if args else []  # type: ignore[return-value]
 
 
 def _c_set(ctx: Context, *args: object) -> set[Any]:
@@ -220,43 +245,46 @@ def _c_frozenset(ctx: Context, *args: object) -> frozenset[Any]:
 
 def _c_complex(ctx: Context, real: object = 0.0, imag: object = 0.0) -> complex:
     """``complex(real, imag)`` of two numbers."""
-    if not (isinstance(real, int | float) and isinstance(imag, int | float)):
-        ctx.fail("complex() takes two numbers")
-    return complex(real, imag)
+    try:
+        return complex_value(real, imag)
+    except Refused as err:
+        ctx.refused(err)
 
 
 def _c_ordereddict(ctx: Context, *args: object) -> OrderedDict[Any, Any]:
     """``OrderedDict()``; protocol 2+ pickles an OrderedDict as
     ``OrderedDict()`` + ``SETITEMS``, which fills it through OrderedDict's own
     C ``__setitem__``, so ``np.load`` gives an OrderedDict."""
-    if args:
-        ctx.fail("OrderedDict() is only allowed without arguments")
+    try:
+        ordereddict_args(args)
+    except Refused as err:
+        ctx.refused(err)
     return OrderedDict()
 
 
+#: The constructor of each role (:data:`safenpz._pickle._globals.ROLES`);
+#: ``numpy.ndarray`` is only ever an argument of ``_reconstruct``.
+_BY_ROLE: dict[str, Callable[..., Any] | None] = {
+    "reconstruct": _c_reconstruct,
+    "scalar": _c_scalar,
+    "frombuffer": _c_frombuffer,
+    "ndarray": None,
+    "dtype": _c_dtype,
+    "encode": _c_encode,
+    "bytes": _c_bytes,
+    "bytearray": _c_bytearray,
+    "set": _c_set,
+    "frozenset": _c_frozenset,
+    "complex": _c_complex,
+    "odict": _c_ordereddict,
+}
+
+
 def _table() -> dict[tuple[str, str], tuple[str, Callable[..., Any] | None]]:
-    table: dict[tuple[str, str], tuple[str, Callable[..., Any] | None]] = {}
-    for mod in (
-        "numpy.core.multiarray",
-        "numpy._core.multiarray",
-        "numpy.core._multiarray_umath",  # NumPy 1.16.0
-        "numpy._core._multiarray_umath",
-    ):
-        table[(mod, "_reconstruct")] = (f"{mod}._reconstruct", _c_reconstruct)
-        table[(mod, "scalar")] = (f"{mod}.scalar", _c_scalar)
-    for mod in ("numpy.core.numeric", "numpy._core.numeric"):
-        table[(mod, "_frombuffer")] = (f"{mod}._frombuffer", _c_frombuffer)
-    table[("numpy", "ndarray")] = ("numpy.ndarray", None)
-    table[("numpy", "dtype")] = ("numpy.dtype", _c_dtype)
-    table[("_codecs", "encode")] = ("_codecs.encode", _c_encode)
-    for mod in ("builtins", "__builtin__"):
-        table[(mod, "bytes")] = (f"{mod}.bytes", _c_bytes)
-        table[(mod, "bytearray")] = (f"{mod}.bytearray", _c_bytearray)
-        table[(mod, "set")] = (f"{mod}.set", _c_set)
-        table[(mod, "frozenset")] = (f"{mod}.frozenset", _c_frozenset)
-        table[(mod, "complex")] = (f"{mod}.complex", _c_complex)
-    table[("collections", "OrderedDict")] = ("collections.OrderedDict", _c_ordereddict)
-    return table
+    return {
+        (mod, name): (f"{mod}.{name}", _BY_ROLE[role])
+        for (mod, name), role in ROLES.items()
+    }
 
 
 #: ``(module, name)`` -> (qualified name, constructor taking the context

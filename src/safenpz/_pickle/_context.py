@@ -13,17 +13,18 @@ state, check it, and are swapped for the real value by the final walk
 when it was made (a NumPy scalar, an array from ``_frombuffer``).
 
 The small checks every constructor needs (:func:`as_bytes`,
-:func:`as_text`, :func:`check_shape`, :func:`preview`) live here too.
+:func:`as_text`, :func:`check_shape`, :func:`preview`) come from
+:mod:`safenpz._pickle._rules` (shared with the static scanner).
 """
 
 from __future__ import annotations
 
-import reprlib
 from typing import Any, NoReturn
 
 from .._exceptions import FormatError, LimitError, Where
 from .._limits import Limits
-from .._preview import shape_problem
+from . import _rules
+from ._rules import Refused, as_text, preview
 
 __all__ = [
     "Builder",
@@ -61,6 +62,14 @@ class Context:
         """Raise :class:`~safenpz.FormatError` at this member (and `opcode`)."""
         where = self.where if opcode is None else self.where.but(opcode=opcode)
         raise FormatError(msg, where=where)
+
+    def refused(self, err: Refused) -> NoReturn:
+        """Raise the error a failed shared check (:mod:`safenpz._pickle._rules`)
+        stands for: :class:`~safenpz.LimitError` when it names a limit, else
+        :class:`~safenpz.FormatError`."""
+        if err.limit is not None:
+            self.exceed(str(err), err.limit, err.value)
+        self.fail(str(err))
 
     def exceed(self, msg: str, limit: str, value: int | None) -> NoReturn:
         """Raise :class:`~safenpz.LimitError`: `value` exceeds the limit called
@@ -119,76 +128,21 @@ class Done(Builder):
 
 
 # --------------------------------------------------------------------------
-# shared checks
-
-
-_PREVIEW = reprlib.Repr()
-_PREVIEW.maxlevel = 3
-_PREVIEW.maxstring = _PREVIEW.maxother = 60
-_PREVIEW.maxlong = 40
-
-
-def preview(value: object) -> str:
-    """A short repr of an untrusted value, in time bounded by its preview.
-
-    Huge ints are described, not converted (``repr`` of a million-digit int is
-    slow, and refused beyond ``sys.get_int_max_str_digits()``).
-
-    >>> preview(10**100), preview(list(range(100)))
-    ('<int of 333 bits>', '[0, 1, 2, 3, 4, 5, ...]')
-    """
-    if type(value) is int and value.bit_length() > 128:
-        return f"<int of {value.bit_length()} bits>"
-    try:
-        return _PREVIEW.repr(value)
-    except Exception:  # a value whose repr fails is still worth naming
-        return f"<{type(value).__name__}>"
-
-
-def as_text(value: object) -> object:
-    """Python 2 ``str`` arrives as bytes under ``encoding="bytes"``: ASCII
-    bytes become ``str``, anything else is returned unchanged.
-
-    >>> as_text(b"|"), as_text(b"\\xff"), as_text(3)
-    ('|', b'\\xff', 3)
-    """
-    if isinstance(value, bytes):
-        try:
-            return value.decode("ascii")
-        except UnicodeDecodeError:
-            return value
-    return value
+# the checks shared with the scanner (:mod:`safenpz._pickle._rules`), raising
+# the decoder's errors
 
 
 def as_bytes(ctx: Context, raw: object, what: str) -> bytes:
-    """`raw` as bytes: bytes, a bytearray, or a Python 2 ``str`` decoded as
-    latin-1 (whose code points are the original bytes)."""
-    if isinstance(raw, bytes):
-        return raw
-    if isinstance(raw, bytearray):
-        return bytes(raw)
-    if isinstance(raw, str):
-        try:
-            return raw.encode("latin-1")
-        except UnicodeEncodeError:
-            ctx.fail(f"{what} is text that is not latin-1")
-    ctx.fail(f"{what} must be bytes, not {type(raw).__name__}")
+    """:func:`safenpz._pickle._rules.as_bytes`, refused at the member."""
+    try:
+        return _rules.as_bytes(raw, what)
+    except Refused as err:
+        ctx.refused(err)
 
 
 def check_shape(ctx: Context, shape: object) -> tuple[int, ...]:
-    """An array shape: a tuple of at most 64 non-negative ints whose product
-    NumPy can address (huge dimensions are compared, never multiplied)."""
-    if not isinstance(shape, tuple) or len(shape) > 64:
-        ctx.fail(
-            f"array shape must be a tuple of at most 64 ints, got {preview(shape)}"
-        )
-    for dim in shape:
-        if type(dim) is not int or dim < 0:
-            ctx.fail(f"array shape must hold non-negative ints, got {preview(shape)}")
-    problem = shape_problem(shape)
-    if problem is not None:
-        ctx.fail(
-            f"an array of shape {preview(shape)} needs more elements than NumPy "
-            f"can address ({problem})"
-        )
-    return shape
+    """:func:`safenpz._pickle._rules.check_shape`, refused at the member."""
+    try:
+        return _rules.check_shape(shape)
+    except Refused as err:
+        ctx.refused(err)

@@ -37,6 +37,7 @@ from .._gc import no_gc
 from .._limits import DEFAULT_LIMITS, Limits
 from ._constructors import TABLE, _Constructor
 from ._context import Context
+from ._globals import ROLES
 from ._scanner import scan_pickle
 from ._walk import Walker
 
@@ -69,11 +70,12 @@ class _TableUnpickler(pickle.Unpickler):
             raise UnsafeFileError(
                 msg, where=self._ctx.where, global_name=f"{module}.{name}"
             ) from None
-        member = self._ctx.member
+        member, role = self._ctx.member, ROLES[key]
         if fn is None:  # numpy.ndarray: only ever an argument of _reconstruct
-            ctor = _Constructor(qualname, None, member)
+            ctor = _Constructor(qualname, None, member, role)
         else:
-            ctor = _Constructor(qualname, functools.partial(fn, self._ctx), member)
+            bound = functools.partial(fn, self._ctx)
+            ctor = _Constructor(qualname, bound, member, role)
         self._bound[key] = ctor
         return ctor
 

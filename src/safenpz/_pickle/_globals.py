@@ -17,46 +17,49 @@ True
 
 from __future__ import annotations
 
-__all__ = ["SAFE_GLOBALS", "SET_GLOBALS"]
+__all__ = ["ROLES", "SAFE_GLOBALS", "SET_GLOBALS"]
 
-#: The closed table of globals a pickle may name. Each maps, in the decoder,
-#: to a safenpz constructor that validates its arguments; the callable the
-#: file names is never looked up.
-SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    [
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
+
+def _roles() -> dict[tuple[str, str], str]:
+    roles: dict[tuple[str, str], str] = {}
+    for mod in (
+        "numpy.core.multiarray",
+        "numpy._core.multiarray",
         # NumPy 1.16.0 named the C module itself (fixed in 1.16.1)
-        ("numpy.core._multiarray_umath", "_reconstruct"),
-        ("numpy.core._multiarray_umath", "scalar"),
-        ("numpy._core._multiarray_umath", "_reconstruct"),
-        ("numpy._core._multiarray_umath", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),
-        ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("_codecs", "encode"),
-        ("builtins", "bytes"),
-        ("__builtin__", "bytes"),
-        ("builtins", "bytearray"),
-        ("__builtin__", "bytearray"),
-        ("builtins", "set"),
-        ("__builtin__", "set"),
-        ("builtins", "frozenset"),
-        ("__builtin__", "frozenset"),
-        ("builtins", "complex"),
-        ("__builtin__", "complex"),
-        ("collections", "OrderedDict"),
-    ]
-)
+        "numpy.core._multiarray_umath",
+        "numpy._core._multiarray_umath",
+    ):
+        roles[(mod, "_reconstruct")] = "reconstruct"
+        roles[(mod, "scalar")] = "scalar"
+    for mod in ("numpy.core.numeric", "numpy._core.numeric"):
+        roles[(mod, "_frombuffer")] = "frombuffer"
+    roles[("numpy", "ndarray")] = "ndarray"
+    roles[("numpy", "dtype")] = "dtype"
+    roles[("_codecs", "encode")] = "encode"
+    for mod in ("builtins", "__builtin__"):  # Python 2 spells builtins so
+        for name in ("bytes", "bytearray", "set", "frozenset", "complex"):
+            roles[(mod, name)] = name
+    roles[("collections", "OrderedDict")] = "odict"
+    return roles
+
+
+#: The closed table of globals a pickle may name, each with its *role*: what
+#: it builds (``"reconstruct"``: an ndarray to be built, ``"scalar"``,
+#: ``"frombuffer"``, ``"ndarray"``: only an argument of ``_reconstruct``,
+#: ``"dtype"``, ``"encode"``: bytes from latin-1 text, ``"bytes"``,
+#: ``"bytearray"``, ``"set"``, ``"frozenset"``, ``"complex"``, ``"odict"``:
+#: an OrderedDict). The decoder maps each role to a safenpz constructor that
+#: validates its arguments, the scanner checks the same arguments statically
+#: (:mod:`safenpz._pickle._rules`); the callable the file names is never
+#: looked up.
+ROLES: dict[tuple[str, str], str] = _roles()
+
+#: The globals a pickle may name (the keys of :data:`ROLES`).
+SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(ROLES)
 
 #: The entries that build a set from an iterable, hashing each of its items
 #: (the scanner accounts for that hashing work before anything is decoded).
 SET_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    (module, name)
-    for module in ("builtins", "__builtin__")
-    for name in ("set", "frozenset")
+    key for key, role in ROLES.items() if role in ("set", "frozenset")
 )
 assert SET_GLOBALS <= SAFE_GLOBALS
