@@ -227,7 +227,9 @@ def test_globals_are_listed_with_offsets() -> None:
         + b"\x86",
         4,
     )
-    report = scan_pickle(data)
+    # the dtype is never finished by BUILD: refused at STOP, listed all the same
+    report = scan_pickle(data, strict=False)
+    assert [(p.opcode, p.kind) for p in report.problems] == [("STOP", "format")]
     got = [(g.module, g.name, g.opcode, g.offset, g.allowed) for g in report.globals]
     assert got == [
         ("numpy", "dtype", "STACK_GLOBAL", 16, True),
@@ -744,7 +746,6 @@ CYCLES = {
     "dict-setitems-itself": b"}q\x00(K\x00h\x00u.",
     "dict-in-list-in-dict": _dict_in_list_in_itself(),
     "list-in-tuple-in-list": _list_in_tuple_in_itself(),
-    "set-of-tuple-of-list-in-list": b"]q\x00\x8f(h\x00\x85\x90a.",
     "object-array-holds-itself": _self_array(),
     "ordered-dict-holds-itself": _ordered_dict_holding_itself(),
     "protocol-0": _list_in_itself_protocol0(),
@@ -758,6 +759,18 @@ def test_a_container_that_contains_itself_is_refused_by_the_scan(data: bytes) ->
     with pytest.raises(FormatError, match=message_pattern("contains itself", "STOP")):
         scan_pickle(data)
     with pytest.raises(FormatError, match="contains itself"):
+        safe_loads(data)
+
+
+def test_a_cycle_through_a_set_cannot_be_built() -> None:
+    """A set holds only hashable items, and a tuple holding a list is not
+    one: the unpickler refuses the key before any cycle exists, and so does
+    the scan (a cycle through a set is impossible)."""
+    data = b"]q\x00\x8f(h\x00\x85\x90a."  # L = []; {(L,)}; L.append(set)
+    pattern = message_pattern("set items must be hashable", "ADDITEMS", offset=8)
+    with pytest.raises(FormatError, match=pattern):
+        scan_pickle(data)
+    with pytest.raises(FormatError, match=pattern):
         safe_loads(data)
 
 

@@ -125,7 +125,7 @@ def safe_loads(
     if encoding not in _ENCODINGS:
         msg = f"encoding must be 'latin1', 'bytes' or 'ASCII', not {encoding!r}"
         raise ValueError(msg)
-    scan_pickle(data, member=member, limits=limits)
+    scan_pickle(data, member=member, limits=limits, encoding=encoding)
     ctx = Context(member, limits, encoding)
     # BufferedReader gives the C unpickler peek(), ~3x faster than bare BytesIO
     stream: Any = io.BufferedReader(io.BytesIO(data))

@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ._args import PREFIX_WIDTH, READERS, Reader
-from ._globals import SAFE_GLOBALS, SET_GLOBALS
+from ._calls import check_walk
+from ._globals import SAFE_GLOBALS
 from ._graph import check_graph
 from ._hashing import is_big_int
+from ._literals import UNICODE_CODES, py2_problem, text_problem, utf8_problem
 from ._opcodes import OPS, Op, code
 from ._report import GlobalRef
 from ._state import Handler, Scan, Stop
-from ._values import BIG, SETFN, UNK, Num
+from ._values import LEAF, UNK, Barr, Big, Glob, Made, Num, glob_of
 
 __all__ = [
     "MAX_TRAILING_WHITESPACE",
@@ -81,18 +83,29 @@ def _forbidden(action: Action) -> Action:
 def _act_effect(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> int:
     """Any other opcode: its stack effect, pushing a cheap value."""
     sc.t_a = sc.t_b = UNK
-    sc.st.fixed(op.name, op.pops, 0 if op.pushes == 1 else None)
+    sc.st.fixed(op.name, op.pops, LEAF if op.pushes == 1 else None)
     return end
+
+
+def _check_text(sc: Scan, op: Op, pos: int, arg: bytes) -> None:
+    """A protocol 0 literal the unpickler refuses is refused here."""
+    problem = text_problem(op.code, arg, sc.encoding)
+    if problem is not None:
+        sc.malformed(op.name, pos, problem)
 
 
 def _act_int(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> int:
     """INT, LONG, LONG1, LONG4: a number, or a big int (hash collisions)."""
+    if op.arg == "nl":
+        _check_text(sc, op, pos, arg)
     sc.t_a = sc.t_b = UNK
-    sc.stack.append(BIG if is_big_int(op.code, arg) else Num(pos))
+    sc.stack.append(Big(pos) if is_big_int(op.code, arg) else Num(pos))
     return end
 
 
 def _act_float(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> int:
+    """FLOAT (text; BINFLOAT is a plain literal)."""
+    _check_text(sc, op, pos, arg)
     sc.t_a = sc.t_b = UNK
     sc.stack.append(Num(pos))
     return end
@@ -100,15 +113,29 @@ def _act_float(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) ->
 
 def _act_name(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> int:
     """A binary string literal: a name STACK_GLOBAL may take."""
+    if op.code in UNICODE_CODES:
+        problem = utf8_problem(arg, 0, len(arg))
+    else:
+        problem = py2_problem(arg, sc.encoding)
+    if problem is not None:
+        sc.malformed(op.name, pos, problem)
     sc.t_a, sc.t_b = sc.t_b, arg
-    sc.stack.append(0)
+    sc.stack.append(pos)
     return end
 
 
 def _act_text(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> int:
     """UNICODE, STRING (protocol 0): not followed, never names."""
+    _check_text(sc, op, pos, arg)
     sc.t_a, sc.t_b = sc.t_b, UNK
-    sc.stack.append(0)
+    sc.stack.append(pos)
+    return end
+
+
+def _act_bytes(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> int:
+    """SHORT_BINBYTES, BINBYTES, BINBYTES8 (and BYTEARRAY8: a bytearray)."""
+    sc.t_a = sc.t_b = UNK
+    sc.stack.append(Barr(pos) if op.name == "BYTEARRAY8" else pos)
     return end
 
 
@@ -181,7 +208,25 @@ def _act_stop(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> 
         )
         sc.malformed(op.name, pos, msg)
     check_graph(result, sc.max_depth)
+    if sc.st.built or sc.st.cost.flagged or type(result) is Glob:
+        check_walk(result)
+    _describe(sc, result)
     raise Stop
+
+
+def _describe(sc: Scan, result: object) -> None:
+    """What the pickle returns, in the report (what a ``.npy`` header must
+    promise: an array of its shape and dtype)."""
+    report = sc.report
+    if type(result) is Made and result.role in ("array", "frombuffer"):  # type: ignore[attr-defined]
+        report.result = "ndarray"
+        report.shape, report.dtype = result.shape, result.dtype  # type: ignore[attr-defined]
+    elif type(result) is Made and result.role == "scalar":  # type: ignore[attr-defined]
+        report.result = result.dtype.type.__name__  # type: ignore[attr-defined]
+    elif type(result) is Made and result.role == "dtype":  # type: ignore[attr-defined]
+        report.result = type(result.dtype).__name__  # type: ignore[attr-defined]
+    else:
+        report.result = sc.st.values.kind(result)
 
 
 def _decode_str(raw: bytes) -> str:
@@ -220,7 +265,7 @@ def _named(sc: Scan, op: Op, pos: int, mod: str, nam: str) -> None:
 def _act_global(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> int:
     mod, nam = _decode_str(arg), _decode_str(arg2)
     _named(sc, op, pos, mod, nam)
-    sc.stack.append(SETFN if (mod, nam) in SET_GLOBALS else 0)
+    sc.stack.append(glob_of(mod, nam))
     sc.t_a = sc.t_b = UNK
     return end
 
@@ -234,7 +279,7 @@ def _act_stack_global(
     _named(sc, op, pos, mod, nam)
     # refused above unless both names are literals, so they are on the stack
     sc.st.pop(2, op.name)
-    sc.stack.append(SETFN if (mod, nam) in SET_GLOBALS else 0)
+    sc.stack.append(glob_of(mod, nam))
     sc.t_a = sc.t_b = UNK
     return end
 
@@ -285,6 +330,10 @@ _ACTIONS: dict[str, Action] = {
     "BINUNICODE8": _act_name,
     "SHORT_BINSTRING": _act_name,
     "BINSTRING": _act_name,
+    "SHORT_BINBYTES": _act_bytes,
+    "BINBYTES": _act_bytes,
+    "BINBYTES8": _act_bytes,
+    "BYTEARRAY8": _act_bytes,
 }
 #: Memo actions by (memo role, index as decimal text).
 _MEMO_ACTIONS: dict[tuple[object, bool], Action] = {

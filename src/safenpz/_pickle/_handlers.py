@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 
 from ._general import general_table, unknown
+from ._literals import utf8_problem
 from ._opcodes import OPS, Op, code
 from ._stack import Stack
 from ._state import Handler, Scan
@@ -51,6 +52,7 @@ _EMPTY_POP = re.compile(
     + b")+"
 )
 _POP_WINDOW = 2**21  # bytes matched at once (bounded copies, prompt limits)
+_KIND = {EMPTY_DICT: "dict", EMPTY_SET: "set"}
 _match_plain = PLAIN_RUN.match
 
 #: Opcodes whose container counts toward ``max_items`` (the empty tuple is
@@ -112,7 +114,7 @@ def _empty_mutable(sc: Scan, pos: int) -> int:
     if pos + 1 < sc.n and buf[pos + 1] == POP:
         return _empty_popped(sc, pos)
     sc.counts[op] += 1
-    sc.stack.append(Lst() if op == EMPTY_LIST else Node())
+    sc.stack.append(Lst() if op == EMPTY_LIST else Node(None, _KIND[op]))
     report = sc.report
     report.containers += 1
     if report.containers > sc.max_items:
@@ -235,21 +237,24 @@ _ALWAYS_FAST = frozenset({*_RUNS, MEMOIZE})
 
 
 def _short_binunicode(sc: Scan, pos: int) -> int:
-    """SHORT_BINUNICODE (and the MEMOIZE protocol 4 writes after it)."""
+    """SHORT_BINUNICODE (and the MEMOIZE protocol 4 writes after it); text
+    that is not UTF-8: the general reader refuses it."""
     buf, n = sc.buf, sc.n
     if pos + 2 > n or pos + 2 + buf[pos + 1] > n:
         return GENERAL[SHORT_BINUNICODE](sc, pos)
     end = pos + 2 + buf[pos + 1]
+    if utf8_problem(buf, pos + 2, end):
+        return GENERAL[SHORT_BINUNICODE](sc, pos)
     counts = sc.counts
     counts[SHORT_BINUNICODE] += 1
     sc.t_a = sc.t_b
     sc.t_b = pos  # its offset: read only if named
-    sc.stack.append(0)
+    sc.stack.append(pos)
     if end < n and buf[end] == MEMOIZE:
         counts[MEMOIZE] += 1
         names = sc.names
         idx = len(names)
-        sc.memo[idx] = 0
+        sc.memo[idx] = pos
         names[idx] = pos
         end += 1
     return end
@@ -264,12 +269,12 @@ def _short_binbytes(sc: Scan, pos: int) -> int:
     counts = sc.counts
     counts[SHORT_BINBYTES] += 1
     sc.t_a = sc.t_b = UNK
-    sc.stack.append(0)
+    sc.stack.append(pos)
     if end < n and buf[end] == MEMOIZE:
         counts[MEMOIZE] += 1
         names = sc.names
         idx = len(names)
-        sc.memo[idx] = 0
+        sc.memo[idx] = pos
         names[idx] = UNK
         end += 1
     return end
@@ -281,17 +286,17 @@ def _binunicode(sc: Scan, pos: int) -> int:
     if pos + 5 > n:
         return GENERAL[BINUNICODE](sc, pos)
     end = pos + 5 + int.from_bytes(buf[pos + 1 : pos + 5], "little")
-    if end > n:
+    if end > n or utf8_problem(buf, pos + 5, end):
         return GENERAL[BINUNICODE](sc, pos)
     counts = sc.counts
     counts[BINUNICODE] += 1
     sc.t_a = sc.t_b
     sc.t_b = pos
-    sc.stack.append(0)
+    sc.stack.append(pos)
     if end + 1 < n and buf[end] == BINPUT and buf[end + 1] <= n:
         idx = buf[end + 1]
         counts[BINPUT] += 1
-        sc.memo[idx] = 0
+        sc.memo[idx] = pos
         sc.names[idx] = pos
         end += 2
     return end

@@ -13,22 +13,44 @@ that make hashing safe before the C unpickler runs:
   ``max_items`` values (:meth:`HashCost.tuple_of`);
 * hashing every dict key and set item visits at most ``max_items`` values and
   meets at most :data:`MAX_BIG_INT_KEYS` big ints (:meth:`HashCost.charge`);
-* at most :data:`~safenpz._limits.MAX_SAME_HASH` distinct numbers or tuples of
-  numbers share one real hash (:meth:`HashCost.count_hash`; values are decoded
-  from their literal bytes only when hashed).
+* at most :data:`~safenpz._limits.MAX_SAME_HASH` distinct keys share one real
+  hash (:meth:`HashCost.count_hash`): numbers, and what the scanner can value
+  statically from literals: tuples and frozensets of such values (strings
+  included), ``complex`` and NumPy scalars of the exact kinds (bool, ints,
+  floats and complex up to 64 + 64 bits, str, bytes), counted by the value
+  the decoder's final walk gives them; keys whose hash is predictable but
+  that the scanner does not value (long double, datetime and timedelta
+  scalars, dtypes, frozensets too large to record) count against
+  :data:`MAX_UNVALUED_KEYS`, like big ints; values are decoded from their
+  literal bytes only when hashed;
+* a key the unpickler cannot hash (a list, dict, set, OrderedDict or
+  bytearray, or a tuple holding one) is refused where it is hashed; a key the
+  final walk turns into an array (or a void scalar) marks the container
+  that holds it (:attr:`~safenpz._pickle._values.Node.bad`), refused at
+  ``STOP`` if the result holds it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from .._limits import MAX_SAME_HASH
+from ._literals import literal
 from ._opcodes import code
+from ._rules import Blob, as_bytes
+from ._static import ARRAYISH, DEPTH, MUTABLE_IN, UNHASHABLE
 from ._values import (
-    BIG,
     FLOAT_CODES,
     HASHED,
     NOVAL,
     UNK,
+    Barr,
+    Big,
+    Glob,
     Lst,
+    Made,
     Node,
     Num,
     Run,
@@ -39,12 +61,29 @@ from ._values import (
     run_offs,
 )
 
-__all__ = ["MAX_BIG_INT_KEYS", "HashCost", "is_big_int"]
+__all__ = ["MAX_BIG_INT_KEYS", "MAX_UNVALUED_KEYS", "HashCost", "is_big_int", "stored"]
 
 #: Ints at least this large (in absolute value) may collide in a hash table.
 _HASH_MODULUS = 2**61 - 1
 #: Dict keys / set items holding such ints that one stream may hash.
 MAX_BIG_INT_KEYS = 4096
+#: Dict keys / set items with a predictable hash that the scanner does not
+#: compute (see the module docstring) that one stream may hash.
+MAX_UNVALUED_KEYS = 4096
+#: A key whose hash is predictable but not computed here.
+UNVALUED = object()
+#: Keys of these types need more than a hash count (see :meth:`HashCost.check_key`).
+_SPECIAL = frozenset({Lst, Node, Made, Glob, Barr, Tup})
+#: What may hash to a crafted value (Big by count; the rest by value).
+_COUNTED = HASHED | {Big, Made, Node, int}
+_MUTABLE_KINDS = frozenset({"dict", "set", "OrderedDict"})
+#: NumPy scalar kinds whose value (``.item()``) hashes and compares exactly.
+_EXACT_KINDS = frozenset("biu?SU")
+
+
+def stored(qualname: str) -> str:
+    """Why the decoder's walk refuses a global found as a value."""
+    return f"the pickle stores the global {qualname} as a value; only data is allowed"
 _BINARY_LONGS = frozenset({code("LONG1"), code("LONG4")})
 _BINFLOAT = bytes([code("BINFLOAT")])
 
@@ -67,21 +106,27 @@ def is_big_int(op: int, arg: bytes) -> bool:
 class HashCost:
     """The hashing work of one scan, and the tuples it builds (see above)."""
 
-    def __init__(self, buf: bytes, max_depth: int, max_items: int) -> None:
+    def __init__(
+        self, buf: bytes, max_depth: int, max_items: int, encoding: str = "latin1"
+    ) -> None:
         self.buf = buf
+        self.encoding = encoding
         self.max_height = max_depth + 1  # the walk's depth 0 is the outermost
         self.max_depth = max_depth
         self.max_items = max_items
         self.hash_work = 0
         self.big_keys = 0
+        self.unvalued = 0
         self.seen: set[object] = set()  # distinct numeric keys hashed so far
         self.same: dict[int, int] = {}  # how many of them share each hash
+        self.flagged = False  # some container holds what the walk refuses
 
     def tuple_of(self, items: list[object]) -> Tup:
         """The tuple of `items`, refused if too high or too large to hash."""
-        height, size, big = 0, 1, 0
+        height, size, big, flags = 0, 1, 0, 0
         lists: list[Lst] = []
         kids: list[Node] = []
+        bad = None
         for item in items:
             tp = type(item)
             if tp is Tup:
@@ -91,10 +136,11 @@ class HashCost:
                 size += item.size
                 big += item.big
                 lists.extend(item.lists)
+                flags |= item.flags
             elif tp is Run:
                 assert isinstance(item, Run)
                 size += run_count(self.buf, item)
-            elif item is BIG:
+            elif tp is Big:
                 size += 1
                 big += 1
             elif tp is Lst:
@@ -103,14 +149,23 @@ class HashCost:
                 big += item.big
                 lists.append(item)
                 kids.append(item)
+                flags |= UNHASHABLE | MUTABLE_IN
             else:
-                if tp is Node:
-                    assert isinstance(item, Node)
+                if isinstance(item, Node):
                     kids.append(item)
+                    flags |= _held(item)
+                elif tp is Barr:
+                    flags |= UNHASHABLE | MUTABLE_IN
+                elif tp is Glob:
+                    bad = stored(item.qualname)  # type: ignore[attr-defined]
                 size += 1
         self._check_tuple(height + 1, size)
         tup = Tup(height + 1, size, big, tuple(lists), kids)
         tup.src = items
+        tup.flags = flags
+        if bad is not None:
+            tup.bad = bad
+            self.flagged = True
         return tup
 
     def _check_tuple(self, height: int, size: int) -> None:
@@ -136,32 +191,80 @@ class HashCost:
                 msg, "limit", limit="max_items", value=size, maximum=self.max_items
             )
 
-    def hashed(self, items: list[object], step: int = 1, charge: bool = True) -> None:
-        """Account for hashing ``items[::step]`` (dict keys, set items);
-        `charge`: count their hash work (not yet counted)."""
+    def hashed(
+        self,
+        items: list[object],
+        step: int = 1,
+        charge: bool = True,
+        target: Node | None = None,
+        what: str = "dict key",
+    ) -> None:
+        """Account for hashing ``items[::step]`` (dict keys, set items) put
+        into `target`; `charge`: count their hash work (not yet counted).
+        `what` names them in messages."""
         if not any(
-            type(i) in HASHED or i is BIG or (type(i) is Run and self.has_float(i))
+            type(i) in _SPECIAL
+            or type(i) in HASHED
+            or type(i) is Big
+            or (type(i) is Run and self.has_float(i))
             for i in items
         ):
             return
         if any(type(i) is Run for i in items):
             items = self._flat(items)
-        keys: list[object] = []
-        for item in items[::step]:
-            if type(item) is Tup:
+        keys = items[::step]
+        if not _SPECIAL.isdisjoint(map(type, keys)):
+            for key in keys:
+                self.check_key(key, target, what)
+        counted: list[object] = []
+        for item in keys:
+            tp = type(item)
+            if tp is Tup:
                 assert isinstance(item, Tup)
                 if charge:
                     self.charge(item.size, item.big)
-                keys.append(item)
-            elif item is BIG:
+                counted.append(item)
+            elif tp is Big:
                 if charge:
                     self.charge(1, 1)
-            elif type(item) is Num:
+            elif tp is Num:
                 assert isinstance(item, Num)
                 if self.buf[item.off] in FLOAT_CODES:
-                    keys.append(item)
-        for key in keys:
+                    counted.append(item)
+            elif tp in _COUNTED and tp is not int:
+                counted.append(item)
+        for key in counted:
             self.count_hash(key)
+
+    def check_key(self, key: object, target: Node | None, what: str) -> None:
+        """Refuse a key the unpickler cannot hash; mark `target` when the
+        decoder's final walk would refuse the key (module docstring)."""
+        tp = type(key)
+        kind = ""
+        if tp is Lst:
+            kind = "list"
+        elif tp is Node and key.kind in _MUTABLE_KINDS:  # type: ignore[attr-defined]
+            kind = key.kind  # type: ignore[attr-defined]
+        elif tp is Barr or (tp is Made and key.role == "bytearray"):  # type: ignore[attr-defined]
+            kind = "bytearray"
+        elif tp is Tup and key.flags & UNHASHABLE:  # type: ignore[attr-defined]
+            kind = "tuple holding a list, dict, set or bytearray"
+        if kind:
+            msg = f"{what}s must be hashable plain data (unhashable type: '{kind}')"
+            raise StackError(msg)
+        walked = "a dict key" if what == "dict key" else "a set item"
+        if tp is Glob:
+            self.mark(target, stored(key.qualname))  # type: ignore[attr-defined]
+        elif (tp is Tup and key.flags & ARRAYISH) or (  # type: ignore[attr-defined]
+            tp is Made and _held(key) & ARRAYISH  # type: ignore[arg-type]
+        ):
+            self.mark(target, f"{walked} is not hashable plain data (a NumPy array)")
+
+    def mark(self, target: Node | None, why: str) -> None:
+        """`target` holds what the walk refuses (checked at ``STOP``)."""
+        if target is not None and target.bad is None:
+            target.bad = why
+            self.flagged = True
 
     def _flat(self, items: list[object]) -> list[object]:
         """`items` with each :class:`Run` replaced by its literals."""
@@ -180,14 +283,28 @@ class HashCost:
         """Whether `run` may hold a float (a BINFLOAT byte in its range)."""
         return self.buf.find(_BINFLOAT, run.start, run.end) >= 0
 
-    def value(self, item: object) -> object:
-        """The Python value of `item` if it is a number or a tuple of numbers
-        (:data:`UNK` otherwise). Tuple values are built bottom-up, without
-        recursion, and kept (memo-shared tuples are built once)."""
-        if type(item) is Num:
+    def value(self, item: object, depth: int = 0) -> object:
+        """The value of `item` as the decoder's final walk gives it, for its
+        hash: a number, str, bytes, complex, or a tuple or frozenset of such
+        values (:data:`UNK`: not predictable or not a key;
+        :data:`UNVALUED`: predictable, not computed). Tuple values are built
+        bottom-up, without recursion, and kept (memo-shared tuples are built
+        once)."""
+        tp = type(item)
+        if tp is Num:
             assert isinstance(item, Num)
             return num_value(self.buf, item.off)
-        if type(item) is not Tup:
+        if tp is int:
+            assert isinstance(item, int)
+            value = literal(self.buf, item, self.encoding)
+            return UNK if isinstance(value, Blob) else value
+        if tp is Made:
+            assert isinstance(item, Made)
+            return _made_value(item)
+        if tp is Node:
+            assert isinstance(item, Node)
+            return self._frozenset_value(item, depth)
+        if tp is not Tup:
             return UNK
         assert isinstance(item, Tup)
         todo: list[Tup] = [item]
@@ -201,30 +318,44 @@ class HashCost:
                 todo.extend(pending)
                 continue
             todo.pop()
-            tup.val = self._tuple_value(tup)
+            tup.val = self._tuple_value(tup, depth)
         return item.val
 
-    def _tuple_value(self, tup: Tup) -> object:
+    def _tuple_value(self, tup: Tup, depth: int) -> object:
         """The value of `tup`, whose tuple items have theirs already."""
         buf = self.buf
         vals: list[object] = []
+        unvalued = False
         for x in tup.src:
             tp = type(x)
             if tp is Run:
                 assert isinstance(x, Run)
                 offs = run_offs(buf, x)[: run_count(buf, x)]
                 vals.extend([num_value(buf, off) for off in offs])
-            elif tp is Num:
-                assert isinstance(x, Num)
-                vals.append(num_value(buf, x.off))
-            elif tp is Tup:
+                continue
+            if tp is Tup:
                 assert isinstance(x, Tup)
-                vals.append(x.val)
+                value = x.val
             else:
-                vals.append(UNK)
-            if vals[-1] is UNK:
+                value = self.value(x, depth + 1)
+            if value is UNK:
                 return UNK
-        return tuple(vals)
+            unvalued = unvalued or value is UNVALUED
+            vals.append(value)
+        return UNVALUED if unvalued else tuple(vals)
+
+    def _frozenset_value(self, node: Node, depth: int) -> object:
+        """A frozenset key's value, from its recorded items."""
+        if node.kind != "frozenset":
+            return UNK
+        if node.items is None or depth > DEPTH:
+            return UNVALUED
+        vals = [self.value(x, depth + 1) for x in self._flat(node.items)]
+        if any(v is UNK for v in vals):
+            return UNK
+        if any(v is UNVALUED for v in vals):
+            return UNVALUED
+        return frozenset(vals)
 
     def count_hash(self, key: object) -> None:
         """Count one hashed number or tuple of numbers by its real hash:
@@ -232,6 +363,18 @@ class HashCost:
         inverted, so distinct keys can be crafted to share one hash (a dict
         of them takes quadratic time to build)."""
         value = self.value(key)
+        if value is UNVALUED:
+            self.unvalued += 1
+            if self.unvalued > MAX_UNVALUED_KEYS:
+                msg = (
+                    f"more than {MAX_UNVALUED_KEYS} dict keys or set items "
+                    "have a hash that can be predicted but is not computed "
+                    "here (NumPy long double, datetime or timedelta scalars, "
+                    "dtypes, large frozensets): their hashes could be made to "
+                    "collide"
+                )
+                raise StackError(msg)
+            return
         if value is UNK or value in self.seen:
             return
         self.seen.add(value)
@@ -270,3 +413,46 @@ class HashCost:
                 "(a dict of them can take hours to build)"
             )
             raise StackError(msg)
+
+
+def _held(node: Node) -> int:
+    """The :attr:`~safenpz._pickle._values.Tup.flags` a container or a
+    constructor's value gives a tuple that holds it."""
+    if type(node) is Made:
+        assert isinstance(node, Made)
+        if node.role in ("array", "frombuffer") or (
+            node.role == "scalar" and node.dtype.kind == "V"
+        ):
+            return ARRAYISH
+        return UNHASHABLE | MUTABLE_IN if node.role == "bytearray" else 0
+    if node.kind in _MUTABLE_KINDS:
+        return UNHASHABLE | MUTABLE_IN
+    return MUTABLE_IN if node.kind != "frozenset" else 0
+
+
+def _made_value(made: Made) -> object:
+    """The value the walk gives what a constructor made, for its hash."""
+    role = made.role
+    if role == "complex":
+        return made.val
+    if role == "bytes":
+        return made.val if isinstance(made.val, bytes) else UNK
+    if role == "dtype":
+        return UNVALUED
+    if role != "scalar":
+        return UNK  # an array (marked), a bytearray (refused)
+    dt: np.dtype[Any] = made.dtype
+    if dt.kind in "fc" and dt.itemsize <= (8 if dt.kind == "f" else 16):
+        return _scalar_item(dt, made.raw)
+    if dt.kind in _EXACT_KINDS:
+        return _scalar_item(dt, made.raw)
+    return UNVALUED  # long double, datetime, timedelta; void: marked
+
+
+def _scalar_item(dt: np.dtype[Any], raw: object) -> object:
+    if isinstance(raw, Blob):
+        return UNK if dt.kind in "SU" else UNVALUED
+    data = as_bytes(raw, "scalar data")
+    value: object = np.frombuffer(data, dtype=dt, count=1)[0].item()
+    return value
+

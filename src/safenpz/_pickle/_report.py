@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["GlobalRef", "PickleReport", "Problem", "ProblemKind"]
 
@@ -64,6 +64,13 @@ class PickleReport:
     problems: list[Problem] = field(default_factory=list)
     containers: int = 0
     length: int = 0
+    #: The type of what the pickle returns, as :func:`safenpz.load` gives it
+    #: (``"ndarray"``, ``"dict"``, ``"float64"`` ...), once ``STOP`` is read.
+    result: str | None = None
+    #: The shape and the dtype (a :class:`numpy.dtype`) of the array the
+    #: pickle returns, when it returns one.
+    shape: tuple[int, ...] | None = None
+    dtype: Any = None
 
     @property
     def safe(self) -> bool:

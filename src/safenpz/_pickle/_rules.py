@@ -119,11 +119,14 @@ class Ref:
     ('_Constructor', '(<safenpz constructor for numpy.ndarray>,)')
     """
 
-    __slots__ = ("name", "text")
+    __slots__ = ("name", "owner", "text")
 
-    def __init__(self, name: str, text: str | None = None) -> None:
+    def __init__(
+        self, name: str, text: str | None = None, owner: object = None
+    ) -> None:
         self.name = name
         self.text = f"<{name}>" if text is None else text
+        self.owner = owner  # what the scanner knows of the object, if anything
 
     def __repr__(self) -> str:
         return self.text

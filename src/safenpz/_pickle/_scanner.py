@@ -62,6 +62,7 @@ def scan_pickle(
     max_depth: int = DEFAULT_LIMITS.max_depth,
     max_items: int = DEFAULT_LIMITS.max_items,
     limits: Limits | None = None,
+    encoding: str = "latin1",
 ) -> PickleReport:
     """Check a pickle stream statically, without executing any of it.
 
@@ -85,6 +86,9 @@ def scan_pickle(
         The limits of the load this scan belongs to. When given, its
         ``max_depth`` and ``max_items`` are used and the two keywords above
         are ignored.
+    encoding : {"latin1", "bytes", "ASCII"}
+        What the load makes of Python 2 strings (as :func:`safenpz.load`'s
+        keyword): the constructors' checks see them as it will.
 
     Returns
     -------
@@ -119,7 +123,7 @@ def scan_pickle(
     if limits is not None:
         max_depth, max_items = limits.max_depth, limits.max_items
     buf = data if isinstance(data, bytes) else bytes(data)
-    sc = Scan(buf, member, strict, max_depth, max_items)
+    sc = Scan(buf, member, strict, max_depth, max_items, encoding)
     try:
         _run(sc)
     except Stop:

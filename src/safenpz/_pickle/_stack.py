@@ -10,6 +10,17 @@ which (checked at ``STOP`` by :func:`~safenpz._pickle._graph.check_graph`).
 
 MARKs are kept as stack heights (``marks``): like CPython's fence, no opcode
 but a MARK-closing one (or POP of a bare MARK) may pop across a MARK.
+
+What the unpickler refuses about the objects themselves is refused here too,
+at the opcode: ``APPEND``/``APPENDS`` to anything but a list (or to an object
+array's item list: the decoder keeps it until its final walk),
+``SETITEM``/``SETITEMS`` to anything but a dict or an OrderedDict,
+``ADDITEMS`` to anything but a set (the unpickler would call a method of
+another object, where it has one: ``list.__setitem__``,
+``bytearray.extend``; refused whatever the object, a conservative rule no
+pickler breaks), an odd number of items for ``DICT`` or ``SETITEMS``, a key
+that cannot be hashed, and ``REDUCE``/``BUILD`` as
+:mod:`safenpz._pickle._calls` decides.
 """
 
 from __future__ import annotations
@@ -17,13 +28,17 @@ from __future__ import annotations
 import itertools
 from typing import NoReturn
 
-from ._hashing import HashCost
+from ._calls import build, reduce
+from ._hashing import HashCost, stored
+from ._static import RECORDED, Values, length
 from ._values import (
-    BIG,
+    LEAF,
     LISTED,
     MUTABLE,
-    SETFN,
+    Big,
+    Glob,
     Lst,
+    Made,
     Node,
     Num,
     Run,
@@ -45,14 +60,18 @@ class Stack:
     :class:`~safenpz._pickle._values.StackError`.
     """
 
-    def __init__(self, buf: bytes, max_depth: int, max_items: int) -> None:
+    def __init__(
+        self, buf: bytes, max_depth: int, max_items: int, encoding: str = "latin1"
+    ) -> None:
         self.buf = buf
         self.items: list[object] = []
         self.marks: list[int] = []
         self.memo: dict[int, object] = {}
-        self.cost = HashCost(buf, max_depth, max_items)
-        # one per scan: a stream may (wrongly) APPEND to it, adding edges
-        self.empty_tuple = Tup(1, 1, 0, ())
+        self.max_items = max_items
+        self.cost = HashCost(buf, max_depth, max_items, encoding)
+        self.values = Values(buf, encoding)
+        self.empty_tuple = Tup(1, 1, 0, ())  # one per scan, like CPython's
+        self.built = 0  # arrays and dtypes made, to check at STOP
 
     # -- basic moves
 
@@ -63,21 +82,27 @@ class Stack:
         raise StackError(msg)
 
     def top(self, what: str) -> object:
-        """The top value (``0`` for a run of literals)."""
+        """The top value (a run of literals as it is)."""
         items = self.items
         if len(items) <= (self.marks[-1] if self.marks else 0):
             self.underflow(what)
-        top = items[-1]
-        return 0 if type(top) is Run else top
+        return items[-1]
 
     def top_item(self, what: str) -> object:
         """The top value itself (the last literal of a run: MEMO, DUP)."""
-        top = self.top(what)
-        last = self.items[-1]
+        last = self.top(what)
         if type(last) is Run:
             assert isinstance(last, Run)
             return Num(run_offs(self.buf, last)[run_count(self.buf, last) - 1])
-        return top
+        return last
+
+    def need(self, target: object, kinds: tuple[str, ...], what: str) -> None:
+        """Refuse `what` (an opcode that adds items) on a `target` whose kind
+        is not one of `kinds`."""
+        kind = self.values.kind(target)
+        if kind not in kinds and target is not LEAF:  # LEAF: refused already
+            msg = f"{what} on a {kind}: only a {' or '.join(kinds)} takes its items"
+            raise StackError(msg)
 
     def pop(self, k: int, what: str) -> list[object]:
         """Pop `k` items (top last in the returned list)."""
@@ -142,44 +167,91 @@ class Stack:
     def close_dict(self) -> None:
         """DICT: keys and values alternate above the MARK."""
         group = self.pop_mark("DICT")
-        self.cost.hashed(group, 2)
-        self.items.append(Node(nodes(group)))
+        _even(self.buf, group, "DICT")
+        node = Node(nodes(group), "dict")
+        self.fill(node, group)
+        self.cost.hashed(group, 2, target=node)
+        self.items.append(node)
 
     def close_frozenset(self) -> None:
         """FROZENSET."""
         group = self.pop_mark("FROZENSET")
-        self.cost.hashed(group)
-        self.items.append(Node(nodes(group)))
+        node = Node(nodes(group), "frozenset")
+        self.fill(node, group)
+        self.cost.hashed(group, target=node, what="frozenset item")
+        self.items.append(node)
 
     def close_appends(self) -> None:
         """APPENDS: the items above the MARK go into the list below it."""
         group = self.pop_mark("APPENDS")
         target = self.top("APPENDS")
-        if type(target) is Lst:
-            assert isinstance(target, Lst)
-            self.extend_list(target, group)
+        if not group or not self.need_list(target, "APPENDS"):
+            return  # nothing to do (or a value of a refused opcode)
+        assert isinstance(target, Lst)
+        self.extend_list(target, group)
         self._adopt(target, group)
 
     def close_setitems(self) -> None:
         """SETITEMS: keys and values above the MARK go into the dict below."""
         group = self.pop_mark("SETITEMS")
         target = self.top("SETITEMS")
-        self.cost.hashed(group, 2)
+        _even(self.buf, group, "SETITEMS")
+        if not group or target is LEAF:
+            return
+        self.need(target, _DICTS, "SETITEMS")
+        assert isinstance(target, Node)
+        self.fill(target, group)
+        self.cost.hashed(group, 2, target=target)
         self._adopt(target, group)
 
     def close_additems(self) -> None:
         """ADDITEMS: the items above the MARK go into the set below it."""
         group = self.pop_mark("ADDITEMS")
         target = self.top("ADDITEMS")
-        self.cost.hashed(group)
+        if not group or target is LEAF:
+            return
+        self.need(target, ("set",), "ADDITEMS")
+        assert isinstance(target, Node)
+        self.fill(target, group)
+        self.cost.hashed(group, target=target, what="set item")
         self._adopt(target, group)
+
+    def need_list(self, target: object, what: str) -> bool:
+        """`what` appends to `target`: a list, not an object array's items
+        (False: a value of a refused opcode, report mode)."""
+        if target is LEAF:
+            return False
+        self.need(target, ("list",), what)
+        if target.frozen:  # type: ignore[attr-defined]
+            msg = (
+                f"{what} to a list that is an object array's items (the "
+                "decoder reads them at the end: they may not change)"
+            )
+            raise StackError(msg)
+        return True
+
+    def fill(self, node: Node, group: list[object]) -> None:
+        """Record in `node` the items put into it (counted, kept while few),
+        and whether one of them is a global (the walk refuses it)."""
+        node.n += len(group)
+        if node.items is not None:
+            node.items.extend(group)
+            if len(node.items) > RECORDED:
+                node.items = None
+        self.globals_in(node, group)
+
+    def globals_in(self, node: Node, group: list[object]) -> None:
+        """Mark `node` if `group` (put into it) holds a global."""
+        if Glob in set(map(type, group)):
+            glob = next(i for i in group if type(i) is Glob)
+            self.cost.mark(node, stored(glob.qualname))  # type: ignore[attr-defined]
 
     def close_instance(self, name: str) -> None:
         """INST, OBJ (refused by the scanner; followed in report mode)."""
         group = self.pop_mark(name)
         if name == "OBJ" and not group:
             self.underflow(name)
-        self.items.append(0)
+        self.items.append(LEAF)
 
     def _adopt(self, target: object, group: list[object]) -> None:
         """Edges from `target` (if mutable) to the containers in `group`."""
@@ -188,46 +260,50 @@ class Stack:
             target.kids += nodes(group)
 
     def extend_list(self, lst: Lst, group: list[object]) -> None:
-        """Record in `lst` what ``set(lst)`` would hash of `group`."""
+        """Record `group` in `lst` (its items; what ``set(lst)`` would hash)."""
+        lst.src.extend(group)
+        types = set(map(type, group))
+        if Glob in types:
+            self.globals_in(lst, group)
+        if Tup not in types and Big not in types:
+            return
         for item in group:
             if type(item) is Tup:
                 assert isinstance(item, Tup)
                 lst.size += item.size
                 lst.big += item.big
-                lst.src.append(item)
-            elif item is BIG:
+            elif type(item) is Big:
                 lst.size += 1
                 lst.big += 1
-            elif type(item) is Num or type(item) is Run:
-                lst.src.append(item)
 
     # -- opcodes with a stack effect beyond push/pop
 
     def reduce(self) -> None:
-        """``fn(*args)``: the result holds the args tuple (an over-estimate of
-        one level: the objects ``set(list)`` or an array holds are items of
-        items of the args, see :func:`~safenpz._pickle._graph.check_graph`)."""
+        """``fn(*args)`` (checked by :func:`~safenpz._pickle._calls.reduce`):
+        the result holds the args tuple (an over-estimate of one level: the
+        objects ``set(list)`` or an array holds are items of items of the
+        args, see :func:`~safenpz._pickle._graph.check_graph`)."""
         fn, args = self.pop(2, "REDUCE")
-        if fn is SETFN and type(args) is Tup:
+        made = reduce(self.values, fn, args)
+        if made.kind in ("set", "frozenset"):
             assert isinstance(args, Tup)
-            self._set_of(args)
-        self.items.append(Node([args]) if isinstance(args, Node) else Node())
+            self._set_of(args, made)
+        elif type(made) is Made:
+            self.built += 1
+        self.items.append(made)
 
-    def _set_of(self, args: Tup) -> None:
+    def _set_of(self, args: Tup, made: Node) -> None:
         """``set(x)``/``frozenset(x)`` hash the items of x (a list or tuple)."""
         cost = self.cost
         cost.charge(
             args.size + sum(lst.size for lst in args.lists),
             args.big + sum(lst.big for lst in args.lists),
         )
-        if len(args.src) == 1:  # set(x): x's items, when x is static
+        if len(args.src) == 1:  # set(x): x's items
             x = args.src[0]
-            if type(x) is Lst:
-                assert isinstance(x, Lst)
-                cost.hashed(x.src, charge=False)
-            elif type(x) is Tup:
-                assert isinstance(x, Tup)
-                cost.hashed(x.src, charge=False)
+            assert isinstance(x, Lst | Tup)
+            what = f"{made.kind} item"
+            cost.hashed(x.src, charge=False, target=made, what=what)
 
     def tuple_n(self, name: str, k: int) -> None:
         """TUPLE1, TUPLE2, TUPLE3: the top `k` items become a tuple."""
@@ -244,43 +320,48 @@ class Stack:
                 return
         chain = self.pop(k, "APPEND")
         chain.insert(0, self.top("APPEND"))
-        if any(type(i) in LISTED or i is BIG for i in chain):
-            for below, item in itertools.pairwise(chain):
-                if type(below) is Lst:
-                    assert isinstance(below, Lst)
-                    self.extend_list(below, [item])
         for below, item in itertools.pairwise(chain):
-            if isinstance(item, Node) and type(below) in MUTABLE:
-                assert isinstance(below, Node)
+            if not self.need_list(below, "APPEND"):
+                continue
+            assert isinstance(below, Lst)
+            self.extend_list(below, [item])
+            if isinstance(item, Node):
                 below.kids.append(item)
 
     def _append_one(self, target: object, item: object) -> None:
         """One APPEND of `item` (not a run) to `target`."""
-        if type(target) is Lst:
-            assert isinstance(target, Lst)
-            if type(item) in LISTED:
-                self.extend_list(target, [item])
-            if isinstance(item, Node):
-                target.kids.append(item)
-        elif type(target) is Node and isinstance(item, Node):
-            assert isinstance(target, Node)
+        if (type(target) is not Lst or target.frozen) and not self.need_list(  # type: ignore[attr-defined]
+            target, "APPEND"
+        ):
+            return
+        assert isinstance(target, Lst)
+        target.src.append(item)
+        tp = type(item)
+        if tp in LISTED or tp is Big or tp is Glob:
+            target.src.pop()
+            self.extend_list(target, [item])
+        if isinstance(item, Node):
             target.kids.append(item)
 
     def setitems(self, k: int) -> None:
         """`k` SETITEMs in a row: each pops a key and a value."""
         popped = self.pop(2 * k, "SETITEM")
         target = self.top("SETITEM")
-        self.cost.hashed(popped[0::2])
         # the i-th SETITEM from the top sets a key and value in the value
         # the (i+1)-th one pops (nested dicts: ``}K\x00}K\x00}ss``)
         keys, values = popped[0::2], popped[1::2]
-        for below, key, value in zip([target, *values], keys, values, strict=False):
-            if type(below) in MUTABLE:
-                assert isinstance(below, Node)
-                if isinstance(key, Node):
-                    below.kids.append(key)
-                if isinstance(value, Node):
-                    below.kids.append(value)
+        belows = [target, *values]
+        for below, key, value in zip(belows, keys, values, strict=False):
+            if below is LEAF:
+                continue
+            self.need(below, _DICTS, "SETITEM")
+            assert isinstance(below, Node)
+            self.fill(below, [key, value])
+            self.cost.hashed([key, value], 2, target=below)
+            if isinstance(key, Node):
+                below.kids.append(key)
+            if isinstance(value, Node):
+                below.kids.append(value)
 
     def pops(self, k: int) -> None:
         """`k` POPs in a row (POP of a bare MARK drops the MARK)."""
@@ -300,12 +381,14 @@ class Stack:
             items.pop()
 
     def build(self) -> None:
-        """``obj.__setstate__(state)``: `obj` holds the state (for an array,
-        its items are in a list in a tuple: two levels over, see
+        """``obj.__setstate__(state)`` (checked by
+        :func:`~safenpz._pickle._calls.build`): `obj` holds the state (for an
+        array, its items are in a list in a tuple: two levels over, see
         :func:`~safenpz._pickle._graph.check_graph`)."""
         (state,) = self.pop(1, "BUILD")
         target = self.top("BUILD")
-        if isinstance(state, Node) and type(target) in MUTABLE:
+        build(self.values, target, state, self.max_items)
+        if isinstance(state, Node) and (type(target) in MUTABLE or type(target) is Made):
             assert isinstance(target, Node)
             target.kids.append(state)
 
@@ -322,3 +405,16 @@ class Stack:
         except KeyError:
             msg = f"{what} of memo index {idx}, which was never stored"
             raise StackError(msg) from None
+
+
+#: What SETITEM and SETITEMS may fill.
+_DICTS = ("dict", "OrderedDict")
+
+
+def _even(buf: bytes, group: list[object], what: str) -> None:
+    """`what` takes keys and values in pairs."""
+    if len(group) % 2 or Run in set(map(type, group)):
+        n = length(buf, group)
+        if n % 2:
+            msg = f"odd number of items for {what} ({n}): keys and values pair up"
+            raise StackError(msg)

@@ -53,6 +53,7 @@ class Scan:
     __slots__ = (
         "buf",
         "counts",
+        "encoding",
         "max_depth",
         "max_items",
         "member",
@@ -71,9 +72,16 @@ class Scan:
     )
 
     def __init__(
-        self, buf: bytes, member: str, strict: bool, max_depth: int, max_items: int
+        self,
+        buf: bytes,
+        member: str,
+        strict: bool,
+        max_depth: int,
+        max_items: int,
+        encoding: str = "latin1",
     ) -> None:
         self.buf = buf
+        self.encoding = encoding
         self.n = len(buf)
         self.member = member
         self.strict = strict
@@ -81,7 +89,7 @@ class Scan:
         self.max_items = max_items
         self.report = PickleReport(length=self.n)
         self.ops = self.report.opcodes
-        self.st = Stack(buf, max_depth, max_items)
+        self.st = Stack(buf, max_depth, max_items, encoding)
         self.stack = self.st.items
         self.memo = self.st.memo
         self.names: dict[int, object] = {}

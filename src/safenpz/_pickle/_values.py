@@ -3,19 +3,24 @@
 The scanner never builds an object. Each value on its abstract stack is
 reduced to what hashing it would cost and which containers it holds:
 
-* ``0``: a value whose hash is cheap (a literal, a list, a dict, a result of
-  ``REDUCE``, ...);
-* :class:`Node`: a container (list, dict, set, ``REDUCE`` result), with the
-  containers it holds (the edges of the containment graph);
+* an ``int``: the offset of the string or bytes literal opcode that pushed
+  it (read only if an argument or a key needs its value);
+* :data:`LEAF`: any other value whose hash is cheap;
+* :class:`Node`: a container (list, dict, set, frozenset, OrderedDict), with
+  its kind and the containers it holds (the edges of the containment graph);
+* :class:`Made`: what a ``REDUCE`` of an allowed constructor makes (an array
+  or dtype to be built, a NumPy scalar, bytes, a complex ...), with what the
+  scanner knows of it statically;
 * :class:`Tup`: a tuple, with its height (tuples inside tuples), its
   *expanded* size (what a hash visits, counting memo-shared items each time)
   and how many big ints it holds;
 * :class:`Lst`: a list, with what dangerous values were appended to it (for
   ``set(list)``/``frozenset(list)``, which hash the items);
-* :data:`BIG`: an int outside ``+-(2**61 - 1)`` (CPython reduces int hashes
+* :class:`Big`: an int outside ``+-(2**61 - 1)`` (CPython reduces int hashes
   modulo that prime, so such keys can be made to collide: quadratic dicts);
-* :class:`Num`: a numeric literal, decoded from its bytes only if hashed;
-* :data:`SETFN`: the globals ``set`` and ``frozenset``;
+* :class:`Num`: a numeric literal, decoded from its bytes only if needed;
+* :class:`Glob`: an allowed global (a constructor, by its role);
+* :class:`Barr`: a ``bytearray`` literal (``BYTEARRAY8``);
 * :class:`Run`: a run of plain literal pushes (:data:`PLAIN_RUN`) skipped in
   one regular expression match (counted only when an opcode needs its items
   one by one).
@@ -28,14 +33,16 @@ from __future__ import annotations
 import pickle
 import re
 import struct
-from typing import Literal
+from typing import Any, Literal
 
+from ._globals import ROLES
 from ._opcodes import BY_CODE, code
+from ._rules import Ref
 
 __all__ = [
-    "BIG",
     "FLOAT_CODES",
     "HASHED",
+    "LEAF",
     "LISTED",
     "MUTABLE",
     "NOVAL",
@@ -43,14 +50,18 @@ __all__ = [
     "PLAIN_FIRST",
     "PLAIN_RUN",
     "RUN_WIDTH",
-    "SETFN",
     "UNK",
+    "Barr",
+    "Big",
+    "Glob",
     "Lst",
+    "Made",
     "Node",
     "Num",
     "Run",
     "StackError",
     "Tup",
+    "glob_of",
     "nodes",
     "num_value",
     "run_count",
@@ -123,23 +134,37 @@ class StackError(Exception):
 
 
 class Node:
-    """A container (list, dict, set, tuple, REDUCE result): one per container
-    the stream creates, shared through the memo and ``DUP`` like the object.
+    """A container (list, dict, set, frozenset, OrderedDict, tuple, REDUCE
+    result): one per container the stream creates, shared through the memo
+    and ``DUP`` like the object.
+
     ``kids`` are the containers it holds (edges of the containment graph);
     ``h`` is scratch for :func:`~safenpz._pickle._graph.check_graph` (0: not
-    seen yet, -1: on the current path, else its height)."""
+    seen yet, -1: on the current path, else its height). ``kind`` is what it
+    is (``"dict"``, ``"set"``, ``"frozenset"``, ``"OrderedDict"``; ``"list"``,
+    ``"tuple"`` for the subclasses); ``n`` counts the items put into it;
+    ``items`` records them (the key, value pairs of a dict; the items of a
+    frozenset) while they are few (``None`` beyond
+    :data:`~safenpz._pickle._static.RECORDED`); ``bad`` is why the decoder's
+    final walk would refuse it if the result holds it (a global stored as a
+    value, a key that is an array).
+    """
 
-    __slots__ = ("h", "kids")
+    __slots__ = ("bad", "h", "items", "kids", "kind", "n")
 
-    def __init__(self, kids: list[Node] | None = None) -> None:
+    def __init__(self, kids: list[Node] | None = None, kind: str = "dict") -> None:
         self.kids: list[Node] = [] if kids is None else kids
         self.h = 0
+        self.kind = kind
+        self.n = 0
+        self.items: list[object] | None = []
+        self.bad: str | None = None
 
 
 class Tup(Node):
     """A tuple: its height, expanded size, big ints and lists (see above)."""
 
-    __slots__ = ("big", "height", "lists", "size", "src", "val")
+    __slots__ = ("aval", "big", "flags", "height", "lists", "size", "src", "val")
 
     def __init__(
         self,
@@ -151,6 +176,12 @@ class Tup(Node):
     ):
         self.kids = [] if kids is None else kids
         self.h = 0
+        self.kind = "tuple"
+        self.n = 0
+        self.items = None
+        self.bad = None
+        self.flags = 0  # what it holds: see _static.UNHASHABLE, ARRAYISH, MUTABLE_IN
+        self.aval: object = NOVAL  # its value as an argument (see _static)
         self.height = height
         self.size = size
         self.big = big
@@ -160,17 +191,93 @@ class Tup(Node):
 
 
 class Lst(Node):
-    """A list: the expanded size and big ints of the tuples appended to it and
-    the numbers and tuples themselves (what ``set(list)`` would hash)."""
+    """A list: its items (``src``, as appended: what ``set(list)`` would hash
+    and what an argument's value is read from) and the expanded size and big
+    ints of the tuples among them. ``frozen``: it is an object array's items
+    (the decoder keeps the list until its final walk: it may not grow)."""
 
-    __slots__ = ("big", "size", "src")
+    __slots__ = ("big", "frozen", "size", "src")
 
     def __init__(self, kids: list[Node] | None = None) -> None:
         self.kids = [] if kids is None else kids
         self.h = 0
+        self.kind = "list"
+        self.n = 0
+        self.items = None
+        self.bad = None
+        self.frozen = False
         self.size = 0  # expanded size of the tuples appended (leaves: 0)
         self.big = 0
-        self.src: list[object] = []  # numbers and tuples appended (set(list))
+        self.src: list[object] = []  # the items appended (abstract values)
+
+
+class Made(Node):
+    """What a ``REDUCE`` of an allowed constructor made, other than a
+    container: ``role`` (:data:`safenpz._pickle._globals.ROLES`: ``"array"``
+    for ``_reconstruct``, ``"dtype"``, ``"scalar"``, ``"frombuffer"``,
+    ``"complex"``, ``"bytes"``, ``"encode"``, ``"bytearray"``), ``val`` its
+    value as the constructors see it (a real value, or a
+    :class:`~safenpz._pickle._rules.Ref` standing for the decoder's object),
+    and for arrays and dtypes what ``BUILD`` made of them (``built``,
+    ``dtype``, ``shape``, ``data``: an object array's item list)."""
+
+    __slots__ = ("built", "data", "dtype", "raw", "role", "shape", "val")
+
+    def __init__(self, role: str, val: object, kids: list[Node]) -> None:
+        self.kids = kids
+        self.h = 0
+        self.kind = role
+        self.n = 0
+        self.items = None
+        self.bad = None
+        self.role = role
+        self.val = val
+        self.built = role not in ("array", "dtype")
+        self.dtype: Any = None
+        self.shape: tuple[int, ...] | None = None
+        self.data: Lst | None = None
+        self.raw: object = None  # a scalar's data, a dtype's type code
+
+
+class Glob:
+    """An allowed global (``role`` as in :data:`~safenpz._pickle._globals.ROLES`;
+    ``"?"`` for one outside the table, refused) and its stand-in as a value."""
+
+    __slots__ = ("qualname", "ref", "role")
+
+    def __init__(self, role: str, qualname: str) -> None:
+        self.role = role
+        self.qualname = qualname
+        self.ref = Ref("_Constructor", f"<safenpz constructor for {qualname}>")
+
+
+_GLOBS = {key: Glob(role, ".".join(key)) for key, role in ROLES.items()}
+
+
+def glob_of(module: str, name: str) -> Glob:
+    """The :class:`Glob` of `module`.`name` (one per allowed global)."""
+    glob = _GLOBS.get((module, name))
+    return Glob("?", f"{module}.{name}") if glob is None else glob
+
+
+class Big:
+    """An int literal beyond ``+-(2**61 - 1)`` at ``off`` (``LONG1``,
+    ``LONG4``, or text ``INT``/``LONG``)."""
+
+    __slots__ = ("off",)
+
+    def __init__(self, off: int) -> None:
+        self.off = off
+
+
+class Barr:
+    """A ``bytearray`` literal (``BYTEARRAY8``) at ``off``: mutable, not
+    hashable."""
+
+    __slots__ = ("off",)
+
+    def __init__(self, off: int) -> None:
+        self.off = off
 
 
 class Run:
@@ -198,15 +305,14 @@ class Num:
 #: Containers an opcode may add to (tuples are immutable: CPython refuses
 #: ``APPEND`` and the like on them, so no edge is added).
 MUTABLE = frozenset({Node, Lst})
-_NODE_TYPES = frozenset({Node, Lst, Tup})
-#: An int beyond ``+-(2**61 - 1)``.
-BIG = object()
-#: The globals ``set`` and ``frozenset``.
-SETFN = object()
-#: What hashing counts by value (:data:`BIG`: by identity).
+_NODE_TYPES = frozenset({Node, Lst, Tup, Made})
+#: What hashing counts by value (:class:`Big`: by count).
 HASHED = frozenset({Tup, Num})
-#: What a list records (for ``set(list)``).
+#: What a list's hashing cost depends on (for ``set(list)``).
 LISTED = frozenset({Tup, Num, Run})
+#: Any value the scanner pushes that is not a container, a literal offset or
+#: a number (what a literal is for every other opcode).
+LEAF = object()
 #: A :class:`Tup`'s value, not computed yet.
 NOVAL = object()
 #: A value the scanner cannot know statically.
@@ -250,7 +356,7 @@ def num_value(buf: bytes, off: int) -> object:
     op = buf[off]
     if op in PLAIN_FIRST:
         return _fixed_value(buf, off, op)
-    if op == LONG1:  # not beyond 2**61: those are BIG
+    if op == LONG1:
         return int.from_bytes(
             buf[off + 2 : off + 2 + buf[off + 1]], "little", signed=True
         )
