@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError, Where
-from ._header import NPY, Header, check_data_size, parse_header
+from ._header import NPY, Header, check_data_size, check_pickled, parse_header
 from ._limits import DEFAULT_LIMITS, Limits
 from ._pickle._decode import safe_loads
 from ._preview import preview
@@ -50,9 +50,14 @@ def _decode_object(
     from ._ragged import RaggedArray
 
     fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
-    if fast is not None and fast.shape == header.shape:
-        # rows shared through the memo are expanded: bound what that can cost
-        limits.check("max_items", fast.values.size, where, what="decoded values")
+    # rows shared through the memo are expanded here: beyond what the final
+    # walk would count (each row once, as the scanner does) the general
+    # decoder keeps them shared and counts them as the walk does
+    if (
+        fast is not None
+        and fast.shape == header.shape
+        and header.count + fast.values.size <= limits.max_items
+    ):
         if ragged and len(header.shape) == 1:
             return RaggedArray(fast.values, fast.offsets, validate=False)
         return fast.to_object_array()
@@ -62,21 +67,10 @@ def _decode_object(
         limits=limits,
         encoding=encoding,
     )
-    if (
-        not isinstance(obj, np.ndarray)
-        or obj.dtype != header.dtype
-        or obj.shape != header.shape
-    ):
-        what = (
-            f"an array of shape {obj.shape} and dtype {obj.dtype}"
-            if isinstance(obj, np.ndarray)
-            else f"a {type(obj).__name__}"
-        )
-        msg = (
-            f"the header promises an array of shape {header.shape} and dtype "
-            f"{header.dtype}, the pickle holds {what}"
-        )
-        raise FormatError(msg, where=where)
+    if isinstance(obj, np.ndarray):
+        check_pickled(where, header, "ndarray", obj.shape, obj.dtype)
+    else:
+        check_pickled(where, header, type(obj).__name__)
     if ragged and obj.ndim == 1 and obj.dtype == np.dtype(object):
         return _maybe_ragged(obj, limits, where)
     return obj

@@ -38,7 +38,7 @@ from ._preview import preview as _preview
 from ._preview import shape_problem
 from ._sniff import is_npy
 
-__all__ = ["NPY", "Header", "check_data_size", "parse_header"]
+__all__ = ["NPY", "Header", "check_data_size", "check_pickled", "parse_header"]
 
 # version -> (width of header_len, encoding of the header text)
 _HEADER_STRUCT = {(1, 0): (2, "latin-1"), (2, 0): (4, "latin-1"), (3, 0): (4, "utf-8")}
@@ -215,3 +215,25 @@ def check_data_size(where: Where, header: Header, available: int) -> None:
             f"(shape {header.shape}, dtype {header.dtype})"
         )
         raise FormatError(msg, where=where)
+
+
+def check_pickled(
+    where: Where, header: Header, kind: str, shape: object = None, dtype: object = None
+) -> None:
+    """Check that the pickle of an object ``.npy`` holds what the header
+    promises: an array (`kind` ``"ndarray"``) of the header's `shape` and
+    `dtype`. `kind` is the type name of what the pickle holds (the decoded
+    object's, or the one the static scan found); the loader and
+    ``safenpz scan`` refuse alike."""
+    if kind == "ndarray" and dtype == header.dtype and shape == header.shape:
+        return
+    what = (
+        f"an array of shape {shape} and dtype {dtype}"
+        if kind == "ndarray"
+        else f"a {kind}"
+    )
+    msg = (
+        f"the header promises an array of shape {header.shape} and dtype "
+        f"{header.dtype}, the pickle holds {what}"
+    )
+    raise FormatError(msg, where=where)

@@ -45,7 +45,7 @@ from typing import IO, Any, Literal
 import numpy as np
 
 from ._exceptions import FormatError, SafenpzError, UnsafeFileError, Where
-from ._header import Header, parse_header
+from ._header import Header, check_pickled, parse_header
 from ._jsonio import parse_json
 from ._limits import DEFAULT_LIMITS, Limits
 from ._manifest import MANIFEST, MAX_MANIFEST_MEMBER, check_manifest
@@ -337,6 +337,12 @@ def _scan_npy(
         out.verdict, out.error = failed.verdict, failed.error
         return out
     out.verdict, out.pickle, error = _scan_pickle(body, member, limits)
+    if error is None:  # what load checks next: the array the header promises
+        rep = out.pickle
+        try:
+            check_pickled(where, header, str(rep.result), rep.shape, rep.dtype)
+        except SafenpzError as err:
+            out.verdict, error = "invalid", str(err)
     out.error = None if error is None else escape(error)
     return out
 

@@ -33,6 +33,7 @@ from ._rules import (
     as_bytes,
     data_size,
     object_items,
+    structured_rows,
     zero_width,
 )
 
@@ -68,6 +69,12 @@ class _ArrayBuilder(Builder):
     def result(self) -> Any:
         """The array; an object array is made from its walked items here."""
         if not self._built and self.state is not None and self.items is not None:
+            dt = self.state[2]
+            if dt.names is not None:
+                try:
+                    structured_rows(dt, self.items)
+                except Refused as err:
+                    self.ctx.refused(err)
             self.value = finish_array(self.state, self.items)
             self.items = None
             self._built = True

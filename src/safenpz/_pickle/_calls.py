@@ -50,6 +50,7 @@ from ._rules import (
     reconstruct_args,
     scalar_dtype,
     scalar_size,
+    structured_rows,
     unbuilt,
     zero_width,
 )
@@ -58,7 +59,7 @@ from ._hashing import stored
 from ._static import Values, expand, length, refused
 from ._values import LEAF, Glob, Lst, Made, Node, StackError, Tup
 
-__all__ = ["build", "check_walk", "made_kids", "reduce"]
+__all__ = ["build", "check_walk", "reduce"]
 
 #: What a ``REDUCE`` of each role makes: (values, global, args, their items).
 _Maker = Callable[[Values, Glob, Tup, list[object]], Node]
@@ -250,6 +251,8 @@ def _build_array(values: Values, made: Made, state: object, max_items: int) -> N
     if checked[2].hasobject:
         _object_data(values, checked, data, max_items)
         assert isinstance(data, Lst)
+        if checked[2].names is not None:
+            structured_rows(checked[2], (values.walked(i) for i in data.src))
         data.frozen = True
         made.data = data
     else:
@@ -273,20 +276,34 @@ def _object_data(values: Values, checked: object, data: object, max_items: int) 
 # what the final walk meets
 
 
-def made_kids(node: Node) -> list[Node]:
-    """The containers the final walk visits below `node`: an object array's
-    items, nothing below any other value a constructor made, a container's
-    own items (its ``kids``; those of a ``set(x)`` lead to x's items)."""
+def _walk_kids(node: Node) -> list[Node]:
+    """The containers the final walk visits below `node`: nothing below a
+    value a constructor made but an object array's items (the items of its
+    list: the list itself is walked only if something else holds it), a
+    container's own items (its ``kids``; those of a ``set(x)`` lead to x's
+    items)."""
     if type(node) is Made:
         assert isinstance(node, Made)
-        return [node.data] if node.data is not None else []
+        return node.data.kids if node.data is not None else []
     return node.kids
 
 
-def check_walk(root: object) -> None:
+def _size(values: Values, node: Node) -> int:
+    """How many values the final walk counts for `node` (items put into a
+    dict or set count once each, even when some keys are equal)."""
+    if type(node) is Lst or type(node) is Tup:
+        return length(values.buf, node.src)  # type: ignore[attr-defined]
+    if type(node) is Made:
+        assert isinstance(node, Made)
+        return length(values.buf, node.data.src) if node.data is not None else 0
+    return node.n // 2 if node.kind in ("dict", "OrderedDict") else node.n
+
+
+def check_walk(values: Values, root: object, max_items: int, count: bool) -> None:
     """Refuse what the decoder's final walk would refuse in what `root` holds:
     a global stored as a value, a key that becomes an array, an array or a
-    dtype never finished by ``BUILD``. Iterative, linear in the containers
+    dtype never finished by ``BUILD``, and (`count`) more than `max_items`
+    values in the containers it visits. Iterative, linear in the containers
     reachable from `root`."""
     if type(root) is Glob:
         assert isinstance(root, Glob)
@@ -295,14 +312,33 @@ def check_walk(root: object) -> None:
         return
     seen = {id(root)}
     todo: list[Node] = [root]
+    total = 0
     while todo:
         node = todo.pop()
-        if node.bad is not None:
-            raise StackError(node.bad)
-        if type(node) is Made and not node.built:  # type: ignore[attr-defined]
-            raise refused(unbuilt("array" if node.kind == "array" else "dtype"))
-        for kid in made_kids(node):
+        _refuse_walked(node)
+        if count:
+            total += _size(values, node)
+            if total > max_items:
+                msg = (
+                    f"the pickle holds more than max_items={max_items} values; "
+                    "pass a larger max_items to load it"
+                )
+                raise StackError(
+                    msg, "limit", limit="max_items", value=total, maximum=max_items
+                )
+        for kid in _walk_kids(node):
             if id(kid) not in seen:
                 seen.add(id(kid))
                 todo.append(kid)
 
+
+def _refuse_walked(node: Node) -> None:
+    """What the walk refuses on reaching `node` itself."""
+    if node.bad is not None:
+        raise StackError(node.bad)
+    if type(node) is Made:
+        assert isinstance(node, Made)
+        if not node.built:
+            raise refused(unbuilt("array" if node.role == "array" else "dtype"))
+        if node.data is not None and node.data.bad is not None:
+            raise StackError(node.data.bad)

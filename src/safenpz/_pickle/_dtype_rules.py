@@ -97,7 +97,7 @@ def _unpack(state: object) -> _State:
     version, endian, subdescr, names, fields, elsize, _align, flags = state[:8]
     extra = state[8] if len(state) == 9 else None
     endian = as_text(endian)
-    if version not in (1, 2, 3, 4) or endian not in _ENDIANS:
+    if version not in (1, 2, 3, 4) or type(endian) is not str or endian not in _ENDIANS:
         _refuse(f"bad dtype state {preview(state)}")
     if type(elsize) is not int or type(flags) is not int:
         _refuse("bad dtype item size or flags")

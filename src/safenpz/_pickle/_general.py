@@ -208,8 +208,10 @@ def _act_stop(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> 
         )
         sc.malformed(op.name, pos, msg)
     check_graph(result, sc.max_depth)
-    if sc.st.built or sc.st.cost.flagged or type(result) is Glob:
-        check_walk(result)
+    st = sc.st
+    count = sc.n + st.extra > sc.max_items  # else the walk cannot count more
+    if st.built or st.cost.flagged or count or type(result) is Glob:
+        check_walk(st.values, result, sc.max_items, count)
     _describe(sc, result)
     raise Stop
 

@@ -39,8 +39,8 @@ import numpy as np
 from .._limits import MAX_SAME_HASH
 from ._literals import literal
 from ._opcodes import code
-from ._rules import Blob, as_bytes
-from ._static import ARRAYISH, DEPTH, MUTABLE_IN, UNHASHABLE
+from ._rules import Blob
+from ._static import ARRAYISH, DEPTH, MUTABLE_IN, UNHASHABLE, scalar_value
 from ._values import (
     FLOAT_CODES,
     HASHED,
@@ -443,16 +443,17 @@ def _made_value(made: Made) -> object:
         return UNK  # an array (marked), a bytearray (refused)
     dt: np.dtype[Any] = made.dtype
     if dt.kind in "fc" and dt.itemsize <= (8 if dt.kind == "f" else 16):
-        return _scalar_item(dt, made.raw)
+        return _scalar_item(made)
     if dt.kind in _EXACT_KINDS:
-        return _scalar_item(dt, made.raw)
+        return _scalar_item(made)
     return UNVALUED  # long double, datetime, timedelta; void: marked
 
 
-def _scalar_item(dt: np.dtype[Any], raw: object) -> object:
-    if isinstance(raw, Blob):
-        return UNK if dt.kind in "SU" else UNVALUED
-    data = as_bytes(raw, "scalar data")
-    value: object = np.frombuffer(data, dtype=dt, count=1)[0].item()
+def _scalar_item(made: Made) -> object:
+    """The value of a NumPy scalar key (its hash and equality are those of
+    ``.item()`` for the exact kinds)."""
+    if isinstance(made.raw, Blob):
+        return UNK if made.dtype.kind in "SU" else UNVALUED
+    value: object = scalar_value(made).item()
     return value
 

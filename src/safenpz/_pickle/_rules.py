@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 import reprlib
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -65,6 +66,7 @@ __all__ = [
     "reconstruct_args",
     "scalar_dtype",
     "scalar_size",
+    "structured_rows",
     "type_name",
     "unbuilt",
     "zero_width",
@@ -436,6 +438,33 @@ def object_items(
         )
     if dt.names is not None and not rows(len(dt.names)):
         _refuse(f"a structured array needs a tuple of {len(dt.names)} per item")
+
+
+def structured_rows(dt: np.dtype[Any], rows: Iterable[tuple[Any, ...]]) -> None:
+    """The items of a structured object array fit its fields: NumPy itself
+    converts each row's values for the fields that hold no objects (the
+    values of object fields are not looked at: pass anything). A field that
+    holds objects inside a sub-array or a nested structure is refused."""
+    assert dt.names is not None
+    fields = [dt.fields[name][0] for name in dt.names]  # type: ignore[index]
+    plain = [f.hasobject and f != np.dtype(object) for f in fields]
+    if any(plain):
+        _refuse(f"a structured array whose objects are nested in a field ({dt})")
+    objects = [f.hasobject for f in fields]
+    probe = np.empty(1, dtype=dt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for row in rows:
+            values = tuple(
+                None if is_obj else v for is_obj, v in zip(objects, row, strict=True)
+            )
+            try:
+                probe[0] = values
+            except Exception as err:  # NumPy's own complaint, whatever it is
+                _refuse(
+                    f"a structured array's item {preview(row)} does not fit its "
+                    f"fields ({preview(err)})"
+                )
 
 
 def zero_width(checked: Checked, max_items: int) -> None:

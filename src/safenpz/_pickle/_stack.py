@@ -26,6 +26,7 @@ that cannot be hashed, and ``REDUCE``/``BUILD`` as
 from __future__ import annotations
 
 import itertools
+import math
 from typing import NoReturn
 
 from ._calls import build, reduce
@@ -71,7 +72,10 @@ class Stack:
         self.cost = HashCost(buf, max_depth, max_items, encoding)
         self.values = Values(buf, encoding)
         self.empty_tuple = Tup(1, 1, 0, ())  # one per scan, like CPython's
-        self.built = 0  # arrays and dtypes made, to check at STOP
+        self.built = 0  # values constructors made, to check at STOP
+        # values the walk counts beyond the stream's pushes (set(x) copies x's
+        # items, an object array walks its list's): see _act_stop
+        self.extra = 0
 
     # -- basic moves
 
@@ -234,6 +238,8 @@ class Stack:
         """Record in `node` the items put into it (counted, kept while few),
         and whether one of them is a global (the walk refuses it)."""
         node.n += len(group)
+        if Run in set(map(type, group)):
+            node.n += length(self.buf, group) - len(group)
         if node.items is not None:
             node.items.extend(group)
             if len(node.items) > RECORDED:
@@ -288,6 +294,7 @@ class Stack:
         if made.kind in ("set", "frozenset"):
             assert isinstance(args, Tup)
             self._set_of(args, made)
+            self.extra += made.n
         elif type(made) is Made:
             self.built += 1
         self.items.append(made)
@@ -388,6 +395,8 @@ class Stack:
         (state,) = self.pop(1, "BUILD")
         target = self.top("BUILD")
         build(self.values, target, state, self.max_items)
+        if type(target) is Made and target.data is not None:  # type: ignore[attr-defined]
+            self.extra += math.prod(target.shape)  # type: ignore[attr-defined]
         if isinstance(state, Node) and (type(target) in MUTABLE or type(target) is Made):
             assert isinstance(target, Node)
             target.kids.append(state)

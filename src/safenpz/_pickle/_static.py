@@ -31,7 +31,7 @@ import numpy as np
 
 from ._literals import BYTES_CODES, PY2_CODES, UNICODE_CODES, literal
 from ._opcodes import code
-from ._rules import Ref, Refused, expected_dtype, type_name, unbuilt
+from ._rules import Blob, Ref, Refused, as_bytes, expected_dtype, type_name, unbuilt
 from ._values import (
     NOVAL,
     Barr,
@@ -60,6 +60,7 @@ __all__ = [
     "expand",
     "length",
     "refused",
+    "scalar_value",
 ]
 
 #: Items recorded per dict (keys and values) and per frozenset: enough for the
@@ -242,6 +243,24 @@ class Values:
             )
         return Ref(node.kind)
 
+    def walked(self, item: object, depth: int = 0) -> Any:
+        """The value the decoder's final walk gives `item`, where a field of
+        a structured array needs it (numbers, text, bytes, NumPy scalars,
+        tuples and lists of them; anything else a stand-in NumPy refuses)."""
+        tp = type(item)
+        if tp is Num or tp is Big or tp is int:
+            return self.arg(item)
+        if (tp is Tup or tp is Lst) and depth < DEPTH:
+            items = expand(self.buf, item.src)  # type: ignore[attr-defined]
+            self.charge(len(items))
+            walked = [self.walked(i, depth + 1) for i in items]
+            return tuple(walked) if tp is Tup else walked
+        if tp is Made and item.role in ("complex", "bytes"):  # type: ignore[attr-defined]
+            return item.val  # type: ignore[attr-defined]
+        if tp is Made and item.role == "scalar":  # type: ignore[attr-defined]
+            return scalar_value(item)  # type: ignore[arg-type]
+        return Ref(self.kind(item))
+
     # -- dtypes
 
     def resolve(self, value: object) -> np.dtype[Any]:
@@ -263,3 +282,14 @@ def refused(err: Refused) -> StackError:
         )
     return StackError(str(err))
 
+
+
+def scalar_value(made: Made) -> Any:
+    """The NumPy scalar a ``scalar`` REDUCE makes (its dtype and data are
+    checked; a Blob of data gives a stand-in)."""
+    if isinstance(made.raw, Blob):
+        return Ref("Done")
+    dt: np.dtype[Any] = made.dtype
+    if dt.itemsize == 0:
+        return np.ndarray((), dtype=dt)[()]
+    return np.ndarray((), dtype=dt, buffer=as_bytes(made.raw, "scalar data"))[()]
