@@ -91,42 +91,41 @@ def reduce(values: Values, fn: object, args: object) -> Node:
         raise refused(err) from None
 
 
-def _made(role: str, val: object, args: Tup, name: str | None = None) -> Made:
-    made = Made(role, val, [args])
-    if name is not None:  # a stand-in for the decoder's object
-        made.val = Ref(name, owner=made)
-    return made
+def _made(role: str, val: object, args: Tup) -> Made:
+    """What a constructor made (`val`: its value; None: a stand-in for the
+    decoder's object, made when an argument needs it)."""
+    return Made(role, val, [args])
 
 
 def _reconstruct(values: Values, fn: Glob, args: Tup, items: list[object]) -> Node:
     cls, shape, code = items
     is_ndarray = type(cls) is Glob and cls.role == "ndarray"  # type: ignore[attr-defined]
     reconstruct_args(is_ndarray, values.arg(shape), values.arg(code))
-    return _made("array", None, args, "_ArrayBuilder")
+    return _made("array", None, args)
 
 
 def _dtype(values: Values, fn: Glob, args: Tup, items: list[object]) -> Node:
-    made = _made("dtype", None, args, "_DtypeBuilder")
+    made = _made("dtype", None, args)
     made.raw = dtype_args(*[values.arg(i) for i in items])
     return made
 
 
 def _scalar(values: Values, fn: Glob, args: Tup, items: list[object]) -> Node:
-    dt = values.resolve(values.arg(items[0]))
+    dt = values.dtype(items[0])
     scalar_dtype(dt)
-    data = values.data(items[1]) if len(items) > 1 else None
-    scalar_size(dt, byte_length(data, "scalar data"))
-    made = _made("scalar", None, args, "Done")
-    made.dtype, made.raw = dt, data
+    data = items[1] if len(items) > 1 else None
+    scalar_size(dt, values.size(data, "scalar data"))
+    made = _made("scalar", None, args)
+    made.dtype, made.raw = dt, data  # the data is read if a key needs it
     return made
 
 
 def _frombuffer(values: Values, fn: Glob, args: Tup, items: list[object]) -> Node:
-    size = byte_length(values.data(items[0]), "array buffer")
-    dt = values.resolve(values.arg(items[1]))
+    size = values.size(items[0], "array buffer")
+    dt = values.dtype(items[1])
     shape = check_shape(values.arg(items[2]))
     frombuffer_check(dt, shape, values.arg(items[3]), size)
-    made = _made("frombuffer", None, args, "Done")
+    made = _made("frombuffer", None, args)
     made.dtype, made.shape, made.built = dt, shape, True
     return made
 
@@ -257,7 +256,7 @@ def _build_array(values: Values, made: Made, state: object, max_items: int) -> N
         made.data = data
     else:
         zero_width(checked, max_items)
-        data_size(checked, byte_length(values.data(data), "array data"))
+        data_size(checked, values.size(data, "array data"))
     made.shape, made.dtype, made.built = checked[1], checked[2], True
 
 

@@ -21,11 +21,11 @@ from ._calls import check_walk
 from ._globals import SAFE_GLOBALS
 from ._graph import check_graph
 from ._hashing import is_big_int
-from ._literals import UNICODE_CODES, py2_problem, text_problem, utf8_problem
+from ._literals import COMMON, UNICODE_CODES, py2_problem, text_problem, utf8_problem
 from ._opcodes import OPS, Op, code
 from ._report import GlobalRef
 from ._state import Handler, Scan, Stop
-from ._values import LEAF, UNK, Barr, Big, Glob, Made, Num, glob_of
+from ._values import LEAF, UNK, Barr, Big, Glob, Made, Num, Tup, glob_of
 
 __all__ = [
     "MAX_TRAILING_WHITESPACE",
@@ -40,6 +40,7 @@ __all__ = [
 Action = Callable[[Scan, Op, int, bytes, bytes, int], int]
 
 SHORT_BINUNICODE = code("SHORT_BINUNICODE")
+STRING = code("STRING")
 
 #: ``pickle.load`` ignores what follows ``STOP``, and hand-edited files end in
 #: a newline: this much ASCII whitespace after ``STOP`` is accepted. Anything
@@ -89,6 +90,8 @@ def _act_effect(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -
 
 def _check_text(sc: Scan, op: Op, pos: int, arg: bytes) -> None:
     """A protocol 0 literal the unpickler refuses is refused here."""
+    if op.code != STRING and COMMON[op.code].fullmatch(arg) is not None:
+        return  # the common spellings, at once
     problem = text_problem(op.code, arg, sc.encoding)
     if problem is not None:
         sc.malformed(op.name, pos, problem)
@@ -210,7 +213,8 @@ def _act_stop(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> 
     check_graph(result, sc.max_depth)
     st = sc.st
     count = sc.n + st.extra > sc.max_items  # else the walk cannot count more
-    if st.built or st.cost.flagged or count or type(result) is Glob:
+    held = type(result) is Glob or (type(result) is Tup and result.bad is not None)  # type: ignore[attr-defined]
+    if st.unbuilt or st.cost.flagged or count or held:
         check_walk(st.values, result, sc.max_items, count)
     _describe(sc, result)
     raise Stop

@@ -243,7 +243,7 @@ def _short_binunicode(sc: Scan, pos: int) -> int:
     if pos + 2 > n or pos + 2 + buf[pos + 1] > n:
         return GENERAL[SHORT_BINUNICODE](sc, pos)
     end = pos + 2 + buf[pos + 1]
-    if utf8_problem(buf, pos + 2, end):
+    if not buf[pos + 2 : end].isascii() and utf8_problem(buf, pos + 2, end):
         return GENERAL[SHORT_BINUNICODE](sc, pos)
     counts = sc.counts
     counts[SHORT_BINUNICODE] += 1

@@ -32,6 +32,7 @@ that make hashing safe before the C unpickler runs:
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,8 @@ import numpy as np
 from .._limits import MAX_SAME_HASH
 from ._literals import literal
 from ._opcodes import code
-from ._rules import Blob
-from ._static import ARRAYISH, DEPTH, MUTABLE_IN, UNHASHABLE, scalar_value
+from ._rules import Blob, Ref
+from ._static import ARRAYISH, DEPTH, MUTABLE_IN, UNHASHABLE, Values
 from ._values import (
     FLOAT_CODES,
     HASHED,
@@ -74,9 +75,13 @@ MAX_UNVALUED_KEYS = 4096
 UNVALUED = object()
 #: Keys of these types need more than a hash count (see :meth:`HashCost.check_key`).
 _SPECIAL = frozenset({Lst, Node, Made, Glob, Barr, Tup})
+#: Keys that need a look (the others are str or bytes literals).
+_LOOKED_AT = _SPECIAL | {Num, Big}
 #: What may hash to a crafted value (Big by count; the rest by value).
 _COUNTED = HASHED | {Big, Made, Node, int}
 _MUTABLE_KINDS = frozenset({"dict", "set", "OrderedDict"})
+#: struct formats of the NumPy float and complex scalars decoded here.
+_STRUCT = {("f", 2): "e", ("f", 4): "f", ("f", 8): "d", ("c", 8): "ff", ("c", 16): "dd"}
 #: NumPy scalar kinds whose value (``.item()``) hashes and compares exactly.
 _EXACT_KINDS = frozenset("biu?SU")
 
@@ -106,11 +111,10 @@ def is_big_int(op: int, arg: bytes) -> bool:
 class HashCost:
     """The hashing work of one scan, and the tuples it builds (see above)."""
 
-    def __init__(
-        self, buf: bytes, max_depth: int, max_items: int, encoding: str = "latin1"
-    ) -> None:
-        self.buf = buf
-        self.encoding = encoding
+    def __init__(self, values: Values, max_depth: int, max_items: int) -> None:
+        self.values = values
+        self.buf = values.buf
+        self.encoding = values.encoding
         self.max_height = max_depth + 1  # the walk's depth 0 is the outermost
         self.max_depth = max_depth
         self.max_items = max_items
@@ -163,9 +167,9 @@ class HashCost:
         tup = Tup(height + 1, size, big, tuple(lists), kids)
         tup.src = items
         tup.flags = flags
-        if bad is not None:
-            tup.bad = bad
-            self.flagged = True
+        # a global in a tuple is refused only if the walk meets the tuple: it
+        # is not a REDUCE's arguments then, but in a container (Stack.held)
+        tup.bad = bad if bad is not None else _bad_kid(kids)
         return tup
 
     def _check_tuple(self, height: int, size: int) -> None:
@@ -198,22 +202,24 @@ class HashCost:
         charge: bool = True,
         target: Node | None = None,
         what: str = "dict key",
+        types: set[type] | None = None,
     ) -> None:
         """Account for hashing ``items[::step]`` (dict keys, set items) put
         into `target`; `charge`: count their hash work (not yet counted).
-        `what` names them in messages."""
-        if not any(
-            type(i) in _SPECIAL
-            or type(i) in HASHED
-            or type(i) is Big
-            or (type(i) is Run and self.has_float(i))
-            for i in items
-        ):
-            return
-        if any(type(i) is Run for i in items):
+        `what` names them in messages; `types` are the items' types, if
+        known."""
+        if types is None:
+            types = set(map(type, items))
+        if Run in types:
+            if not self._worth(items, types):
+                return
             items = self._flat(items)
-        keys = items[::step]
-        if not _SPECIAL.isdisjoint(map(type, keys)):
+            types = set(map(type, items))
+        keys = items[::step] if step > 1 else items
+        kinds = set(map(type, keys)) if step > 1 else types
+        if _LOOKED_AT.isdisjoint(kinds):  # str and bytes literals only
+            return
+        if not _SPECIAL.isdisjoint(kinds):
             for key in keys:
                 self.check_key(key, target, what)
         counted: list[object] = []
@@ -235,6 +241,23 @@ class HashCost:
                 counted.append(item)
         for key in counted:
             self.count_hash(key)
+
+    def _worth(self, items: list[object], types: set[type]) -> bool:
+        """Whether hashing `items` (of `types`, runs of literals among them)
+        needs a look: a container, a value a constructor made, a big int or
+        a float (ints below 2**61 have hashes no file can make collide)."""
+        if not _SPECIAL.isdisjoint(types) or Big in types:
+            return True
+        buf = self.buf
+        if Num in types and any(
+            type(i) is Num and buf[i.off] in FLOAT_CODES  # type: ignore[attr-defined]
+            for i in items
+        ):
+            return True
+        return Run in types and any(
+            type(i) is Run and self.has_float(i)  # type: ignore[arg-type]
+            for i in items
+        )
 
     def check_key(self, key: object, target: Node | None, what: str) -> None:
         """Refuse a key the unpickler cannot hash; mark `target` when the
@@ -300,7 +323,7 @@ class HashCost:
             return UNK if isinstance(value, Blob) else value
         if tp is Made:
             assert isinstance(item, Made)
-            return _made_value(item)
+            return _made_value(self.values, item)
         if tp is Node:
             assert isinstance(item, Node)
             return self._frozenset_value(item, depth)
@@ -415,6 +438,15 @@ class HashCost:
             raise StackError(msg)
 
 
+def _bad_kid(kids: list[Node]) -> str | None:
+    """What the walk refuses in a tuple holding `kids`: a tuple holding a
+    global (the tuples of a tuple are walked with it)."""
+    for kid in kids:
+        if type(kid) is Tup and kid.bad is not None:
+            return kid.bad
+    return None
+
+
 def _held(node: Node) -> int:
     """The :attr:`~safenpz._pickle._values.Tup.flags` a container or a
     constructor's value gives a tuple that holds it."""
@@ -430,7 +462,7 @@ def _held(node: Node) -> int:
     return MUTABLE_IN if node.kind != "frozenset" else 0
 
 
-def _made_value(made: Made) -> object:
+def _made_value(values: Values, made: Made) -> object:
     """The value the walk gives what a constructor made, for its hash."""
     role = made.role
     if role == "complex":
@@ -443,17 +475,29 @@ def _made_value(made: Made) -> object:
         return UNK  # an array (marked), a bytearray (refused)
     dt: np.dtype[Any] = made.dtype
     if dt.kind in "fc" and dt.itemsize <= (8 if dt.kind == "f" else 16):
-        return _scalar_item(made)
+        return _scalar_item(values, made)
     if dt.kind in _EXACT_KINDS:
-        return _scalar_item(made)
+        return _scalar_item(values, made)
     return UNVALUED  # long double, datetime, timedelta; void: marked
 
 
-def _scalar_item(made: Made) -> object:
+def _scalar_item(values: Values, made: Made) -> object:
     """The value of a NumPy scalar key (its hash and equality are those of
-    ``.item()`` for the exact kinds)."""
-    if isinstance(made.raw, Blob):
+    ``.item()`` for the exact kinds): ints, bools and floats decoded here,
+    the rest by NumPy."""
+    dt: np.dtype[Any] = made.dtype
+    fmt = _STRUCT.get((dt.kind, dt.itemsize))
+    if fmt is not None or dt.kind in "iu":
+        raw = values.data(made.raw)
+        if isinstance(raw, bytes):
+            order = "big" if dt.str[0] == ">" else "little"
+            if fmt is None:
+                return int.from_bytes(raw, order, signed=dt.kind == "i")
+            value = struct.unpack((">" if order == "big" else "<") + fmt, raw)
+            return value[0] if dt.kind == "f" else complex(*value)
+    scalar = values.scalar(made)
+    if isinstance(scalar, Ref):  # data too long to read here
         return UNK if made.dtype.kind in "SU" else UNVALUED
-    value: object = scalar_value(made).item()
+    value: object = scalar.item()
     return value
 

@@ -33,11 +33,13 @@ from ._rules import Blob, preview
 __all__ = [
     "BLOB_BYTES",
     "BYTES_CODES",
+    "COMMON",
     "PY2_CODES",
     "TEXT_CODES",
     "UNICODE_CODES",
     "latin1_size",
     "literal",
+    "literal_size",
     "py2_problem",
     "text_problem",
     "utf8_problem",
@@ -78,7 +80,8 @@ BYTES_CODES = frozenset({SHORT_BINBYTES, BINBYTES, BINBYTES8})
 #: Protocol 0 literals whose text the unpickler parses.
 TEXT_CODES = frozenset(OPS[n].code for n in ("INT", "LONG", "FLOAT", "STRING", "UNICODE"))
 
-_COMMON: dict[int, re.Pattern[bytes]] = {
+#: The spellings of each protocol 0 literal that need no closer look.
+COMMON: dict[int, re.Pattern[bytes]] = {
     code("INT"): re.compile(rb"-?(?:0|[1-9][0-9]{0,30})"),
     code("LONG"): re.compile(rb"-?(?:0|[1-9][0-9]{0,30})L?"),
     code("FLOAT"): re.compile(rb"-?[0-9]{1,17}(?:\.[0-9]{0,17})?(?:[eE][-+]?[0-9]{1,2})?"),
@@ -95,7 +98,7 @@ def _loads_one(op: int, arg: bytes, encoding: str) -> object:
 def text_problem(op: int, arg: bytes, encoding: str) -> str | None:
     """Why the unpickler refuses the protocol 0 literal ``op arg`` (its text
     without the newline), or None."""
-    if _COMMON[op].fullmatch(arg) is not None:
+    if COMMON[op].fullmatch(arg) is not None:
         return None if op != STRING else py2_problem(arg[1:-1], encoding)
     try:
         _loads_one(op, arg, encoding)
@@ -149,6 +152,12 @@ def _span(buf: bytes, off: int) -> tuple[int, int]:
     width = _PREFIX[buf[off]]
     size = int.from_bytes(buf[off + 1 : off + 1 + width], "little")
     return off + 1 + width, off + 1 + width + size
+
+
+def literal_size(buf: bytes, off: int) -> int:
+    """The payload length of the binary string opcode at `off`."""
+    start, end = _span(buf, off)
+    return end - start
 
 
 def literal(buf: bytes, off: int, encoding: str, limit: int = BLOB_BYTES) -> object:

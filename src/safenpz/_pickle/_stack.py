@@ -34,7 +34,6 @@ from ._hashing import HashCost, stored
 from ._static import RECORDED, Values, length
 from ._values import (
     LEAF,
-    LISTED,
     MUTABLE,
     Big,
     Glob,
@@ -69,10 +68,10 @@ class Stack:
         self.marks: list[int] = []
         self.memo: dict[int, object] = {}
         self.max_items = max_items
-        self.cost = HashCost(buf, max_depth, max_items, encoding)
         self.values = Values(buf, encoding)
+        self.cost = HashCost(self.values, max_depth, max_items)
         self.empty_tuple = Tup(1, 1, 0, ())  # one per scan, like CPython's
-        self.built = 0  # values constructors made, to check at STOP
+        self.unbuilt = 0  # arrays and dtypes REDUCE made and BUILD not yet
         # values the walk counts beyond the stream's pushes (set(x) copies x's
         # items, an object array walks its list's): see _act_stop
         self.extra = 0
@@ -171,18 +170,21 @@ class Stack:
     def close_dict(self) -> None:
         """DICT: keys and values alternate above the MARK."""
         group = self.pop_mark("DICT")
-        _even(self.buf, group, "DICT")
+        types = set(map(type, group))
+        if len(group) % 2 or Run in types:
+            _even(self.buf, group, "DICT")
         node = Node(nodes(group), "dict")
-        self.fill(node, group)
-        self.cost.hashed(group, 2, target=node)
+        self.fill(node, group, types)
+        self.cost.hashed(group, 2, target=node, types=types)
         self.items.append(node)
 
     def close_frozenset(self) -> None:
         """FROZENSET."""
         group = self.pop_mark("FROZENSET")
+        types = set(map(type, group))
         node = Node(nodes(group), "frozenset")
-        self.fill(node, group)
-        self.cost.hashed(group, target=node, what="frozenset item")
+        self.fill(node, group, types)
+        self.cost.hashed(group, target=node, what="frozenset item", types=types)
         self.items.append(node)
 
     def close_appends(self) -> None:
@@ -199,14 +201,20 @@ class Stack:
         """SETITEMS: keys and values above the MARK go into the dict below."""
         group = self.pop_mark("SETITEMS")
         target = self.top("SETITEMS")
-        _even(self.buf, group, "SETITEMS")
-        if not group or target is LEAF:
+        if not group:
             return
-        self.need(target, _DICTS, "SETITEMS")
+        types = set(map(type, group))
+        if len(group) % 2 or Run in types:
+            _even(self.buf, group, "SETITEMS")
+        if target is LEAF:
+            return
+        if type(target) is not Node or target.kind not in _DICTS:  # type: ignore[attr-defined]
+            self.need(target, _DICTS, "SETITEMS")
         assert isinstance(target, Node)
-        self.fill(target, group)
-        self.cost.hashed(group, 2, target=target)
-        self._adopt(target, group)
+        self.fill(target, group, types)
+        self.cost.hashed(group, 2, target=target, types=types)
+        if not _NODES.isdisjoint(types):
+            target.kids += nodes(group)
 
     def close_additems(self) -> None:
         """ADDITEMS: the items above the MARK go into the set below it."""
@@ -214,11 +222,14 @@ class Stack:
         target = self.top("ADDITEMS")
         if not group or target is LEAF:
             return
-        self.need(target, ("set",), "ADDITEMS")
+        if type(target) is not Node or target.kind != "set":  # type: ignore[attr-defined]
+            self.need(target, ("set",), "ADDITEMS")
         assert isinstance(target, Node)
-        self.fill(target, group)
-        self.cost.hashed(group, target=target, what="set item")
-        self._adopt(target, group)
+        types = set(map(type, group))
+        self.fill(target, group, types)
+        self.cost.hashed(group, target=target, what="set item", types=types)
+        if not _NODES.isdisjoint(types):
+            target.kids += nodes(group)
 
     def need_list(self, target: object, what: str) -> bool:
         """`what` appends to `target`: a list, not an object array's items
@@ -234,23 +245,33 @@ class Stack:
             raise StackError(msg)
         return True
 
-    def fill(self, node: Node, group: list[object]) -> None:
+    def fill(self, node: Node, group: list[object], types: set[type]) -> None:
         """Record in `node` the items put into it (counted, kept while few),
-        and whether one of them is a global (the walk refuses it)."""
+        and whether one of them is a global (the walk refuses it); `types`:
+        the types of the items."""
         node.n += len(group)
-        if Run in set(map(type, group)):
-            node.n += length(self.buf, group) - len(group)
-        if node.items is not None:
-            node.items.extend(group)
-            if len(node.items) > RECORDED:
+        items = node.items
+        if items is not None:
+            items.extend(group)
+            if len(items) > RECORDED:
                 node.items = None
-        self.globals_in(node, group)
+        if Run in types:
+            node.n += length(self.buf, group) - len(group)
+        if Glob in types:
+            self.globals_in(node, group)
+        if Tup in types:
+            self.held(group)
+
+    def held(self, group: list[object]) -> None:
+        """`group` goes into a container: a tuple in it holding a global is
+        something the final walk may meet (checked at ``STOP``)."""
+        if any(type(i) is Tup and i.bad is not None for i in group):  # type: ignore[attr-defined]
+            self.cost.flagged = True
 
     def globals_in(self, node: Node, group: list[object]) -> None:
-        """Mark `node` if `group` (put into it) holds a global."""
-        if Glob in set(map(type, group)):
-            glob = next(i for i in group if type(i) is Glob)
-            self.cost.mark(node, stored(glob.qualname))  # type: ignore[attr-defined]
+        """Mark `node`: `group` (put into it) holds a global."""
+        glob = next(i for i in group if type(i) is Glob)
+        self.cost.mark(node, stored(glob.qualname))  # type: ignore[attr-defined]
 
     def close_instance(self, name: str) -> None:
         """INST, OBJ (refused by the scanner; followed in report mode)."""
@@ -271,6 +292,8 @@ class Stack:
         types = set(map(type, group))
         if Glob in types:
             self.globals_in(lst, group)
+        if Tup in types:
+            self.held(group)
         if Tup not in types and Big not in types:
             return
         for item in group:
@@ -295,8 +318,8 @@ class Stack:
             assert isinstance(args, Tup)
             self._set_of(args, made)
             self.extra += made.n
-        elif type(made) is Made:
-            self.built += 1
+        elif type(made) is Made and not made.built:  # type: ignore[attr-defined]
+            self.unbuilt += 1
         self.items.append(made)
 
     def _set_of(self, args: Tup, made: Node) -> None:
@@ -311,6 +334,7 @@ class Stack:
             assert isinstance(x, Lst | Tup)
             what = f"{made.kind} item"
             cost.hashed(x.src, charge=False, target=made, what=what)
+            self.held([x, *x.src])
 
     def tuple_n(self, name: str, k: int) -> None:
         """TUPLE1, TUPLE2, TUPLE3: the top `k` items become a tuple."""
@@ -328,15 +352,10 @@ class Stack:
         chain = self.pop(k, "APPEND")
         chain.insert(0, self.top("APPEND"))
         for below, item in itertools.pairwise(chain):
-            if not self.need_list(below, "APPEND"):
-                continue
-            assert isinstance(below, Lst)
-            self.extend_list(below, [item])
-            if isinstance(item, Node):
-                below.kids.append(item)
+            self._append_one(below, item)
 
     def _append_one(self, target: object, item: object) -> None:
-        """One APPEND of `item` (not a run) to `target`."""
+        """One APPEND of `item` to `target` (:meth:`extend_list`, for one)."""
         if (type(target) is not Lst or target.frozen) and not self.need_list(  # type: ignore[attr-defined]
             target, "APPEND"
         ):
@@ -344,9 +363,17 @@ class Stack:
         assert isinstance(target, Lst)
         target.src.append(item)
         tp = type(item)
-        if tp in LISTED or tp is Big or tp is Glob:
-            target.src.pop()
-            self.extend_list(target, [item])
+        if tp is Tup:
+            assert isinstance(item, Tup)
+            target.size += item.size
+            target.big += item.big
+            if item.bad is not None:
+                self.cost.flagged = True
+        elif tp is Big:
+            target.size += 1
+            target.big += 1
+        elif tp is Glob:
+            self.globals_in(target, [item])
         if isinstance(item, Node):
             target.kids.append(item)
 
@@ -361,10 +388,13 @@ class Stack:
         for below, key, value in zip(belows, keys, values, strict=False):
             if below is LEAF:
                 continue
-            self.need(below, _DICTS, "SETITEM")
+            if type(below) is not Node or below.kind not in _DICTS:  # type: ignore[attr-defined]
+                self.need(below, _DICTS, "SETITEM")
             assert isinstance(below, Node)
-            self.fill(below, [key, value])
-            self.cost.hashed([key, value], 2, target=below)
+            pair = [key, value]
+            types = {type(key), type(value)}
+            self.fill(below, pair, types)  # (and whether they hold a global)
+            self.cost.hashed(pair, 2, target=below, types=types)
             if isinstance(key, Node):
                 below.kids.append(key)
             if isinstance(value, Node):
@@ -394,7 +424,9 @@ class Stack:
         :func:`~safenpz._pickle._graph.check_graph`)."""
         (state,) = self.pop(1, "BUILD")
         target = self.top("BUILD")
+        unbuilt = type(target) is Made and not target.built  # type: ignore[attr-defined]
         build(self.values, target, state, self.max_items)
+        self.unbuilt -= unbuilt
         if type(target) is Made and target.data is not None:  # type: ignore[attr-defined]
             self.extra += math.prod(target.shape)  # type: ignore[attr-defined]
         if isinstance(state, Node) and (type(target) in MUTABLE or type(target) is Made):
@@ -422,8 +454,11 @@ _DICTS = ("dict", "OrderedDict")
 
 def _even(buf: bytes, group: list[object], what: str) -> None:
     """`what` takes keys and values in pairs."""
-    if len(group) % 2 or Run in set(map(type, group)):
-        n = length(buf, group)
-        if n % 2:
-            msg = f"odd number of items for {what} ({n}): keys and values pair up"
-            raise StackError(msg)
+    n = length(buf, group)
+    if n % 2:
+        msg = f"odd number of items for {what} ({n}): keys and values pair up"
+        raise StackError(msg)
+
+
+#: The abstract values that are containers (edges of the graph).
+_NODES = frozenset({Node, Lst, Tup, Made})

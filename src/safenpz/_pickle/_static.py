@@ -29,9 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from ._literals import BYTES_CODES, PY2_CODES, UNICODE_CODES, literal
+from ._literals import BYTES_CODES, PY2_CODES, UNICODE_CODES, literal, literal_size
 from ._opcodes import code
-from ._rules import Blob, Ref, Refused, as_bytes, expected_dtype, type_name, unbuilt
+from ._rules import (
+    Blob,
+    Ref,
+    Refused,
+    as_bytes,
+    byte_length,
+    expected_dtype,
+    type_name,
+    unbuilt,
+)
 from ._values import (
     NOVAL,
     Barr,
@@ -60,7 +69,6 @@ __all__ = [
     "expand",
     "length",
     "refused",
-    "scalar_value",
 ]
 
 #: Items recorded per dict (keys and values) and per frozenset: enough for the
@@ -80,11 +88,16 @@ ARRAYISH = 2
 MUTABLE_IN = 4
 
 _NONE = code("NONE")
+#: Literals whose length is that of their bytes (bytes; Python 2 strings).
+_SIZED = BYTES_CODES | (PY2_CODES - {code("STRING")})
 _MADE_NAMES = {
     "array": "_ArrayBuilder",
     "dtype": "_DtypeBuilder",
     "scalar": "Done",
     "frombuffer": "Done",
+    "complex": "complex",
+    "bytes": "bytes",
+    "bytearray": "bytearray",
 }
 
 
@@ -105,6 +118,8 @@ def expand(buf: bytes, items: list[object]) -> list[object]:
 
 def length(buf: bytes, items: list[object]) -> int:
     """How many values `items` (which may hold runs) stand for."""
+    if Run not in set(map(type, items)):
+        return len(items)
     runs = [i for i in items if type(i) is Run]
     return len(items) - len(runs) + sum(run_count(buf, r) for r in runs)  # type: ignore[arg-type]
 
@@ -205,6 +220,8 @@ class Values:
             return literal(self.buf, item.off, self.encoding)
         if tp is Made:
             assert isinstance(item, Made)
+            if item.val is None:  # a stand-in, named like the decoder's object
+                item.val = Ref(_MADE_NAMES[item.role], owner=item)
             return item.val
         if tp is Glob:
             assert isinstance(item, Glob)
@@ -258,8 +275,38 @@ class Values:
         if tp is Made and item.role in ("complex", "bytes"):  # type: ignore[attr-defined]
             return item.val  # type: ignore[attr-defined]
         if tp is Made and item.role == "scalar":  # type: ignore[attr-defined]
-            return scalar_value(item)  # type: ignore[arg-type]
+            return self.scalar(item)  # type: ignore[arg-type]
         return Ref(self.kind(item))
+
+    def size(self, item: object, what: str) -> int:
+        """``len(as_bytes(value))`` of the argument `item` (a literal's
+        length read from its opcode)."""
+        if item is None:
+            return byte_length(None, what)
+        if type(item) is int:
+            assert isinstance(item, int)
+            op = self.buf[item]
+            if op in _SIZED and (op in BYTES_CODES or self.encoding != "ASCII"):
+                return literal_size(self.buf, item)
+        return byte_length(self.data(item), what)
+
+    def dtype(self, item: object) -> np.dtype[Any]:
+        """The finished dtype the argument `item` stands for."""
+        if type(item) is Made and item.role == "dtype" and item.built:  # type: ignore[attr-defined]
+            dt: np.dtype[Any] = item.dtype  # type: ignore[attr-defined]
+            return dt
+        return self.resolve(self.arg(item))
+
+    def scalar(self, made: Made) -> Any:
+        """The NumPy scalar a ``scalar`` REDUCE makes (its dtype and data are
+        checked; data beyond a literal's Blob size give a stand-in)."""
+        dt: np.dtype[Any] = made.dtype
+        if dt.itemsize == 0:
+            return np.ndarray((), dtype=dt)[()]
+        raw = self.data(made.raw)
+        if isinstance(raw, Blob):
+            return Ref("Done")
+        return np.ndarray((), dtype=dt, buffer=as_bytes(raw, "scalar data"))[()]
 
     # -- dtypes
 
@@ -283,13 +330,3 @@ def refused(err: Refused) -> StackError:
     return StackError(str(err))
 
 
-
-def scalar_value(made: Made) -> Any:
-    """The NumPy scalar a ``scalar`` REDUCE makes (its dtype and data are
-    checked; a Blob of data gives a stand-in)."""
-    if isinstance(made.raw, Blob):
-        return Ref("Done")
-    dt: np.dtype[Any] = made.dtype
-    if dt.itemsize == 0:
-        return np.ndarray((), dtype=dt)[()]
-    return np.ndarray((), dtype=dt, buffer=as_bytes(made.raw, "scalar data"))[()]
