@@ -25,6 +25,13 @@ the scanner documents, written down independently:
   ``max_depth + 1`` containers is "limit" (Kahn's topological order here, a
   depth-first search in the scanner).
 
+The values are checked by running the stream (:mod:`reference_decode`: the
+pure-Python unpickler with the decoder's constructors and final walk, plus
+the scanner's own rules written down again, hash collisions included): the
+first refusal of either half, in stream order, is the verdict (at one opcode,
+an unsafe global first, then the value checks of the opcode, then the checks
+above, then the hash counts and the final walk).
+
 :func:`reference_scan` returns the first problem as ``(kind, opcode, offset)``
 or ``None``. Streams that :func:`pickletools.genops` cannot parse (unknown or
 truncated opcodes) give ``("format", None, None)``.
@@ -32,12 +39,14 @@ truncated opcodes) give ``("format", None, None)``.
 
 from __future__ import annotations
 
+import contextlib
 import pickletools
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from safenpz._limits import DEFAULT_LIMITS
+from reference_decode import decode_verdict
+from safenpz._limits import DEFAULT_LIMITS, Limits
 from safenpz._pickle._globals import SAFE_GLOBALS
 
 FORBIDDEN = {
@@ -535,7 +544,25 @@ def reference_scan(
 ) -> Verdict:
     """The first problem of `data` as ``(kind, opcode, offset)``, or None (see
     the module docstring)."""
-    return _Scan(data, max_depth, max_items).run()
+    static = _Scan(data, max_depth, max_items).run()
+    if static == _UNPARSED:
+        return static
+    spans: list[tuple[str, int]] = []
+    with contextlib.suppress(ValueError):  # the opcodes genops can read
+        spans.extend((op.name, pos) for op, _, pos in _genops(data))
+    limits = Limits(max_depth=max_depth, max_items=max_items)
+    found = []
+    if static is not None:
+        kind, name, pos = static
+        found.append((pos, -1 if kind == "unsafe" else 1, static))
+    stop_at = None
+    if static is not None:
+        stop_at = static[2] if static[0] == "limit" else static[2] + 1
+    dynamic = decode_verdict(data, spans, limits, stop_at)
+    if dynamic is not None:
+        kind, name, pos, rank = dynamic
+        found.append((pos, rank, (kind, name, pos)))
+    return min(found, key=lambda f: (f[0], f[1]))[2] if found else None
 
 
 def _text(raw: bytes) -> str:

@@ -56,7 +56,7 @@ from ._rules import (
 )
 from ._dtype_rules import dtype_from_state
 from ._hashing import stored
-from ._static import Values, expand, length, refused
+from ._static import RECORDED, Values, expand, length, refused
 from ._values import LEAF, Glob, Lst, Made, Node, StackError, Tup
 
 __all__ = ["build", "check_walk", "reduce"]
@@ -173,7 +173,7 @@ def _set(values: Values, fn: Glob, args: Tup, items: list[object]) -> Node:
     if items:
         src = items[0].src  # type: ignore[attr-defined]
         node.n = length(values.buf, src)
-        if fn.role == "frozenset" and len(src) <= 2 * 4096:
+        if fn.role == "frozenset" and node.n <= RECORDED:
             node.items = list(src)
     else:
         node.items = []

@@ -21,8 +21,9 @@ that make hashing safe before the C unpickler runs:
   the decoder's final walk gives them; keys whose hash is predictable but
   that the scanner does not value (long double, datetime and timedelta
   scalars, dtypes, frozensets too large to record) count against
-  :data:`MAX_UNVALUED_KEYS`, like big ints; values are decoded from their
-  literal bytes only when hashed;
+  :data:`MAX_UNVALUED_KEYS`, like big ints (frozensets count so when they
+  hold more than :data:`FROZENSET_VALUED` items or a frozenset, directly or
+  in a tuple); values are decoded from their literal bytes only when hashed;
 * a key the unpickler cannot hash (a list, dict, set, OrderedDict or
   bytearray, or a tuple holding one) is refused where it is hashed; a key the
   final walk turns into an array (or a void scalar) marks the container
@@ -41,7 +42,7 @@ from .._limits import MAX_SAME_HASH
 from ._literals import literal
 from ._opcodes import code
 from ._rules import Blob, Ref
-from ._static import ARRAYISH, DEPTH, MUTABLE_IN, UNHASHABLE, Values
+from ._static import ARRAYISH, FROZEN, MUTABLE_IN, UNHASHABLE, Values
 from ._values import (
     FLOAT_CODES,
     HASHED,
@@ -71,6 +72,8 @@ MAX_BIG_INT_KEYS = 4096
 #: Dict keys / set items with a predictable hash that the scanner does not
 #: compute (see the module docstring) that one stream may hash.
 MAX_UNVALUED_KEYS = 4096
+#: Frozensets of more items count as unvalued keys.
+FROZENSET_VALUED = 8192
 #: A key whose hash is predictable but not computed here.
 UNVALUED = object()
 #: Keys of these types need more than a hash count (see :meth:`HashCost.check_key`).
@@ -306,7 +309,7 @@ class HashCost:
         """Whether `run` may hold a float (a BINFLOAT byte in its range)."""
         return self.buf.find(_BINFLOAT, run.start, run.end) >= 0
 
-    def value(self, item: object, depth: int = 0) -> object:
+    def value(self, item: object) -> object:
         """The value of `item` as the decoder's final walk gives it, for its
         hash: a number, str, bytes, complex, or a tuple or frozenset of such
         values (:data:`UNK`: not predictable or not a key;
@@ -326,7 +329,7 @@ class HashCost:
             return _made_value(self.values, item)
         if tp is Node:
             assert isinstance(item, Node)
-            return self._frozenset_value(item, depth)
+            return self._frozenset_value(item)
         if tp is not Tup:
             return UNK
         assert isinstance(item, Tup)
@@ -341,10 +344,10 @@ class HashCost:
                 todo.extend(pending)
                 continue
             todo.pop()
-            tup.val = self._tuple_value(tup, depth)
+            tup.val = self._tuple_value(tup)
         return item.val
 
-    def _tuple_value(self, tup: Tup, depth: int) -> object:
+    def _tuple_value(self, tup: Tup) -> object:
         """The value of `tup`, whose tuple items have theirs already."""
         buf = self.buf
         vals: list[object] = []
@@ -360,20 +363,28 @@ class HashCost:
                 assert isinstance(x, Tup)
                 value = x.val
             else:
-                value = self.value(x, depth + 1)
+                value = self.value(x)
             if value is UNK:
                 return UNK
             unvalued = unvalued or value is UNVALUED
             vals.append(value)
         return UNVALUED if unvalued else tuple(vals)
 
-    def _frozenset_value(self, node: Node, depth: int) -> object:
-        """A frozenset key's value, from its recorded items."""
+    def _frozenset_value(self, node: Node) -> object:
+        """A frozenset key's value, from its items: those of a frozenset of
+        at most :data:`FROZENSET_VALUED` items none of which is (or holds,
+        in a tuple) a frozenset."""
         if node.kind != "frozenset":
             return UNK
-        if node.items is None or depth > DEPTH:
+        if node.items is None or node.n > FROZENSET_VALUED:
             return UNVALUED
-        vals = [self.value(x, depth + 1) for x in self._flat(node.items)]
+        items = self._flat(node.items)
+        for x in items:
+            if (type(x) is Node and x.kind == "frozenset") or (  # type: ignore[attr-defined]
+                type(x) is Tup and x.flags & FROZEN  # type: ignore[attr-defined]
+            ):
+                return UNVALUED
+        vals = [self.value(x) for x in items]
         if any(v is UNK for v in vals):
             return UNK
         if any(v is UNVALUED for v in vals):
@@ -459,7 +470,7 @@ def _held(node: Node) -> int:
         return UNHASHABLE | MUTABLE_IN if node.role == "bytearray" else 0
     if node.kind in _MUTABLE_KINDS:
         return UNHASHABLE | MUTABLE_IN
-    return MUTABLE_IN if node.kind != "frozenset" else 0
+    return MUTABLE_IN if node.kind != "frozenset" else FROZEN
 
 
 def _made_value(values: Values, made: Made) -> object:

@@ -146,7 +146,7 @@ def _run(sc: Scan) -> None:
             start = pos
             pos = dispatch[buf[pos]](sc, pos)
     except StackError as err:  # at the opcode that started at `start`
-        sc.refused(BY_CODE[buf[start]].name, start, err)
+        sc.refused(BY_CODE[buf[start]].name, start + err.delta, err)
 
 
 def _tally(sc: Scan) -> None:

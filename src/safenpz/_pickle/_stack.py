@@ -25,7 +25,6 @@ that cannot be hashed, and ``REDUCE``/``BUILD`` as
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import NoReturn
 
@@ -341,18 +340,21 @@ class Stack:
         self.items.append(self.cost.tuple_of(self.pop(k, name)))
 
     def appends(self, k: int) -> None:
-        """`k` APPENDs in a row: each pops an item into the one below it."""
+        """`k` APPENDs in a row: each pops an item into the one below it (a
+        refusal names the APPEND of the run that fails)."""
         items = self.items
-        if k == 1 and len(items) >= (self.marks[-1] if self.marks else 0) + 2:
-            item = items[-1]
-            if type(item) is not Run:  # the common case, in one step
-                items.pop()
-                self._append_one(items[-1], item)
-                return
-        chain = self.pop(k, "APPEND")
-        chain.insert(0, self.top("APPEND"))
-        for below, item in itertools.pairwise(chain):
-            self._append_one(below, item)
+        for i in range(k):
+            try:
+                if len(items) >= (self.marks[-1] if self.marks else 0) + 2 and (
+                    type(items[-1]) is not Run
+                ):
+                    item = items.pop()  # the common case, in one step
+                else:
+                    (item,) = self.pop(1, "APPEND")
+                self._append_one(self.top("APPEND"), item)
+            except StackError as err:
+                err.delta = i
+                raise
 
     def _append_one(self, target: object, item: object) -> None:
         """One APPEND of `item` to `target` (:meth:`extend_list`, for one)."""
@@ -378,37 +380,43 @@ class Stack:
             target.kids.append(item)
 
     def setitems(self, k: int) -> None:
-        """`k` SETITEMs in a row: each pops a key and a value."""
-        popped = self.pop(2 * k, "SETITEM")
-        target = self.top("SETITEM")
-        # the i-th SETITEM from the top sets a key and value in the value
-        # the (i+1)-th one pops (nested dicts: ``}K\x00}K\x00}ss``)
-        keys, values = popped[0::2], popped[1::2]
-        belows = [target, *values]
-        for below, key, value in zip(belows, keys, values, strict=False):
-            if below is LEAF:
-                continue
-            if type(below) is not Node or below.kind not in _DICTS:  # type: ignore[attr-defined]
-                self.need(below, _DICTS, "SETITEM")
-            assert isinstance(below, Node)
-            pair = [key, value]
-            types = {type(key), type(value)}
-            self.fill(below, pair, types)  # (and whether they hold a global)
-            self.cost.hashed(pair, 2, target=below, types=types)
-            if isinstance(key, Node):
-                below.kids.append(key)
-            if isinstance(value, Node):
-                below.kids.append(value)
+        """`k` SETITEMs in a row: each pops a key and a value into the dict
+        below them (nested dicts: ``}K\x00}K\x00}ss``); a refusal names the
+        SETITEM of the run that fails."""
+        for i in range(k):
+            try:
+                key, value = self.pop(2, "SETITEM")
+                below = self.top("SETITEM")
+                if below is LEAF:
+                    continue
+                if type(below) is not Node or below.kind not in _DICTS:  # type: ignore[attr-defined]
+                    self.need(below, _DICTS, "SETITEM")
+                assert isinstance(below, Node)
+                pair = [key, value]
+                types = {type(key), type(value)}
+                self.fill(below, pair, types)  # (and whether they hold a global)
+                self.cost.hashed(pair, 2, target=below, types=types)
+                if isinstance(key, Node):
+                    below.kids.append(key)
+                if isinstance(value, Node):
+                    below.kids.append(value)
+            except StackError as err:
+                err.delta = i
+                raise
 
     def pops(self, k: int) -> None:
         """`k` POPs in a row (POP of a bare MARK drops the MARK)."""
         items, marks = self.items, self.marks
-        for _ in range(k):
+        for i in range(k):
             if marks and marks[-1] == len(items):
                 marks.pop()
                 continue
             if len(items) <= (marks[-1] if marks else 0):
-                self.underflow("POP")
+                try:
+                    self.underflow("POP")
+                except StackError as err:
+                    err.delta = i
+                    raise
             top = items[-1]
             if type(top) is Run:
                 count = run_count(self.buf, top)

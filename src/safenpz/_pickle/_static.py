@@ -61,6 +61,7 @@ from ._values import (
 __all__ = [
     "ARRAYISH",
     "DEPTH",
+    "FROZEN",
     "MUTABLE_IN",
     "RECORDED",
     "UNHASHABLE",
@@ -84,8 +85,10 @@ DEPTH = 6
 UNHASHABLE = 1
 #: ... an array or a void scalar (hashing it fails once the walk builds it) ...
 ARRAYISH = 2
-#: ... a container that may still change (its argument value is not kept).
+#: ... a container that may still change (its argument value is not kept) ...
 MUTABLE_IN = 4
+#: ... a frozenset.
+FROZEN = 8
 
 _NONE = code("NONE")
 #: Literals whose length is that of their bytes (bytes; Python 2 strings).

@@ -131,6 +131,7 @@ class StackError(Exception):
         self.limit = limit
         self.value = value
         self.maximum = maximum
+        self.delta = 0  # in a run of one-byte opcodes, which one refused
 
 
 class Node:
