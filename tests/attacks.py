@@ -9,7 +9,8 @@ must happen (``expect``: the exception class and words of its message, or
 :mod:`hostile` (``HOSTILE``, ``MALFORMED``) wrapped in every container a
 user meets (``.npy``, bare pickle, ``.npz`` member), plus the cases of
 issue 8 (archive names, the manifest, shapes, zero-width dtypes, zip
-overlap, unbounded reads).
+overlap, unbounded reads, keys crafted to share one hash value:
+:mod:`collisions`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from collisions import (
+    complex128_keys,
+    complex_keys,
+    dict_stream,
+    float_tuple_keys,
+    frozenset_keys,
+    longdouble_keys,
+    ordered_dict_pairs,
+)
 from hostile import (
     HOSTILE,
     MALFORMED,
@@ -109,10 +119,17 @@ def _hostile() -> list[Attack]:
                 f"npz/{case.id}",
                 f".npz member: {what}",
                 lambda s, c=case: npz_bytes({"x.npy": npy_bytes(c.build(s))}),  # type: ignore[misc]
-                lambda d, c=case: Expected(c.expect(c.build("")).error),  # type: ignore[misc]
+                lambda d, c=case: c.expect(_member_pickle(d)),  # type: ignore[misc]
             )
         )
     return out
+
+
+def _member_pickle(data: bytes) -> bytes:
+    """The pickle of member ``x.npy`` of the archive `data` (what the error's
+    opcode offsets count from)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return zf.read("x.npy")[len(npy_header()) :]
 
 
 def _malformed() -> list[Attack]:
@@ -648,7 +665,77 @@ def _save() -> list[Attack]:
     return _save_expansion() + _save_refusals() + _save_tree_tables()
 
 
-ATTACKS: list[Attack] = _hostile() + _malformed() + _issue8() + _review() + _save()
+def _hash_collisions() -> list[Attack]:
+    """Issue 8: keys the scanner values only through a constructor, crafted
+    to share one hash value (a dict of them is quadratic to build; each
+    stream then runs ``posix.system``), and keys it does not value."""
+    n = 100_000
+    cases = [
+        (
+            "100k-colliding-complex-keys",
+            f"{n:,} complex keys with one hash value",
+            lambda s: dict_stream(complex_keys(n), s),
+            "share one hash value",
+        ),
+        (
+            "100k-colliding-complex128-keys",
+            f"{n:,} numpy.complex128 scalar keys with one hash value",
+            lambda s: dict_stream(complex128_keys(n), s),
+            "share one hash value",
+        ),
+        (
+            "100k-colliding-float64-tuple-keys",
+            f"{n:,} (numpy.float64, int) tuple keys with one hash value",
+            lambda s: dict_stream(float_tuple_keys(n), s),
+            "share one hash value",
+        ),
+        (
+            "100k-colliding-frozenset-keys",
+            f"{n:,} frozenset keys with one hash value",
+            lambda s: dict_stream(frozenset_keys(n), s),
+            "share one hash value",
+        ),
+        (
+            "5000-longdouble-keys",
+            "5,000 numpy.longdouble keys (a hash the scanner does not compute)",
+            lambda s: dict_stream(longdouble_keys(5000), s),
+            "not computed here",
+        ),
+        (
+            "ordereddict-of-20k-colliding-pairs",
+            "OrderedDict(list of 20,000 colliding complex keys)",
+            lambda s: ordered_dict_pairs(s, 20_000),
+            "OrderedDict() is only allowed without arguments",
+        ),
+    ]
+    out = []
+    for key, what, build, words in cases:
+        out.append(
+            Attack(f"issue8-hash/{key}", f"bare pickle: {what}", build, _fmt(words))
+        )
+        out.append(
+            Attack(
+                f"issue8-hash/npy-{key}",
+                f".npy object array: {what}",
+                lambda s, b=build: npy_bytes(b(s)),  # type: ignore[misc]
+                _fmt(words),
+            )
+        )
+    out.append(
+        Attack(
+            "issue8-hash/scan-100k-colliding-complex128-keys",
+            f"{n:,} numpy.complex128 scalar keys with one hash value",
+            lambda s: npy_bytes(dict_stream(complex128_keys(n), s)),
+            _fmt(),
+            "scan",
+        )
+    )
+    return out
+
+
+ATTACKS: list[Attack] = (
+    _hostile() + _malformed() + _issue8() + _review() + _save() + _hash_collisions()
+)
 
 
 def _outcome(attack: Attack) -> str:

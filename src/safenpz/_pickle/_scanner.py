@@ -43,6 +43,8 @@ rest go through the general handler (:mod:`safenpz._pickle._general`).
 
 from __future__ import annotations
 
+import gc
+
 from .._limits import DEFAULT_LIMITS, Limits
 from ._general import MAX_TRAILING_WHITESPACE
 from ._handlers import DISPATCH, TALLY_ORDER
@@ -124,11 +126,15 @@ def scan_pickle(
         max_depth, max_items = limits.max_depth, limits.max_items
     buf = data if isinstance(data, bytes) else bytes(data)
     sc = Scan(buf, member, strict, max_depth, max_items, encoding)
+    collecting = gc.isenabled()
+    gc.disable()  # a scan makes many small objects, all freed when it ends
     try:
         _run(sc)
     except Stop:
         pass
     finally:
+        if collecting:
+            gc.enable()
         _tally(sc)
     return sc.report
 
@@ -147,6 +153,9 @@ def _run(sc: Scan) -> None:
             pos = dispatch[buf[pos]](sc, pos)
     except StackError as err:  # at the opcode that started at `start`
         sc.refused(BY_CODE[buf[start]].name, start + err.delta, err)
+    except MemoryError:  # reading a value the stream claims (as decoding would)
+        msg = "the scan ran out of memory reading a value of the stream"
+        sc.problem("limit", BY_CODE[buf[start]].name, start, msg)
 
 
 def _tally(sc: Scan) -> None:
