@@ -163,7 +163,8 @@ class _Run(pickle._Unpickler):
         args = self.stack.pop()
         func = self.stack[-1]
         if type(args) is not tuple:
-            raise TypeError("argument list must be a tuple")
+            msg = "argument list must be a tuple"
+            raise TypeError(msg)
         role = getattr(func, "role", None)
         try:
             value = func(*args)
@@ -184,14 +185,16 @@ class _Run(pickle._Unpickler):
                 _fits(inst)
             return
         if state is not None:
-            raise _Refused("BUILD with a state on what is not built")
+            msg = "BUILD with a state on what is not built"
+            raise _Refused(msg)
 
     # -- the containers
 
     def _list(self, what: str) -> list[Any]:
         target = self.stack[-1]
         if type(target) is not list or id(target) in self.frozen:
-            raise _Refused(f"{what} to a {type(target).__name__}")
+            msg = f"{what} to a {type(target).__name__}"
+            raise _Refused(msg)
         return target
 
     def load_append(self) -> None:
@@ -199,18 +202,20 @@ class _Run(pickle._Unpickler):
         self._list("APPEND").append(value)
 
     def load_appends(self) -> None:
-        items = self.pop_mark()
+        items = self.pop_mark()  # type: ignore[attr-defined]
         if items:
             self._list("APPENDS").extend(items)
 
     def _dict(self, items: list[Any], what: str) -> None:
         if len(items) % 2:
-            raise _Refused(f"odd number of items for {what}")
+            msg = f"odd number of items for {what}"
+            raise _Refused(msg)
         if not items:
             return
         target = self.stack[-1]
         if type(target) not in (dict, OrderedDict):
-            raise _Refused(f"{what} to a {type(target).__name__}")
+            msg = f"{what} to a {type(target).__name__}"
+            raise _Refused(msg)
         self.count(items[0::2])  # first: colliding keys would take long
         for i in range(0, len(items), 2):
             target[items[i]] = items[i + 1]
@@ -221,27 +226,30 @@ class _Run(pickle._Unpickler):
         self._dict([key, value], "SETITEM")
 
     def load_setitems(self) -> None:
-        self._dict(self.pop_mark(), "SETITEMS")
+        items = self.pop_mark()  # type: ignore[attr-defined]
+        self._dict(items, "SETITEMS")
 
     def load_dict(self) -> None:
-        items = self.pop_mark()
+        items = self.pop_mark()  # type: ignore[attr-defined]
         if len(items) % 2:
-            raise _Refused("odd number of items for DICT")
+            msg = "odd number of items for DICT"
+            raise _Refused(msg)
         self.count(items[0::2])
         self.append({items[i]: items[i + 1] for i in range(0, len(items), 2)})
 
     def load_additems(self) -> None:
-        items = self.pop_mark()
+        items = self.pop_mark()  # type: ignore[attr-defined]
         if not items:
             return
         target = self.stack[-1]
         if type(target) is not set:
-            raise _Refused(f"ADDITEMS to a {type(target).__name__}")
+            msg = f"ADDITEMS to a {type(target).__name__}"
+            raise _Refused(msg)
         self.count(items)
         target.update(items)
 
     def load_frozenset(self) -> None:
-        items = self.pop_mark()
+        items = self.pop_mark()  # type: ignore[attr-defined]
         self.count(items)
         self.append(frozenset(items))
 
@@ -258,7 +266,8 @@ class _Run(pickle._Unpickler):
             if value is _UNVALUED:
                 self.unvalued += 1
                 if self.unvalued > _MAX_UNVALUED:
-                    raise _Refused("too many unvalued keys", 2)
+                    msg = "too many unvalued keys"
+                    raise _Refused(msg, 2)
                 continue
             if value in self.seen:
                 continue
@@ -266,7 +275,8 @@ class _Run(pickle._Unpickler):
             h = hash(value)
             self.same[h] = self.same.get(h, 0) + 1
             if self.same[h] > MAX_SAME_HASH:
-                raise _Refused("hash collisions", 2)
+                msg = "hash collisions"
+                raise _Refused(msg, 2)
 
 
 def _value(obj: Any, in_frozenset: bool = False) -> object:
@@ -306,7 +316,9 @@ def _scalar(value: Any) -> object:
     if not isinstance(value, np.generic) or isinstance(value, np.void):
         return _UNK  # an array: refused by the walk
     kind, size = value.dtype.kind, value.dtype.itemsize
-    exact = kind in "biu?SU" or (kind == "f" and size <= 8) or (kind == "c" and size <= 16)
+    exact = (
+        kind in "biu?SU" or (kind == "f" and size <= 8) or (kind == "c" and size <= 16)
+    )
     return value.item() if exact else _UNVALUED
 
 
@@ -321,24 +333,30 @@ def _walked(value: Any) -> Any:
 
 def _fits(builder: _ArrayBuilder) -> None:
     """A structured object array's rows, given to NumPy as the walk would."""
-    assert builder.state is not None and builder.items is not None
+    assert builder.state is not None
+    assert builder.items is not None
     version, shape, dt, fortran = builder.state
     if dt.names is None:
         return
     fields = [dt.fields[n][0] for n in dt.names]  # type: ignore[index]
     if any(f.hasobject and f != np.dtype(object) for f in fields):
-        raise _Refused("objects nested in a field")
+        msg = "objects nested in a field"
+        raise _Refused(msg)
     rows = [
-        tuple(None if f.hasobject else _walked(v) for f, v in zip(fields, row, strict=True))
+        tuple(
+            None if f.hasobject else _walked(v)
+            for f, v in zip(fields, row, strict=True)
+        )
         for row in builder.items
     ]
     try:
-        np.ndarray((0,), np.int8).__setstate__((version, shape, dt, fortran, rows))
+        np.ndarray((0,), np.int8).__setstate__((version, shape, dt, fortran, rows))  # type: ignore[arg-type]
     except Exception as err:
-        raise _Refused(f"rows that do not fit: {err}") from None
+        msg = f"rows that do not fit: {err}"
+        raise _Refused(msg) from None
 
 
-_DISPATCH = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
+_DISPATCH: dict[int, Any] = dict(pickle._Unpickler.dispatch)
 for _name in (
     "frame",
     "int",

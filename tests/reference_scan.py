@@ -551,13 +551,13 @@ def reference_scan(
     with contextlib.suppress(ValueError):  # the opcodes genops can read
         spans.extend((op.name, pos) for op, _, pos in _genops(data))
     limits = Limits(max_depth=max_depth, max_items=max_items)
-    found = []
-    if static is not None:
-        kind, name, pos = static
-        found.append((pos, -1 if kind == "unsafe" else 1, static))
+    found: list[tuple[int, float, Verdict]] = []
     stop_at = None
     if static is not None:
-        stop_at = static[2] if static[0] == "limit" else static[2] + 1
+        kind, _, at = static
+        assert at is not None  # parsed
+        found.append((at, -1 if kind == "unsafe" else 1, static))
+        stop_at = at if kind == "limit" else at + 1
     dynamic = decode_verdict(data, spans, limits, stop_at)
     if dynamic is not None:
         kind, name, pos, rank = dynamic

@@ -158,15 +158,22 @@ POOL: dict[str, bytes] = {
     "encoded": call(GLOBALS["encode"], ustr("b"), ustr("latin1")),
     "dtype-f8": dtype(),
     "dtype-O": _OBJ,
-    "dtype-V8": dtype("V8", dstate(ustr("|"), names=tup(ustr("a")), fields=_STRUCT_FIELDS, elsize=intop(8))),
+    "dtype-V8": dtype(
+        "V8",
+        dstate(ustr("|"), names=tup(ustr("a")), fields=_STRUCT_FIELDS, elsize=intop(8)),
+    ),
     "dtype-M8": dtype("M8", dstate(version=intop(4), extra=_META)),
     "dtype-unbuilt": call(GLOBALS["dtype"], ustr("f8"), _FLAGS),
     "array": array(),
     "array-object": array(astate(dt=_OBJ, data=lst(intop(1), intop(2)))),
     "array-unbuilt": new_array(),
-    "frombuffer": call(GLOBALS["frombuffer"], bstr(bytes(16)), dtype(), tup(intop(2)), ustr("C")),
+    "frombuffer": call(
+        GLOBALS["frombuffer"], bstr(bytes(16)), dtype(), tup(intop(2)), ustr("C")
+    ),
     "scalar-f8": call(GLOBALS["scalar"], dtype(), bstr(bytes(8))),
-    "scalar-V4": call(GLOBALS["scalar"], dtype("V4", dstate(ustr("|"))), bstr(bytes(4))),
+    "scalar-V4": call(
+        GLOBALS["scalar"], dtype("V4", dstate(ustr("|"))), bstr(bytes(4))
+    ),
     "global-dtype": GLOBALS["dtype"],
     "global-ndarray": GLOBALS["ndarray"],
     "global-set": GLOBALS["set"],
@@ -196,7 +203,9 @@ STATES: dict[str, bytes] = {
     "array-data-str": astate(data=ustr("\x00" * 16)),
     "array-data-euro": astate(data=ustr("\u20ac" * 8)),
     "array-data-py2": astate(data=binstr(bytes(16))),
-    "array-data-encoded": astate(data=call(GLOBALS["encode"], ustr("\x00" * 16), ustr("latin1"))),
+    "array-data-encoded": astate(
+        data=call(GLOBALS["encode"], ustr("\x00" * 16), ustr("latin1"))
+    ),
     "array-object": astate(dt=_OBJ, data=lst(intop(1), intop(2))),
     "array-object-short": astate(dt=_OBJ, data=lst(intop(1))),
     "array-object-tuple": astate(dt=_OBJ, data=tup(intop(1), intop(2))),
@@ -208,8 +217,12 @@ STATES: dict[str, bytes] = {
     "dtype-names-list": dstate(names=lst(ustr("a"))),
     "dtype-sub": dstate(subdescr=tup(dtype("i4"), tup(intop(2)))),
     "dtype-sub-bad": dstate(subdescr=tup(ustr("i4"), tup(intop(2)))),
-    "dtype-meta": dstate(version=intop(4), extra=(EMPTY_DICT + ustr("k") + lst(intop(1)) + b"s",)),
-    "dtype-meta-bad": dstate(version=intop(4), extra=(EMPTY_DICT + ustr("k") + lst(lst()) + b"s",)),
+    "dtype-meta": dstate(
+        version=intop(4), extra=(EMPTY_DICT + ustr("k") + lst(intop(1)) + b"s",)
+    ),
+    "dtype-meta-bad": dstate(
+        version=intop(4), extra=(EMPTY_DICT + ustr("k") + lst(lst()) + b"s",)
+    ),
     "attrs": EMPTY_DICT + ustr("x") + intop(1) + b"s",
     "slots": tup(NONE, EMPTY_DICT + ustr("x") + intop(1) + b"s"),
     "none": NONE,
@@ -262,7 +275,9 @@ def _tuple_key(rng: random.Random) -> tuple[str, bytes]:
 
 def _target(rng: random.Random) -> tuple[str, bytes]:
     target, body = _pick(rng)
-    op = rng.choice(["append", "appends", "appends-empty", "setitem", "setitems", "additems"])
+    op = rng.choice(
+        ["append", "appends", "appends-empty", "setitem", "setitems", "additems"]
+    )
     forms = {
         "append": intop(1) + b"a",
         "appends": MARK + intop(1) + intop(2) + b"e",
@@ -304,7 +319,11 @@ def _odd(rng: random.Random) -> tuple[str, bytes]:
 def _late_append(rng: random.Random) -> tuple[str, bytes]:
     """An object array's item list, changed after BUILD."""
     data = lst(intop(1), intop(2))
-    body = new_array() + tup(intop(1), tup(intop(2)), _OBJ, NEWFALSE, data[:1] + b"q\x09" + data[1:]) + BUILD
+    body = (
+        new_array()
+        + tup(intop(1), tup(intop(2)), _OBJ, NEWFALSE, data[:1] + b"q\x09" + data[1:])
+        + BUILD
+    )
     tail = rng.choice([b"h\x09" + intop(3) + b"a0", b"h\x09" + MARK + b"e0", b""])
     return f"late append {tail!r}", stream(body + tail)
 
@@ -359,7 +378,9 @@ _PUSHES = {
 }
 
 
-def mutated(seeds: dict[str, bytes], count: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
+def mutated(
+    seeds: dict[str, bytes], count: int, seed: int = 0
+) -> Iterator[tuple[str, bytes]]:
     """`count` mutations of the `seeds` (unframed): one push replaced by a
     push of :data:`POOL`, or one opcode dropped or doubled."""
     rng = random.Random(f"mutated-{seed}")
@@ -374,10 +395,16 @@ def mutated(seeds: dict[str, bytes], count: int, seed: int = 0) -> Iterator[tupl
         if what < 0.7 and pushes:
             op, start, end = rng.choice(pushes)
             key = rng.choice(pool)
-            yield f"{name}: {op}@{start} -> {key}", data[:start] + POOL[key] + data[end:]
+            yield (
+                f"{name}: {op}@{start} -> {key}",
+                data[:start] + POOL[key] + data[end:],
+            )
         else:
             op, start, end = rng.choice(spans[1:-1] or spans)
             if what < 0.85:
                 yield f"{name}: drop {op}@{start}", data[:start] + data[end:]
             else:
-                yield f"{name}: double {op}@{start}", data[:end] + data[start:end] + data[end:]
+                yield (
+                    f"{name}: double {op}@{start}",
+                    data[:end] + data[start:end] + data[end:],
+                )

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._exceptions import FormatError, SafenpzError, Where
+from ._exceptions import SafenpzError, Where
 from ._header import NPY, Header, check_data_size, check_pickled, parse_header
 from ._limits import DEFAULT_LIMITS, Limits
 from ._pickle._decode import safe_loads

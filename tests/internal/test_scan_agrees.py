@@ -29,14 +29,22 @@ import numpy as np
 import pytest
 
 from attacks import ATTACKS
-from hostile import npy_bytes, npy_header, py2_array, py2_dtype, py2_int_list
-from hostile import py2_object_array, binstr, NONE
+from hostile import (
+    NONE,
+    binstr,
+    npy_bytes,
+    npy_header,
+    py2_array,
+    py2_dtype,
+    py2_int_list,
+    py2_object_array,
+)
 from legacy import LAYOUTS, PY2, dumps
 from legacy import npy_bytes as legacy_npy
-from scan_cases import FAMILIES, generated, mutated
 from safenpz import NpzFile, SafenpzError, load, scan_bytes, scan_pickle
 from safenpz._limits import Limits
 from safenpz._pickle._decode import safe_loads
+from scan_cases import FAMILIES, generated, mutated
 
 REALDATA = Path(__file__).resolve().parents[2].parent / "shared" / "realdata"
 #: The default limits, and small ones (the final walk's count and depth).
@@ -81,18 +89,35 @@ def _seeds() -> dict[str, bytes]:
         "float-array": np.arange(3.0),
         "structured-object": np.zeros(2, [("a", "<i4"), ("b", "O")]),
         "subarray": np.zeros(2, [("a", "<f4", (2,))]),
-        "titled": np.zeros(1, np.dtype({"names": ["a"], "formats": ["i4"], "titles": ["T"]})),
+        "titled": np.zeros(
+            1, np.dtype({"names": ["a"], "formats": ["i4"], "titles": ["T"]})
+        ),
         "datetime": np.array(["2020-01-01"], "M8[D]"),
         "unicode": np.array(["ab"]),
-        "scalars": [np.int64(1), np.float64(2.5), np.longdouble(1), np.datetime64(1, "s")],
-        "keys": {np.int64(1): "a", (np.float64(1.0), "x"): 1, frozenset({1, 2}): 3, 1.5: 2, 1 + 2j: 3},
+        "scalars": [
+            np.int64(1),
+            np.float64(2.5),
+            np.longdouble(1),
+            np.datetime64(1, "s"),
+        ],
+        "keys": {
+            np.int64(1): "a",
+            (np.float64(1.0), "x"): 1,
+            frozenset({1, 2}): 3,
+            1.5: 2,
+            1 + 2j: 3,
+        },
         "sets": [{1, 2.5, (1, "a")}, frozenset({np.int32(3)})],
         "ordered-dict": OrderedDict(a=[1]),
         "bytes": [b"x", bytearray(b"y")],
         "dtypes": [np.dtype("f8"), np.dtype([("a", "u1")]), np.dtype("M8[us]")],
         "nested": {"a": [(1, 2.5), {"b": None}]},
     }
-    seeds = {f"{k}-p{p}": pickle.dumps(v, protocol=p) for k, v in objs.items() for p in range(6)}
+    seeds = {
+        f"{k}-p{p}": pickle.dumps(v, protocol=p)
+        for k, v in objs.items()
+        for p in range(6)
+    }
     seeds["py2"] = py2_object_array(
         [
             py2_int_list([1, 2, 2**40]),
@@ -121,9 +146,8 @@ def test_mutated_pickles_agree(part: int, limits: str) -> None:
 def _file_verdict(data: bytes, limits: Limits) -> str:
     """``load`` reading every member: ``"loadable"``, ``"unsafe"`` or
     ``"invalid"`` (the verdicts of ``safenpz scan``)."""
-    kw = {"max_depth": limits.max_depth, "max_items": limits.max_items}
     try:
-        obj = load(data, **kw)
+        obj = load(data, max_depth=limits.max_depth, max_items=limits.max_items)
         if isinstance(obj, NpzFile):
             with obj:
                 for name in obj.files:
@@ -194,7 +218,9 @@ def test_npy_header_against_the_pickled_array() -> None:
         assert report.verdict == "invalid", name
         with pytest.raises(SafenpzError) as info:
             load(data)
-        assert report.members[0].error == info.value.args[0].replace("<bytes>", "x.npy"), name
+        assert report.members[0].error == info.value.args[0].replace(
+            "<bytes>", "x.npy"
+        ), name
 
 
 def test_attack_catalogue_agrees() -> None:
@@ -226,16 +252,23 @@ def test_legacy_layouts_agree() -> None:
         for i, value in enumerate(_legacy_values())
         if layout is not PY2 or i != 1
     ]
-    files += [(f"pickle-{layout.name}", dumps(_legacy_values()[1], layout)) for layout in LAYOUTS[1:]]
+    files += [
+        (f"pickle-{layout.name}", dumps(_legacy_values()[1], layout))
+        for layout in LAYOUTS[1:]
+    ]
     assert not _file_disagreements(files)
     assert all(_file_verdict(data, Limits()) == "loadable" for _, data in files)
 
 
 @pytest.mark.skipif(not REALDATA.is_dir(), reason="the shared real files are absent")
 def test_real_files_agree() -> None:
-    files = sorted(p for p in REALDATA.rglob("*") if p.suffix in (".npy", ".npz", ".pkl"))
+    files = sorted(
+        p for p in REALDATA.rglob("*") if p.suffix in (".npy", ".npz", ".pkl")
+    )
     assert files
-    bad = _file_disagreements((str(p.relative_to(REALDATA)), p.read_bytes()) for p in files)
+    bad = _file_disagreements(
+        (str(p.relative_to(REALDATA)), p.read_bytes()) for p in files
+    )
     assert not bad, "\n".join(bad)
 
 

@@ -91,15 +91,15 @@ def array_state(ctx: Context, state: object) -> tuple[Checked, list[Any] | bytes
     try:
         checked, raw = array_head(state, dtype_of)
         if checked[2].hasobject:
+            items = raw if isinstance(raw, list) else []
             object_items(
                 checked,
                 max_items,
                 raw,
-                len(raw) if isinstance(raw, list) else None,
-                lambda k: all(type(item) is tuple and len(item) == k for item in raw),
+                len(items) if isinstance(raw, list) else None,
+                lambda k: all(type(item) is tuple and len(item) == k for item in items),
             )
-            assert isinstance(raw, list)
-            return checked, raw
+            return checked, items
         zero_width(checked, max_items)
         data = as_bytes(raw, "array data")
         data_size(checked, len(data))

@@ -27,8 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ._dtype_rules import dtype_from_state
+from ._hashing import stored
 from ._rules import (
     Blob,
+    Checked,
     Ref,
     Refused,
     array_head,
@@ -54,8 +57,6 @@ from ._rules import (
     unbuilt,
     zero_width,
 )
-from ._dtype_rules import dtype_from_state
-from ._hashing import stored
 from ._static import RECORDED, Values, expand, length, refused
 from ._values import LEAF, Glob, Lst, Made, Node, StackError, Tup
 
@@ -84,7 +85,8 @@ def reduce(values: Values, fn: object, args: object) -> Node:
     items = expand(values.buf, args.src)
     try:
         if fn.role == "ndarray":
-            raise Refused(f"{fn.qualname} may not be called")
+            msg_0 = f"{fn.qualname} may not be called"
+            raise Refused(msg_0)
         check_arity(fn.role, fn.qualname, len(items))
         return _MAKERS[fn.role](values, fn, args, items)
     except Refused as err:
@@ -99,7 +101,7 @@ def _made(role: str, val: object, args: Tup) -> Made:
 
 def _reconstruct(values: Values, fn: Glob, args: Tup, items: list[object]) -> Node:
     cls, shape, code = items
-    is_ndarray = type(cls) is Glob and cls.role == "ndarray"  # type: ignore[attr-defined]
+    is_ndarray = type(cls) is Glob and cls.role == "ndarray"
     reconstruct_args(is_ndarray, values.arg(shape), values.arg(code))
     return _made("array", None, args)
 
@@ -211,7 +213,8 @@ def build(values: Values, target: object, state: object, max_items: int) -> None
                 _build_dtype(values, target, state)
                 return
             if target.role in ("scalar", "frombuffer"):
-                raise Refused("unexpected BUILD on a finished value")
+                msg = "unexpected BUILD on a finished value"
+                raise Refused(msg)
         except Refused as err:
             raise refused(err) from None
     if not values.is_none(state) and target is not LEAF:
@@ -226,7 +229,8 @@ def build(values: Values, target: object, state: object, max_items: int) -> None
 
 def _build_dtype(values: Values, made: Made, state: object) -> None:
     if made.built:
-        raise Refused("a dtype was built twice")
+        msg = "a dtype was built twice"
+        raise Refused(msg)
     assert isinstance(made.raw, str)
     made.dtype = dtype_from_state(made.raw, values.arg(state), values.resolve)
     made.built = True
@@ -234,7 +238,8 @@ def _build_dtype(values: Values, made: Made, state: object) -> None:
 
 def _build_array(values: Values, made: Made, state: object, max_items: int) -> None:
     if made.built:
-        raise Refused("an array was built twice")
+        msg = "an array was built twice"
+        raise Refused(msg)
     data = None
     if type(state) is Tup:
         assert isinstance(state, Tup)
@@ -260,15 +265,18 @@ def _build_array(values: Values, made: Made, state: object, max_items: int) -> N
     made.shape, made.dtype, made.built = checked[1], checked[2], True
 
 
-def _object_data(values: Values, checked: object, data: object, max_items: int) -> None:
-    kind = values.kind(data)
-    size = length(values.buf, data.src) if type(data) is Lst else None  # type: ignore[union-attr]
+def _object_data(
+    values: Values, checked: Checked, data: object, max_items: int
+) -> None:
+    """An object array's data: a list of the right length (of the right
+    tuples, for a structured dtype)."""
+    src = data.src if isinstance(data, Lst) else []
+    size = length(values.buf, src) if isinstance(data, Lst) else None
 
     def rows(k: int) -> bool:
-        src = data.src  # type: ignore[union-attr]
         return all(type(i) is Tup and length(values.buf, i.src) == k for i in src)
 
-    object_items(checked, max_items, Ref(kind), size, rows)  # type: ignore[arg-type]
+    object_items(checked, max_items, Ref(values.kind(data)), size, rows)
 
 
 # --------------------------------------------------------------------------
@@ -291,7 +299,7 @@ def _size(values: Values, node: Node) -> int:
     """How many values the final walk counts for `node` (items put into a
     dict or set count once each, even when some keys are equal)."""
     if type(node) is Lst or type(node) is Tup:
-        return length(values.buf, node.src)  # type: ignore[attr-defined]
+        return length(values.buf, node.src)
     if type(node) is Made:
         assert isinstance(node, Made)
         return length(values.buf, node.data.src) if node.data is not None else 0

@@ -213,7 +213,7 @@ def _act_stop(sc: Scan, op: Op, pos: int, arg: bytes, arg2: bytes, end: int) -> 
     check_graph(result, sc.max_depth)
     st = sc.st
     count = sc.n + st.extra > sc.max_items  # else the walk cannot count more
-    held = type(result) is Glob or (type(result) is Tup and result.bad is not None)  # type: ignore[attr-defined]
+    held = type(result) is Glob or (type(result) is Tup and result.bad is not None)
     if st.unbuilt or st.cost.flagged or count or held:
         check_walk(st.values, result, sc.max_items, count)
     _describe(sc, result)
@@ -224,13 +224,13 @@ def _describe(sc: Scan, result: object) -> None:
     """What the pickle returns, in the report (what a ``.npy`` header must
     promise: an array of its shape and dtype)."""
     report = sc.report
-    if type(result) is Made and result.role in ("array", "frombuffer"):  # type: ignore[attr-defined]
+    if type(result) is Made and result.role in ("array", "frombuffer"):
         report.result = "ndarray"
-        report.shape, report.dtype = result.shape, result.dtype  # type: ignore[attr-defined]
-    elif type(result) is Made and result.role == "scalar":  # type: ignore[attr-defined]
-        report.result = result.dtype.type.__name__  # type: ignore[attr-defined]
-    elif type(result) is Made and result.role == "dtype":  # type: ignore[attr-defined]
-        report.result = type(result.dtype).__name__  # type: ignore[attr-defined]
+        report.shape, report.dtype = result.shape, result.dtype
+    elif type(result) is Made and result.role == "scalar":
+        report.result = result.dtype.type.__name__
+    elif type(result) is Made and result.role == "dtype":
+        report.result = type(result.dtype).__name__
     else:
         report.result = sc.st.values.kind(result)
 

@@ -92,6 +92,8 @@ _EXACT_KINDS = frozenset("biu?SU")
 def stored(qualname: str) -> str:
     """Why the decoder's walk refuses a global found as a value."""
     return f"the pickle stores the global {qualname} as a value; only data is allowed"
+
+
 _BINARY_LONGS = frozenset({code("LONG1"), code("LONG4")})
 _BINFLOAT = bytes([code("BINFLOAT")])
 
@@ -225,6 +227,12 @@ class HashCost:
         if not _SPECIAL.isdisjoint(kinds):
             for key in keys:
                 self.check_key(key, target, what)
+        for key in self._counted(keys, charge):
+            self.count_hash(key)
+
+    def _counted(self, keys: list[object], charge: bool) -> list[object]:
+        """The keys to count by hash; the hash work of tuples and big ints
+        charged on the way (`charge`)."""
         counted: list[object] = []
         for item in keys:
             tp = type(item)
@@ -242,8 +250,7 @@ class HashCost:
                     counted.append(item)
             elif tp in _COUNTED and tp is not int:
                 counted.append(item)
-        for key in counted:
-            self.count_hash(key)
+        return counted
 
     def _worth(self, items: list[object], types: set[type]) -> bool:
         """Whether hashing `items` (of `types`, runs of literals among them)
@@ -253,14 +260,10 @@ class HashCost:
             return True
         buf = self.buf
         if Num in types and any(
-            type(i) is Num and buf[i.off] in FLOAT_CODES  # type: ignore[attr-defined]
-            for i in items
+            type(i) is Num and buf[i.off] in FLOAT_CODES for i in items
         ):
             return True
-        return Run in types and any(
-            type(i) is Run and self.has_float(i)  # type: ignore[arg-type]
-            for i in items
-        )
+        return Run in types and any(type(i) is Run and self.has_float(i) for i in items)
 
     def check_key(self, key: object, target: Node | None, what: str) -> None:
         """Refuse a key the unpickler cannot hash; mark `target` when the
@@ -380,8 +383,8 @@ class HashCost:
             return UNVALUED
         items = self._flat(node.items)
         for x in items:
-            if (type(x) is Node and x.kind == "frozenset") or (  # type: ignore[attr-defined]
-                type(x) is Tup and x.flags & FROZEN  # type: ignore[attr-defined]
+            if (type(x) is Node and x.kind == "frozenset") or (
+                type(x) is Tup and x.flags & FROZEN
             ):
                 return UNVALUED
         vals = [self.value(x) for x in items]
@@ -501,14 +504,15 @@ def _scalar_item(values: Values, made: Made) -> object:
     if fmt is not None or dt.kind in "iu":
         raw = values.data(made.raw)
         if isinstance(raw, bytes):
-            order = "big" if dt.str[0] == ">" else "little"
+            big = dt.str[0] == ">"
             if fmt is None:
-                return int.from_bytes(raw, order, signed=dt.kind == "i")
-            value = struct.unpack((">" if order == "big" else "<") + fmt, raw)
-            return value[0] if dt.kind == "f" else complex(*value)
+                return int.from_bytes(
+                    raw, "big" if big else "little", signed=dt.kind == "i"
+                )
+            parts = struct.unpack((">" if big else "<") + fmt, raw)
+            return parts[0] if dt.kind == "f" else complex(*parts)
     scalar = values.scalar(made)
     if isinstance(scalar, Ref):  # data too long to read here
         return UNK if made.dtype.kind in "SU" else UNVALUED
     value: object = scalar.item()
     return value
-

@@ -78,13 +78,17 @@ UNICODE_CODES = frozenset({SHORT_BINUNICODE, BINUNICODE, BINUNICODE8})
 PY2_CODES = frozenset({SHORT_BINSTRING, BINSTRING, STRING})
 BYTES_CODES = frozenset({SHORT_BINBYTES, BINBYTES, BINBYTES8})
 #: Protocol 0 literals whose text the unpickler parses.
-TEXT_CODES = frozenset(OPS[n].code for n in ("INT", "LONG", "FLOAT", "STRING", "UNICODE"))
+TEXT_CODES = frozenset(
+    OPS[n].code for n in ("INT", "LONG", "FLOAT", "STRING", "UNICODE")
+)
 
 #: The spellings of each protocol 0 literal that need no closer look.
 COMMON: dict[int, re.Pattern[bytes]] = {
     code("INT"): re.compile(rb"-?(?:0|[1-9][0-9]{0,30})"),
     code("LONG"): re.compile(rb"-?(?:0|[1-9][0-9]{0,30})L?"),
-    code("FLOAT"): re.compile(rb"-?[0-9]{1,17}(?:\.[0-9]{0,17})?(?:[eE][-+]?[0-9]{1,2})?"),
+    code("FLOAT"): re.compile(
+        rb"-?[0-9]{1,17}(?:\.[0-9]{0,17})?(?:[eE][-+]?[0-9]{1,2})?"
+    ),
     STRING: re.compile(rb"'[^'\\]*'|\"[^\"\\]*\""),
     UNICODE: re.compile(rb"[^\\]*"),
 }

@@ -207,7 +207,7 @@ class Stack:
             _even(self.buf, group, "SETITEMS")
         if target is LEAF:
             return
-        if type(target) is not Node or target.kind not in _DICTS:  # type: ignore[attr-defined]
+        if type(target) is not Node or target.kind not in _DICTS:
             self.need(target, _DICTS, "SETITEMS")
         assert isinstance(target, Node)
         self.fill(target, group, types)
@@ -221,7 +221,7 @@ class Stack:
         target = self.top("ADDITEMS")
         if not group or target is LEAF:
             return
-        if type(target) is not Node or target.kind != "set":  # type: ignore[attr-defined]
+        if type(target) is not Node or target.kind != "set":
             self.need(target, ("set",), "ADDITEMS")
         assert isinstance(target, Node)
         types = set(map(type, group))
@@ -264,13 +264,13 @@ class Stack:
     def held(self, group: list[object]) -> None:
         """`group` goes into a container: a tuple in it holding a global is
         something the final walk may meet (checked at ``STOP``)."""
-        if any(type(i) is Tup and i.bad is not None for i in group):  # type: ignore[attr-defined]
+        if any(type(i) is Tup and i.bad is not None for i in group):
             self.cost.flagged = True
 
     def globals_in(self, node: Node, group: list[object]) -> None:
         """Mark `node`: `group` (put into it) holds a global."""
         glob = next(i for i in group if type(i) is Glob)
-        self.cost.mark(node, stored(glob.qualname))  # type: ignore[attr-defined]
+        self.cost.mark(node, stored(glob.qualname))
 
     def close_instance(self, name: str) -> None:
         """INST, OBJ (refused by the scanner; followed in report mode)."""
@@ -317,7 +317,7 @@ class Stack:
             assert isinstance(args, Tup)
             self._set_of(args, made)
             self.extra += made.n
-        elif type(made) is Made and not made.built:  # type: ignore[attr-defined]
+        elif type(made) is Made and not made.built:
             self.unbuilt += 1
         self.items.append(made)
 
@@ -358,7 +358,7 @@ class Stack:
 
     def _append_one(self, target: object, item: object) -> None:
         """One APPEND of `item` to `target` (:meth:`extend_list`, for one)."""
-        if (type(target) is not Lst or target.frozen) and not self.need_list(  # type: ignore[attr-defined]
+        if (type(target) is not Lst or target.frozen) and not self.need_list(
             target, "APPEND"
         ):
             return
@@ -389,7 +389,7 @@ class Stack:
                 below = self.top("SETITEM")
                 if below is LEAF:
                     continue
-                if type(below) is not Node or below.kind not in _DICTS:  # type: ignore[attr-defined]
+                if type(below) is not Node or below.kind not in _DICTS:
                     self.need(below, _DICTS, "SETITEM")
                 assert isinstance(below, Node)
                 pair = [key, value]
@@ -432,12 +432,15 @@ class Stack:
         :func:`~safenpz._pickle._graph.check_graph`)."""
         (state,) = self.pop(1, "BUILD")
         target = self.top("BUILD")
-        unbuilt = type(target) is Made and not target.built  # type: ignore[attr-defined]
+        unbuilt = type(target) is Made and not target.built
         build(self.values, target, state, self.max_items)
         self.unbuilt -= unbuilt
-        if type(target) is Made and target.data is not None:  # type: ignore[attr-defined]
-            self.extra += math.prod(target.shape)  # type: ignore[attr-defined]
-        if isinstance(state, Node) and (type(target) in MUTABLE or type(target) is Made):
+        if type(target) is Made and target.data is not None:
+            assert target.shape is not None
+            self.extra += math.prod(target.shape)
+        if isinstance(state, Node) and (
+            type(target) in MUTABLE or type(target) is Made
+        ):
             assert isinstance(target, Node)
             target.kids.append(state)
 

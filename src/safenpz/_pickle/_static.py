@@ -124,7 +124,7 @@ def length(buf: bytes, items: list[object]) -> int:
     if Run not in set(map(type, items)):
         return len(items)
     runs = [i for i in items if type(i) is Run]
-    return len(items) - len(runs) + sum(run_count(buf, r) for r in runs)  # type: ignore[arg-type]
+    return len(items) - len(runs) + sum(run_count(buf, r) for r in runs)
 
 
 class Values:
@@ -184,7 +184,7 @@ class Values:
 
     def is_none(self, item: object) -> bool:
         """Whether `item` is ``None`` (a ``NONE`` literal)."""
-        return type(item) is Num and self.buf[item.off] == _NONE  # type: ignore[attr-defined]
+        return type(item) is Num and self.buf[item.off] == _NONE
 
     def number(self, item: object) -> Any:
         """The value of a :class:`Num` or :class:`Big`."""
@@ -200,7 +200,7 @@ class Values:
             return self.number(item)
         if tp is int:
             assert isinstance(item, int)
-            value = literal(self.buf, item, self.encoding, limit=len(self.buf))
+            value: Any = literal(self.buf, item, self.encoding, limit=len(self.buf))
             self.charge(1 + len(value) // 64)
             return value
         if tp is Tup:
@@ -295,8 +295,8 @@ class Values:
 
     def dtype(self, item: object) -> np.dtype[Any]:
         """The finished dtype the argument `item` stands for."""
-        if type(item) is Made and item.role == "dtype" and item.built:  # type: ignore[attr-defined]
-            dt: np.dtype[Any] = item.dtype  # type: ignore[attr-defined]
+        if type(item) is Made and item.role == "dtype" and item.built:
+            dt: np.dtype[Any] = item.dtype
             return dt
         return self.resolve(self.arg(item))
 
@@ -319,7 +319,8 @@ class Values:
         if not (isinstance(owner, Made) and owner.role == "dtype"):
             raise expected_dtype(value)
         if not owner.built:
-            raise unbuilt("dtype")
+            msg = "dtype"
+            raise unbuilt(msg)
         dt: np.dtype[Any] = owner.dtype
         return dt
 
@@ -331,5 +332,3 @@ def refused(err: Refused) -> StackError:
             str(err), "limit", limit=err.limit, value=err.value, maximum=err.maximum
         )
     return StackError(str(err))
-
-
