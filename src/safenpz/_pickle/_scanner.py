@@ -126,8 +126,15 @@ def scan_pickle(
         max_depth, max_items = limits.max_depth, limits.max_items
     buf = data if isinstance(data, bytes) else bytes(data)
     sc = Scan(buf, member, strict, max_depth, max_items, encoding)
+    _scan(sc)
+    return sc.report
+
+
+def _scan(sc: Scan) -> None:
+    """:func:`_run` with the cyclic garbage collector paused (a scan makes
+    many small objects, all freed when it ends), then :func:`_tally`."""
     collecting = gc.isenabled()
-    gc.disable()  # a scan makes many small objects, all freed when it ends
+    gc.disable()
     try:
         _run(sc)
     except Stop:
@@ -136,7 +143,6 @@ def scan_pickle(
         if collecting:
             gc.enable()
         _tally(sc)
-    return sc.report
 
 
 def _run(sc: Scan) -> None:
