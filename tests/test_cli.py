@@ -320,6 +320,31 @@ def test_keyboard_interrupt_exits_130(
     assert captured.out == ""
 
 
+@pytest.mark.parametrize("error", [ValueError, OSError, TypeError])
+def test_unexpected_error_text_is_escaped(
+    error: type[Exception],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error raised outside safenpz may carry text a file chose: the one
+    ``Error:`` line shows it escaped (no terminal escape sequence, no second
+    line)."""
+    (tmp_path / "x.npz").write_bytes(b"")
+
+    def failing(*args: object, **kwargs: object) -> NoReturn:
+        raise error("member 'x\x1b]0;owned\x07'\r\nError: forged line")
+
+    monkeypatch.setattr(cli, "load", failing)
+    assert main(["info", str(tmp_path / "x.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: {error.__name__}: member 'x\\x1b]0;owned\\x07'")
+    assert "\\r\\nError: forged line" in err
+    assert err.count("\n") == 1
+    assert "\x1b" not in err
+    assert "\r" not in err
+
+
 class _ClosedPipe(io.TextIOBase):
     """A stdout whose reader has gone away (``safenpz scan ... | head``)."""
 

@@ -350,6 +350,13 @@ def _check_convert(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _error_line(err: BaseException) -> str:
+    """The one ``Error:`` line, its text escaped: an error raised outside
+    safenpz (an ``OSError``, a ``ValueError`` ...) may carry names a file
+    chose, which must not bring control characters to the terminal."""
+    return f"Error: {type(err).__name__}: {escape(str(err), limit=20_000)}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = _parser()
@@ -361,13 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except SafenpzError as err:
-        print(f"Error: {type(err).__name__}: {err}", file=sys.stderr)
+        print(_error_line(err), file=sys.stderr)
         return 1
     except BrokenPipeError:  # e.g. `safenpz scan --json ... | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
     except (OSError, ValueError, TypeError, ImportError) as err:
-        print(f"Error: {type(err).__name__}: {err}", file=sys.stderr)
+        print(_error_line(err), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("Interrupted", file=sys.stderr)
