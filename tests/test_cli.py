@@ -333,7 +333,8 @@ def test_unexpected_error_text_is_escaped(
     (tmp_path / "x.npz").write_bytes(b"")
 
     def failing(*args: object, **kwargs: object) -> NoReturn:
-        raise error("member 'x\x1b]0;owned\x07'\r\nError: forged line")
+        msg = "member 'x\x1b]0;owned\x07'\r\nError: forged line"
+        raise error(msg)
 
     monkeypatch.setattr(cli, "load", failing)
     assert main(["info", str(tmp_path / "x.npz")]) == 1

@@ -61,6 +61,7 @@ from hostile import (
     ustr,
 )
 from identical import assert_identical
+from safenpz import scan_pickle
 from safenpz._exceptions import (
     FormatError,
     LimitError,
@@ -1193,6 +1194,21 @@ def test_malformed_constructor_use_is_refused(body: bytes, match: str) -> None:
     ):
         safe_loads(stream(body), member=MEMBER)
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(("body", "match"), list(REFUSED.values()), ids=list(REFUSED))
+def test_scanner_and_decoder_refuse_alike(
+    body: bytes, match: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One validation, two users: the static scan refuses each stream with the
+    decoder's message (and the opcode and its offset); the decoder alone,
+    the scanner switched off, refuses it with the same message."""
+    data = stream(body)
+    with pytest.raises(FormatError, match=message_pattern(match, "(opcode ")):
+        scan_pickle(data, member=MEMBER)
+    monkeypatch.setattr(_decode, "scan_pickle", lambda *args, **kwargs: None)
+    with pytest.raises(FormatError, match=message_pattern(match)):
+        safe_loads(data, member=MEMBER)
 
 
 def test_set_opcodes_holding_an_array_are_refused() -> None:
