@@ -442,9 +442,10 @@ def object_items(
 
 def structured_rows(dt: np.dtype[Any], rows: Iterable[tuple[Any, ...]]) -> None:
     """The items of a structured object array fit its fields: NumPy itself
-    converts each row's values for the fields that hold no objects (the
-    values of object fields are not looked at: pass anything). A field that
-    holds objects inside a sub-array or a nested structure is refused."""
+    converts each row's values for the fields that hold no objects, without
+    a warning (the values of object fields are not looked at: pass
+    anything). A field that holds objects inside a sub-array or a nested
+    structure is refused."""
     assert dt.names is not None
     fields = [dt.fields[name][0] for name in dt.names]  # type: ignore[index]
     plain = [f.hasobject and f != np.dtype(object) for f in fields]
@@ -453,7 +454,9 @@ def structured_rows(dt: np.dtype[Any], rows: Iterable[tuple[Any, ...]]) -> None:
     objects = [f.hasobject for f in fields]
     probe = np.empty(1, dtype=dt)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # a value NumPy takes only with a warning (an int out of a field's
+        # bounds: deprecated in NumPy 1.24, an error in 2) is refused
+        warnings.simplefilter("error")
         for row in rows:
             values = tuple(
                 None if is_obj else v for is_obj, v in zip(objects, row, strict=True)
