@@ -83,6 +83,8 @@ def reduce(values: Values, fn: object, args: object) -> Node:
         raise StackError(msg)
     assert isinstance(args, Tup)
     items = expand(values.buf, args.src)
+    if any(_refused_already(i) for i in items):  # report mode goes on
+        return Node(kids, "object")
     try:
         if fn.role == "ndarray":
             msg_0 = f"{fn.qualname} may not be called"
@@ -91,6 +93,12 @@ def reduce(values: Values, fn: object, args: object) -> Node:
         return _MAKERS[fn.role](values, fn, args, items)
     except Refused as err:
         raise refused(err) from None
+
+
+def _refused_already(item: object) -> bool:
+    """A value of an opcode or a global refused already (report mode): no
+    check of what it is given to would say more."""
+    return item is LEAF or (type(item) is Glob and item.role == "?")
 
 
 def _made(role: str, val: object, args: Tup) -> Made:
@@ -203,6 +211,8 @@ _MAKERS: dict[str, _Maker] = {
 
 def build(values: Values, target: object, state: object, max_items: int) -> None:
     """``BUILD`` of `target` with `state`, refused as the decoder would."""
+    if _refused_already(target) or _refused_already(state):
+        return
     if type(target) is Made:
         assert isinstance(target, Made)
         try:
@@ -217,7 +227,7 @@ def build(values: Values, target: object, state: object, max_items: int) -> None
                 raise Refused(msg)
         except Refused as err:
             raise refused(err) from None
-    if not values.is_none(state) and target is not LEAF:
+    if not values.is_none(state):
         kind = values.kind(target)
         article = "an" if kind[0] in "AEIOUaeiou" else "a"
         msg = (

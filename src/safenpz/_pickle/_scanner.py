@@ -26,7 +26,29 @@ building any object) and checks, before anything is decoded:
   keys, crafted hash collisions);
 * a containment graph (:mod:`safenpz._pickle._graph`) shows, at ``STOP``,
   that no container reachable from the result contains itself and that at
-  most ``max_depth + 1`` containers lie inside one another.
+  most ``max_depth + 1`` containers lie inside one another;
+* what the decoder checks about values is checked here too, with the
+  decoder's own functions (:mod:`safenpz._pickle._rules`,
+  :mod:`safenpz._pickle._dtype_rules`) on the values read from the literals
+  (:mod:`safenpz._pickle._static`): every constructor's arguments and every
+  ``BUILD`` state (:mod:`safenpz._pickle._calls`), keys that cannot be hashed,
+  protocol 0 text and UTF-8 the unpickler rejects
+  (:mod:`safenpz._pickle._literals`), and at ``STOP`` what the final walk
+  would refuse in the result (a global stored as a value, a key that becomes
+  an array, an array or dtype never built, more than ``max_items`` values).
+
+Every argument of a constructor is a literal, or was made from literals by a
+constructor already checked, so the scanner knows them all. Where it decides
+without the decoder's objects it is stricter, with rules no pickler breaks:
+``APPEND`` only to a list (not to an object array's item list once built),
+``SETITEM`` only to a dict or an OrderedDict, ``ADDITEMS`` only to a set,
+``BUILD`` with a state only on an array or a dtype, objects of a structured
+array only in plain object fields, dict and set items counted as put in
+(equal keys included) against ``max_items``; text and bytes longer than
+64 KiB are known by their type and length; the values read for arguments
+are bounded by a few per byte of the stream. A refusal is always at the
+opcode where the unpickler or the decoder would fail (``STOP`` for the final
+walk), so ``safenpz scan`` and :func:`safenpz.load` reach one verdict.
 
 Problems are reported with the opcode name and its byte offset in the stream
 (as attributes of the error: ``.member``, ``.opcode``, ``.offset``).
@@ -103,10 +125,14 @@ def scan_pickle(
         (``strict=True`` only); ``global_name`` names the global.
     FormatError
         Unknown opcode, truncated argument, bad memo index, trailing data,
-        stack underflow, too many big-int dict keys or colliding keys.
+        stack underflow, too many big-int dict keys or colliding keys, or
+        anything the decoder would refuse about values (constructor
+        arguments, ``BUILD`` states, unhashable keys, text, what the final
+        walk refuses).
     LimitError
         ``max_depth`` or ``max_items`` exceeded (``limit``, ``value`` and
-        ``maximum`` say which, by how much).
+        ``maximum`` say which, by how much), also by the values the final
+        walk would count.
 
     Notes
     -----
