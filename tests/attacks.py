@@ -38,6 +38,8 @@ from collisions import (
     frozenset_keys,
     longdouble_keys,
     ordered_dict_pairs,
+    shared_frozenset_keys,
+    shared_text_arguments,
 )
 from hostile import (
     HOSTILE,
@@ -721,6 +723,22 @@ def _hash_collisions() -> list[Attack]:
                 _fmt(words),
             )
         )
+    out.append(
+        Attack(
+            "issue8-hash/60KB-string-encoded-500k-times",
+            "one memoised 60 KB string given to _codecs.encode 500,000 times",
+            shared_text_arguments,
+            _fmt("more values than the stream has bytes"),
+        )
+    )
+    out.append(
+        Attack(
+            "issue8-hash/8000-item-frozenset-key-of-200k-dicts",
+            "one memoised frozenset of 8,000 ints, the key of 200,000 dicts",
+            lambda s: shared_frozenset_keys(),
+            None,
+        )
+    )
     out.append(
         Attack(
             "issue8-hash/scan-100k-colliding-complex128-keys",

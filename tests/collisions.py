@@ -46,6 +46,8 @@ __all__ = [
     "frozenset_keys",
     "longdouble_keys",
     "ordered_dict_pairs",
+    "shared_frozenset_keys",
+    "shared_text_arguments",
 ]
 
 _M64 = (1 << 64) - 1
@@ -169,6 +171,33 @@ def ordered_dict_pairs(sentinel: str, n: int) -> bytes:
         + REDUCE
     )
     return stream(body + _payload(sentinel) + TUPLE2)
+
+
+def shared_text_arguments(sentinel: str, uses: int = 500_000) -> bytes:
+    """One 60 KB string, memoised, given to ``_codecs.encode`` `uses` times
+    (30 GB of bytes to make; the scanner reads each use), then the payload."""
+    body = (
+        glob("_codecs", "encode")
+        + b"q\x00"
+        + ustr("x" * 60_000)
+        + b"q\x01"
+        + ustr("latin1")
+        + b"q\x020"
+        + b"0"
+        + b"]"
+        + MARK
+        + b"h\x00h\x01h\x02\x86R" * uses
+        + b"e"
+    )
+    return stream(body + _payload(sentinel) + TUPLE2)
+
+
+def shared_frozenset_keys(dicts: int = 200_000, items: int = 8000) -> bytes:
+    """One frozenset of `items` ints, memoised, the key of `dicts` dicts
+    (its hash is computed once, by the scanner as by CPython)."""
+    frozen = MARK + b"".join(intop(70_000 + i) for i in range(items)) + b"\x91q\x00"
+    body = frozen + b"0]" + MARK + b"}(h\x00Nu" * dicts + b"e"
+    return stream(body, 4)
 
 
 def _payload(sentinel: str) -> bytes:

@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from .._limits import MAX_SAME_HASH
-from ._literals import literal
 from ._opcodes import code
 from ._rules import Blob, Ref
 from ._static import ARRAYISH, FROZEN, MUTABLE_IN, UNHASHABLE, Values
@@ -129,6 +128,7 @@ class HashCost:
         self.seen: set[object] = set()  # distinct numeric keys hashed so far
         self.same: dict[int, int] = {}  # how many of them share each hash
         self.flagged = False  # some container holds what the walk refuses
+        self.known: dict[int, tuple[Node, object]] = {}  # constructed keys' values
 
     def tuple_of(self, items: list[object]) -> Tup:
         """The tuple of `items`, refused if too high or too large to hash."""
@@ -325,14 +325,18 @@ class HashCost:
             return num_value(self.buf, item.off)
         if tp is int:
             assert isinstance(item, int)
-            value = literal(self.buf, item, self.encoding)
+            value = self.values.literal(item)
             return UNK if isinstance(value, Blob) else value
-        if tp is Made:
-            assert isinstance(item, Made)
-            return _made_value(self.values, item)
-        if tp is Node:
+        if tp is Made or tp is Node:  # computed once (memo-shared keys)
             assert isinstance(item, Node)
-            return self._frozenset_value(item)
+            kept = self.known.get(id(item))
+            if kept is None:
+                if type(item) is Made:
+                    known = _made_value(self.values, item)
+                else:
+                    known = self._frozenset_value(item)
+                kept = self.known[id(item)] = (item, known)  # (item: its id stays its)
+            return kept[1]
         if tp is not Tup:
             return UNK
         assert isinstance(item, Tup)

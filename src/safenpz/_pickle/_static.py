@@ -142,6 +142,7 @@ class Values:
         self.buf = buf
         self.encoding = encoding
         self.budget = 4 * len(buf) + (1 << 20)
+        self.blobs: dict[int, Blob] = {}  # long literals read, by offset
 
     def charge(self, n: int) -> None:
         """Count `n` values read (refused beyond the budget)."""
@@ -217,10 +218,10 @@ class Values:
         tp = type(item)
         if tp is int:
             assert isinstance(item, int)
-            return literal(self.buf, item, self.encoding)
+            return self.literal(item)
         if tp is Barr:
             assert isinstance(item, Barr)
-            return literal(self.buf, item.off, self.encoding)
+            return self.literal(item.off)
         if tp is Made:
             assert isinstance(item, Made)
             if item.val is None:  # a stand-in, named like the decoder's object
@@ -232,6 +233,20 @@ class Values:
         if tp is Num or tp is Big or tp is Tup or isinstance(item, Node):
             return self.arg(item)
         return Ref("object")
+
+    def literal(self, off: int) -> Any:
+        """The string or bytes literal at `off`: its value, charged to the
+        budget by its length, or (beyond :data:`BLOB_BYTES`) a Blob, made
+        once."""
+        blob = self.blobs.get(off)
+        if blob is not None:
+            return blob
+        value = literal(self.buf, off, self.encoding)
+        if isinstance(value, Blob):
+            self.blobs[off] = value
+        else:
+            self.charge(1 + len(value) // 64)  # type: ignore[arg-type]
+        return value
 
     def _tuple(self, tup: Tup, depth: int) -> Any:
         if tup.aval is not NOVAL:
