@@ -18,11 +18,11 @@ The small checks every constructor needs (:func:`as_bytes`,
 
 from __future__ import annotations
 
-import reprlib
 from typing import Any, NoReturn
 
 from .._exceptions import FormatError, LimitError, Where
 from .._limits import Limits
+from .._preview import preview as _preview
 from .._preview import shape_problem
 
 __all__ = [
@@ -122,27 +122,14 @@ class Done(Builder):
 # shared checks
 
 
-_PREVIEW = reprlib.Repr()
-_PREVIEW.maxlevel = 3
-_PREVIEW.maxstring = _PREVIEW.maxother = 60
-_PREVIEW.maxlong = 40
-
-
 def preview(value: object) -> str:
-    """A short repr of an untrusted value, in time bounded by its preview.
-
-    Huge ints are described, not converted (``repr`` of a million-digit int is
-    slow, and refused beyond ``sys.get_int_max_str_digits()``).
+    """A short, escaped description of an untrusted value, in bounded time:
+    :func:`safenpz._preview.preview`, the one preview of every message.
 
     >>> preview(10**100), preview(list(range(100)))
-    ('<int of 333 bits>', '[0, 1, 2, 3, 4, 5, ...]')
+    ('<int of 333 bits>', '[0, 1, 2, 3, 4, 5, 6, 7, ...] (100 items)')
     """
-    if type(value) is int and value.bit_length() > 128:
-        return f"<int of {value.bit_length()} bits>"
-    try:
-        return _PREVIEW.repr(value)
-    except Exception:  # a value whose repr fails is still worth naming
-        return f"<{type(value).__name__}>"
+    return _preview(value, limit=60)
 
 
 def as_text(value: object) -> object:
