@@ -85,12 +85,12 @@ def preview(obj: Any, *, limit: int = 80, quote: bool = True, depth: int = 3) ->
     if isinstance(obj, list | tuple | set | frozenset | dict):
         return _container(obj, min(limit, 8), depth)
     tp = type(obj)
-    if tp.__module__.startswith("safenpz") and tp.__repr__ is not object.__repr__:
+    if tp.__module__.startswith("safenpz") and "__repr__" in vars(tp):
         return repr(obj)  # safenpz's own objects describe themselves, boundedly
     return f"<{tp.__name__} object>"
 
 
-_BRACKETS = {list: "[]", tuple: "()", set: "{}", dict: "{}"}
+_BRACKETS: dict[type, str] = {list: "[]", tuple: "()", set: "{}", dict: "{}"}
 
 
 def _container(obj: Any, shown: int, depth: int) -> str:
