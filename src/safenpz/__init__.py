@@ -8,7 +8,7 @@ Public API::
     safenpz.convert(src, dst)          legacy file -> pickle-free .npz / Parquet
     safenpz.scan_path / scan_bytes     static verdict per member (``safenpz scan``)
     safenpz.scan_pickle(data)          static check of one pickle stream -> PickleReport
-    safenpz.Where, errors              every error carries .where (.member, .offset, ...)
+    safenpz.Where, errors              every error carries .where (.member, .offset)
     safenpz.RaggedArray                values + offsets
     safenpz.datasets.imdb / .reuters   drop-in Keras dataset loaders
 """
@@ -31,18 +31,18 @@ from ._exceptions import (
 from ._limits import Limits
 from ._npy import load
 from ._npzfile import NpzFile
+from ._pickle._report import GlobalRef, PickleReport, Problem
 from ._pickle._scanner import scan_pickle
 from ._ragged import RaggedArray
 from ._save import save
-from ._pickle._report import GlobalRef, PickleReport, Problem
 from ._scan import FileReport, MemberReport, scan_bytes, scan_path
 from ._typing import load_npy, load_npz
 
 __all__ = [
     "DownloadError",
     "FileReport",
-    "GlobalRef",
     "FormatError",
+    "GlobalRef",
     "HashMismatchError",
     "LimitError",
     "Limits",
