@@ -19,6 +19,8 @@ calling, importing or even looking up a callable the stream names:
    (:mod:`safenpz._pickle._walk`), which also checks that the result is plain
    data (no constructor leaked as a value), bounds the nesting depth and the
    number of items, and refuses self-referencing containers.
+   :mod:`safenpz._pickle._finish` gives the walk's result without visiting
+   what the scan and the decoder already prove, and in bulk where it can.
 
 Nothing in this package imports a module by name or uses ``getattr`` on a name
 from the file. Every error carries the member as ``.member``
@@ -37,8 +39,9 @@ from .._gc import no_gc
 from .._limits import DEFAULT_LIMITS, Limits
 from ._constructors import TABLE, _Constructor
 from ._context import Context
+from ._finish import finish
+from ._report import PickleReport
 from ._scanner import scan_pickle
-from ._walk import Walker
 
 __all__ = ["safe_loads"]
 
@@ -76,6 +79,10 @@ class _TableUnpickler(pickle.Unpickler):
             ctor = _Constructor(qualname, functools.partial(fn, self._ctx), member)
         self._bound[key] = ctor
         return ctor
+
+    def constructors(self) -> dict[tuple[str, str], _Constructor]:
+        """The constructors handed out, by ``(module, name)``."""
+        return self._bound
 
     def persistent_load(self, pid: Any) -> NoReturn:
         msg = "persistent ids are never resolved"
@@ -123,18 +130,31 @@ def safe_loads(
     if encoding not in _ENCODINGS:
         msg = f"encoding must be 'latin1', 'bytes' or 'ASCII', not {encoding!r}"
         raise ValueError(msg)
-    scan_pickle(data, member=member, limits=limits)
+    # one copy, shared by the scan (which wants bytes) and BytesIO (no copy)
+    data = data if isinstance(data, bytes) else bytes(data)
+    report = scan_pickle(data, member=member, limits=limits)
     ctx = Context(member, limits, encoding)
     # BufferedReader gives the C unpickler peek(), ~3x faster than bare BytesIO
     stream: Any = io.BufferedReader(io.BytesIO(data))
     with no_gc():
         try:
-            raw = _TableUnpickler(stream, ctx).load()
-            return Walker(ctx).walk(raw, 0)
+            unpickler = _TableUnpickler(stream, ctx)
+            raw = unpickler.load()
+            constructors = unpickler.constructors()
+            del unpickler  # and its memo: see _finish
+            return finish(
+                raw,
+                ctx,
+                constructors,
+                scanned=isinstance(report, PickleReport),
+                size=len(data),
+            )
         except SafenpzError:
             raise
         except Exception as err:
             raise _translate(err, ctx) from err
+        finally:
+            ctx.made = []  # builders hold the context: no cycle left behind
 
 
 def _translate(err: Exception, ctx: Context) -> SafenpzError:

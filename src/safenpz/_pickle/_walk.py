@@ -30,9 +30,9 @@ from ._context import Context, Done
 from ._dtype_state import _DtypeBuilder
 from ._opcodes import OPS
 
-__all__ = ["Walker"]
+__all__ = ["LEAF_TYPES", "Walker"]
 
-_LEAF_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
+LEAF_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
 _BUILD = OPS["BUILD"].name
 _Visit = Callable[["Walker", Any, int], Any]
 
@@ -68,7 +68,7 @@ class Walker:
     def walk(self, obj: Any, depth: int) -> Any:
         """`obj` as plain data, `depth` levels below the top."""
         tp = type(obj)
-        if tp in _LEAF_TYPES:
+        if tp in LEAF_TYPES:
             return obj
         key = id(obj)
         if key in self.done:
@@ -94,7 +94,7 @@ class Walker:
     def _children(self, seq: Any, depth: int) -> bool:
         """Walk the items of a list (in place) or tuple; True if any changed."""
         self.count(len(seq))
-        if set(map(type, seq)) <= _LEAF_TYPES:
+        if set(map(type, seq)) <= LEAF_TYPES:
             return False
         changed = False
         for i, item in enumerate(seq):
