@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 from hostile import HOSTILE, MALFORMED, py2_int_list, py2_object_array
 from safenpz._pickle import _fastrows
 from safenpz._pickle._fast_header import _HANDLERS
-from safenpz._pickle._fast_probe import ALLOWED, never_int_rows
+from safenpz._pickle._fast_probe import BODY, HEADER, never_int_rows
 from safenpz._pickle._fast_tokens import BODY_OPS, LEN, LEN_FAST, PAD, Reject, tokenise
 from safenpz._pickle._fastrows import IntRows, decode_int_rows
 from safenpz._pickle._opcodes import code
@@ -70,20 +70,30 @@ def _probe_agrees() -> Any:
 def test_the_probe_allows_every_opcode_the_fast_path_reads() -> None:
     header = {c for c, handler in enumerate(_HANDLERS) if handler is not None}
     body = {code(name) for name in BODY_OPS}
-    assert header | body | {code("PROTO"), code("FRAME")} <= ALLOWED
+    frames = {code("PROTO"), code("FRAME")}
+    assert header | frames <= HEADER
+    assert body | {code("TUPLE"), code("BUILD"), code("STOP"), code("FRAME")} == BODY
 
 
 @pytest.mark.parametrize("p", [0, *PROTOCOLS])
 @pytest.mark.parametrize(
     "rows",
-    [[{"a": 1}], [[1.5]], [["x"], [2]], [[1, 2], [3]], [[]]],
-    ids=["dict", "float-row", "str-row", "int-rows", "empty-row"],
+    [[{"a": 1}], [[1.5]], [["x"], [2]], ["s"], [None], [[1, 2], [3]], [[]], []],
+    ids=[
+        "dict",
+        "float-row",
+        "str-row",
+        "str",
+        "none",
+        "int-rows",
+        "empty-row",
+        "no-row",
+    ],
 )
 def test_the_probe_refuses_early_what_it_can(rows: list[Any], p: int) -> None:
-    """The first element shows it: a dict, a float (strings are header
-    opcodes too: the probe cannot tell); protocol 0 is text."""
+    """The first element shows it; protocol 0 is text."""
     data = pickle.dumps(obj_array(rows), protocol=p)
-    expected = p == 0 or rows in ([{"a": 1}], [[1.5]])
+    expected = p == 0 or rows not in ([[1, 2], [3]], [[]], [])
     assert never_int_rows(data) is expected
     assert never_int_rows(memoryview(data)) is expected
 

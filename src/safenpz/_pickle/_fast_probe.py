@@ -9,66 +9,85 @@ the first load of a small file costs more than the rest of the load.
 
 :func:`never_int_rows` reads the first opcodes of the stream as the unpickler
 does (from byte 0, each argument skipped by its kind in
-:mod:`safenpz._pickle._opcodes`) and answers True when one of them is outside
-:data:`ALLOWED`: the first element of ``np.save`` of a dict (``EMPTY_DICT``),
-a row with a float (``BINFLOAT``), a protocol 0 stream (text strings). It
-never answers True for a stream the fast path takes (``ALLOWED`` holds both
-of its tables; ``tests/internal/test_fastrows.py`` checks it), so asking it
-first changes nothing but the time.
+:mod:`safenpz._pickle._opcodes`) and answers True when one of them is one the
+fast path refuses there:
+
+* up to the first ``EMPTY_LIST``, anything outside :data:`HEADER` (the header
+  table and the framing): a protocol 0 stream (text strings);
+* from it on, anything outside :data:`BODY`: the fast path's header reads the
+  first ``EMPTY_LIST`` as the element list and then needs its body opcodes,
+  and after the body only ``TUPLE BUILD STOP`` and memo puts (the array
+  state is exactly ``(1, shape, dtype, is_fortran, rows)`` and the stack ends
+  with one item: anything pushed after the rows is refused). The first
+  element of ``np.save`` of a dict (``EMPTY_DICT``), of strings, of rows
+  holding floats shows this within a few opcodes.
+
+It never answers True for a stream the fast path takes
+(``tests/internal/test_fastrows.py`` checks both tables against the fast
+path's and every stream its tests decode); had it done so, the general
+decoder would give the same value, only slower. Asking it first changes
+nothing but the time.
 """
 
 from __future__ import annotations
 
 from ._opcodes import BY_CODE, code
 
-__all__ = ["ALLOWED", "never_int_rows"]
+__all__ = ["BODY", "HEADER", "never_int_rows"]
 
-#: Every opcode a stream the fast path takes may hold: its header table,
-#: its body grammar, and the framing it strips first.
-ALLOWED = frozenset(
-    code(name)
-    for name in (
-        # header (safenpz._pickle._fast_header)
-        "BININT1",
-        "BININT2",
-        "BININT",
-        "LONG1",
-        "INT",
-        "NONE",
-        "NEWTRUE",
-        "NEWFALSE",
-        "SHORT_BINUNICODE",
-        "BINUNICODE",
-        "SHORT_BINSTRING",
-        "BINSTRING",
-        "SHORT_BINBYTES",
-        "BINBYTES",
-        "GLOBAL",
-        "STACK_GLOBAL",
-        "EMPTY_TUPLE",
-        "TUPLE1",
-        "TUPLE2",
-        "TUPLE3",
-        "MARK",
-        "TUPLE",
-        "REDUCE",
-        "BUILD",
-        "BINPUT",
-        "LONG_BINPUT",
-        "MEMOIZE",
-        "BINGET",
-        "LONG_BINGET",
-        "EMPTY_LIST",
-        "STOP",
-        # body (safenpz._pickle._fast_tokens.BODY_OPS) beyond the header's
-        "LONG",
-        "APPENDS",
-        "APPEND",
-        # framing
-        "PROTO",
-        "FRAME",
-    )
+
+def _codes(*names: str) -> frozenset[int]:
+    return frozenset(code(name) for name in names)
+
+
+_INTS = ("BININT1", "BININT2", "BININT", "LONG1", "INT")
+_MEMO = ("BINPUT", "LONG_BINPUT", "MEMOIZE", "BINGET", "LONG_BINGET")
+#: What may come before the element list: the header table
+#: (:mod:`safenpz._pickle._fast_header`) and the framing.
+HEADER = _codes(
+    *_INTS,
+    *_MEMO,
+    "NONE",
+    "NEWTRUE",
+    "NEWFALSE",
+    "SHORT_BINUNICODE",
+    "BINUNICODE",
+    "SHORT_BINSTRING",
+    "BINSTRING",
+    "SHORT_BINBYTES",
+    "BINBYTES",
+    "GLOBAL",
+    "STACK_GLOBAL",
+    "EMPTY_TUPLE",
+    "TUPLE1",
+    "TUPLE2",
+    "TUPLE3",
+    "MARK",
+    "TUPLE",
+    "REDUCE",
+    "BUILD",
+    "EMPTY_LIST",
+    "STOP",
+    "PROTO",
+    "FRAME",
 )
+#: What may come from the element list on: its body
+#: (:data:`safenpz._pickle._fast_tokens.BODY_OPS`), then the end of the
+#: array state, and framing.
+BODY = _codes(
+    *_INTS,
+    *_MEMO,
+    "LONG",
+    "EMPTY_LIST",
+    "MARK",
+    "APPENDS",
+    "APPEND",
+    "TUPLE",
+    "BUILD",
+    "STOP",
+    "FRAME",
+)
+_EMPTY_LIST = code("EMPTY_LIST")
 #: How many opcodes the look reads at most (the first element of a
 #: ``np.save`` file starts within about 40).
 PROBE_OPS = 100
@@ -112,16 +131,22 @@ def never_int_rows(data: bytes | memoryview) -> bool:
     >>> import pickle
     >>> never_int_rows(pickle.dumps({"a": 1})), never_int_rows(pickle.dumps([[1]]))
     (True, False)
+    >>> never_int_rows(pickle.dumps([["a"]]))
+    True
     """
     view = memoryview(data)
     if view.ndim != 1 or view.itemsize != 1:
         view = view.cast("B")
     n = len(view)
     p = 0
+    allowed = HEADER
     for _ in range(PROBE_OPS):
         if not 0 <= p < n:
             return False
-        if view[p] not in ALLOWED:
+        op = view[p]
+        if op not in allowed:
             return True
+        if op == _EMPTY_LIST:
+            allowed = BODY
         p = _next(view, p)
     return False

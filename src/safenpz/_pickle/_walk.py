@@ -16,6 +16,9 @@ dtypes and scalars under construction, see :mod:`safenpz._pickle._context`).
 Every container item counts towards ``max_items`` and every level towards
 ``max_depth`` (both from the load's :class:`~safenpz._limits.Limits`).
 Objects shared within the pickle are visited once and stay shared.
+
+This walk defines the result; :mod:`safenpz._pickle._finish` reaches the
+same result without it where it can, and leaves everything else to it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ._opcodes import OPS
 
 __all__ = ["LEAF_TYPES", "Walker"]
 
+#: What the walk keeps as it is (exact types).
 LEAF_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
 _BUILD = OPS["BUILD"].name
 _Visit = Callable[["Walker", Any, int], Any]
