@@ -12,7 +12,6 @@ taking it.
 
 from __future__ import annotations
 
-import io
 import pickle
 from collections import OrderedDict
 from typing import Any
@@ -42,7 +41,7 @@ def _unpickled(data: bytes, limits: Limits) -> tuple[Any, Context, dict[Any, Any
     """What the C unpickler returns (the unpickler gone), its context and the
     constructors it was handed."""
     ctx = Context(MEMBER, limits, "latin1")
-    unpickler = _decode._TableUnpickler(io.BufferedReader(io.BytesIO(data)), ctx)
+    unpickler = _decode._TableUnpickler(_decode._Input(data), ctx)
     raw = unpickler.load()
     constructors = unpickler.constructors()
     del unpickler
