@@ -26,8 +26,9 @@ from identical import assert_identical
 from safenpz._exceptions import FormatError, LimitError, SafenpzError
 from safenpz._limits import Limits
 from safenpz._pickle import _decode, _walk_bulk
+from safenpz._pickle._constructors import TABLE
 from safenpz._pickle._context import Context
-from safenpz._pickle._finish import finish, nothing_to_walk
+from safenpz._pickle._finish import PROVEN, finish, nothing_to_walk
 from safenpz._pickle._scanner import scan_pickle
 from safenpz._pickle._walk import Walker
 from safenpz._pickle._walk_bulk import BAIL, BUILDER_TYPES, bulk_walk
@@ -300,6 +301,13 @@ def test_a_constructor_in_the_memo_only_is_not_in_the_value() -> None:
     """Stored and never fetched: the memo goes with the unpickler."""
     data = stream(glob("numpy", "dtype") + b"q\x00" + b"0" + lst(intop(1)))
     assert check(data) == {"bulk": True, "proof": True}
+
+
+def test_every_global_is_proven_or_walked_on_purpose() -> None:
+    """A global added to the table is walked until it is added to PROVEN
+    (its values must be leaves or registered builders)."""
+    assert {name for _, name in TABLE} - PROVEN == {"set", "frozenset", "OrderedDict"}
+    assert {name for _, name in TABLE} >= PROVEN
 
 
 def test_finish_takes_the_builders_and_the_constructors() -> None:

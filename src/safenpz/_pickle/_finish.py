@@ -16,18 +16,19 @@ way that is sure to give that result:
 
 Why "nothing to walk" is sure
 -----------------------------
-The walk checks five things; each is known without it when
+Each of the walk's checks is known without it when
 
 * **types**: the only objects the C unpickler makes that are not plain data
   come from ``find_class`` (the decoder's constructors, :mod:`._constructors`)
-  and from calling them (every builder registers itself in ``ctx.made``); the
-  buffer opcodes, which would leave a ``memoryview``, are refused by the scan.
-  Once the unpickler (and its memo) is gone, CPython counts every reference a
-  container holds: a constructor or builder that no container of the value
-  holds has exactly as many references as a new object held by the same
-  list (:func:`_held_only_here`). The
-  value may be a builder itself (then it is finished here, as the walk
-  would), but may not hold any;
+  and from calling them: of the globals in :data:`PROVEN`, leaves or builders
+  (each builder registers itself in ``ctx.made``); any other global sends
+  the value to the walk. The buffer opcodes, which would leave a
+  ``memoryview``, are refused by the scan. Once the unpickler (and its memo)
+  is gone, CPython counts every reference a container holds: a constructor or
+  builder that no container of the value holds has exactly as many
+  references as a new object held by the same list
+  (:func:`_held_only_here`). The value may be a builder itself (then it is
+  finished here, as the walk would), but may not hold any;
 * **cycles and depth**: the scan of the same stream with the same limits
   checked the containment graph at ``STOP``
   (:func:`~safenpz._pickle._graph.check_graph`): no container contains
@@ -37,9 +38,9 @@ The walk checks five things; each is known without it when
   which then decides about nesting too deep for Python's recursion limit;
 * **items**: each item of a container the C unpickler fills was pushed by an
   opcode of at least one byte, so a stream of `size` bytes holds at most
-  `size` items, unless ``set()``, ``frozenset()`` (which copy a list that may
-  be shared) were called: their globals send the value to the walk;
-* **OrderedDicts** (which ``BUILD`` could give attributes) send it there too;
+  `size` items (``set()`` and ``frozenset()``, which copy a list that may be
+  shared, are not in :data:`PROVEN`);
+* **OrderedDicts**, which ``BUILD`` could give attributes, are not either;
 * **hashable keys**: only swapping a builder can make a key unhashable, and
   there is none to swap.
 """
@@ -53,13 +54,17 @@ from ._context import Context
 from ._walk import LEAF_TYPES, Walker
 from ._walk_bulk import BAIL, BUILDER_TYPES, MAX_LEVELS, bulk_walk
 
-__all__ = ["finish", "nothing_to_walk"]
+__all__ = ["PROVEN", "finish", "nothing_to_walk"]
 
 #: The containers the C unpickler makes itself.
 _NATIVE = frozenset({list, tuple, dict, set, frozenset})
-#: Globals whose values the item bound does not cover (``set(shared_list)``
-#: copies its items) or that may carry attributes (``OrderedDict``).
-_TO_WALK = frozenset({"set", "frozenset", "OrderedDict"})
+#: The globals (by name) whose values are leaves or builders: a stream that
+#: names any other (``set``, ``frozenset``: they copy a list that may be
+#: shared; ``OrderedDict``: it may carry attributes) is walked.
+PROVEN = frozenset(
+    {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer"}
+    | {"encode", "bytes", "bytearray", "complex"}
+)
 #: Reference counts mean what the proof needs only in CPython.
 _COUNTS_REFERENCES = sys.implementation.name == "cpython"
 #: Items the bulk walk may count per byte of the stream before it leaves the
@@ -100,7 +105,7 @@ def nothing_to_walk(
         _COUNTS_REFERENCES
         and size <= ctx.limits.max_items
         and ctx.limits.max_depth <= MAX_LEVELS
-        and names.isdisjoint(_TO_WALK)
+        and names <= PROVEN
         and (tp in LEAF_TYPES or tp in _NATIVE or tp in BUILDER_TYPES)
         and _held_only_here(held)
     )
