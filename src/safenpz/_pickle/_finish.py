@@ -77,7 +77,10 @@ def _held_only_here(objs: list[Any]) -> bool:
 
     ``objs[0]`` must be a new object held only by `objs` (the yardstick); each
     other item must be in `objs` once and held by nothing the caller still
-    references. Stops at the first item held elsewhere.
+    references. Stops at the first item held elsewhere. Every reference a
+    container holds is counted, so an item in a container never passes; a
+    reference the caller forgot (a debugger's, say) only makes it answer
+    False, and the value is walked.
     """
     counts = map(sys.getrefcount, objs)
     return all(map(next(counts).__eq__, counts))
