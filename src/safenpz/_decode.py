@@ -6,8 +6,9 @@ For a numeric dtype the data must be exactly ``prod(shape) * itemsize`` bytes
 zero-width dtype (``S0``, ``U0``, ``V0``) holds no data, so its element count
 is bounded by ``max_items`` instead. For ``dtype=object`` the data is a pickle
 of the whole array: object arrays of integer lists go straight to values +
-offsets (:mod:`safenpz._pickle._fastrows`), anything else through the closed
-table of constructors (:mod:`safenpz._pickle._decode`); the result must be an
+offsets (:mod:`safenpz._pickle._fastrows`, not even imported for a stream
+:mod:`safenpz._pickle._fast_probe` rules out), anything else through the
+closed table of constructors (:mod:`safenpz._pickle._decode`); the result must be an
 array of the shape and dtype the header promises, and bytes after the pickle's
 ``STOP`` are an error. With ``ragged=True`` a 1-D object array of numeric rows
 becomes a :class:`~safenpz.RaggedArray`.
