@@ -723,6 +723,14 @@ def _hash_collisions() -> list[Attack]:
                 _fmt(words),
             )
         )
+    return out + _shared_values()
+
+
+def _shared_values() -> list[Attack]:
+    """Issue 8: values memoised once and read at every use (the scanner's
+    budget), and a memoised key hashed once."""
+    n = 100_000
+    out = []
     out.append(
         Attack(
             "issue8-hash/60KB-string-encoded-500k-times",

@@ -7,6 +7,8 @@ Public API::
     safenpz.save(file, **arrays)       pickle-free .npz that np.load opens
     safenpz.convert(src, dst)          legacy file -> pickle-free .npz / Parquet
     safenpz.scan_path / scan_bytes     static verdict per member (``safenpz scan``)
+    safenpz.scan_pickle(data)          static check of one pickle stream -> PickleReport
+    safenpz.Where, errors              every error carries .where (.member, .offset)
     safenpz.RaggedArray                values + offsets
     safenpz.datasets.imdb / .reuters   drop-in Keras dataset loaders
 """
@@ -29,6 +31,7 @@ from ._exceptions import (
 from ._limits import Limits
 from ._npy import load
 from ._npzfile import NpzFile
+from ._pickle._report import GlobalRef, PickleReport, Problem
 from ._pickle._scanner import scan_pickle
 from ._ragged import RaggedArray
 from ._save import save
@@ -39,11 +42,14 @@ __all__ = [
     "DownloadError",
     "FileReport",
     "FormatError",
+    "GlobalRef",
     "HashMismatchError",
     "LimitError",
     "Limits",
     "MemberReport",
     "NpzFile",
+    "PickleReport",
+    "Problem",
     "RaggedArray",
     "SafenpzError",
     "UnsafeFileError",

@@ -6,8 +6,9 @@ For a numeric dtype the data must be exactly ``prod(shape) * itemsize`` bytes
 zero-width dtype (``S0``, ``U0``, ``V0``) holds no data, so its element count
 is bounded by ``max_items`` instead. For ``dtype=object`` the data is a pickle
 of the whole array: object arrays of integer lists go straight to values +
-offsets (:mod:`safenpz._pickle._fastrows`), anything else through the closed
-table of constructors (:mod:`safenpz._pickle._decode`); the result must be an
+offsets (:mod:`safenpz._pickle._fastrows`, not even imported for a stream
+:mod:`safenpz._pickle._fast_probe` rules out), anything else through the
+closed table of constructors (:mod:`safenpz._pickle._decode`); the result must be an
 array of the shape and dtype the header promises, and bytes after the pickle's
 ``STOP`` are an error. With ``ragged=True`` a 1-D object array of numeric rows
 becomes a :class:`~safenpz.RaggedArray`.
@@ -23,9 +24,10 @@ from ._exceptions import SafenpzError, Where
 from ._header import NPY, Header, check_data_size, check_pickled, parse_header
 from ._limits import DEFAULT_LIMITS, Limits
 from ._pickle._decode import safe_loads
+from ._pickle._fast_probe import never_int_rows
 from ._preview import preview
 
-__all__ = ["decode_npy_bytes", "zero_width"]
+__all__ = ["decode_npy_bytes", "decode_object", "zero_width"]
 
 
 def _pickle_label(where: Where) -> str:
@@ -36,8 +38,8 @@ def _pickle_label(where: Where) -> str:
     return where.source or "<npy>"
 
 
-def _decode_object(
-    body: memoryview,
+def decode_object(
+    body: bytes | memoryview,
     header: Header,
     *,
     where: Where,
@@ -45,11 +47,18 @@ def _decode_object(
     ragged: bool,
     encoding: str,
 ) -> Any:
+    """Decode the pickle `body` of an object ``.npy`` whose `header` is parsed
+    into the array it promises (see :func:`decode_npy_bytes`). Given as
+    bytes, `body` needs no copy before the pickle layer reads it."""
     limits.check("max_items", header.count, where, what="object array")
-    from ._pickle._fastrows import decode_int_rows
     from ._ragged import RaggedArray
 
-    fast = decode_int_rows(body) if header.dtype == np.dtype(object) else None
+    fast = None
+    # the fast path's modules load only for a stream it may take
+    if header.dtype == np.dtype(object) and not never_int_rows(body):
+        from ._pickle._fastrows import decode_int_rows
+
+        fast = decode_int_rows(body)
     # rows shared through the memo are expanded here: beyond what the final
     # walk would count (each row once, as the scanner does) the general
     # decoder keeps them shared and counts them as the walk does
@@ -108,7 +117,7 @@ def decode_npy_bytes(
     view = memoryview(buf)
     body = view[header.data_offset :]
     if header.dtype.hasobject:
-        return _decode_object(
+        return decode_object(
             body, header, where=where, limits=limits, ragged=ragged, encoding=encoding
         )
     # the data is already in memory (inflated under the limits): only its size

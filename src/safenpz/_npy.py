@@ -26,7 +26,7 @@ from typing import IO, Any, Literal
 
 import numpy as np
 
-from ._decode import decode_npy_bytes, zero_width
+from ._decode import decode_object, zero_width
 from ._exceptions import FormatError, SafenpzError, Where
 from ._header import check_data_size, parse_header
 from ._limits import DEFAULT_LIMITS, Limits
@@ -277,10 +277,15 @@ def _load_npy_stream(
             )
             raise ValueError(msg)
         limits.check("max_member_bytes", available, where, what="pickled data")
-        fp.seek(start)
-        buf = fp.read(header.data_offset + available)
-        return decode_npy_bytes(
-            buf, where=where, limits=limits, ragged=ragged, encoding=encoding
+        # the pickle alone, as bytes: the decoder needs no copy of it
+        fp.seek(start + header.data_offset)
+        return decode_object(
+            fp.read(available),
+            header,
+            where=where,
+            limits=limits,
+            ragged=ragged,
+            encoding=encoding,
         )
     # The data must be in the file, byte for byte, before anything is allocated:
     # memory is then bounded by the file's real size, not by what the header

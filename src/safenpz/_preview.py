@@ -20,7 +20,7 @@ Examples
 >>> preview(10**5000)
 '<int of 16610 bits>'
 >>> preview(list(range(10**6)), limit=3)
-'<list of 1000000 items: 0, 1, 2, ...>'
+'[0, 1, 2, ...] (1000000 items)'
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def escape(text: str, *, limit: int = 4096) -> str:
     return out
 
 
-def preview(obj: Any, *, limit: int = 80, quote: bool = True) -> str:
+def preview(obj: Any, *, limit: int = 80, quote: bool = True, depth: int = 3) -> str:
     """A short, escaped description of `obj`, computed in bounded time.
 
     Parameters
@@ -58,6 +58,9 @@ def preview(obj: Any, *, limit: int = 80, quote: bool = True) -> str:
     quote : bool
         Show strings with quotes (as ``repr`` does); ``False`` gives the escaped
         text alone, for names in running text.
+    depth : int
+        How many levels of nested containers to open (deeper ones are named
+        by type and size only), so a deeply nested value costs no recursion.
     """
     if isinstance(obj, str):
         head = obj[:limit]
@@ -80,15 +83,41 @@ def preview(obj: Any, *, limit: int = 80, quote: bool = True) -> str:
     if isinstance(obj, float | complex):
         return repr(obj)
     if isinstance(obj, list | tuple | set | frozenset | dict):
-        items = []
-        for i, item in enumerate(obj):
-            if i == limit or i == 8:
-                items.append("...")
-                break
-            items.append(preview(item, limit=min(limit, 20)))
-        kind = type(obj).__name__
-        return f"<{kind} of {len(obj)} items: {', '.join(items)}>"
-    return f"<{type(obj).__name__} object>"
+        return _container(obj, min(limit, 8), depth)
+    tp = type(obj)
+    if tp.__module__.startswith("safenpz") and "__repr__" in vars(tp):
+        return repr(obj)  # safenpz's own objects describe themselves, boundedly
+    return f"<{tp.__name__} object>"
+
+
+_BRACKETS: dict[type, str] = {list: "[]", tuple: "()", set: "{}", dict: "{}"}
+
+
+def _container(obj: Any, shown: int, depth: int) -> str:
+    """``[1, 2, ...] (100 items)``: at most `shown` items, `depth` levels."""
+    n = len(obj)
+    shown = min(n, shown if depth > 0 else 0)
+    it = iter(obj.items() if isinstance(obj, dict) else obj)
+    parts = []
+    for _ in range(shown):
+        item = next(it)
+        if isinstance(obj, dict):
+            key = preview(item[0], limit=20, depth=depth - 1)
+            parts.append(f"{key}: {preview(item[1], limit=20, depth=depth - 1)}")
+        else:
+            parts.append(preview(item, limit=20, depth=depth - 1))
+    if n > shown:
+        parts.append("...")
+    body = ", ".join(parts)
+    tp = type(obj)
+    if tp is tuple and n == 1 and shown == 1:
+        body += ","
+    brackets = _BRACKETS.get(tp) if n or tp is not set else None
+    if brackets:
+        text = f"{brackets[0]}{body}{brackets[1]}"
+    else:
+        text = f"{tp.__name__}({{{body}}})" if body else f"{tp.__name__}()"
+    return text + (f" ({n} items)" if n > shown else "")
 
 
 _INTP_MAX = 2**63 - 1

@@ -33,13 +33,78 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile import HOSTILE, MALFORMED, py2_int_list, py2_object_array
-from safenpz._pickle._fast_tokens import LEN, LEN_FAST, PAD, Reject, tokenise
+from safenpz._pickle import _fastrows
+from safenpz._pickle._fast_header import _HANDLERS
+from safenpz._pickle._fast_probe import BODY, HEADER, never_int_rows
+from safenpz._pickle._fast_tokens import BODY_OPS, LEN, LEN_FAST, PAD, Reject, tokenise
 from safenpz._pickle._fastrows import IntRows, decode_int_rows
+from safenpz._pickle._opcodes import code
 
 DATA = Path(__file__).parent / "data"
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 PROTOCOLS = (2, 3, 4, 5)
+
+
+# --------------------------------------------------------------------------
+# the probe before the fast path (safenpz._pickle._fast_probe) never refuses a
+# stream the fast path takes: checked on every stream every test here decodes
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _probe_agrees() -> Any:
+    real = _fastrows._decode
+
+    def checked(data: Any) -> IntRows:
+        rows = real(data)
+        if never_int_rows(data):  # decode_int_rows turns this into None
+            msg = "the probe refused a stream the fast path takes"
+            raise AssertionError(msg)
+        return rows
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_fastrows, "_decode", checked)
+        yield
+
+
+def test_the_probe_allows_every_opcode_the_fast_path_reads() -> None:
+    header = {c for c, handler in enumerate(_HANDLERS) if handler is not None}
+    body = {code(name) for name in BODY_OPS}
+    frames = {code("PROTO"), code("FRAME")}
+    assert header | frames <= HEADER
+    assert body | {code("TUPLE"), code("BUILD"), code("STOP"), code("FRAME")} == BODY
+
+
+@pytest.mark.parametrize("p", [0, *PROTOCOLS])
+@pytest.mark.parametrize(
+    "rows",
+    [[{"a": 1}], [[1.5]], [["x"], [2]], ["s"], [None], [[1, 2], [3]], [[]], []],
+    ids=[
+        "dict",
+        "float-row",
+        "str-row",
+        "str",
+        "none",
+        "int-rows",
+        "empty-row",
+        "no-row",
+    ],
+)
+def test_the_probe_refuses_early_what_it_can(rows: list[Any], p: int) -> None:
+    """The first element shows it; protocol 0 is text."""
+    data = pickle.dumps(obj_array(rows), protocol=p)
+    expected = p == 0 or rows not in ([[1, 2], [3]], [[]], [])
+    assert never_int_rows(data) is expected
+    assert never_int_rows(memoryview(data)) is expected
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x80", b"\x80\x04\x95", b"\x80\x02T\xff\xff\xff\xff", b"cnumpy\n"],
+    ids=["empty", "proto-cut", "frame-cut", "negative-length", "global-cut"],
+)
+def test_the_probe_cannot_tell_from_truncated_streams(data: bytes) -> None:
+    assert never_int_rows(data) is False
 
 
 # --------------------------------------------------------------------------
@@ -641,7 +706,7 @@ def test_result_is_frozen_and_owned() -> None:
     got = decode_int_rows(data)
     assert got is not None
     with pytest.raises(AttributeError):
-        got.shape = (5,)  # type: ignore[misc]
+        got.shape = (5,)
     data[:] = bytes(len(data))  # the result does not share the input's memory
     np.testing.assert_array_equal(got.values, [1, 2, 3])
     np.testing.assert_array_equal(got.offsets, [0, 2, 3])

@@ -26,7 +26,7 @@ from safenpz._scan import FileReport, iter_targets, scan_bytes, scan_path
         (12, "12"),
         (2**1000, "<int of 1001 bits>"),
         (1.5, "1.5"),
-        ({1: 2}, "<dict of 1 items: 1>"),
+        ({1: 2}, "{1: 2}"),
         (object(), "<object object>"),
     ],
 )

@@ -140,13 +140,22 @@ def _frombuffer(values: Values, fn: Glob, args: Tup, items: list[object]) -> Nod
     return made
 
 
+#: bytes made by a constructor are kept up to this length (beyond: a Blob,
+#: their type and length, all any check needs of them).
+_KEPT = 256
+
+
 def _bytes_made(role: str, args: Tup, text: object) -> Made:
     """bytes (or a bytearray) made from `text` (latin-1, already allowed)."""
+    what = "bytes literal" if role == "bytes" else f"{role}() text"
     if isinstance(text, Blob):
-        value: object = Blob(role, byte_length(text, f"{role}() text"))
+        value: object = Blob(role, byte_length(text, what))
     else:
-        raw = as_bytes(text, "bytes literal" if role == "bytes" else f"{role}() text")
-        value = raw if role == "bytes" else bytearray(raw)
+        raw = as_bytes(text, what)
+        if len(raw) > _KEPT:
+            value = Blob(role, len(raw))
+        else:
+            value = raw if role == "bytes" else bytearray(raw)
     return _made(role, value, args)
 
 

@@ -163,6 +163,13 @@ def _c_dtype(
 
 def _c_scalar(ctx: Context, dtype_b: object, raw: object = None) -> Done:
     """``scalar(dtype, data)``: a NumPy scalar of a non-object dtype."""
+    # fast path (a Keras history holds thousands of scalars of one dtype): the
+    # checks below, for a finished dtype and bytes of its size; anything else
+    # takes the long way, which refuses with the messages
+    if type(dtype_b) is _DtypeBuilder and type(raw) is bytes and dtype_b._built:
+        dt = dtype_b.value
+        if len(raw) == dt.itemsize and not dt.hasobject:
+            return Done(ctx, _numpy_scalar(dt, raw))
     dt = resolve_dtype(ctx, dtype_b)
     try:
         scalar_dtype(dt)

@@ -10,7 +10,10 @@ string encoding, and raises the decoder's errors with their location.
 unpickler where NumPy would hand it real objects: they receive ``BUILD``'s
 state, check it, and are swapped for the real value by the final walk
 (:mod:`safenpz._pickle._walk`). :class:`Done` is a value that was finished
-when it was made (a NumPy scalar, an array from ``_frombuffer``).
+when it was made (a NumPy scalar, an array from ``_frombuffer``). Every
+builder is listed in its context's :attr:`Context.made` when it is created, so
+the end of the decode knows each stand-in there is
+(:mod:`safenpz._pickle._finish`).
 
 The small checks every constructor needs (:func:`as_bytes`,
 :func:`as_text`, :func:`check_shape`, :func:`preview`) come from
@@ -48,15 +51,21 @@ class Context:
         The limits of this load (``max_depth`` and ``max_items`` apply here).
     encoding : {"latin1", "bytes", "ASCII"}
         How Python 2 ``str`` objects are decoded.
+
+    Attributes
+    ----------
+    made : list of Builder
+        Every builder created in this decode, in order (each registers itself).
     """
 
-    __slots__ = ("encoding", "limits", "member", "where")
+    __slots__ = ("encoding", "limits", "made", "member", "where")
 
     def __init__(self, member: str, limits: Limits, encoding: str) -> None:
         self.member = member
         self.limits = limits
         self.encoding = encoding
         self.where = Where(member=member)
+        self.made: list[Builder] = []
 
     def fail(self, msg: str, *, opcode: str | None = None) -> NoReturn:
         """Raise :class:`~safenpz.FormatError` at this member (and `opcode`)."""
@@ -89,7 +98,7 @@ class Builder:
 
     Subclasses set :attr:`kind` (for messages) and override ``__setstate__``;
     :meth:`result` is the finished value, which the final walk puts where the
-    builder was.
+    builder was. Each builder registers itself in ``ctx.made``.
     """
 
     __slots__ = ("_built", "ctx", "value")
@@ -99,6 +108,12 @@ class Builder:
         self.ctx = ctx
         self.value: Any = None
         self._built = False
+        ctx.made.append(self)
+
+    @property
+    def finished(self) -> bool:
+        """Whether :meth:`result` has its value without further work."""
+        return self._built
 
     def result(self) -> Any:
         """The finished value; refused if ``BUILD`` never finished it."""
@@ -121,10 +136,13 @@ class Done(Builder):
 
     __slots__ = ()
 
+    # one per pickled NumPy scalar (thousands in a Keras history): the base
+    # class's work, inlined
     def __init__(self, ctx: Context, value: Any) -> None:
-        super().__init__(ctx)
+        self.ctx = ctx
         self.value = value
         self._built = True
+        ctx.made.append(self)
 
 
 # --------------------------------------------------------------------------

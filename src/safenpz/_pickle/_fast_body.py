@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,12 +32,21 @@ from ._opcodes import code
 __all__ = ["Rows", "decode_body", "text_int"]
 
 
-@dataclass(frozen=True, eq=False)
+# a plain class, not a dataclass: it is made at import, on the first load
 class Rows:
     """The decoded element list: row ``i`` is ``values[offsets[i]:offsets[i + 1]]``."""
 
+    __slots__ = ("offsets", "values")
     values: NDArray[np.int64]
     offsets: NDArray[np.int64]
+
+    def __init__(self, values: NDArray[np.int64], offsets: NDArray[np.int64]) -> None:
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "offsets", offsets)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        msg = f"Rows is immutable: cannot set {name!r}"
+        raise AttributeError(msg)
 
 
 # one symbol per opcode for the grammar check; ints are upper case (< 0x60)

@@ -13,8 +13,7 @@ element list must be the decoded body. Anything else raises
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from ._fast_body import Rows
 from ._fast_tokens import Reject
@@ -50,12 +49,20 @@ _OBJECT_DTYPE_STATE = (3, "|", None, None, None, -1, -1, 63)
 # placeholders
 
 
-@dataclass(frozen=True)
 class Global:
     """A global the stream named: two strings, never resolved."""
 
+    __slots__ = ("module", "name")
     module: str
     name: str
+
+    def __init__(self, module: str, name: str) -> None:
+        object.__setattr__(self, "module", module)
+        object.__setattr__(self, "name", name)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        msg = f"Global is immutable: cannot set {name!r}"
+        raise AttributeError(msg)
 
 
 class ArrayStub:

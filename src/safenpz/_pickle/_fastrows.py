@@ -129,7 +129,7 @@ byte, matched.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 from numpy.typing import NDArray
@@ -142,7 +142,7 @@ from ._opcodes import code
 __all__ = ["IntRows", "decode_int_rows"]
 
 
-@dataclass(frozen=True, eq=False)
+# a plain class, not a dataclass: it is made at import, on the first load
 class IntRows:
     """Rows of ints decoded from a pickled object array.
 
@@ -159,10 +159,31 @@ class IntRows:
         :meth:`to_object_array` (the rows are always in C order).
     """
 
+    __slots__ = ("fortran_order", "offsets", "shape", "values")
     shape: tuple[int, ...]
     values: NDArray[np.int64]
     offsets: NDArray[np.int64]
     fortran_order: bool
+
+    def __init__(
+        self,
+        *,
+        shape: tuple[int, ...],
+        values: NDArray[np.int64],
+        offsets: NDArray[np.int64],
+        fortran_order: bool,
+    ) -> None:
+        for name, value in (
+            ("shape", shape),
+            ("values", values),
+            ("offsets", offsets),
+            ("fortran_order", fortran_order),
+        ):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        msg = f"IntRows is immutable: cannot set {name!r}"
+        raise AttributeError(msg)
 
     def to_object_array(self) -> NDArray[np.object_]:
         """What unpickling the stream gives: an object array of `shape` whose

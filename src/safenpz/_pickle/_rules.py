@@ -29,13 +29,13 @@ The dtype states are checked in :mod:`safenpz._pickle._dtype_rules`.
 from __future__ import annotations
 
 import math
-import reprlib
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import numpy as np
 
+from .._preview import preview as _preview
 from .._preview import shape_problem
 
 __all__ = [
@@ -165,27 +165,14 @@ def type_name(value: object) -> str:
     return type(value).__name__
 
 
-_PREVIEW = reprlib.Repr()
-_PREVIEW.maxlevel = 3
-_PREVIEW.maxstring = _PREVIEW.maxother = 60
-_PREVIEW.maxlong = 40
-
-
 def preview(value: object) -> str:
-    """A short repr of an untrusted value, in time bounded by its preview.
-
-    Huge ints are described, not converted (``repr`` of a million-digit int is
-    slow, and refused beyond ``sys.get_int_max_str_digits()``).
+    """A short, escaped description of an untrusted value, in bounded time:
+    :func:`safenpz._preview.preview`, the one preview of every message.
 
     >>> preview(10**100), preview(list(range(100)))
-    ('<int of 333 bits>', '[0, 1, 2, 3, 4, 5, ...]')
+    ('<int of 333 bits>', '[0, 1, 2, 3, 4, 5, 6, 7, ...] (100 items)')
     """
-    if type(value) is int and value.bit_length() > 128:
-        return f"<int of {value.bit_length()} bits>"
-    try:
-        return _PREVIEW.repr(value)
-    except Exception:  # a value whose repr fails is still worth naming
-        return f"<{type(value).__name__}>"
+    return _preview(value, limit=60)
 
 
 # --------------------------------------------------------------------------

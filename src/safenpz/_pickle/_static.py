@@ -17,9 +17,10 @@ scanner reads them from the stream's literals with :class:`Values`:
 * :meth:`Values.resolve` is the dtype a ``numpy.dtype`` builder stands for,
   once ``BUILD`` finished it.
 
-Every value read is charged to a budget of a few values per byte of the
-stream (memo-shared containers are read again at each use), so reading
-arguments stays linear in the stream; a stream that needs more is refused.
+Every value read is charged to a budget of a few values (or characters) per
+byte of the stream (memo-shared containers and strings are read again at
+each use), so reading arguments stays linear in the stream, in time and in
+memory; a stream that needs more is refused.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ class Values:
         if tp is int:
             assert isinstance(item, int)
             value: Any = literal(self.buf, item, self.encoding, limit=len(self.buf))
-            self.charge(1 + len(value) // 64)
+            self.charge(1 + len(value))
             return value
         if tp is Tup:
             assert isinstance(item, Tup)
@@ -245,7 +246,7 @@ class Values:
         if isinstance(value, Blob):
             self.blobs[off] = value
         else:
-            self.charge(1 + len(value) // 64)  # type: ignore[arg-type]
+            self.charge(1 + len(value))  # type: ignore[arg-type]
         return value
 
     def _tuple(self, tup: Tup, depth: int) -> Any:

@@ -16,6 +16,9 @@ dtypes and scalars under construction, see :mod:`safenpz._pickle._context`).
 Every container item counts towards ``max_items`` and every level towards
 ``max_depth`` (both from the load's :class:`~safenpz._limits.Limits`).
 Objects shared within the pickle are visited once and stay shared.
+
+This walk defines the result; :mod:`safenpz._pickle._finish` reaches the
+same result without it where it can, and leaves everything else to it.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from ._context import Context, Done
 from ._dtype_state import _DtypeBuilder
 from ._opcodes import OPS
 
-__all__ = ["Walker"]
+__all__ = ["LEAF_TYPES", "Walker"]
 
-_LEAF_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
+#: What the walk keeps as it is (exact types).
+LEAF_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
 _BUILD = OPS["BUILD"].name
 _Visit = Callable[["Walker", Any, int], Any]
 
@@ -68,7 +72,7 @@ class Walker:
     def walk(self, obj: Any, depth: int) -> Any:
         """`obj` as plain data, `depth` levels below the top."""
         tp = type(obj)
-        if tp in _LEAF_TYPES:
+        if tp in LEAF_TYPES:
             return obj
         key = id(obj)
         if key in self.done:
@@ -94,7 +98,7 @@ class Walker:
     def _children(self, seq: Any, depth: int) -> bool:
         """Walk the items of a list (in place) or tuple; True if any changed."""
         self.count(len(seq))
-        if set(map(type, seq)) <= _LEAF_TYPES:
+        if set(map(type, seq)) <= LEAF_TYPES:
             return False
         changed = False
         for i, item in enumerate(seq):
