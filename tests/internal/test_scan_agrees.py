@@ -38,6 +38,7 @@ from hostile import (
     py2_dtype,
     py2_int_list,
     py2_object_array,
+    stream,
 )
 from legacy import LAYOUTS, PY2, dumps
 from legacy import npy_bytes as legacy_npy
@@ -299,3 +300,75 @@ def test_label_maps_with_numpy_scalar_keys_load(make: Any, protocol: int) -> Non
     np.save(buf, np.array(label_map, dtype=object), allow_pickle=True)
     assert _scan_verdict(buf.getvalue(), Limits()) == "loadable"
     assert load(buf.getvalue()).item() == label_map
+
+
+# --------------------------------------------------------------------------
+# long streams: what a scan in whole-array steps must see too
+
+
+def _strings(n: int, bad: bytes | None = None) -> bytes:
+    """A list of `n` memoised short strings (protocol 4), `bad` in the middle."""
+    items = [b"\x8c\x05w%04d\x94" % (i % 10_000) for i in range(n)]
+    if bad is not None:
+        items[n // 2] = bad
+    return b"](" + b"".join(items) + b"e"
+
+
+def _text_ints(n: int, bad: bytes) -> bytes:
+    """A protocol 0 list of `n` ``INT`` literals, `bad` in the middle."""
+    items = [b"I%d\na" % i for i in range(n)]
+    items[n // 2] = bad + b"a"
+    return b"(lp0\n" + b"".join(items)
+
+
+LONG: dict[str, tuple[bytes, Limits]] = {
+    "invalid-utf-8-among-20k-strings": (
+        stream(_strings(20_000, b"\x8c\x02\xff\xfe\x94"), 4),
+        Limits(),
+    ),
+    "20k-strings-fine": (stream(_strings(20_000), 4), Limits()),
+    "INT-08-among-20k-text-ints": (_text_ints(20_000, b"I08\n") + b".", Limits()),
+    "FLOAT-1e999-among-20k-text-ints": (
+        _text_ints(20_000, b"F1e999\n") + b".",
+        Limits(),
+    ),
+    "20k-strings-over-max_items": (stream(_strings(20_000), 4), Limits(max_items=5000)),
+    "20k-string-keys-over-max_items": (
+        stream(
+            b"}(" + b"".join(b"\x8c\x05k%04dK\x01" % i for i in range(9999)) + b"u", 4
+        ),
+        Limits(max_items=5000),
+    ),
+    "object-array-of-20k-strings-short-by-one": (
+        stream(
+            py2_array([20_001], py2_dtype(b"O8", b"|", -1, 63), _strings(20_000)),
+            2,
+        ),
+        Limits(),
+    ),
+    "appends-of-20k-strings-to-a-tuple": (
+        stream(b"(t" + _strings(20_000)[1:], 4),
+        Limits(),
+    ),
+    "setitems-of-10k-string-keys-to-a-list": (
+        stream(
+            b"](" + b"".join(b"\x8c\x05k%04dK\x01" % i for i in range(9999)) + b"u", 4
+        ),
+        Limits(),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(LONG), ids=list(LONG))
+def test_long_streams_agree(case: str) -> None:
+    """Streams long enough for a scan in whole-array steps (over 64 KB),
+    where the one bad literal, the count or the target is in the middle of a
+    long run of plain data."""
+    data, limits = LONG[case]
+    assert len(data) > 64_000
+    scan, decoded = _pickle_outcomes(data, limits)
+    assert scan == decoded, (scan, decoded)
+    if case.endswith("-fine"):
+        assert scan == "loads"
+    else:
+        assert scan in ("FormatError", "LimitError")
