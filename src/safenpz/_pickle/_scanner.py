@@ -60,7 +60,10 @@ skipped by one compiled regular expression and kept as one stack item
 (:func:`~safenpz._pickle._handlers.plain`, the one place such runs are
 consumed), runs of ``APPEND``/``SETITEM``/``POP`` are applied in one step,
 and the string and memo opcodes picklers write most are read in place; the
-rest go through the general handler (:mod:`safenpz._pickle._general`).
+rest go through the general handler (:mod:`safenpz._pickle._general`). Long
+runs of literal pushes (the strings of an object array, the words and numbers
+of a vocabulary) are applied in whole-array steps by the bulk path
+(:mod:`safenpz._pickle._bulk`), which leaves every refusal to the loop.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ from __future__ import annotations
 import gc
 
 from .._limits import DEFAULT_LIMITS, Limits
+from ._bulk import attach
 from ._general import MAX_TRAILING_WHITESPACE
 from ._handlers import DISPATCH, TALLY_ORDER
 from ._opcodes import BY_CODE
@@ -174,11 +178,19 @@ def _scan(sc: Scan) -> None:
 def _run(sc: Scan) -> None:
     """The scan loop: each opcode goes to its handler in
     :data:`~safenpz._pickle._handlers.DISPATCH`, which returns where the next
-    opcode starts, until ``STOP`` (or a problem) ends the scan."""
+    opcode starts, until ``STOP`` (or a problem) ends the scan. The bulk path
+    (:mod:`safenpz._pickle._bulk`) is called whenever the loop reaches the
+    position it asked for: it applies long runs of literal pushes to the
+    state in whole-array steps and moves the loop past them."""
     buf, n, dispatch = sc.buf, sc.n, DISPATCH
     pos = start = 0
+    bulk = attach(sc)
+    hook_at = n + 1 if bulk is None else 0
     try:
         while True:
+            while pos >= hook_at:  # returns hook_at > pos, or moves pos on
+                assert bulk is not None
+                pos, hook_at = bulk.step(pos)
             if pos >= n:
                 sc.malformed("?", pos, "the pickle ends without STOP")
             start = pos
