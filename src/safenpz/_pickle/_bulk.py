@@ -395,7 +395,7 @@ def _checked(
     it: text that is UTF-8, a put index within the stream, nothing that ends
     the stream."""
     n = len(buf)
-    ok = after < n
+    ok = (after < n) | (cls == _PLAIN)  # a run of numbers may end the data
     at = np.flatnonzero(put & (cls == _PUT))
     if len(at):
         ok[at] &= _put_indices(buf, pos[at], codes[at]) <= n

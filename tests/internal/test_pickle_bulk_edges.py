@@ -1,0 +1,168 @@
+"""The scanner's bulk path changes nothing but speed: the edges (white-box).
+
+Hand-made streams where runs of literal pushes begin and end: truncation
+anywhere, memo puts of every kind (mixed in a run, indices beyond the
+stream, ``MEMOIZE`` onto a taken index), text that is not UTF-8, names read
+by ``STACK_GLOBAL`` right after a run and through the memo, plain literals
+cut at a chunk's end, frames inside runs, the default thresholds on long
+streams, internal errors.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import pytest
+from bulk_harness import MEMO, ON, P4, binget, binput, patched, run, same, ustr
+
+from safenpz import scan_pickle
+from safenpz._exceptions import FormatError
+from safenpz._pickle import _bulk
+
+
+@contextmanager
+def _applied() -> Iterator[list[int]]:
+    """Count the runs the bulk path applies (where the loop goes on past
+    the run's start)."""
+    done: list[int] = []
+    apply = _bulk.Bulk._apply
+
+    def spy(self: Any, runs: Any, k: int) -> int:
+        end = apply(self, runs, k)
+        if end != runs.starts[k]:
+            done.append(end)
+        return end
+
+    with patched(_bulk.Bulk, "_apply", spy):
+        yield done
+
+
+def _small_streams() -> list[bytes]:
+    words = ["os", "system", "a", "bb", "numpy", "ndarray"]
+    return [
+        pickle.dumps(words * 3, protocol=4),
+        pickle.dumps({w: i for i, w in enumerate(words)}, protocol=2),
+        pickle.dumps([[i, "s", 1.5] for i in range(4)], protocol=0),
+        pickle.dumps([list(range(i)) for i in range(5)], protocol=1),
+        pickle.dumps([b"x", "y", b"z"] * 4, protocol=3),
+    ]
+
+
+@pytest.mark.parametrize("k", range(5))
+def test_truncated_anywhere(k: int) -> None:
+    data = _small_streams()[k]
+    for end in range(len(data)):
+        same(data[:end])
+
+
+_W = ustr("w")
+_E = "é".encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"](" + (_W + MEMO) * 30 + b"e",  # protocol 4's strings
+        b"](" + (b"X\x01\x00\x00\x00w" + b"q\x07") * 30 + b"e",  # protocol 3's
+        b"](" + (_W + b"r\x00\x01\x00\x00") * 30 + b"e",  # LONG_BINPUT
+        b"](" + (b"C\x01b" + MEMO) * 30 + b"e",  # bytes
+        b"](" + (_W + MEMO + _W + b"q\x03") * 15 + b"e",  # puts of two kinds
+        b"](" + (_W + b"q\x03" + _W + MEMO) * 15 + b"e",
+        b"]q\x05(" + (_W + MEMO) * 30 + b"e",  # MEMOIZE onto a taken index
+        b"](" + (_W + b"q\xff") * 30 + b"e",  # an index beyond the stream
+        b"](" + (_W + b"r\xff\xff\xff\x7f") * 30 + b"e",
+        b"](" + (_W + MEMO) * 10 + b"\x8c\x01\xff" + MEMO + _W * 10 + b"e",
+        b"](" + _W * 10 + b"X\x02\x00\x00\x00\xed\xa0" + _W * 10 + b"e",
+        b"](" + (b"\x8c\x02" + _E + MEMO) * 20 + b"X\x03\x00\x00\x00\xed\xa0\x80e",
+        b"](" + (_W + b"K\x01" + b"N\x88") * 20 + b"e",  # numbers between
+        b"}(" + (_W + MEMO + b"K\x01") * 20 + b"u",  # a vocabulary
+        b"}(" + (_W + MEMO + b"K\x01") * 19 + _W + b"u",  # an odd count
+        b"](" + (_W + MEMO) * 20 + b"\x95\x02\x00\x00\x00\x00\x00\x00\x00"
+        b"" + (_W + MEMO) * 20 + b"e",  # a frame in a run
+        b"](" + (_W + MEMO) * 20 + b"h\x00h\x05" + (_W + MEMO) * 20 + b"e",  # gets
+        b"(" + (_W + MEMO) * 20 + b"t",  # a tuple of them
+        b"}(" + (_W + MEMO) * 20 + b"\x8c\x05numpy\x8c\x05dtype\x93e",
+        b"(" + (_W + MEMO) * 20 + b"\x8c\x05numpy" + MEMO + b"\x8c\x05dtype"
+        b"" + MEMO + b"\x93",  # names right after a run
+        b"(" + (_W + MEMO) * 20 + b"\x8c\x02os" + MEMO + b"\x8c\x06system"
+        b"" + MEMO + b"\x93",  # a refused global named by a run's strings
+        b"(" + (_W + MEMO) * 20 + b"h\x14h\x15\x93",  # ... through the memo
+        b"(" + (_W + MEMO) * 20 + b"C\x02os\x8c\x06system\x93",
+        b"(" + (_W + MEMO) * 20 + b"K\x01\x8c\x06system\x93",
+        b"(" + (b"K\x01" * 20 + _W) * 3 + b"\x93",
+    ],
+)
+def test_hand_made_runs(body: bytes) -> None:
+    for data in (P4 + body + b".", P4 + body, b"]" + body + b".", b"(" + body):
+        same(data)
+    same(P4 + b"N" + body + b"0.")
+
+
+def test_the_runs_are_applied() -> None:
+    """The shapes above go through the bulk path (not only the loop)."""
+    data = P4 + b"](" + (_W + MEMO + b"K\x01") * 40 + b"e."
+    with _applied() as done:
+        run(data, ON)
+    assert len(done) == 1
+
+
+def test_plain_literals_cut_at_a_chunk_end() -> None:
+    """A run of numbers that goes on past the chunk is the loop's (one stack
+    item, as it would have made it)."""
+    for n in (5, 17, 40, 97):
+        body = P4 + b"](" + (_W + MEMO) * 3 + b"K\x01" * n + _W + b"e."
+        same(body)
+
+
+def test_memo_indices_and_names() -> None:
+    words = [f"w{i}" for i in range(600)]  # LONG_BINPUT beyond 255
+    for protocol in (1, 2, 3, 4, 5):
+        data = pickle.dumps([words, words[::-1], {w: w for w in words}], protocol)
+        same(data)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+def test_long_streams_with_the_default_thresholds(protocol: int) -> None:
+    """Over ``MIN_BYTES``, as the loader scans: the sampling and the waits
+    after chunks without runs (numbers, containers) then strings."""
+    strings = np.empty(20_000, dtype=object)
+    strings[:] = [f"word{i}" for i in range(20_000)]
+    obj = [list(range(30_000)), [{"a": i} for i in range(3000)], strings]
+    data = pickle.dumps(obj, protocol=protocol)
+    knobs = {"ENABLED": True, "STRICT": True}
+    with _applied() as done:
+        assert run(data, knobs) == run(data, {"ENABLED": False})
+    assert done
+    bad = data.replace(b"word19999", b"word1999\xff")
+    with pytest.raises(FormatError, match="not UTF-8") as err:
+        scan_pickle(bad)
+    at = data.index(b"word19999")
+    assert err.value.where.offset == (at - 5 if data[at - 5] == ord("X") else at - 2)
+    assert run(bad, knobs) == run(bad, {"ENABLED": False})
+
+
+def test_an_internal_error_leaves_the_loop_alone() -> None:
+    """Outside the tests an internal error switches the bulk path off, before
+    anything changed: the loop alone gives the report."""
+    data = P4 + b"](" + (_W + MEMO) * 40000 + b"e."
+    want = run(data, {"ENABLED": False})
+
+    def broken(*args: object) -> None:
+        raise RuntimeError
+
+    knobs = {"ENABLED": True, "STRICT": False}
+    for name in ("_items", "_names", "_find_runs", "_put_indices"):
+        with patched(_bulk, name, broken):
+            assert run(data, knobs) == want
+
+
+def test_binunicode_with_its_put() -> None:
+    body = b"".join(
+        b"X" + struct.pack("<I", 3) + b"abc" + binput(i) for i in range(300)
+    )
+    same(P4 + b"](" + body + b"e" + binget(299) + binget(5) + b"\x86.")
