@@ -84,6 +84,11 @@ _E = "é".encode()
         b"}(" + (_W + MEMO + b"K\x01") * 19 + _W + b"u",  # an odd count
         b"](" + (_W + MEMO) * 20 + b"\x95\x02\x00\x00\x00\x00\x00\x00\x00"
         b"" + (_W + MEMO) * 20 + b"e",  # a frame in a run
+        b"](" + (_W + MEMO) * 20 + b"\x95\xff\xff\x00\x00\x00\x00\x00\x00"
+        b"" + (_W + MEMO) * 20 + b"e",  # a frame too long
+        b"](" + b"K\x01" * 20 + b"\x95\x02\x00\x00\x00\x00\x00\x00\x00"
+        b"" + b"K\x02" * 20 + _W + b"\x95\x00\x00\x00\x00\x00\x00\x00\x00"
+        b"" + MEMO + b"e",  # numbers cut by a frame, a frame before a put
         b"](" + (_W + MEMO) * 20 + b"h\x00h\x05" + (_W + MEMO) * 20 + b"e",  # gets
         b"(" + (_W + MEMO) * 20 + b"t",  # a tuple of them
         b"}(" + (_W + MEMO) * 20 + b"\x8c\x05numpy\x8c\x05dtype\x93e",
@@ -95,6 +100,16 @@ _E = "é".encode()
         b"(" + (_W + MEMO) * 20 + b"C\x02os\x8c\x06system\x93",
         b"(" + (_W + MEMO) * 20 + b"K\x01\x8c\x06system\x93",
         b"(" + (b"K\x01" * 20 + _W) * 3 + b"\x93",
+        # memo operations of the loop while a run's entries are pending
+        b"](" + (_W + MEMO) * 30 + b"e" + MEMO + b"h\x00" + MEMO,
+        b"](" + (_W + MEMO) * 30 + b"e" + b"q\x1e" + b"q\x05" + MEMO,
+        b"](" + (_W + MEMO) * 30 + b"e" + b"r\x1e\x00\x00\x00" + MEMO + b"0" + MEMO,
+        b"](" + (_W + b"q\x00") * 30 + b"e" + MEMO + b"q\x01" + MEMO,
+        b"(" + (_W + MEMO) * 30 + MEMO + MEMO + b"t" + MEMO,
+        b"](" + (_W + MEMO) * 30 + b"e(" + MEMO,  # nothing to memoise
+        b"](" + (_W + MEMO) * 30 + b"e" + b"q\xff" + MEMO,  # beyond the stream
+        b"](" + (_W + MEMO) * 30 + b"e" + b"p30\n" + MEMO + b"g30\n",
+        b"](" + (_W + MEMO) * 30 + b"e" + _W + MEMO + b"K\x01" + MEMO,
     ],
 )
 def test_hand_made_runs(body: bytes) -> None:
@@ -109,6 +124,23 @@ def test_the_runs_are_applied() -> None:
     with _applied() as done:
         run(data, ON)
     assert len(done) == 1
+
+
+def test_frames_inside_runs() -> None:
+    """Protocol 4 frames every 64 KiB cut no run (the first FRAME of a stream
+    is the loop's: the report lists opcodes in the order they first appear)."""
+    strings = np.empty(30_000, dtype=object)
+    strings[:] = [f"w{i}" for i in range(30_000)]
+    data = pickle.dumps(strings, protocol=4)
+    knobs = {"ENABLED": True, "STRICT": True}
+    with _applied() as done:
+        assert run(data, knobs) == run(data, {"ENABLED": False})
+    # one run per batch of 1000 (and per chunk end): frames cut none
+    assert 30 <= len(done) <= 30 + len(data) // _bulk._FIRST_CHUNK
+    body = b"](" + (_W + MEMO) * 30 + b"e."
+    frame = b"\x95" + len(body).to_bytes(8, "little")
+    same(P4 + frame + body)
+    same(P4 + b"](" + frame[:1] + (len(body) - 2).to_bytes(8, "little") + body[2:])
 
 
 def test_plain_literals_cut_at_a_chunk_end() -> None:

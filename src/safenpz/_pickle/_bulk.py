@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ._chain import chain, op_len
 from ._literals import utf8_problem
-from ._opcodes import code
+from ._opcodes import BY_CODE, OPS, code
 from ._state import Scan
 from ._values import PLAIN_CODES, RUN_WIDTH, UNK, Num, Run
 
@@ -75,19 +76,31 @@ SHORT_BINBYTES = code("SHORT_BINBYTES")
 MEMOIZE = code("MEMOIZE")
 BINPUT = code("BINPUT")
 LONG_BINPUT = code("LONG_BINPUT")
+FRAME = code("FRAME")
 
 # token classes, by code
-_OTHER, _TEXT, _BYTES, _PLAIN, _MEMOIZE, _PUT = 0, 1, 2, 3, 4, 5
+_OTHER, _TEXT, _BYTES, _PLAIN, _MEMOIZE, _PUT, _FRAME = 0, 1, 2, 3, 4, 5, 6
 _CLASS = np.zeros(256, np.int8)
 _CLASS[[SHORT_BINUNICODE, BINUNICODE]] = _TEXT
 _CLASS[SHORT_BINBYTES] = _BYTES
 _CLASS[list(PLAIN_CODES)] = _PLAIN
 _CLASS[MEMOIZE] = _MEMOIZE
 _CLASS[[BINPUT, LONG_BINPUT]] = _PUT
+_CLASS[FRAME] = _FRAME
 _PREFIX = np.zeros(256, np.int64)  # width of a string's length prefix
 _PREFIX[[SHORT_BINUNICODE, SHORT_BINBYTES]] = 1
 _PREFIX[BINUNICODE] = 4
+#: the memo puts the bulk path may do while entries are pending: index width
+_PUT_WIDTH = {MEMOIZE: 0, BINPUT: 1, LONG_BINPUT: 4}
+#: what the loop reads or writes the memo with: the memo opcodes, and the
+#: strings it reads together with the memo put after them
+_TOUCH = np.zeros(256, bool)
+_TOUCH[[op.code for op in OPS.values() if op.memo is not None]] = True
+_TOUCH[[SHORT_BINUNICODE, BINUNICODE, SHORT_BINBYTES]] = True
 _STRINGS = frozenset({SHORT_BINUNICODE, BINUNICODE, SHORT_BINBYTES})
+_COUNTED = np.zeros(256, bool)  # counted by code in Scan.counts (FRAME: by name)
+_COUNTED[[SHORT_BINUNICODE, BINUNICODE, SHORT_BINBYTES, MEMOIZE]] = True
+_COUNTED[[BINPUT, LONG_BINPUT]] = True
 _IS_PLAIN = np.zeros(256, bool)
 _IS_PLAIN[list(PLAIN_CODES)] = True
 
@@ -103,8 +116,10 @@ def attach(sc: Scan) -> Bulk | None:
 class _Runs:
     """The runs of one chunk, as arrays over its opcodes (see the module
     docstring): opcode positions, ends and codes, the tokens, and
-    each run's first and last token (``starts``: the runs' stream positions,
-    for :func:`bisect.bisect_left`)."""
+    each run's first and last token (``starts``, ``ends``: the runs' stream
+    positions, for :func:`bisect.bisect_left`), and the positions of the
+    opcodes outside the runs with which the loop reads or writes the memo
+    (``touch``)."""
 
     def __init__(
         self,
@@ -114,12 +129,16 @@ class _Runs:
         tok: NDArray[np.intp],
         tok_end: NDArray[np.intp],
         runs: NDArray[np.intp],
+        touch: list[int],
     ) -> None:
         self.pos, self.after, self.codes, self.tok = pos, after, codes, tok
         self.tok_end = tok_end  # the opcode after each token
         self.first = runs[:, 0].tolist()
         self.last = runs[:, 1].tolist()
         self.starts: list[int] = pos[tok[runs[:, 0]]].tolist()
+        self.ends: list[int] = after[tok_end[runs[:, 1]] - 1].tolist()
+        self.touch = touch  # where the loop reads or writes the memo
+        self.touch_set = frozenset(touch)
 
 
 class Bulk:
@@ -133,6 +152,10 @@ class Bulk:
         self.span = (0, 0)  # positions the current chunk covers
         self.runs: _Runs | None = None
         self.misses = 0  # chunks in a row without a run
+        # memo entries of runs not yet in the memo: new indices from
+        # len(sc.names) on, in order (index range, values, names)
+        self.pending: list[tuple[range, list[Any], list[object]]] = []
+        self.pending_n = 0
 
     def step(self, pos: int) -> tuple[int, int]:
         """Called by the loop at `pos` (an opcode start); returns (the
@@ -142,11 +165,19 @@ class Bulk:
         except Exception:
             if STRICT:
                 raise
+            self.flush()
             return pos, self.n + 1  # the loop goes on alone
 
     def flush(self) -> None:
-        """Write what the bulk path keeps aside into the scan's state (the
-        tests compare the state after a scan)."""
+        """Write the pending memo entries into the scan's memo and memo of
+        names (before the loop reads or writes them; the tests compare the
+        state after a scan)."""
+        memo, names = self.sc.memo, self.sc.names
+        for idx, vals, named in self.pending:
+            memo.update(zip(idx, vals, strict=True))
+            names.update(zip(idx, named, strict=True))
+        self.pending = []
+        self.pending_n = 0
 
     def _step(self, pos: int) -> tuple[int, int]:
         if not self.span[0] <= pos < self.span[1]:
@@ -158,12 +189,42 @@ class Bulk:
         k = bisect.bisect_left(runs.starts, pos)
         if k < len(runs.starts) and runs.starts[k] == pos:
             end = self._apply(runs, k)
+            if end != runs.ends[k]:
+                self.flush()  # the loop takes (the rest of) the run
             k += 1
             if end != pos:
                 pos = end
                 k = bisect.bisect_left(runs.starts, pos)
+        elif self.pending_n and pos in runs.touch_set:
+            pos = self._memo_put(pos)  # or the loop's, after a flush
+            k = bisect.bisect_left(runs.starts, pos)
         hook = runs.starts[k] if k < len(runs.starts) else self.span[1]
+        if self.pending_n:  # called back where the loop touches the memo
+            t = bisect.bisect_left(runs.touch, pos)
+            if t < len(runs.touch):
+                hook = min(hook, runs.touch[t])
         return pos, hook
+
+    def _memo_put(self, pos: int) -> int:
+        """The loop's memo opcode at `pos`, done on the pending entries if
+        it is a put of a new index, next in line (``MEMOIZE`` after a tuple
+        or a container, for one); otherwise the pending entries are written
+        out and the loop does it. Returns where the loop goes on."""
+        sc, buf, c = self.sc, self.buf, self.buf[pos]
+        st, names = sc.st, sc.names
+        idx = len(names) + self.pending_n
+        width = _PUT_WIDTH.get(c, -1)
+        if width > 0 and pos + width < self.n:
+            got = int.from_bytes(buf[pos + 1 : pos + 1 + width], "little")
+            width = width if got == idx and got <= self.n else -1
+        if width < 0 or idx in names or len(st.items) <= (st.marks or [0])[-1]:
+            self.flush()
+            return pos
+        value = st.top_item(BY_CODE[c].name)
+        self.pending.append((range(idx, idx + 1), [value], [sc.t_b]))
+        self.pending_n += 1
+        sc.counts[c] += 1
+        return pos + 1 + width
 
     # -- the chunk ahead
 
@@ -177,26 +238,37 @@ class Bulk:
         ch = chain(self.buf, pos, pos + self.size)
         count = len(ch) - ch.bad  # an invalid last opcode: the loop's
         if count <= 0:
+            self.flush()
             return self.n + 1  # the loop refuses what is here
-        pos_ = ch.positions(np.arange(len(ch), dtype=np.intp))
-        end = ch.end if not ch.bad else int(pos_[-1])
+        at = ch.positions(np.arange(count, dtype=np.intp))
+        codes = ch.codes[:count]
+        end = ch.end if not ch.bad else int(ch.positions(np.array([count]))[0])
+        if not ch.bad and end < self.n and _CLASS[codes[-1]] in (_TEXT, _BYTES):
+            size = op_len(self.buf, end)
+            if _CLASS[self.buf[end]] in (_MEMOIZE, _PUT) and size > 0:
+                # a string's put just past the chunk: taken with it
+                at = np.append(at, end)
+                codes = np.append(codes, self.buf[end]).astype(np.uint8)
+                end += size
         self.span = (pos, end)
         self.size = min(2 * self.size, _MAX_CHUNK)
-        after = np.empty(count, np.int64)
-        after[:-1] = pos_[1:count]
+        after = np.empty(len(at), np.int64)
+        after[:-1] = at[1:]
         after[-1] = end
-        runs = _find_runs(self.buf, pos_[:count], after, ch.codes[:count], end)
+        runs = _find_runs(self.buf, at, after, codes, end)
         self.runs = runs
         if runs.starts:
             self.misses = 0
             return pos
         if ch.bad:
+            self.flush()
             return self.n + 1
         return self._miss(pos, end)
 
     def _miss(self, pos: int, end: int) -> int:
         """Nothing for the bulk path in ``[pos, end)``: the loop goes on
         alone for a while, longer after each miss in a row."""
+        self.flush()
         self.misses = min(self.misses + 1, _MAX_BACKOFF)
         return end + (end - pos) * ((1 << self.misses) - 1)
 
@@ -232,22 +304,32 @@ class Bulk:
         stop = int(runs.tok_end[b - 1])
         codes, cls, heads = codes[: stop - t0], cls[: stop - t0], heads[: b - a]
         pos = runs.pos[t0:stop]
-        puts = self._puts(pos, codes, cls)
+        items = _items(self.buf, pos, runs.after[t0:stop], cls, heads)
+        puts = self._puts(pos, codes, cls, heads, items)
         if puts is None:
             return runs.starts[k]
-        items = _items(self.buf, pos, runs.after[t0:stop], cls, heads)
-        counts = np.bincount(codes[~_IS_PLAIN[codes]], minlength=256)
+        counts = np.bincount(codes[_COUNTED[codes]], minlength=256)
+        frames = int(np.count_nonzero(cls[heads] == _FRAME))
+        if frames and "FRAME" not in sc.ops:
+            return runs.starts[k]  # the first FRAME: the loop's (the report's order)
         plain = int(np.count_nonzero(cls[heads] == _PLAIN))
-        t_a, t_b = _names(cls, heads, pos, sc.t_b)
+        t_a, t_b = _names(cls, heads, pos, sc.t_a, sc.t_b)
         # the state changes from here on
         sc.stack.extend(items)
-        if puts[0]:
+        if isinstance(puts[0], range):
+            if puts[0]:
+                self.pending.append(puts)  # type: ignore[arg-type]
+                self.pending_n += len(puts[0])
+        else:
+            self.flush()
             sc.memo.update(zip(puts[0], puts[1], strict=True))
             sc.names.update(zip(puts[0], puts[2], strict=True))
         tally = sc.counts
         for c in np.flatnonzero(counts).tolist():
             tally[c] += int(counts[c])
         sc.plain_runs += plain
+        if frames:
+            sc.ops["FRAME"] += frames
         sc.t_a, sc.t_b = t_a, t_b
         return int(runs.after[stop - 1])
 
@@ -256,28 +338,39 @@ class Bulk:
         pos: NDArray[np.int64],
         codes: NDArray[np.uint8],
         cls: NDArray[np.int8],
+        heads: NDArray[np.intp],
+        items: list[object],
     ) -> tuple[Sequence[int], list[int], list[object]] | None:
         """(indices, values, names) of the memo puts of a run, in order; None
-        if a ``MEMOIZE`` index is taken already (the loop's case)."""
-        at = np.flatnonzero(cls >= _MEMOIZE)
+        if a ``MEMOIZE`` index is taken already (the loop's case). Indices
+        that are new and follow the memo's (and the pending entries') count
+        come as a range: they may be kept pending."""
+        at = np.flatnonzero((cls == _MEMOIZE) | (cls == _PUT))
         if not len(at):
-            return [], [], []
-        values = pos[at - 1]
-        named = cls[at - 1] == _TEXT
-        if cls[at[0]] == _MEMOIZE:
-            base = len(self.sc.names)
-            idx: Sequence[int] = range(base, base + len(at))
-            if not self.sc.names.keys().isdisjoint(idx):
+            return range(0), [], []
+        names = self.sc.names
+        base = len(names) + self.pending_n
+        new = range(base, base + len(at))
+        idx: Sequence[int] = new
+        if cls[at[0]] != _MEMOIZE:
+            got = _put_indices(self.buf, pos[at], codes[at])
+            if got[0] != base or (np.diff(got) != 1).any():
+                idx = got.tolist()
+        if idx is new and not names.keys().isdisjoint(new):
+            if cls[at[0]] == _MEMOIZE:
                 return None
+            idx = list(new)
+        if len(at) == len(heads) and not (cls[heads] == _PLAIN).any():
+            vals: list[int] = items  # type: ignore[assignment]  # each string's
         else:
-            idx = _put_indices(self.buf, pos[at], codes[at]).tolist()
-        vals = values.tolist()
+            vals = pos[at - 1].tolist()
+        named = cls[at - 1] == _TEXT
         if named.all():
-            return idx, vals, list(vals)
-        names: list[object] = [
+            return idx, vals, vals  # type: ignore[return-value]
+        out: list[object] = [
             v if t else UNK for v, t in zip(vals, named.tolist(), strict=True)
         ]
-        return idx, vals, names
+        return idx, vals, out
 
 
 def _memo_cut(cls: NDArray[np.int8], heads: NDArray[np.intp]) -> int:
@@ -319,12 +412,16 @@ def _items(
 ) -> list[object]:
     """The stack items the tokens `heads` push, as the loop makes them: a
     string's offset, a :class:`Num` for one plain literal, a :class:`Run`
-    for several."""
+    for several (a FRAME pushes nothing)."""
+    kind = cls[heads]
+    nxt = np.append(heads[1:], len(cls))
+    if (kind == _FRAME).any():
+        keep = kind != _FRAME
+        heads, kind, nxt = heads[keep], kind[keep], nxt[keep]
     items: list[object] = pos[heads].tolist()
-    plain = np.flatnonzero(cls[heads] == _PLAIN)
+    plain = np.flatnonzero(kind == _PLAIN)
     if not len(plain):
         return items
-    nxt = np.append(heads[1:], len(cls))
     starts = pos[heads[plain]].tolist()
     ends = after[nxt[plain] - 1].tolist()
     for k, s, e in zip(plain.tolist(), starts, ends, strict=True):
@@ -333,11 +430,18 @@ def _items(
 
 
 def _names(
-    cls: NDArray[np.int8], heads: NDArray[np.intp], pos: NDArray[np.int64], t_b: object
+    cls: NDArray[np.int8],
+    heads: NDArray[np.intp],
+    pos: NDArray[np.int64],
+    t_a: object,
+    t_b: object,
 ) -> tuple[object, object]:
     """The loop's two name candidates after the tokens `heads` (`t_b`: the
     last one before them): a text literal moves them along (its offset),
     anything else (bytes, numbers) clears them."""
+    heads = heads[cls[heads] != _FRAME]
+    if not len(heads):
+        return t_a, t_b
     last = int(heads[-1])
     if cls[last] != _TEXT:
         return UNK, UNK
@@ -361,9 +465,9 @@ def _find_runs(
     cls = _CLASS[codes]
     prev = np.full(m, _OTHER, np.int8)
     prev[1:] = cls[:-1]
-    put = (cls >= _MEMOIZE) & ((prev == _TEXT) | (prev == _BYTES))
+    put = ((cls == _MEMOIZE) | (cls == _PUT)) & ((prev == _TEXT) | (prev == _BYTES))
     inside = _checked(buf, pos, after, codes, cls, put)
-    inside &= (cls == _TEXT) | (cls == _BYTES) | (cls == _PLAIN) | put
+    inside &= (cls == _TEXT) | (cls == _BYTES) | (cls == _PLAIN) | (cls == _FRAME) | put
     if cls[-1] == _PLAIN and end < len(buf) and _IS_PLAIN[buf[end]]:
         # the loop's run goes on past the chunk: leave the chunk's end to it
         other = np.flatnonzero(cls != _PLAIN)
@@ -380,7 +484,11 @@ def _find_runs(
     bounds = np.concatenate(([0], np.flatnonzero(np.diff(run_id)) + 1, [len(tok)]))
     spans = np.stack([bounds[:-1], bounds[1:] - 1], axis=1)
     spans = spans[spans[:, 1] - spans[:, 0] + 1 >= MIN_TOKENS]
-    return _Runs(pos, after, codes, tok, tok_end, spans)
+    cover = np.zeros(m + 1, np.int64)  # the opcodes of the runs
+    np.add.at(cover, tok[spans[:, 0]], 1)
+    np.add.at(cover, tok_end[spans[:, 1]], -1)
+    touch = _TOUCH[codes] & (np.cumsum(cover[:m]) == 0)
+    return _Runs(pos, after, codes, tok, tok_end, spans, pos[touch].tolist())
 
 
 def _checked(
@@ -395,10 +503,17 @@ def _checked(
     it: text that is UTF-8, a put index within the stream, nothing that ends
     the stream."""
     n = len(buf)
-    ok = (after < n) | (cls == _PLAIN)  # a run of numbers may end the data
+    ok: NDArray[np.bool_] = (after < n) | (cls == _PLAIN)  # numbers may end it
     at = np.flatnonzero(put & (cls == _PUT))
     if len(at):
         ok[at] &= _put_indices(buf, pos[at], codes[at]) <= n
+    at = np.flatnonzero(cls == _FRAME)  # its claim fits (as the loop reads it)
+    if len(at):
+        raw = np.frombuffer(buf, np.uint8)
+        claim = np.zeros(len(at), np.uint64)
+        for k in range(8):
+            claim |= raw[pos[at] + 1 + k].astype(np.uint64) << np.uint64(8 * k)
+        ok[at] &= claim <= (n - after[at]).astype(np.uint64)
     text = np.flatnonzero(cls == _TEXT)
     if len(text):
         start = pos[text] + 1 + _PREFIX[codes[text]]
