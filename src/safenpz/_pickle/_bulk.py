@@ -15,26 +15,37 @@ it runs as before, paying one integer comparison per opcode. A call
 2. finds the *runs* of the chunk: maximal stretches of *tokens*, each a
    string literal (``SHORT_BINUNICODE``, ``BINUNICODE``, ``SHORT_BINBYTES``)
    with the memo put after it (``MEMOIZE``, ``BINPUT``, ``LONG_BINPUT``), if
-   any, or a run of plain literals (what the loop's
-   :func:`~safenpz._pickle._handlers.plain` takes as one stack item);
+   any, a run of plain literals (what the loop's
+   :func:`~safenpz._pickle._handlers.plain` takes as one stack item), or a
+   ``FRAME`` (protocol 4 cuts a stream into frames of 64 KiB);
 3. at the start of a run of at least ``MIN_TOKENS`` tokens, applies it to the
    scanner's state exactly as the loop's handlers would -- the stack items
    (the strings' offsets, :class:`~safenpz._pickle._values.Num` and
    :class:`~safenpz._pickle._values.Run` items), the memo and the memo of
-   names, the per-code counts, the plain runs, the two name candidates -- and
-   moves the loop past it.
+   names, the per-code counts and ``FRAME``'s count, the plain runs, the two
+   name candidates -- and moves the loop past it.
 
 These opcodes pop nothing, make no container, open no MARK: the only
-refusals among them are text that is not UTF-8 and a memo index beyond the
-stream. A run is cut before such a token (and before a memo put of a kind
-other than its first, or a ``MEMOIZE`` whose index is taken): the loop
-handles it, so every refusal and every message still comes from the loop.
-The opcodes around the runs (MARK, the closers, the containers, the hashing
-of keys) are always the loop's.
+refusals among them are text that is not UTF-8, a memo index beyond the
+stream and a frame longer than the data. A run is cut before such a token
+(and before a memo put of a kind other than its first, a ``MEMOIZE`` whose
+index is taken, the stream's first ``FRAME``: the report lists opcodes in the
+order they first appear): the loop handles it, so every refusal and every
+message still comes from the loop. The opcodes around the runs (MARK, the
+closers, the containers, the hashing of keys) are always the loop's.
+
+The memo entries of runs that take the next free indices stay *pending*
+(:attr:`Bulk.pending`) while the loop does not read or write the memo: most
+are never read (an object array's strings), and writing a million entries
+into two dicts costs as much as the rest. The loop calls back at every
+opcode with which it would touch the memo (``touch``); there a memo put of
+the next index is done on the pending entries, anything else first writes
+them out (:meth:`Bulk.flush`). Nothing outside the scan reads the memo.
 
 Correctness never depends on this module: the loop alone gives the same
-report (``ENABLED = False``, used by the differential tests), and an internal
-error here switches the bulk path off before any state was touched.
+report and state (``ENABLED = False``, used by the differential tests), and
+an internal error here switches the bulk path off (the pending entries
+written out) before any state was touched.
 """
 
 from __future__ import annotations
@@ -356,7 +367,7 @@ class Bulk:
             got = _put_indices(self.buf, pos[at], codes[at])
             if got[0] != base or (np.diff(got) != 1).any():
                 idx = got.tolist()
-        if idx is new and not names.keys().isdisjoint(new):
+        if idx is new and not _disjoint(names, new):
             if cls[at[0]] == _MEMOIZE:
                 return None
             idx = list(new)
@@ -383,6 +394,14 @@ def _memo_cut(cls: NDArray[np.int8], heads: NDArray[np.intp]) -> int:
     if not len(other):
         return len(heads)
     return int(np.searchsorted(heads, other[0], "right")) - 1
+
+
+def _disjoint(names: dict[int, object], new: range) -> bool:
+    """Whether no index of `new` is in `names` (looked up from the smaller
+    side)."""
+    if len(names) < len(new):
+        return not any(map(new.__contains__, names))
+    return names.keys().isdisjoint(new)
 
 
 def _put_indices(
@@ -485,8 +504,8 @@ def _find_runs(
     spans = np.stack([bounds[:-1], bounds[1:] - 1], axis=1)
     spans = spans[spans[:, 1] - spans[:, 0] + 1 >= MIN_TOKENS]
     cover = np.zeros(m + 1, np.int64)  # the opcodes of the runs
-    np.add.at(cover, tok[spans[:, 0]], 1)
-    np.add.at(cover, tok_end[spans[:, 1]], -1)
+    cover[tok[spans[:, 0]]] += 1  # (runs are disjoint: no index twice)
+    cover[tok_end[spans[:, 1]]] -= 1
     touch = _TOUCH[codes] & (np.cumsum(cover[:m]) == 0)
     return _Runs(pos, after, codes, tok, tok_end, spans, pos[touch].tolist())
 
@@ -518,7 +537,12 @@ def _checked(
     if len(text):
         start = pos[text] + 1 + _PREFIX[codes[text]]
         lo, hi = int(pos[0]), int(after[-1])
-        high = np.flatnonzero(np.frombuffer(buf, np.uint8, hi - lo, lo) >= 0x80) + lo
+        edges = np.zeros(hi - lo + 1, np.int32)  # +1 where a payload starts
+        edges[start - lo] += 1  # (payloads are disjoint: no index twice)
+        edges[after[text] - lo] -= 1
+        payload = np.cumsum(edges[:-1], dtype=np.int32) > 0
+        wide_bytes = np.frombuffer(buf, np.uint8, hi - lo, lo) >= 0x80
+        high = np.flatnonzero(wide_bytes & payload) + lo
         wide = np.flatnonzero(
             np.searchsorted(high, after[text]) > np.searchsorted(high, start)
         )

@@ -5,7 +5,8 @@ the next opcode starts (:data:`~safenpz._pickle._state.Handler`).
 :data:`DISPATCH` has one per code byte:
 
 * :func:`plain`: a run of plain literal pushes (one regular expression match,
-  one stack item; the one place such runs are consumed);
+  one stack item; the bulk path, :mod:`safenpz._pickle._bulk`, makes the same
+  item for the runs it takes);
 * the *structural* opcodes (:data:`STRUCTURAL`: MARK, the MARK-closing ones,
   the container builders, ``REDUCE``, ``BUILD``): the MARK depth and the
   container count are kept here, and only here;
@@ -68,8 +69,8 @@ def plain(sc: Scan, pos: int) -> int:
     """A run of plain literal pushes (``BININT1`` ... ``NEWFALSE``): one item
     of the abstract stack, looked at only if an opcode needs its items.
 
-    This is the one place runs of plain opcodes are consumed: a bulk
-    pre-pass that finds longer runs at once hooks in here."""
+    The bulk path (:mod:`safenpz._pickle._bulk`) makes the same item for a
+    run it takes: a :class:`Num` for one literal, a :class:`Run` for several."""
     m = _match_plain(sc.buf, pos)
     if m is None:  # a truncated argument: the general reader reports it
         return GENERAL[sc.buf[pos]](sc, pos)

@@ -57,11 +57,10 @@ The loop (:func:`_run`) dispatches each opcode byte to a small handler
 (:data:`~safenpz._pickle._handlers.DISPATCH`). For speed, runs of plain
 fixed-width literal pushes (small ints, floats, ``None``, booleans) are
 skipped by one compiled regular expression and kept as one stack item
-(:func:`~safenpz._pickle._handlers.plain`, the one place such runs are
-consumed), runs of ``APPEND``/``SETITEM``/``POP`` are applied in one step,
-and the string and memo opcodes picklers write most are read in place; the
-rest go through the general handler (:mod:`safenpz._pickle._general`). Long
-runs of literal pushes (the strings of an object array, the words and numbers
+(:func:`~safenpz._pickle._handlers.plain`), runs of
+``APPEND``/``SETITEM``/``POP`` are applied in one step, and the string and
+memo opcodes picklers write most are read in place; the rest go through the
+general handler (:mod:`safenpz._pickle._general`). Long runs of literal pushes (the strings of an object array, the words and numbers
 of a vocabulary) are applied in whole-array steps by the bulk path
 (:mod:`safenpz._pickle._bulk`), which leaves every refusal to the loop.
 """
