@@ -60,8 +60,9 @@ skipped by one compiled regular expression and kept as one stack item
 (:func:`~safenpz._pickle._handlers.plain`), runs of
 ``APPEND``/``SETITEM``/``POP`` are applied in one step, and the string and
 memo opcodes picklers write most are read in place; the rest go through the
-general handler (:mod:`safenpz._pickle._general`). Long runs of literal pushes (the strings of an object array, the words and numbers
-of a vocabulary) are applied in whole-array steps by the bulk path
+general handler (:mod:`safenpz._pickle._general`). Long runs of literal
+pushes (the strings of an object array, the words and numbers of a
+vocabulary) are applied in whole-array steps by the bulk path
 (:mod:`safenpz._pickle._bulk`), which leaves every refusal to the loop.
 """
 
