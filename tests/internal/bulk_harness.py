@@ -75,6 +75,7 @@ TINY = {
     "lanes._REPAIR_OPS": 3,
     "lanes._TEXT": 3,
     "chain._RESTARTS": 2,
+    "_POP_WINDOW": 3,
 }
 #: chunks of a few hundred bytes: runs are still cut often
 SMALL = {
@@ -84,6 +85,7 @@ SMALL = {
     "lanes._BLOCK": 64,
     "lanes._MIN_BLOCK": 16,
     "lanes._OVERLAP": 16,
+    "_POP_WINDOW": 64,
 }
 OFF = {"ENABLED": False}
 _TINY_BYTES = 6000  # larger inputs are cut SMALL, not TINY (time)

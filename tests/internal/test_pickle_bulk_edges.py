@@ -143,6 +143,29 @@ def test_frames_inside_runs() -> None:
     same(P4 + b"](" + frame[:1] + (len(body) - 2).to_bytes(8, "little") + body[2:])
 
 
+@pytest.mark.parametrize("max_items", [0, 1, 99, 100, 101, 150, 10**6])
+def test_empty_containers_popped(max_items: int) -> None:
+    """Runs of EMPTY_* POP (a hostile member) counted in whole arrays, up to
+    the container past ``max_items``, which the loop reports."""
+    pairs = b"]0" * 100 + b"}0" * 30 + b"\x8f0" * 20
+    for data in (
+        P4 + pairs + b"N.",
+        P4 + b"](" + (_W + MEMO) * 30 + b"e" + pairs + b"0" + pairs[:7] + b"N.",
+        P4 + pairs + b"]" + pairs + b"0N.",
+        P4 + pairs[:-1],
+    ):
+        same(data, max_items=max_items)
+
+
+def test_a_hostile_member_with_the_default_thresholds() -> None:
+    data = P4 + b"]0" * 300_000 + b"N."
+    for max_items in (10, 250_000, 10**6):
+        for strict in (True, False):
+            kw = {"max_items": max_items, "strict": strict}
+            want = run(data, {"ENABLED": False}, **kw)
+            assert run(data, {"ENABLED": True, "STRICT": True}, **kw) == want
+
+
 def test_plain_literals_cut_at_a_chunk_end() -> None:
     """A run of numbers that goes on past the chunk is the loop's (one stack
     item, as it would have made it)."""

@@ -101,6 +101,15 @@ _CLASS[FRAME] = _FRAME
 _PREFIX = np.zeros(256, np.int64)  # width of a string's length prefix
 _PREFIX[[SHORT_BINUNICODE, SHORT_BINBYTES]] = 1
 _PREFIX[BINUNICODE] = 4
+EMPTY_LIST = code("EMPTY_LIST")
+EMPTY_DICT = code("EMPTY_DICT")
+EMPTY_SET = code("EMPTY_SET")
+_POP = code("POP")
+#: an empty container and a POP (two bytes) -> the container's code
+_EMPTY_POP = {bytes([c, _POP]): c for c in (EMPTY_LIST, EMPTY_DICT, EMPTY_SET)}
+_EMPTY_POP_U2 = {c | _POP << 8: c for c in (EMPTY_LIST, EMPTY_DICT, EMPTY_SET)}
+_POP_WINDOW = 1 << 22  # pairs counted at once
+
 #: the memo puts the bulk path may do while entries are pending: index width
 _PUT_WIDTH = {MEMOIZE: 0, BINPUT: 1, LONG_BINPUT: 4}
 #: what the loop reads or writes the memo with: the memo opcodes, and the
@@ -192,6 +201,9 @@ class Bulk:
 
     def _step(self, pos: int) -> tuple[int, int]:
         if not self.span[0] <= pos < self.span[1]:
+            if self._pop_pair(pos):
+                end = self._pops(pos)
+                return (end, end) if end != pos else (pos, pos + 2)
             hook = self._load(pos)
             if hook > pos:
                 return pos, hook
@@ -236,6 +248,44 @@ class Bulk:
         self.pending_n += 1
         sc.counts[c] += 1
         return pos + 1 + width
+
+    # -- runs of empty containers popped (what a hostile member is made of)
+
+    def _pop_pair(self, p: int) -> bool:
+        """Whether an empty container and a POP start at `p`."""
+        return p + 2 <= self.n and self.buf[p : p + 2] in _EMPTY_POP
+
+    def _pops(self, pos: int) -> int:
+        """Count the run of EMPTY_* POP pairs at `pos` as the loop's
+        :func:`~safenpz._pickle._handlers._empty_popped` does (containers,
+        POPs, the three codes), up to the container that would pass
+        ``max_items`` unreported (the loop reports it); returns where the
+        counted pairs end."""
+        sc = self.sc
+        buf, n, report = self.buf, self.n, sc.report
+        counts = dict.fromkeys(_EMPTY_POP.values(), 0)
+        allowed = n if sc.over_items else sc.max_items - report.containers
+        start = pos
+        while pos + 2 <= n and allowed > 0:
+            k = min((n - pos) // 2, _POP_WINDOW, allowed)
+            pairs: NDArray[np.uint16] = np.frombuffer(buf, "<u2", k, pos)
+            hits = {c: pairs == pair for pair, c in _EMPTY_POP_U2.items()}
+            ok = hits[EMPTY_LIST] | hits[EMPTY_DICT] | hits[EMPTY_SET]
+            run = k if ok.all() else int(np.argmin(ok))
+            for c, hit in hits.items():
+                counts[c] += int(np.count_nonzero(hit[:run]))
+            pos += 2 * run
+            allowed -= run
+            if run < k:
+                break
+        total = (pos - start) // 2
+        if total:
+            report.containers += total
+            sc.ops["POP"] += total
+            for c, count in counts.items():
+                sc.counts[c] += count
+            sc.t_a = sc.t_b = UNK
+        return pos
 
     # -- the chunk ahead
 
