@@ -77,6 +77,7 @@ STRICT = False
 
 _FIRST_CHUNK = 1 << 16
 _MAX_CHUNK = 1 << 22
+_LONG_TEXT = 1 << 12  # longer text is left to the loop (its UTF-8 read once)
 _MAX_BACKOFF = 12  # a chunk without runs: skip up to 2**12 chunk sizes
 _SAMPLE = 64  # opcodes looked at before tokenising
 _STRING_SHARE = 4  # ... at least one in this many must be a string literal
@@ -446,6 +447,20 @@ def _memo_cut(cls: NDArray[np.int8], heads: NDArray[np.intp]) -> int:
     return int(np.searchsorted(heads, other[0], "right")) - 1
 
 
+def _beyond_ascii(
+    buf: bytes, start: NDArray[np.int64], size: NDArray[np.int64]
+) -> NDArray[np.bool_]:
+    """Whether each payload ``buf[start:start + size]`` (``size > 0``, small)
+    holds a byte beyond ASCII."""
+    if not len(start):
+        return np.zeros(0, bool)
+    first = np.cumsum(size) - size  # where each payload starts among all
+    idx = np.repeat(start - first, size) + np.arange(int(size.sum()))
+    high = np.frombuffer(buf, np.uint8)[idx] >= 0x80
+    out: NDArray[np.bool_] = np.logical_or.reduceat(high, first)
+    return out
+
+
 def _disjoint(names: dict[int, object], new: range) -> bool:
     """Whether no index of `new` is in `names` (looked up from the smaller
     side)."""
@@ -586,16 +601,10 @@ def _checked(
     text = np.flatnonzero(cls == _TEXT)
     if len(text):
         start = pos[text] + 1 + _PREFIX[codes[text]]
-        lo, hi = int(pos[0]), int(after[-1])
-        edges = np.zeros(hi - lo + 1, np.int32)  # +1 where a payload starts
-        edges[start - lo] += 1  # (payloads are disjoint: no index twice)
-        edges[after[text] - lo] -= 1
-        payload = np.cumsum(edges[:-1], dtype=np.int32) > 0
-        wide_bytes = np.frombuffer(buf, np.uint8, hi - lo, lo) >= 0x80
-        high = np.flatnonzero(wide_bytes & payload) + lo
-        wide = np.flatnonzero(
-            np.searchsorted(high, after[text]) > np.searchsorted(high, start)
-        )
+        size = after[text] - start
+        ok[text[size > _LONG_TEXT]] = False  # the loop's (read once, there)
+        short = np.flatnonzero((size > 0) & (size <= _LONG_TEXT))
+        wide = short[_beyond_ascii(buf, start[short], size[short])]
         for k in wide.tolist():
             t = int(text[k])
             ok[t] = utf8_problem(buf, int(start[k]), int(after[t])) is None
