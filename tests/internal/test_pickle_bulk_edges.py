@@ -100,8 +100,12 @@ _E = "é".encode()
         b"(" + (_W + MEMO) * 20 + b"C\x02os\x8c\x06system\x93",
         b"(" + (_W + MEMO) * 20 + b"K\x01\x8c\x06system\x93",
         b"(" + (b"K\x01" * 20 + _W) * 3 + b"\x93",
-        b"](" + (_W + MEMO) * 20 + b"X\x00\x20\x00\x00" + b"a" * 8192 + MEMO
-        b"" + (_W + MEMO) * 20 + b"e",  # long text: the loop's
+        b"]("
+        + (_W + MEMO) * 20
+        + b"X\x00\x20\x00\x00"
+        + b"a" * 8192
+        + (MEMO + _W) * 20
+        + b"e",  # long text: the loop's
         b"](" + (_W + MEMO) * 20 + b"X\x00\x20\x00\x00" + b"a" * 8191 + b"\xff"
         b"" + MEMO + (_W + MEMO) * 20 + b"e",
         b"](" + (_W + MEMO) * 20 + b"X\xff\xff\xff\xff" + (_W + MEMO) * 20,
