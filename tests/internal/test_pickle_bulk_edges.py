@@ -116,6 +116,8 @@ _E = "é".encode()
         b"](" + (_W + b"q\x00") * 30 + b"e" + MEMO + b"q\x01" + MEMO,
         b"(" + (_W + MEMO) * 30 + MEMO + MEMO + b"t" + MEMO,
         b"](" + (_W + MEMO) * 30 + b"e(" + MEMO,  # nothing to memoise
+        b"](" + (_W + MEMO) * 30 + b"eq",  # a truncated index
+        b"](" + (_W + MEMO) * 30 + b"er\x1e\x00",
         b"](" + (_W + MEMO) * 30 + b"e" + b"q\xff" + MEMO,  # beyond the stream
         b"](" + (_W + MEMO) * 30 + b"e" + b"p30\n" + MEMO + b"g30\n",
         b"](" + (_W + MEMO) * 30 + b"e" + _W + MEMO + b"K\x01" + MEMO,

@@ -238,9 +238,10 @@ class Bulk:
         st, names = sc.st, sc.names
         idx = len(names) + self.pending_n
         width = _PUT_WIDTH.get(c, -1)
-        if width > 0 and pos + width < self.n:
+        if width > 0:  # (a truncated index: the loop reports it)
             got = int.from_bytes(buf[pos + 1 : pos + 1 + width], "little")
-            width = width if got == idx and got <= self.n else -1
+            fits = pos + width < self.n and got == idx <= self.n
+            width = width if fits else -1
         if width < 0 or idx in names or len(st.items) <= (st.marks or [0])[-1]:
             self.flush()
             return pos
