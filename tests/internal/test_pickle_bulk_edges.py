@@ -129,12 +129,38 @@ def test_hand_made_runs(body: bytes) -> None:
     same(P4 + b"N" + body + b"0.")
 
 
+_U = b"U\x01a0"  # a Python 2 string first (the report's order), popped
+
+
+@pytest.mark.parametrize("encoding", ["latin1", "bytes", "ASCII"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"](" + (b"U\x02ab" + b"q\x01") * 30 + b"e",  # the first one in a run
+        _U + b"](" + (b"U\x02ab" + b"q\x01") * 30 + b"e",
+        _U + b"](" + (b"T\x02\x00\x00\x00ab" + MEMO) * 30 + b"e",
+        _U + b"](" + (b"U\x02a\xff" + b"q\x01") * 30 + b"e",  # not ASCII
+        _U + b"}(" + (b"U\x02ab" + b"q\x01" + b"K\x01") * 30 + b"u",
+        _U + b"(" + (b"U\x01w" + b"q\x01") * 20 + b"U\x05numpyU\x05dtype\x93",
+        _U + b"(" + (b"U\x01w" + b"q\x01") * 20 + b"U\x02osU\x06system\x93",
+        _U + b"(" + (b"U\x01w" + b"q\x01") * 20 + b"U\x02os\x8c\x06system\x93",
+        _U + b"(" + (b"U\x01w" + b"q\x01") * 20 + b"h\x01h\x01\x93",
+    ],
+)
+def test_python2_strings(body: bytes, encoding: str) -> None:
+    for data in (b"\x80\x02" + body + b".", b"\x80\x02" + body):
+        same(data, encoding=encoding)
+
+
 def test_the_runs_are_applied() -> None:
     """The shapes above go through the bulk path (not only the loop)."""
-    data = P4 + b"](" + (_W + MEMO + b"K\x01") * 40 + b"e."
-    with _applied() as done:
-        run(data, ON)
-    assert len(done) == 1
+    for data in (
+        P4 + b"](" + (_W + MEMO + b"K\x01") * 40 + b"e.",
+        b"\x80\x02" + _U + b"](" + (b"U\x02ab" + b"q\x01") * 30 + b"e.",
+    ):
+        with _applied() as done:
+            run(data, ON)
+        assert len(done) == 1
 
 
 def test_frames_inside_runs() -> None:
@@ -222,7 +248,7 @@ def test_an_internal_error_leaves_the_loop_alone() -> None:
         raise RuntimeError
 
     knobs = {"ENABLED": True, "STRICT": False}
-    for name in ("_items", "_names", "_find_runs", "_put_indices"):
+    for name in ("items_of", "names_after", "find_runs", "put_indices", "chain"):
         with patched(_bulk, name, broken):
             assert run(data, knobs) == want
 
