@@ -15,8 +15,8 @@ it runs as before, paying one integer comparison per opcode. A call
 2. finds the *runs* of the chunk (:func:`~safenpz._pickle._runs.find_runs`):
    maximal stretches of *tokens*, each a string literal (``SHORT_BINUNICODE``,
    ``BINUNICODE``, ``SHORT_BINBYTES``, Python 2's ``SHORT_BINSTRING`` and
-   ``BINSTRING``) with the memo put after it (``MEMOIZE``, ``BINPUT``, ``LONG_BINPUT``), if
-   any, a run of plain literals (what the loop's
+   ``BINSTRING``) with the memo put after it (``MEMOIZE``, ``BINPUT``,
+   ``LONG_BINPUT``), if any, a run of plain literals (what the loop's
    :func:`~safenpz._pickle._handlers.plain` takes as one stack item), or a
    ``FRAME`` (protocol 4 cuts a stream into frames of 64 KiB);
 3. at the start of a run of at least ``MIN_TOKENS`` tokens, applies it to the
