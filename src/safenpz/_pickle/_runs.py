@@ -244,14 +244,16 @@ def named(
 ) -> list[object]:
     """What names the strings at `pos` (ending at `end`) give ``STACK_GLOBAL``
     in the loop: a text literal its offset, a Python 2 string its bytes,
-    bytes nothing (:data:`UNK`)."""
-    out: list[object] = []
-    start = (pos + 1 + PREFIX[codes]).tolist()
-    for c, p, s, e in zip(
-        codes.tolist(), pos.tolist(), start, end.tolist(), strict=True
-    ):
-        kind = CLASS[c]
-        out.append(p if kind == K_TEXT else buf[s:e] if kind == K_PY2 else UNK)
+    anything else (bytes, numbers) nothing (:data:`UNK`)."""
+    kind = CLASS[codes]
+    out: list[object] = pos.tolist()
+    py2 = np.flatnonzero(kind == K_PY2)
+    if len(py2):
+        start = (pos[py2] + 1 + PREFIX[codes[py2]]).tolist()
+        for k, s, e in zip(py2.tolist(), start, end[py2].tolist(), strict=True):
+            out[k] = buf[s:e]
+    for k in np.flatnonzero((kind != K_TEXT) & (kind != K_PY2)).tolist():
+        out[k] = UNK  # bytes, numbers
     return out
 
 
