@@ -64,7 +64,14 @@ def _settings(**values: Any) -> Iterator[None]:
 
 
 #: the bulk path on small inputs and on any opcodes, with everything cut small
-ON = {"ENABLED": True, "MIN_BYTES": 0, "MIN_TOKENS": 1, "STRICT": True, "_SAMPLE": 0}
+ON = {
+    "ENABLED": True,
+    "MIN_BYTES": 0,
+    "MIN_TOKENS": 1,
+    "MIN_ROWS": 1,
+    "STRICT": True,
+    "_SAMPLE": 0,
+}
 TINY = {
     **ON,
     "_FIRST_CHUNK": 16,

@@ -152,11 +152,53 @@ def test_python2_strings(body: bytes, encoding: str) -> None:
         same(data, encoding=encoding)
 
 
+_D = b"}" + MEMO + b"("  # a row: a dict, memoised, its items ...
+_ROW = _D + _W + MEMO + b"K\x01" + b"h\x00" + _W + MEMO + b"u"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"(" + _W + MEMO + _ROW * 20 + b"e",  # rows of dicts, a key fetched
+        b"(" + _W + MEMO + (b"]" + MEMO + b"(K\x01K\x02" + _W + b"h\x00e") * 20,
+        b"(" + (b"]" + MEMO) * 20 + (b"}" + MEMO) * 20 + b"l",  # empty ones
+        b"(" + (b"]q\x05") * 20 + b"l",  # a put index not the next one
+        b"(" + _W + MEMO + _D + b"h\x00h\x07u" + _ROW * 20,  # a get never stored
+        b"(" + _W + MEMO + (_D + b"h\x01K\x01u") * 20,  # a get of a row
+        b"(" + _W + MEMO + (_D + _W + b"h\x05u") * 3 + _ROW * 20,  # get before put
+        b"(" + _W + MEMO + (_D + b"K\x01K\x02u") * 20,  # a number as a key
+        b"(" + _W + MEMO + (_D + b"h\x00K\x01K\x02u") * 20,  # an odd count
+        b"(" + _W + MEMO + (_D + b"h\x00G" + b"\x00" * 8 + b"u") * 20,
+        b"("
+        + _W
+        + MEMO
+        + (b"]" + MEMO + b"(K\x01" + b"\x95\x00" + b"\x00" * 7)
+        + b"e" * 20,  # a frame inside a row
+        b"(" + (b"\x8c\x01\xff" + MEMO) + _ROW * 20,  # not UTF-8 (then rows)
+        b"(" + _W + MEMO + (_D + b"C\x01bK\x01u") * 20,  # bytes keys
+        b"(" + _W + MEMO + (_D + b"h\x00" + b"\x8c\x01\xff" + MEMO + b"u") * 20,
+        b"(" + _W + MEMO + _ROW * 5 + b"0" * 3 + _ROW * 5 + b"\x85",
+    ],
+)
+@pytest.mark.parametrize("max_items", [None, 3, 9, 100])
+def test_rows(body: bytes, max_items: int | None) -> None:
+    kw = {} if max_items is None else {"max_items": max_items}
+    for data in (P4 + body + b".", P4 + body, b"\x80\x02" + body + b"."):
+        same(data, **kw)
+
+
+@pytest.mark.parametrize("max_depth", [1, 2, 3])
+def test_rows_at_the_depth_limit(max_depth: int) -> None:
+    body = b"(" + _W + MEMO + b"](" + _ROW * 20 + b"ee."
+    same(P4 + body, max_depth=max_depth)
+
+
 def test_the_runs_are_applied() -> None:
     """The shapes above go through the bulk path (not only the loop)."""
     for data in (
         P4 + b"](" + (_W + MEMO + b"K\x01") * 40 + b"e.",
         b"\x80\x02" + _U + b"](" + (b"U\x02ab" + b"q\x01") * 30 + b"e.",
+        P4 + b"(" + _W + MEMO + _ROW * 20 + b"l.",
     ):
         with _applied() as done:
             run(data, ON)

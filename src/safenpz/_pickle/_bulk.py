@@ -63,6 +63,7 @@ from numpy.typing import NDArray
 
 from ._chain import chain, op_len
 from ._opcodes import BY_CODE, code
+from ._rows import find_rows, plan_rows
 from ._runs import (
     BINPUT,
     CLASS,
@@ -98,6 +99,8 @@ ENABLED = True
 MIN_BYTES = 1 << 15
 #: Runs of fewer tokens are left to the loop (likewise).
 MIN_TOKENS = 24
+#: Runs of fewer rows are left to the loop (likewise).
+MIN_ROWS = 8
 #: Raise internal errors instead of switching the bulk path off (tests).
 STRICT = False
 
@@ -118,6 +121,9 @@ _POP_WINDOW = 1 << 22  # pairs counted at once
 
 #: the memo puts the bulk path may do while entries are pending: index width
 _PUT_WIDTH = {MEMOIZE: 0, BINPUT: 1, LONG_BINPUT: 4}
+#: what makes the opcodes ahead worth tokenising: strings, rows, memo gets
+_SAMPLED = STRINGS | {code(n) for n in ("EMPTY_DICT", "EMPTY_LIST", "BINGET")}
+_SAMPLED |= {code("LONG_BINGET")}
 
 
 def attach(sc: Scan) -> Bulk | None:
@@ -177,23 +183,54 @@ class Bulk:
         runs = self.runs
         assert runs is not None
         k = bisect.bisect_left(runs.starts, pos)
+        r = bisect.bisect_left(runs.row_starts, pos)
+        start = pos
         if k < len(runs.starts) and runs.starts[k] == pos:
             end = self._apply(runs, k)
             if end != runs.ends[k]:
                 self.flush()  # the loop takes (the rest of) the run
-            k += 1
-            if end != pos:
-                pos = end
-                k = bisect.bisect_left(runs.starts, pos)
+            pos = end
+        elif r < len(runs.row_starts) and runs.row_starts[r] == pos:
+            pos = self._apply_rows(runs, r)
         elif self.pending_n and pos in runs.touch_set:
             pos = self._memo_put(pos)  # or the loop's, after a flush
-            k = bisect.bisect_left(runs.starts, pos)
-        hook = runs.starts[k] if k < len(runs.starts) else self.span[1]
-        if self.pending_n:  # called back where the loop touches the memo
+        return pos, self._hook(runs, pos, pos == start)
+
+    def _hook(self, runs: Runs, pos: int, past: bool) -> int:
+        """Where the loop calls back, from `pos` on (`past`: after `pos`,
+        the loop's): the next run, the next run of rows, the end of the
+        chunk, or (while memo entries are pending) where the loop touches
+        the memo."""
+        hook = self.span[1]
+        find = bisect.bisect_right if past else bisect.bisect_left
+        for starts in (runs.starts, runs.row_starts):
+            k = find(starts, pos)
+            if k < len(starts):
+                hook = min(hook, starts[k])
+        if self.pending_n:
             t = bisect.bisect_left(runs.touch, pos)
             if t < len(runs.touch):
                 hook = min(hook, runs.touch[t])
-        return pos, hook
+        return hook
+
+    def _apply_rows(self, runs: Runs, r: int) -> int:
+        """Apply the run of rows `r` (see :mod:`safenpz._pickle._rows`);
+        returns where the loop goes on."""
+        self.flush()  # the rows' gets read the memo
+        a, b = runs.rows[r]
+        sc = self.sc
+        plan = plan_rows(
+            sc, runs.pos[a:b], runs.after[a:b], runs.codes[a:b], len(sc.names)
+        )
+        if plan is None:  # the loop takes these rows, and touches the memo
+            start = runs.row_starts[r]  # in them: the chunk's rows are dropped
+            runs.set_rows([])
+            return start
+        idx = plan.apply(sc)
+        if len(idx):
+            self.pending.append((idx, plan.vals, plan.names))
+            self.pending_n += len(idx)
+        return runs.row_ends[r]
 
     def _memo_put(self, pos: int) -> int:
         """The loop's memo opcode at `pos`, done on the pending entries if
@@ -285,8 +322,9 @@ class Bulk:
         after[:-1] = at[1:]
         after[-1] = end
         runs = find_runs(self.buf, at, after, codes, end, self.sc.encoding, MIN_TOKENS)
+        runs.set_rows(find_rows(codes, runs.ok, MIN_ROWS))
         self.runs = runs
-        if runs.starts:
+        if runs.starts or runs.rows:
             self.misses = 0
             return pos
         if ch.bad:
@@ -302,15 +340,15 @@ class Bulk:
         return end + (end - pos) * ((1 << self.misses) - 1)
 
     def _sample(self, pos: int) -> int:
-        """0 if string literals are frequent among the next opcodes (worth
-        tokenising), else the bytes they take (the loop is as fast, or
-        faster, on runs of numbers and on containers)."""
+        """0 if string literals (or rows) are frequent among the next
+        opcodes (worth tokenising), else the bytes they take (the loop is as
+        fast, or faster, on runs of numbers and on other containers)."""
         buf, p, count, strings = self.buf, pos, 0, 0
         while count < _SAMPLE and p < self.n:
             size = op_len(buf, p)
             if size < 0:
                 return 0  # an invalid opcode: the chain stops there
-            strings += buf[p] in STRINGS
+            strings += buf[p] in _SAMPLED
             p += size
             count += 1
         return 0 if strings * _STRING_SHARE >= count else p - pos

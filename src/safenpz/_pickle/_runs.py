@@ -60,6 +60,7 @@ BINSTRING = code("BINSTRING")
 MEMOIZE = code("MEMOIZE")
 BINPUT = code("BINPUT")
 LONG_BINPUT = code("LONG_BINPUT")
+LONG_BINGET = code("LONG_BINGET")
 FRAME = code("FRAME")
 
 #: token classes (:data:`CLASS`: by code)
@@ -97,9 +98,9 @@ class Runs:
     """The runs of one chunk, as arrays over its opcodes (see the module
     docstring): opcode positions, ends and codes, the tokens, and
     each run's first and last token (``starts``, ``ends``: the runs' stream
-    positions, for :func:`bisect.bisect_left`), and the positions of the
-    opcodes outside the runs with which the loop reads or writes the memo
-    (``touch``)."""
+    positions, for :func:`bisect.bisect_left`), the runs of rows (``rows``,
+    ``row_starts``, ``row_ends``), and the positions of the opcodes outside
+    them all with which the loop reads or writes the memo (``touch``)."""
 
     def __init__(
         self,
@@ -109,7 +110,8 @@ class Runs:
         tok: NDArray[np.intp],
         tok_end: NDArray[np.intp],
         runs: NDArray[np.intp],
-        touch: list[int],
+        touch: NDArray[np.bool_],
+        ok: NDArray[np.bool_],
     ) -> None:
         self.pos, self.after, self.codes, self.tok = pos, after, codes, tok
         self.tok_end = tok_end  # the opcode after each token
@@ -117,8 +119,27 @@ class Runs:
         self.last = runs[:, 1].tolist()
         self.starts: list[int] = pos[tok[runs[:, 0]]].tolist()
         self.ends: list[int] = after[tok_end[runs[:, 1]] - 1].tolist()
-        self.touch = touch  # where the loop reads or writes the memo
-        self.touch_set = frozenset(touch)
+        self.ok = ok  # the opcodes the bulk path may take
+        self.rows: list[tuple[int, int]] = []
+        self.row_starts: list[int] = []
+        self.row_ends: list[int] = []
+        self._touch = touch
+        self.set_rows([])
+
+    def set_rows(self, rows: list[tuple[int, int]]) -> None:
+        """Record the runs of rows (:mod:`safenpz._pickle._rows`: first and
+        end opcode indices): their opcodes are no longer where the loop
+        touches the memo (``touch``: positions, ``touch_set``)."""
+        touch = self._touch
+        if rows:
+            touch = touch.copy()
+            for a, b in rows:
+                touch[a:b] = False
+        self.rows = rows
+        self.row_starts = [int(self.pos[a]) for a, _ in rows]
+        self.row_ends = [int(self.after[b - 1]) for _, b in rows]
+        self.touch: list[int] = self.pos[touch].tolist()
+        self.touch_set = frozenset(self.touch)
 
 
 def py2_counts(codes: NDArray[np.uint8]) -> list[tuple[str, int]]:
@@ -169,10 +190,11 @@ def disjoint(names: dict[int, object], new: range) -> bool:
 def put_indices(
     buf: bytes, pos: NDArray[np.int64], codes: NDArray[np.uint8]
 ) -> NDArray[np.int64]:
-    """The indices of the BINPUT / LONG_BINPUT opcodes at `pos`."""
+    """The indices of the memo opcodes with a binary index at `pos`
+    (``BINPUT``, ``LONG_BINPUT``, ``BINGET``, ``LONG_BINGET``)."""
     raw = np.frombuffer(buf, np.uint8)
     idx = raw[pos + 1].astype(np.int64)
-    long = np.flatnonzero(codes == LONG_BINPUT)
+    long = np.flatnonzero((codes == LONG_BINPUT) | (codes == LONG_BINGET))
     if len(long):
         p = pos[long]
         idx[long] = (
@@ -274,7 +296,8 @@ def find_runs(
     prev = np.full(m, K_OTHER, np.int8)
     prev[1:] = cls[:-1]
     put = ((cls == K_MEMOIZE) | (cls == K_PUT)) & IS_STRING[prev]
-    inside = _checked(buf, pos, after, codes, cls, put, encoding)
+    ok = _checked(buf, pos, after, codes, cls, put, encoding)
+    inside = ok.copy()
     inside &= IS_STRING[cls] | (cls == K_PLAIN) | (cls == K_FRAME) | put
     if cls[-1] == K_PLAIN and end < len(buf) and IS_PLAIN[buf[end]]:
         # the loop's run goes on past the chunk: leave the chunk's end to it
@@ -296,7 +319,7 @@ def find_runs(
     cover[tok[spans[:, 0]]] += 1  # (runs are disjoint: no index twice)
     cover[tok_end[spans[:, 1]]] -= 1
     touch = TOUCH[codes] & (np.cumsum(cover[:m]) == 0)
-    return Runs(pos, after, codes, tok, tok_end, spans, pos[touch].tolist())
+    return Runs(pos, after, codes, tok, tok_end, spans, touch, ok)
 
 
 def _checked(
