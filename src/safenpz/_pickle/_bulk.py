@@ -19,12 +19,15 @@ it runs as before, paying one integer comparison per opcode. A call
    ``LONG_BINPUT``), if any, a run of plain literals (what the loop's
    :func:`~safenpz._pickle._handlers.plain` takes as one stack item), or a
    ``FRAME`` (protocol 4 cuts a stream into frames of 64 KiB);
+   and the runs of *rows* (:mod:`safenpz._pickle._rows`: small dicts and
+   lists of literals, a list of records);
 3. at the start of a run of at least ``MIN_TOKENS`` tokens, applies it to the
    scanner's state exactly as the loop's handlers would -- the stack items
    (the strings' offsets, :class:`~safenpz._pickle._values.Num` and
    :class:`~safenpz._pickle._values.Run` items), the memo and the memo of
    names, the per-code counts and ``FRAME``'s count, the plain runs, the two
-   name candidates -- and moves the loop past it.
+   name candidates -- and moves the loop past it; likewise at the start of
+   a run of at least ``MIN_ROWS`` rows (the containers, what they hold).
 
 These opcodes pop nothing, make no container, open no MARK: the only
 refusals among them are text that is not UTF-8, a Python 2 string the load's
@@ -34,7 +37,8 @@ other than its first, a ``MEMOIZE`` whose index is taken, the stream's first
 ``FRAME`` or Python 2 string: the report lists opcodes in the order they
 first appear): the loop handles it, so every refusal and every message still
 comes from the loop. The opcodes around the runs (MARK, the closers, the
-containers, the hashing of keys) are always the loop's; runs of ``EMPTY_*
+containers, the hashing of keys) are the loop's, but in rows, whose effect
+is known (see :mod:`safenpz._pickle._rows`); runs of ``EMPTY_*
 POP`` (what a hostile member is made of) are counted here in whole arrays,
 up to the container past ``max_items``, which the loop reports.
 

@@ -78,6 +78,7 @@ _ROW = (
     rb"dp(?:\((?:" + _KEY + rb"(?:[sy]p?|n|g))+u)?"
     rb"|lp(?:\((?:[sy]p?|n+|g)+e)?"
 )
+_STRING_SYMS = np.array([ord("s"), ord("y")], np.uint8)
 _WIDTH = np.zeros(256, np.int64)  # bytes one plain literal takes
 _WIDTH[list(RUN_WIDTH)] = list(RUN_WIDTH.values())
 _ROWS = re.compile(rb"(?:" + _ROW + rb")+")
@@ -251,29 +252,28 @@ def _gets(
     puts: NDArray[np.intp],
     base: int,
     at: NDArray[np.intp],
-) -> list[object] | None:
+) -> list[int] | None:
     """The values the gets at `at` push: a string's offset, stored before
     (in the memo, or by a put of these rows); None for anything else."""
     idx = put_indices(sc.buf, pos[at], codes[at])
     k = idx - base
     here = (k >= 0) & (k < len(puts))
-    out: list[object] = []
-    memo = sc.memo
-    for i, h, kk in zip(idx.tolist(), here.tolist(), k.tolist(), strict=True):
-        if h:
-            p = int(puts[kk])
-            if int(sym[p - 1]) not in b"sy":  # a container
-                return None
-            out.append(int(pos[p - 1]))
-        else:
-            v = memo.get(i)
-            if type(v) is not int:
-                return None
-            out.append(v)
-    here_at = np.flatnonzero(here)
-    if len(here_at) and (puts[k[here_at]] > at[here_at]).any():
-        return None  # a get before its put: the loop refuses it
-    return out
+    out = np.empty(len(at), np.int64)
+    h = np.flatnonzero(here)
+    if len(h):
+        put = puts[k[h]]
+        if (put > at[h]).any() or not np.isin(sym[put - 1], _STRING_SYMS).all():
+            return None  # a get before its put, or of a container
+        out[h] = pos[put - 1]
+    o = np.flatnonzero(~here)
+    if len(o):
+        keys, inverse = np.unique(idx[o], return_inverse=True)
+        found = [sc.memo.get(key) for key in keys.tolist()]
+        if any(type(v) is not int for v in found):
+            return None  # never stored (the loop refuses it), or no string
+        out[o] = np.array(found, np.int64)[inverse]
+    got: list[int] = out.tolist()
+    return got
 
 
 def _nodes(
