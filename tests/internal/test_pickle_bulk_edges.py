@@ -187,6 +187,20 @@ def test_rows(body: bytes, max_items: int | None) -> None:
         same(data, **kw)
 
 
+def test_rows_that_never_close() -> None:
+    """Long groups that are no row (a number where a key goes, no closer)
+    are read once by the row expression, not once per way to split them."""
+    for body in (
+        b"]" + MEMO + b"(" + b"K\x01" * 50_000 + b"0",
+        b"}" + MEMO + b"(" + (_W + b"K\x01") * 30_000 + b"K\x01u",
+        (b"]" + MEMO + b"(" + b"K\x01" * 2000 + b"\x85") * 20,
+    ):
+        data = P4 + body + b"."
+        for strict in (True, False):
+            want = run(data, {"ENABLED": False}, strict=strict)
+            assert run(data, {**ON, "_FIRST_CHUNK": 1 << 20}, strict=strict) == want
+
+
 @pytest.mark.parametrize("max_depth", [1, 2, 3])
 def test_rows_at_the_depth_limit(max_depth: int) -> None:
     body = b"(" + _W + MEMO + b"](" + _ROW * 20 + b"ee."

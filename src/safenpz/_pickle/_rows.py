@@ -76,11 +76,14 @@ SYM = _table()
 _KEY = rb"(?:[sy]p?|g)"
 _ROW = (
     rb"dp(?:\((?:" + _KEY + rb"(?:[sy]p?|n|g))+u)?"
-    rb"|lp(?:\((?:[sy]p?|n+|g)+e)?"
+    rb"|lp(?:\((?:[sy]p?|n|g)+e)?"
 )
 _STRING_SYMS = np.array([ord("s"), ord("y")], np.uint8)
 _WIDTH = np.zeros(256, np.int64)  # bytes one plain literal takes
 _WIDTH[list(RUN_WIDTH)] = list(RUN_WIDTH.values())
+#: a run of rows: every symbol has one parse (no repetition nested in
+#: another), so a match costs time linear in what it reads, however hostile
+#: the stream; consecutive numbers of a list are one item (see _items)
 _ROWS = re.compile(rb"(?:" + _ROW + rb")+")
 #: codes the loop counts in ``Scan.counts`` inside rows
 _COUNTED_NAMES = [
