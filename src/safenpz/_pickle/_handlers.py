@@ -25,12 +25,14 @@ from collections.abc import Callable
 from ._general import general_table, unknown
 from ._literals import utf8_problem
 from ._opcodes import OPS, Op, code
+from ._scalars import scalar_runs
 from ._stack import Stack
 from ._state import Handler, Scan
 from ._values import PLAIN_CODES, PLAIN_RUN, RUN_WIDTH, UNK, Lst, Node, Num, Run
 
 __all__ = ["DISPATCH", "GENERAL", "STRUCTURAL", "TALLY_ORDER", "plain"]
 
+BINGET = code("BINGET")
 BINPUT = code("BINPUT")
 BINUNICODE = code("BINUNICODE")
 EMPTY_DICT = code("EMPTY_DICT")
@@ -363,6 +365,7 @@ def _fast_table() -> dict[int, Handler]:
         table[op.code] = _fast_put(op)
     for op in _BINARY_GETS:
         table[op.code] = _fast_get(op)
+    table[BINGET] = scalar_runs(table[BINGET])  # runs of NumPy scalars
     return table
 
 
