@@ -102,49 +102,66 @@ def _apply(sc: Scan, pos: int) -> int:
         return 0
     memo, names = sc.memo, sc.names
     fn, dt = memo.get(buf[pos + 1]), memo.get(buf[pos + 3])
-    if type(fn) is not Glob or fn.role != "scalar":
-        return 0
-    if type(dt) is not Made or dt.role != "dtype" or not dt.built:
-        return 0
     size = _HEAD + n + len(_TAIL)
     k = min((m.end() - pos) // size, sc.max_items - sc.report.containers)
     first = len(names)
     if k <= 0 or not names.keys().isdisjoint(range(first, first + 3 * k)):
         return 0
+    checked = _checked(sc, fn, dt, n, pos)
+    if checked is None:
+        return 0
+    _push(sc, pos, k, size, *checked)
+    return pos + k * size
+
+
+def _checked(
+    sc: Scan, fn: object, dt: object, n: int, pos: int
+) -> tuple[Tup, Made] | None:
+    """The args tuple and the scalar of a unit calling `fn` on `dt` and `n`
+    bytes at `pos`, if the checks pass (None: they refuse, or it is no
+    scalar). They depend on nothing else in a scan: made once per `fn`,
+    `dt`, `n` (``Values.checked``), without changing any state."""
+    if type(fn) is not Glob or fn.role != "scalar":
+        return None
+    if type(dt) is not Made or dt.role != "dtype" or not dt.built:
+        return None
     st = sc.st
-    try:  # the first unit's checks decide every unit's (no state changes)
+    key = (id(fn), id(dt), n)
+    kept = st.values.checked.get(key)
+    if kept is not None and kept[0] is fn and kept[1] is dt:
+        return kept[2], kept[3]  # type: ignore[return-value]
+    try:
         tup = st.cost.tuple_of([dt, pos + 4])
         made = reduce(st.values, fn, tup)
     except StackError:
-        return 0  # the opcode handlers refuse it, at its opcode
+        return None  # the opcode handlers refuse it, at its opcode
     if type(made) is not Made or made.role != "scalar":
-        return 0  # pragma: no cover - a scalar's REDUCE makes one
-    _push(sc, pos, k, size, tup, made)
-    return pos + k * size
+        return None  # pragma: no cover - a scalar's REDUCE makes one
+    st.values.checked[key] = (fn, dt, tup, made)  # (the objects keep their ids)
+    return tup, made
 
 
 def _push(sc: Scan, pos: int, k: int, size: int, tup: Tup, made: Made) -> None:
     """The state after `k` units from `pos` (each `size` bytes), whose
-    tuples and scalars are like `tup` and `made` (the first unit's: `tup` is
-    its tuple). Each scalar's edge in the containment graph goes to `tup`:
-    the run's tuples are alike (the same items but the bytes, so the same
-    height, and nothing below them can change), so the graph is searched
-    below one of them only."""
-    memo, push = sc.memo, sc.stack.append
+    tuples and scalars are like `tup` and `made` (what the checks made).
+    Each scalar's edge in the containment graph goes to `tup`: the tuples
+    are alike (the same items but the bytes: the same height, and nothing
+    below them can change), so the graph is searched below one of them
+    only."""
+    memo, names, push = sc.memo, sc.names, sc.stack.append
     dt, flags, bad, npdt = tup.src[0], tup.flags, tup.bad, made.dtype
     height, width, big, lists, kids = tup.height, tup.size, tup.big, tup.lists, tup.kids
-    idx = len(sc.names)
-    t = tup
+    idx = len(names)
+    edge = [tup]  # (edge lists shared: no opcode adds to a tuple or a scalar)
     for off in range(pos + 4, pos + 4 + k * size, size):
-        if off != pos + 4:
-            t = Tup(height, width, big, lists, [*kids])
-            t.src, t.flags, t.bad = [dt, off], flags, bad
-        s = Made("scalar", None, [tup])
+        t = Tup(height, width, big, lists, kids)
+        t.src, t.flags, t.bad = [dt, off], flags, bad
+        s = Made("scalar", None, edge)
         s.dtype, s.raw = npdt, off
         memo[idx], memo[idx + 1], memo[idx + 2] = off, t, s
+        names[idx] = names[idx + 1] = names[idx + 2] = UNK
         idx += 3
         push(s)
-    sc.names.update(dict.fromkeys(range(idx - 3 * k, idx), UNK))
     counts = sc.counts
     counts[BINGET] += 2 * k
     counts[SHORT_BINBYTES] += k

@@ -144,6 +144,8 @@ class Values:
         self.encoding = encoding
         self.budget = 4 * len(buf) + (1 << 20)
         self.blobs: dict[int, Blob] = {}  # long literals read, by offset
+        # calls checked already, by what decides them (see _scalars)
+        self.checked: dict[tuple[int, ...], tuple[object, ...]] = {}
 
     def charge(self, n: int) -> None:
         """Count `n` values read (refused beyond the budget)."""
