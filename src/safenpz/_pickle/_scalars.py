@@ -42,7 +42,7 @@ import re
 from ._calls import reduce
 from ._opcodes import code
 from ._state import Handler, Scan
-from ._values import UNK, Glob, Made, StackError, Tup
+from ._values import UNK, Glob, Made, Node, StackError, Tup
 
 __all__ = ["ENABLED", "scalar_runs"]
 
@@ -152,7 +152,9 @@ def _push(sc: Scan, pos: int, k: int, size: int, tup: Tup, made: Made) -> None:
     dt, flags, bad, npdt = tup.src[0], tup.flags, tup.bad, made.dtype
     height, width, big, lists, kids = tup.height, tup.size, tup.big, tup.lists, tup.kids
     idx = len(names)
-    edge = [tup]  # (edge lists shared: no opcode adds to a tuple or a scalar)
+    edge: list[Node] = [
+        tup
+    ]  # (edge lists shared: no opcode adds to a tuple or a scalar)
     for off in range(pos + 4, pos + 4 + k * size, size):
         t = Tup(height, width, big, lists, kids)
         t.src, t.flags, t.bad = [dt, off], flags, bad
