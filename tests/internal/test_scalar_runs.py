@@ -75,13 +75,18 @@ def _same(data: bytes, **kw: Any) -> tuple[Any, ...]:
 def runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many units each application of the run path took."""
     taken: list[int] = []
-    push = _scalars._push
+    push, push_puts = _scalars._push, _scalars._push_puts
 
     def counting(sc: Any, pos: int, k: int, *rest: Any) -> None:
         taken.append(k)
         push(sc, pos, k, *rest)
 
+    def counting_puts(sc: Any, units: list[Any], *rest: Any) -> None:
+        taken.append(len(units))
+        push_puts(sc, units, *rest)
+
     monkeypatch.setattr(_scalars, "_push", counting)
+    monkeypatch.setattr(_scalars, "_push_puts", counting_puts)
     return taken
 
 
@@ -125,11 +130,16 @@ def _streams() -> Iterator[tuple[str, bytes]]:
         name = np.dtype(dt).str
         yield f"history {name}", pickle.dumps(_history(dt), protocol=4)
         yield f"array {name}", pickle.dumps(np.array(_history(dt)), protocol=4)
+    for dt in (np.float64, np.float32, np.int64, np.complex128):
+        name = np.dtype(dt).str
+        yield f"history3 {name}", pickle.dumps(_history(dt), protocol=3)
     labels = {np.int64(i): f"label{i}" for i in range(300)}
     yield "labels", pickle.dumps(labels, protocol=4)
+    yield "labels3", pickle.dumps(labels, protocol=3)
     yield "float keys", pickle.dumps({np.float64(i / 7): i for i in range(300)}, 4)
     yield "colliding set", pickle.dumps(_colliding(MAX_SAME_HASH + 50), protocol=4)
     yield "colliding few", pickle.dumps(_colliding(MAX_SAME_HASH - 2), protocol=4)
+    yield "colliding set3", pickle.dumps(_colliding(MAX_SAME_HASH + 50), protocol=3)
     same = [np.float64(1.5)] * 50 + [np.float64(2.5)] * 50  # memo gets of scalars
     yield "shared", pickle.dumps([same, set(same), tuple(same)], protocol=4)
 
@@ -190,7 +200,9 @@ def test_a_loaded_history_is_the_same(runs: list[int]) -> None:
     assert sum(runs) == 4000 - 2  # all but the first of each list
 
 
-@pytest.mark.parametrize("name", ["history <f8", "labels", "colliding few"])
+@pytest.mark.parametrize(
+    "name", ["history <f8", "labels", "colliding few", "history3 <f8", "labels3"]
+)
 def test_one_byte_changed(name: str) -> None:
     data = STREAMS[name]
     rng = random.Random(name)
@@ -202,7 +214,7 @@ def test_one_byte_changed(name: str) -> None:
         _same(bad, strict=False)
 
 
-@pytest.mark.parametrize("name", ["history <f8", "labels"])
+@pytest.mark.parametrize("name", ["history <f8", "labels", "history3 <f8"])
 def test_truncated(name: str) -> None:
     data = STREAMS[name]
     rng = random.Random(name)
@@ -261,3 +273,49 @@ def test_units_written_by_hand() -> None:
             if name == "built" and end == b"l.":
                 assert got[0] == "report", got
             _same(b"\x80\x04" + body + end, strict=False)
+
+
+def test_units_with_indexed_puts_written_by_hand(runs: list[int]) -> None:
+    """Protocol 3 units (``BINPUT``/``LONG_BINPUT``) whose puts name the
+    constructor's or the dtype's entry, an index beyond the stream, one
+    index twice, both widths mixed."""
+    data = _unframed(STREAMS["history3 <f8"])
+    at = data.index(b"C\x08", data.index(b"C\x08") + 1) - 4  # the second unit
+    head = data[:at]
+    g, d = data[at + 1], data[at + 3]
+    eight = [struct.pack("<d", i) for i in range(40)]
+
+    def put(i: int) -> bytes:
+        return b"q" + bytes([i]) if i < 256 else b"r" + struct.pack("<I", i)
+
+    def unit(x: bytes, i: int, j: int, k: int) -> bytes:
+        return (
+            b"h"
+            + bytes([g, ord("h"), d])
+            + b"C\x08"
+            + x
+            + put(i)
+            + b"\x86"
+            + (put(j) + b"R" + put(k))
+        )
+
+    def units(puts: list[tuple[int, int, int]]) -> bytes:
+        return b"".join(unit(x, *p) for x, p in zip(eight, puts, strict=False))
+
+    fresh = [(300 + 3 * u, 301 + 3 * u, 302 + 3 * u) for u in range(40)]
+    cases = {
+        "fresh": fresh,
+        "bytes put over g": [*fresh[:5], (g, 500, 501), *fresh[6:]],
+        "tuple put over d": [*fresh[:7], (500, d, 501), *fresh[8:]],
+        "scalar put over d": [*fresh[:7], (500, 501, d), *fresh[8:]],
+        "beyond": [*fresh[:3], (500, 501, 10**8), *fresh[4:]],
+        "twice": [(600, 600, 601)] * 40,
+        "small": [(200 + u % 3, 210, 220) for u in range(40)],
+    }
+    for name, puts in cases.items():
+        for end in (b"e000.", b"l.", b"."):
+            got = _same(head + units(puts) + end)
+            if name == "fresh" and end == b"e000.":
+                assert got[0] == "report", got
+            _same(head + units(puts) + end, strict=False)
+    assert max(runs) == 40

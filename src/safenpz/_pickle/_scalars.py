@@ -7,22 +7,27 @@ a label map) is nine opcodes, and a file holds thousands of them in a row::
     TUPLE2  MEMOIZE  REDUCE  MEMOIZE
 
 (``g``: the memo index of ``numpy.core.multiarray.scalar``, ``d``: that of a
-finished dtype). :func:`scalar_runs` wraps the ``BINGET`` handler: where such
+finished dtype; protocols 1-3, as NumPy 1.x's ``np.save`` writes them, put
+with ``BINPUT i`` or ``LONG_BINPUT i`` instead of each ``MEMOIZE``).
+:func:`scalar_runs` wraps the ``BINGET`` handler: where such
 a *unit* starts, it finds the units that follow with the same ``g``, ``d``
 and ``n`` (one regular expression match, at C speed) and applies all of them
 at once, with the effects the opcode handlers would have had, one by one:
 
 * the checks: every unit of the run calls the same constructor on the same
   dtype with data of the same length, and the memo indices are the next ones
-  (no index of the run was stored before), so the checks the scanner makes
-  for one unit (:meth:`~safenpz._pickle._hashing.HashCost.tuple_of`,
+  (no index of the run was stored before; with indexed puts: none is the
+  constructor's or the dtype's, none beyond the stream), so the checks the
+  scanner makes for one unit
+  (:meth:`~safenpz._pickle._hashing.HashCost.tuple_of`,
   :func:`~safenpz._pickle._calls.reduce`: the decoder's rules) decide them
-  all; they are made on the first unit, without changing any state;
+  all; they are made once per constructor, dtype and data length in a scan
+  (kept in ``Values.checked``), without changing any state;
 * the state: per unit, a tuple (:class:`~safenpz._pickle._values.Tup`) and a
-  scalar (:class:`~safenpz._pickle._values.Made`) like those the first unit's
-  checks made, three memo entries (the bytes, the tuple, the scalar), the
-  scalar pushed; the opcode counts and the container count (one tuple per
-  unit) in one step.
+  scalar (:class:`~safenpz._pickle._values.Made`) like those the checks
+  made, three memo entries (the bytes, the tuple, the scalar), the scalar
+  pushed; the opcode counts and the container count (one tuple per unit) in
+  one step.
 
 Anything else is left to the opcode handlers, unchanged: a unit that is not
 exactly this, a memo entry that is not the constructor or a finished dtype,
@@ -52,6 +57,8 @@ ENABLED = True
 BINGET = code("BINGET")
 SHORT_BINBYTES = code("SHORT_BINBYTES")
 MEMOIZE = code("MEMOIZE")
+BINPUT = code("BINPUT")
+LONG_BINPUT = code("LONG_BINPUT")
 TUPLE2 = code("TUPLE2")
 REDUCE = code("REDUCE")
 
@@ -66,12 +73,28 @@ _HEAD = 6
 _MAX_UNITS = 1 << 16
 
 
+#: A memo put with its index (protocols 1-3: ``BINPUT i``, ``LONG_BINPUT i``).
+_PUT = (
+    b"(?:"
+    + re.escape(bytes([BINPUT]))
+    + b".|"
+    + re.escape(bytes([LONG_BINPUT]))
+    + b"....)"
+)
+#: What follows a unit's data when the puts name their indices.
+_TAIL_PUTS = (
+    _PUT + re.escape(bytes([TUPLE2])) + _PUT + re.escape(bytes([REDUCE])) + _PUT
+)
+
+
 @functools.cache
-def _run_of(n: int) -> re.Pattern[bytes]:
+def _run_of(n: int, puts: bool) -> re.Pattern[bytes]:
     """Units with `n` bytes of data, each with the first one's ``g`` and ``d``
-    (back-references), up to :data:`_MAX_UNITS` of them."""
+    (back-references), up to :data:`_MAX_UNITS` of them; with ``MEMOIZE``
+    (or, `puts`, memo puts with indices) after the data, the tuple and the
+    scalar."""
     get, data = re.escape(_GET), re.escape(_BYTES) + re.escape(bytes([n]))
-    tail = re.escape(_TAIL)
+    tail = _TAIL_PUTS if puts else re.escape(_TAIL)
     first = get + b"(.)" + get + b"(.)" + data + b".{%d}" % n + tail
     more = get + b"\\1" + get + b"\\2" + data + b".{%d}" % n + tail
     return re.compile(first + b"(?:" + more + b"){0,%d}" % (_MAX_UNITS - 1), re.DOTALL)
@@ -97,7 +120,12 @@ def _apply(sc: Scan, pos: int) -> int:
     """Apply the run of units at `pos`; 0 if there is none to apply here."""
     buf = sc.buf
     n = buf[pos + 5] if pos + 5 < sc.n else 0
-    m = _run_of(n).match(buf, pos) if n else None
+    after = pos + _HEAD + n
+    if not n or after >= sc.n:
+        return 0
+    if buf[after] != MEMOIZE:
+        return _apply_puts(sc, pos, n) if buf[after] in _PUTS else 0
+    m = _run_of(n, False).match(buf, pos)
     if m is None:
         return 0
     memo, names = sc.memo, sc.names
@@ -112,6 +140,43 @@ def _apply(sc: Scan, pos: int) -> int:
         return 0
     _push(sc, pos, k, size, *checked)
     return pos + k * size
+
+
+_PUTS = {BINPUT: 1, LONG_BINPUT: 4}  # index widths
+
+
+def _apply_puts(sc: Scan, pos: int, n: int) -> int:
+    """:func:`_apply` for units whose memo puts name their indices (as
+    protocols 1-3 write them). A run ends before a unit that puts into the
+    memo entry of the constructor or of the dtype (the units after it would
+    not be alike) or at an index beyond the stream (refused by the
+    handlers)."""
+    buf = sc.buf
+    m = _run_of(n, True).match(buf, pos)
+    if m is None:
+        return 0
+    g, d = buf[pos + 1], buf[pos + 3]
+    checked = _checked(sc, sc.memo.get(g), sc.memo.get(d), n, pos)
+    if checked is None:
+        return 0
+    units: list[tuple[int, int, int, int]] = []
+    limit = min(_MAX_UNITS, sc.max_items - sc.report.containers)
+    u, end = pos, m.end()
+    while u < end and len(units) < limit:
+        p, idx = u + _HEAD + n, [u + 4]
+        for _ in range(3):  # the puts of the bytes, the tuple, the scalar
+            width = _PUTS[buf[p]]
+            idx.append(int.from_bytes(buf[p + 1 : p + 1 + width], "little"))
+            p += 2 + width  # (and the TUPLE2 or REDUCE after it)
+        off, i, j, k = idx
+        if g in (i, j, k) or d in (i, j, k) or max(i, j, k) > sc.n:
+            break
+        units.append((off, i, j, k))
+        u = p - 1
+    if not units:
+        return 0
+    _push_puts(sc, units, *checked)
+    return u
 
 
 def _checked(
@@ -168,6 +233,41 @@ def _push(sc: Scan, pos: int, k: int, size: int, tup: Tup, made: Made) -> None:
     counts[BINGET] += 2 * k
     counts[SHORT_BINBYTES] += k
     counts[MEMOIZE] += 3 * k
+    counts[TUPLE2] += k
+    counts[REDUCE] += k
+    sc.report.containers += k
+    sc.t_a = sc.t_b = UNK
+
+
+def _push_puts(
+    sc: Scan, units: list[tuple[int, int, int, int]], tup: Tup, made: Made
+) -> None:
+    """:func:`_push` for units whose puts name their indices: `units` holds
+    each unit's data offset and its three memo indices."""
+    buf, memo, names, push = sc.buf, sc.memo, sc.names, sc.stack.append
+    dt, flags, bad, npdt = tup.src[0], tup.flags, tup.bad, made.dtype
+    height, width, big, lists, kids = tup.height, tup.size, tup.big, tup.lists, tup.kids
+    edge: list[Node] = [tup]
+    counts = sc.counts
+    for off, i, j, h in units:
+        t = Tup(height, width, big, lists, kids)
+        t.src, t.flags, t.bad = [dt, off], flags, bad
+        s = Made("scalar", None, edge)
+        s.dtype, s.raw = npdt, off
+        memo[i] = off  # in the order of the puts (an index may repeat)
+        memo[j] = t
+        memo[h] = s
+        names[i] = names[j] = names[h] = UNK
+        push(s)
+    k = len(units)
+    n = buf[units[0][0] + 1]
+    for off, *_ in units:  # the opcodes of the puts, by kind
+        p = off + 2 + n
+        for _ in range(3):
+            counts[buf[p]] += 1
+            p += 2 + _PUTS[buf[p]]
+    counts[BINGET] += 2 * k
+    counts[SHORT_BINBYTES] += k
     counts[TUPLE2] += k
     counts[REDUCE] += k
     sc.report.containers += k
