@@ -319,14 +319,25 @@ def _memoize(sc: Scan, pos: int) -> int:
     return pos + 1
 
 
-def _fast_get(op: Op) -> Handler:
-    """BINGET, LONG_BINGET."""
+def _fast_get(op: Op, runs: Callable[[Scan, int], int] | None = None) -> Handler:
+    """BINGET, LONG_BINGET; `runs` is tried first where the opcode after the
+    next is a SHORT_BINBYTES (a run of NumPy scalars, :mod:`._scalars`:
+    where it ends, or 0)."""
     c, name, width = op.code, op.name, int(op.arg)
 
     def handler(sc: Scan, pos: int) -> int:
         if pos + width >= sc.n:
             return GENERAL[c](sc, pos)
-        idx = int.from_bytes(sc.buf[pos + 1 : pos + 1 + width], "little")
+        buf = sc.buf
+        if runs is not None and pos + 5 < sc.n and buf[pos + 4] == SHORT_BINBYTES:
+            end = runs(sc, pos)
+            if end:
+                return end
+        idx = (
+            buf[pos + 1]
+            if width == 1
+            else int.from_bytes(buf[pos + 1 : pos + 1 + width], "little")
+        )
         sc.counts[c] += 1
         sc.st.get(idx, name)
         sc.t_a, sc.t_b = sc.t_b, sc.names.get(idx, UNK)
@@ -364,8 +375,7 @@ def _fast_table() -> dict[int, Handler]:
     for op in _BINARY_PUTS:
         table[op.code] = _fast_put(op)
     for op in _BINARY_GETS:
-        table[op.code] = _fast_get(op)
-    table[BINGET] = scalar_runs(table[BINGET])  # runs of NumPy scalars
+        table[op.code] = _fast_get(op, scalar_runs if op.code == BINGET else None)
     return table
 
 

@@ -9,7 +9,7 @@ a label map) is nine opcodes, and a file holds thousands of them in a row::
 (``g``: the memo index of ``numpy.core.multiarray.scalar``, ``d``: that of a
 finished dtype; protocols 1-3, as NumPy 1.x's ``np.save`` writes them, put
 with ``BINPUT i`` or ``LONG_BINPUT i`` instead of each ``MEMOIZE``).
-:func:`scalar_runs` wraps the ``BINGET`` handler: where such
+:func:`scalar_runs` is called by the ``BINGET`` handler: where such
 a *unit* starts, it finds the units that follow with the same ``g``, ``d``
 and ``n`` (one regular expression match, at C speed) and applies all of them
 at once, with the effects the opcode handlers would have had, one by one:
@@ -46,7 +46,7 @@ import re
 
 from ._calls import reduce
 from ._opcodes import code
-from ._state import Handler, Scan
+from ._state import Scan
 from ._values import UNK, Glob, Made, Node, StackError, Tup
 
 __all__ = ["ENABLED", "scalar_runs"]
@@ -100,20 +100,11 @@ def _run_of(n: int, puts: bool) -> re.Pattern[bytes]:
     return re.compile(first + b"(?:" + more + b"){0,%d}" % (_MAX_UNITS - 1), re.DOTALL)
 
 
-def scalar_runs(exact: Handler) -> Handler:
-    """The ``BINGET`` handler: a run of scalar units at once where one starts
-    (see the module docstring), else `exact` (the opcode's own handler)."""
-
-    def handler(sc: Scan, pos: int) -> int:
-        buf = sc.buf
-        at = buf.startswith
-        if ENABLED and at(_BYTES, pos + 4) and at(_GET, pos + 2):
-            end = _apply(sc, pos)
-            if end:
-                return end
-        return exact(sc, pos)
-
-    return handler
+def scalar_runs(sc: Scan, pos: int) -> int:
+    """Apply the run of units at `pos` (a ``BINGET``, a ``SHORT_BINBYTES``
+    four bytes on: see the module docstring); where it ends, or 0 where the
+    opcode handlers go on."""
+    return _apply(sc, pos) if ENABLED else 0
 
 
 def _apply(sc: Scan, pos: int) -> int:
