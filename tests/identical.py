@@ -18,13 +18,39 @@ path of the first difference. Two values are identical when they have:
 
 from __future__ import annotations
 
+import io
 import struct
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["assert_identical", "dtype_signature"]
+import safenpz
+
+__all__ = ["assert_identical", "dtype_signature", "np_load_all", "safenpz_load_all"]
+
+
+def np_load_all(data: bytes) -> Any:
+    """The reference: ``np.load(allow_pickle=True, encoding="latin1")``, every
+    ``.npz`` member read into a dict (NumPy 2 warns on NumPy 1.x's
+    ``numpy.core`` spelling; the warning is silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        got = np.load(io.BytesIO(data), allow_pickle=True, encoding="latin1")
+    if isinstance(got, np.lib.npyio.NpzFile):
+        with got:
+            return {k: got[k] for k in got.files}
+    return got
+
+
+def safenpz_load_all(data: bytes, **kwargs: Any) -> Any:
+    """``safenpz.load(data, **kwargs)``, every ``.npz`` member read into a dict."""
+    got = safenpz.load(data, **kwargs)
+    if isinstance(got, safenpz.NpzFile):
+        with got:
+            return {k: got[k] for k in got.files}
+    return got
 
 
 def dtype_signature(dt: np.dtype[Any]) -> tuple[Any, ...]:

@@ -7,11 +7,13 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
+    "LEGACY_SETTINGS",
     "float_rows",
     "int_row_arrays",
     "int_rows",
@@ -29,6 +31,12 @@ __all__ = [
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+#: Settings for property tests over whole legacy files (large examples, slow).
+LEGACY_SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def int_rows(

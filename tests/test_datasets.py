@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import safenpz
+from dataset_home import assert_same_data, converted, isolate
 from safenpz import (
     DownloadError,
     FormatError,
@@ -29,34 +30,7 @@ from safenpz.datasets import imdb, reuters
 @pytest.fixture(autouse=True)
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh cache, an empty Keras home, no real downloads."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("SAFENPZ_CACHE_DIR", str(cache))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    # tf.keras's ~/.keras/datasets is searched too: never the real one
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("USERPROFILE", str(tmp_path / "home"))
-    monkeypatch.setenv("SAFENPZ_DATASETS_URL", "http://127.0.0.1:9/")  # refused
-    monkeypatch.delenv("SAFENPZ_OFFLINE", raising=False)
-    return cache
-
-
-def _converted(cache: Path) -> list[Path]:
-    return sorted(cache.glob("*.safenpz.npz"))
-
-
-def _same(a: Any, b: Any) -> None:
-    (ax, ay), (bx, by) = a
-    (cx, cy), (dx, dy) = b
-    for got, want in ((ax, cx), (bx, dx)):
-        if isinstance(got, RaggedArray):
-            assert got.equals(want)
-        else:
-            assert got.dtype == want.dtype
-            assert got.shape == want.shape
-            assert got.tolist() == want.tolist()
-    for got, want in ((ay, cy), (by, dy)):
-        assert got.dtype == want.dtype
-        np.testing.assert_array_equal(got, want)
+    return isolate(tmp_path, monkeypatch)
 
 
 # -- outputs ---------------------------------------------------------------------------
@@ -256,7 +230,7 @@ def test_keras22_compat_matches_keras_224(
     got = imdb.load_data(str(file), compat="keras2.2", **kwargs)
     # Keras 2.2 left NumPy's global RNG seeded and advanced; so does safenpz.
     np.testing.assert_array_equal(np.random.get_state()[1], want_state)  # type: ignore[index]  # noqa: NPY002
-    _same(got, want)
+    assert_same_data(got, want)
     (r_train, _), (r_test, _) = imdb.load_data(
         str(file), compat="keras2.2", output="ragged", **kwargs
     )
@@ -281,7 +255,9 @@ def test_keras22_errors(keras_data: Any) -> None:
 def test_keras22_reuters_only_changes_the_rng(keras_data: Any) -> None:
     file = str(keras_data.reuters())
     np.random.seed(1)  # noqa: NPY002
-    _same(reuters.load_data(file, compat="keras2.2"), reuters.load_data(file))
+    assert_same_data(
+        reuters.load_data(file, compat="keras2.2"), reuters.load_data(file)
+    )
     np.random.seed(113)  # noqa: NPY002
     np.random.shuffle(np.arange(150))  # noqa: NPY002
     want = np.random.get_state()[1].copy()  # type: ignore[index]  # noqa: NPY002
@@ -371,7 +347,7 @@ def test_hostile_local_file(
     with pytest.raises(UnsafeFileError, match="system"):
         module.load_data(str(path))
     assert not sentinel.exists()
-    assert _converted(cache) == []
+    assert converted(cache) == []
 
 
 # -- the namespace ---------------------------------------------------------------------

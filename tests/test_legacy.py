@@ -17,18 +17,16 @@ from __future__ import annotations
 import io
 import pickle
 import pickletools
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-import safenpz
-from identical import assert_identical
+from identical import assert_identical, np_load_all, safenpz_load_all
 from legacy import (
     IMDB_MEMBERS,
     LAYOUTS,
@@ -40,17 +38,12 @@ from legacy import (
     npy_bytes,
     npz_bytes,
 )
-from strategies import legacy_arrays
+from strategies import LEGACY_SETTINGS, legacy_arrays
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 # the spelling of the running NumPy (numpy.core in 1.x, numpy._core in 2.x)
 CORE = pickle.loads(pickle.dumps(np.zeros(1), 2)).__reduce__()[0].__module__
 CORE = CORE.rsplit(".", 1)[0]
-SETTINGS = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 
 def _obj(items: list[Any], shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -67,30 +60,11 @@ def _realdata(*parts: str) -> Path:
     return path
 
 
-def _np_load(data: bytes) -> Any:
-    """The reference (NumPy 2 warns on NumPy 1.x's ``numpy.core`` spelling)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        got = np.load(io.BytesIO(data), allow_pickle=True, encoding="latin1")
-    if isinstance(got, np.lib.npyio.NpzFile):
-        with got:
-            return {k: got[k] for k in got.files}
-    return got
-
-
-def _safenpz_load(data: bytes, **kwargs: Any) -> Any:
-    got = safenpz.load(data, **kwargs)
-    if isinstance(got, safenpz.NpzFile):
-        with got:
-            return {k: got[k] for k in got.files}
-    return got
-
-
 # --------------------------------------------------------------------------
 # the writer against the real thing
 
 
-@SETTINGS
+@LEGACY_SETTINGS
 @given(legacy_arrays(), st.integers(0, 5))
 def test_python3_layouts_are_pickle_dumps(arr: np.ndarray, protocol: int) -> None:
     want = pickle.dumps(arr, protocol=protocol)
@@ -183,8 +157,8 @@ def test_imdb_npz_in_the_python2_style() -> None:
             assert raw[:8] == b"\x93NUMPY\x01\x00"
             assert (10 + header_len) % 16 == 0
             assert b"'descr'" in raw[: 10 + header_len]
-    got = _safenpz_load(data)
-    assert_identical(got, _np_load(data))
+    got = safenpz_load_all(data)
+    assert_identical(got, np_load_all(data))
     assert got["x_train"].tolist() == rows
 
 
@@ -213,23 +187,23 @@ def test_regenerates_a_python2_joblib_fixture() -> None:
 # every layout through safenpz
 
 
-@SETTINGS
+@LEGACY_SETTINGS
 @given(legacy_arrays(python2=True), st.sampled_from(LAYOUTS))
 def test_every_layout_loads_as_np_load(arr: np.ndarray, layout: Layout) -> None:
     data = npy_bytes(arr, layout)
-    expected = _np_load(data)
-    assert_identical(_safenpz_load(data), expected)
+    expected = np_load_all(data)
+    assert_identical(safenpz_load_all(data), expected)
 
 
-@SETTINGS
+@LEGACY_SETTINGS
 @given(legacy_arrays(), st.sampled_from(PY3_LAYOUTS))
 def test_python3_layouts_with_ordered_dicts(arr: np.ndarray, layout: Layout) -> None:
     data = npy_bytes(arr, layout)
-    assert_identical(_safenpz_load(data), _np_load(data))
+    assert_identical(safenpz_load_all(data), np_load_all(data))
 
 
 def test_protocol0_takes_the_general_path() -> None:
     arr = _obj([[1, 2**40], []])
     for layout in (Layout(3, 0, True), Layout(3, 0, False)):
         data = npy_bytes(arr, layout)
-        assert_identical(_safenpz_load(data), _np_load(data))
+        assert_identical(safenpz_load_all(data), np_load_all(data))

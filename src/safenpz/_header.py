@@ -116,6 +116,29 @@ def parse_header(
     (2, 3)
     """
     version, raw, start = _header_bytes(prefix, where, limits)
+    known = _PARSED.get((version, raw))
+    if known is None:
+        known = _parse(version, raw, where)
+    return Header(version, *known, start + len(raw))
+
+
+#: Headers parsed already (the members of an archive share a few): the same
+#: text gives the same fields. Only valid headers are kept, and only short
+#: ones (what ``np.save`` writes is 118 bytes), at most ``_PARSED_MAX``, and
+#: not those of structured dtypes (whose field names can be set in place: a
+#: dtype handed out is never shared with another load).
+_PARSED: dict[
+    tuple[tuple[int, int], bytes], tuple[np.dtype[Any], tuple[int, ...], bool]
+]
+_PARSED = {}
+_PARSED_MAX = 256
+_PARSED_BYTES = 512
+
+
+def _parse(
+    version: tuple[int, int], raw: bytes, where: Where
+) -> tuple[np.dtype[Any], tuple[int, ...], bool]:
+    """The dtype, shape and order the header text `raw` gives (checked)."""
     _, encoding = _HEADER_STRUCT[version]
     try:
         text = raw.decode(encoding)
@@ -123,8 +146,12 @@ def parse_header(
     except _PARSE_ERRORS as err:
         msg = f"unreadable .npy header {raw[:60]!r}: {err}"
         raise FormatError(msg, where=where) from err
-    dtype, shape, fortran = _check_fields(fields, text, where)
-    return Header(version, dtype, shape, fortran, start + len(raw))
+    known = _check_fields(fields, text, where)
+    if len(raw) <= _PARSED_BYTES and known[0].names is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[version, raw] = known
+    return known
 
 
 def _header_bytes(

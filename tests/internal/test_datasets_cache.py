@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dataset_home import assert_same_data, converted, isolate
 from dataset_server import Server, serve
 from safenpz import (
     DownloadError,
     HashMismatchError,
-    RaggedArray,
     UnsafeFileError,
     _fetch,
 )
@@ -37,34 +37,7 @@ from safenpz.datasets import _pipeline, _reference, _source, _spec, imdb, reuter
 @pytest.fixture(autouse=True)
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh cache, an empty Keras home, no real downloads."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("SAFENPZ_CACHE_DIR", str(cache))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
-    # tf.keras's ~/.keras/datasets is searched too: never the real one
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("USERPROFILE", str(tmp_path / "home"))
-    monkeypatch.setenv("SAFENPZ_DATASETS_URL", "http://127.0.0.1:9/")  # refused
-    monkeypatch.delenv("SAFENPZ_OFFLINE", raising=False)
-    return cache
-
-
-def _converted(cache: Path) -> list[Path]:
-    return sorted(cache.glob("*.safenpz.npz"))
-
-
-def _same(a: Any, b: Any) -> None:
-    (ax, ay), (bx, by) = a
-    (cx, cy), (dx, dy) = b
-    for got, want in ((ax, cx), (bx, dx)):
-        if isinstance(got, RaggedArray):
-            assert got.equals(want)
-        else:
-            assert got.dtype == want.dtype
-            assert got.shape == want.shape
-            assert got.tolist() == want.tolist()
-    for got, want in ((ay, cy), (by, dy)):
-        assert got.dtype == want.dtype
-        np.testing.assert_array_equal(got, want)
+    return isolate(tmp_path, monkeypatch)
 
 
 # -- local HTTP server ----------------------------------------------------------------
@@ -120,14 +93,14 @@ def test_download_checked_and_cached(
     first = imdb.load_data(num_words=50)
     assert server.hits == {"imdb.npz": 1}
     assert (cache / "imdb.npz").read_bytes() == source.read_bytes()
-    assert [p.name for p in _converted(cache)] == [
+    assert [p.name for p in converted(cache)] == [
         f"imdb-{_sha256(source)[:16]}.safenpz.npz"
     ]
     # Later loads use the converted copy only: no download, no pickle, and
     # they work offline even without the downloaded file.
     (cache / "imdb.npz").unlink()
     monkeypatch.setenv("SAFENPZ_OFFLINE", "1")
-    _same(imdb.load_data(num_words=50), first)
+    assert_same_data(imdb.load_data(num_words=50), first)
     assert server.hits == {"imdb.npz": 1}
 
 
@@ -226,14 +199,14 @@ def test_local_path_is_converted_once(
 ) -> None:
     file = str(keras_data.imdb())
     first = imdb.load_data(file, num_words=40)
-    [converted] = _converted(cache)
-    assert converted.name.startswith(f"imdb-{_sha256(Path(file))[:16]}")
+    [conv] = converted(cache)
+    assert conv.name.startswith(f"imdb-{_sha256(Path(file))[:16]}")
     other = _reference_run(file, seed=9, maxlen=20, num_words=40)
     # The second load neither decodes the source nor hashes it again.
     monkeypatch.setattr(_source, "decode_source", _forbidden("decode_source"))
     monkeypatch.setattr(_fetch, "file_hash", _forbidden("file_hash"))
-    _same(imdb.load_data(file, num_words=40), first)
-    _same(imdb.load_data(file, num_words=40, seed=9, maxlen=20), other)
+    assert_same_data(imdb.load_data(file, num_words=40), first)
+    assert_same_data(imdb.load_data(file, num_words=40, seed=9, maxlen=20), other)
 
 
 def _forbidden(name: str) -> Any:
@@ -260,7 +233,7 @@ def test_local_copy_of_the_known_file_shares_the_cache(
     first = imdb.load_data(str(source), num_words=20)
     monkeypatch.setenv("SAFENPZ_OFFLINE", "1")
     monkeypatch.setattr(_source, "decode_source", _forbidden("decode_source"))
-    _same(imdb.load_data(num_words=20), first)
+    assert_same_data(imdb.load_data(num_words=20), first)
     assert not (cache / "imdb.npz").exists()
 
 
@@ -269,8 +242,8 @@ def test_changed_local_file_is_converted_again(keras_data: Any, cache: Path) -> 
     imdb.load_data(str(path))
     keras_data.imdb(seed=5)  # same name, new content
     (x_train, _), _ = imdb.load_data(str(path))
-    assert len(_converted(cache)) == 2
-    _same(imdb.load_data(str(path)), _reference_run(str(path)))
+    assert len(converted(cache)) == 2
+    assert_same_data(imdb.load_data(str(path)), _reference_run(str(path)))
     assert len(x_train) == 120
 
 
@@ -352,8 +325,8 @@ def test_damaged_converted_copy_is_rebuilt(
 ) -> None:
     file = str(keras_data.imdb())
     first = imdb.load_data(file)
-    [converted] = _converted(cache)
-    damage(converted)
+    [conv] = converted(cache)
+    damage(conv)
     calls = []
     decode = _source.decode_source
 
@@ -362,9 +335,9 @@ def test_damaged_converted_copy_is_rebuilt(
         return decode(*args)
 
     monkeypatch.setattr(_source, "decode_source", spy)
-    _same(imdb.load_data(file), first)
+    assert_same_data(imdb.load_data(file), first)
     assert len(calls) == 1  # rebuilt from the source
-    _same(imdb.load_data(file), first)
+    assert_same_data(imdb.load_data(file), first)
     assert len(calls) == 1  # and the rebuilt copy is used again
 
 
@@ -432,7 +405,7 @@ def test_two_processes_at_once(
     for child, (_, err) in zip(children, results, strict=True):
         assert child.returncode == 0, err
     assert results[0][0] == results[1][0] != ""
-    assert len(_converted(cache)) == 1
+    assert len(converted(cache)) == 1
     assert not list(cache.glob("*.part"))
     (x, _), _ = imdb.load_data(
         str(source) if where == "local" else "imdb.npz", num_words=50
@@ -456,7 +429,7 @@ def test_cli_fetch_downloads_and_caches(
     assert main(["fetch", "reuters"]) == 0
     assert "reuters: 120 train / 30 test rows, cached" in capsys.readouterr().out
     assert server.hits == {"reuters.npz": 1}
-    assert _converted(cache)
+    assert converted(cache)
     server.files["reuters.npz"] = b"corrupt"  # a later fetch would be refused
     assert main(["fetch", "reuters"]) == 0  # served from the converted copy
     assert server.hits == {"reuters.npz": 1}

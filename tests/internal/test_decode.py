@@ -5,9 +5,7 @@ to fail, is never called)."""
 
 from __future__ import annotations
 
-import io
 import pickle
-import warnings
 from typing import Any
 
 import numpy as np
@@ -18,13 +16,13 @@ from hypothesis import strategies as st
 import safenpz
 import safenpz._decode
 from hostile import npy_bytes, obj_array
-from identical import assert_identical
+from identical import assert_identical, np_load_all, safenpz_load_all
 from legacy import LAYOUTS, Layout
 from legacy import npy_bytes as legacy_npy_bytes
 from safenpz import SafenpzError, load
 from safenpz._header import parse_header
 from safenpz._pickle._decode import safe_loads
-from strategies import byte_edits, int_row_arrays, mutate
+from strategies import LEGACY_SETTINGS, byte_edits, int_row_arrays, mutate
 
 FUZZ = settings(
     max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow]
@@ -62,31 +60,7 @@ def test_fast_path_agrees_with_the_decoder(
 # --------------------------------------------------------------------------
 # every binary layout of the legacy writer takes the fast path
 
-SETTINGS = settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 BINARY = [lay for lay in LAYOUTS if lay.protocol >= 1]
-
-
-def _np_load(data: bytes) -> Any:
-    """The reference (NumPy 2 warns on NumPy 1.x's ``numpy.core`` spelling)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        got = np.load(io.BytesIO(data), allow_pickle=True, encoding="latin1")
-    if isinstance(got, np.lib.npyio.NpzFile):
-        with got:
-            return {k: got[k] for k in got.files}
-    return got
-
-
-def _safenpz_load(data: bytes, **kwargs: Any) -> Any:
-    got = safenpz.load(data, **kwargs)
-    if isinstance(got, safenpz.NpzFile):
-        with got:
-            return {k: got[k] for k in got.files}
-    return got
 
 
 def _boom(*args: Any, **kwargs: Any) -> Any:
@@ -100,15 +74,15 @@ def no_general_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(safenpz._decode, "safe_loads", _boom)
 
 
-@SETTINGS
+@LEGACY_SETTINGS
 @given(int_row_arrays(), st.sampled_from(BINARY))
 def test_int_rows_take_the_fast_path(arr: np.ndarray, layout: Layout) -> None:
     data = legacy_npy_bytes(arr, layout)
-    expected = _np_load(data)
+    expected = np_load_all(data)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(safenpz._decode, "safe_loads", _boom)
-        got = _safenpz_load(data)
-        ragged = _safenpz_load(data, ragged=True)
+        got = safenpz_load_all(data)
+        ragged = safenpz_load_all(data, ragged=True)
     assert_identical(got, expected)
     if arr.ndim == 1:
         assert isinstance(ragged, safenpz.RaggedArray)
@@ -127,7 +101,7 @@ def test_dataframe_values_take_the_fast_path(
     assert arr.flags.f_contiguous
     assert not arr.flags.c_contiguous
     data = legacy_npy_bytes(arr, layout)
-    got = _safenpz_load(data)
+    got = safenpz_load_all(data)
     assert got.flags.f_contiguous
     assert not got.flags.c_contiguous
     assert got.tolist() == arr.tolist()

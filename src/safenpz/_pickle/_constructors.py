@@ -61,7 +61,7 @@ from ._rules import (
     scalar_size,
 )
 
-__all__ = ["TABLE", "_Constructor"]
+__all__ = ["FAST", "TABLE", "_Constructor"]
 
 # NumPy's C scalar builder (numpy[._]core.multiarray.scalar), taken from a
 # scalar's own reduce so no module is named and no deprecation warning fires
@@ -86,13 +86,19 @@ class _Constructor:
     role : str, optional
         What it builds (:data:`safenpz._pickle._globals.ROLES`): how many
         arguments it takes (:data:`safenpz._pickle._rules.ARITY`).
+    fast : callable, optional
+        Tried first with the same arguments (:data:`FAST`, the context
+        bound): the value, when the arguments are the common case it checks
+        completely, else None (then `fn` checks them, and refuses them with
+        its messages).
     """
 
-    __slots__ = ("_fn", "member", "qualname", "role")
+    __slots__ = ("_fast", "_fn", "member", "qualname", "role")
     qualname: str
     member: str
     role: str | None
     _fn: Callable[..., Any] | None
+    _fast: Callable[..., Any] | None
 
     def __init__(
         self,
@@ -100,11 +106,13 @@ class _Constructor:
         fn: Callable[..., Any] | None,
         member: str,
         role: str | None = None,
+        fast: Callable[..., Any] | None = None,
     ) -> None:
         object.__setattr__(self, "qualname", qualname)
         object.__setattr__(self, "_fn", fn)
         object.__setattr__(self, "member", member)
         object.__setattr__(self, "role", role)
+        object.__setattr__(self, "_fast", fast)
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         msg = (
@@ -114,6 +122,10 @@ class _Constructor:
         raise FormatError(msg, where=Where(member=self.member))
 
     def __call__(self, *args: Any) -> Any:
+        if self._fast is not None:
+            out = self._fast(*args)
+            if out is not None:
+                return out
         if self._fn is None:
             msg = f"{self.qualname} may not be called"
             raise FormatError(msg, where=Where(member=self.member))
@@ -161,15 +173,22 @@ def _c_dtype(
     return _DtypeBuilder(ctx, code)
 
 
+def _fast_scalar(ctx: Context, *args: object) -> Done | None:
+    """``scalar(dtype, data)`` in the common case (a Keras history holds
+    thousands of scalars of one dtype): the checks of :func:`_c_scalar`, for
+    a finished dtype and bytes of its size; None for anything else (the long
+    way, which refuses with the messages)."""
+    if len(args) == 2:
+        dtype_b, raw = args
+        if type(dtype_b) is _DtypeBuilder and type(raw) is bytes and dtype_b._built:
+            dt = dtype_b.value
+            if len(raw) == dt.itemsize and not dt.hasobject:
+                return Done(ctx, _numpy_scalar(dt, raw))
+    return None
+
+
 def _c_scalar(ctx: Context, dtype_b: object, raw: object = None) -> Done:
     """``scalar(dtype, data)``: a NumPy scalar of a non-object dtype."""
-    # fast path (a Keras history holds thousands of scalars of one dtype): the
-    # checks below, for a finished dtype and bytes of its size; anything else
-    # takes the long way, which refuses with the messages
-    if type(dtype_b) is _DtypeBuilder and type(raw) is bytes and dtype_b._built:
-        dt = dtype_b.value
-        if len(raw) == dt.itemsize and not dt.hasobject:
-            return Done(ctx, _numpy_scalar(dt, raw))
     dt = resolve_dtype(ctx, dtype_b)
     try:
         scalar_dtype(dt)
@@ -285,6 +304,10 @@ _BY_ROLE: dict[str, Callable[..., Any] | None] = {
     "complex": _c_complex,
     "odict": _c_ordereddict,
 }
+
+
+#: The constructors' common cases, tried first (see :class:`_Constructor`).
+FAST: dict[str, Callable[..., Any]] = {"scalar": _fast_scalar}
 
 
 def _table() -> dict[tuple[str, str], tuple[str, Callable[..., Any] | None]]:

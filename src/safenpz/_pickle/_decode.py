@@ -36,7 +36,7 @@ from typing import Any, NoReturn
 from .._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
 from .._gc import no_gc
 from .._limits import DEFAULT_LIMITS, Limits
-from ._constructors import TABLE, _Constructor
+from ._constructors import FAST, TABLE, _Constructor
 from ._context import Context
 from ._finish import finish
 from ._globals import ROLES
@@ -116,7 +116,10 @@ class _TableUnpickler(pickle.Unpickler):
             ctor = _Constructor(qualname, None, member, role)
         else:
             bound = functools.partial(fn, self._ctx)
-            ctor = _Constructor(qualname, bound, member, role)
+            fast = FAST.get(role)
+            if fast is not None:
+                fast = functools.partial(fast, self._ctx)
+            ctor = _Constructor(qualname, bound, member, role, fast)
         self._bound[key] = ctor
         return ctor
 

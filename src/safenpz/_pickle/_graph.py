@@ -56,6 +56,11 @@ def check_graph(root: object, max_depth: int) -> None:
                 continue
             if h < 0:
                 _cycle()
+            below = kid.kids
+            if len(below) == 1 and below[0].h > 0:  # one kid, searched already
+                kid.h = h = below[0].h + 1  # (a NumPy scalar and its args)
+                best[-1] = max(best[-1], h + 1)
+                continue
             kid.h = -1
             path.append(kid)
             kids_of.append(iter(kid.kids))

@@ -26,12 +26,14 @@ from collections.abc import Callable
 from ._general import general_table, unknown
 from ._literals import utf8_problem
 from ._opcodes import OPS, Op, code
+from ._scalars import scalar_runs
 from ._stack import Stack
 from ._state import Handler, Scan
 from ._values import PLAIN_CODES, PLAIN_RUN, RUN_WIDTH, UNK, Lst, Node, Num, Run
 
 __all__ = ["DISPATCH", "GENERAL", "STRUCTURAL", "TALLY_ORDER", "plain"]
 
+BINGET = code("BINGET")
 BINPUT = code("BINPUT")
 BINUNICODE = code("BINUNICODE")
 EMPTY_DICT = code("EMPTY_DICT")
@@ -318,14 +320,25 @@ def _memoize(sc: Scan, pos: int) -> int:
     return pos + 1
 
 
-def _fast_get(op: Op) -> Handler:
-    """BINGET, LONG_BINGET."""
+def _fast_get(op: Op, runs: Callable[[Scan, int], int] | None = None) -> Handler:
+    """BINGET, LONG_BINGET; `runs` is tried first where the opcode after the
+    next is a SHORT_BINBYTES (a run of NumPy scalars, :mod:`._scalars`:
+    where it ends, or 0)."""
     c, name, width = op.code, op.name, int(op.arg)
 
     def handler(sc: Scan, pos: int) -> int:
         if pos + width >= sc.n:
             return GENERAL[c](sc, pos)
-        idx = int.from_bytes(sc.buf[pos + 1 : pos + 1 + width], "little")
+        buf = sc.buf
+        if runs is not None and pos + 5 < sc.n and buf[pos + 4] == SHORT_BINBYTES:
+            end = runs(sc, pos)
+            if end:
+                return end
+        idx = (
+            buf[pos + 1]
+            if width == 1
+            else int.from_bytes(buf[pos + 1 : pos + 1 + width], "little")
+        )
         sc.counts[c] += 1
         sc.st.get(idx, name)
         sc.t_a, sc.t_b = sc.t_b, sc.names.get(idx, UNK)
@@ -363,7 +376,7 @@ def _fast_table() -> dict[int, Handler]:
     for op in _BINARY_PUTS:
         table[op.code] = _fast_put(op)
     for op in _BINARY_GETS:
-        table[op.code] = _fast_get(op)
+        table[op.code] = _fast_get(op, scalar_runs if op.code == BINGET else None)
     return table
 
 

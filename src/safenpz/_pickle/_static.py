@@ -92,6 +92,7 @@ MUTABLE_IN = 4
 FROZEN = 8
 
 _NONE = code("NONE")
+_SHORT_BINBYTES = code("SHORT_BINBYTES")
 #: Literals whose length is that of their bytes (bytes; Python 2 strings).
 _SIZED = BYTES_CODES | (PY2_CODES - {code("STRING")})
 _MADE_NAMES = {
@@ -144,6 +145,8 @@ class Values:
         self.encoding = encoding
         self.budget = 4 * len(buf) + (1 << 20)
         self.blobs: dict[int, Blob] = {}  # long literals read, by offset
+        # calls checked already, by what decides them (see _scalars)
+        self.checked: dict[tuple[int, ...], tuple[object, ...]] = {}
 
     def charge(self, n: int) -> None:
         """Count `n` values read (refused beyond the budget)."""
@@ -239,10 +242,15 @@ class Values:
         """The string or bytes literal at `off`: its value, charged to the
         budget by its length, or (beyond :data:`BLOB_BYTES`) a Blob, made
         once."""
+        buf = self.buf
+        if buf[off] == _SHORT_BINBYTES:  # (a NumPy scalar's data) in place
+            raw = buf[off + 2 : off + 2 + buf[off + 1]]
+            self.charge(1 + len(raw))
+            return raw
         blob = self.blobs.get(off)
         if blob is not None:
             return blob
-        value = literal(self.buf, off, self.encoding)
+        value = literal(buf, off, self.encoding)
         if isinstance(value, Blob):
             self.blobs[off] = value
         else:
