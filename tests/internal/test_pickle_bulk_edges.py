@@ -309,6 +309,22 @@ def test_an_internal_error_leaves_the_loop_alone() -> None:
             assert run(data, knobs) == want
 
 
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+def test_runs_of_numpy_scalars_after_runs(protocol: int) -> None:
+    """The loop's ``BINGET`` handler takes runs of NumPy scalars in one step
+    (:mod:`safenpz._pickle._scalars`): memo entries pending before it are
+    written out first, rows and strings around it are the bulk path's."""
+    words = [f"w{i}" for i in range(300)]
+    obj = {
+        "words": words,
+        "loss": [np.float64(i) / 7 for i in range(300)],
+        "rows": [{"id": i, "name": w} for i, w in enumerate(words)],
+        "acc": [np.float32(i) for i in range(100)],
+        "more": words[::-1],
+    }
+    same(pickle.dumps(obj, protocol=protocol))
+
+
 def test_binunicode_with_its_put() -> None:
     body = b"".join(
         b"X" + struct.pack("<I", 3) + b"abc" + binput(i) for i in range(300)
