@@ -92,7 +92,7 @@ from ._runs import (
     py2_counts,
 )
 from ._state import Scan
-from ._values import UNK
+from ._values import PLAIN_CODES, UNK
 
 __all__ = ["ENABLED", "MIN_BYTES", "MIN_TOKENS", "Bulk", "attach"]
 
@@ -112,7 +112,8 @@ _FIRST_CHUNK = 1 << 16
 _MAX_CHUNK = 1 << 22
 _MAX_BACKOFF = 12  # a chunk without runs: skip up to 2**12 chunk sizes
 _SAMPLE = 64  # opcodes looked at before tokenising
-_STRING_SHARE = 4  # ... at least one in this many must be a string literal
+_SAMPLE_STRINGS = 8  # ... a stretch of this many strings: worth tokenising
+_SAMPLE_ROWS = 4  # ... or this many rows (a container and its memo put)
 
 EMPTY_LIST = code("EMPTY_LIST")
 EMPTY_DICT = code("EMPTY_DICT")
@@ -125,9 +126,9 @@ _POP_WINDOW = 1 << 22  # pairs counted at once
 
 #: the memo puts the bulk path may do while entries are pending: index width
 _PUT_WIDTH = {MEMOIZE: 0, BINPUT: 1, LONG_BINPUT: 4}
-#: what makes the opcodes ahead worth tokenising: strings, rows, memo gets
-_SAMPLED = STRINGS | {code(n) for n in ("EMPTY_DICT", "EMPTY_LIST", "BINGET")}
-_SAMPLED |= {code("LONG_BINGET")}
+#: what may lie between the strings of a run (plain literals, memo puts, frames)
+_BETWEEN = frozenset({*PLAIN_CODES, *_PUT_WIDTH, code("FRAME")})
+_EMPTY = frozenset({EMPTY_DICT, EMPTY_LIST})
 
 
 def attach(sc: Scan) -> Bulk | None:
@@ -344,18 +345,27 @@ class Bulk:
         return end + (end - pos) * ((1 << self.misses) - 1)
 
     def _sample(self, pos: int) -> int:
-        """0 if string literals (or rows) are frequent among the next
-        opcodes (worth tokenising), else the bytes they take (the loop is as
-        fast, or faster, on runs of numbers and on other containers)."""
-        buf, p, count, strings = self.buf, pos, 0, 0
+        """0 if the next opcodes hold a long stretch of strings (and the
+        literals and memo puts between them) or rows (worth tokenising),
+        else the bytes they take (the loop is as fast, or faster, on runs of
+        numbers, NumPy scalars and other containers)."""
+        buf, p, count, run, best, rows, prev = self.buf, pos, 0, 0, 0, 0, -1
         while count < _SAMPLE and p < self.n:
             size = op_len(buf, p)
             if size < 0:
                 return 0  # an invalid opcode: the chain stops there
-            strings += buf[p] in _SAMPLED
+            c = buf[p]
+            if c in STRINGS:
+                run += 1
+                best = max(best, run)
+            elif c not in _BETWEEN:
+                run = 0
+            rows += prev in _EMPTY and c in _PUT_WIDTH
+            prev = c
             p += size
             count += 1
-        return 0 if strings * _STRING_SHARE >= count else p - pos
+        worth = best >= _SAMPLE_STRINGS or rows >= _SAMPLE_ROWS
+        return 0 if worth or not count else p - pos
 
     # -- a run, applied
 
