@@ -53,7 +53,9 @@ def test_a_header_parsed_again_gives_the_same_fields() -> None:
     first = parse_header(data)
     again = parse_header(b"" + data)
     assert again == first
-    assert (again.shape, again.dtype, again.fortran_order) == ((3, 4), "<i4", False)
+    assert again.shape == (3, 4)
+    assert again.dtype == np.dtype("<i4")
+    assert again.fortran_order is False
 
 
 def test_structured_dtypes_are_never_shared() -> None:

@@ -182,7 +182,7 @@ _ROW = _D + _W + MEMO + b"K\x01" + b"h\x00" + _W + MEMO + b"u"
 )
 @pytest.mark.parametrize("max_items", [None, 3, 9, 100])
 def test_rows(body: bytes, max_items: int | None) -> None:
-    kw = {} if max_items is None else {"max_items": max_items}
+    kw: dict[str, Any] = {} if max_items is None else {"max_items": max_items}
     for data in (P4 + body + b".", P4 + body, b"\x80\x02" + body + b"."):
         same(data, **kw)
 

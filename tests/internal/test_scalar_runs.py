@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from numpy.typing import DTypeLike
 
 from safenpz import SafenpzError, scan_pickle
 from safenpz._limits import MAX_SAME_HASH, Limits
@@ -31,7 +32,11 @@ from safenpz._pickle._decode import safe_loads
 
 def _unframed(data: bytes) -> bytes:
     """`data` without its FRAME opcodes (so bytes can be inserted)."""
-    cuts = [pos for op, _, pos in pickletools.genops(data) if op.name == "FRAME"]
+    cuts = [
+        pos
+        for op, _, pos in pickletools.genops(data)
+        if op.name == "FRAME" and pos is not None
+    ]
     out, last = [], 0
     for pos in cuts:
         out.append(data[last:pos])
@@ -103,7 +108,7 @@ def _history(dtype: Any, n: int = 300) -> dict[str, list[Any]]:
     }
 
 
-_DTYPES = [
+_DTYPES: list[DTypeLike] = [
     np.float64,
     np.float32,
     np.float16,
