@@ -39,7 +39,7 @@ import numpy as np
 
 from .._exceptions import FormatError, Where
 from ._array_state import _ArrayBuilder
-from ._context import Context, Done
+from ._context import BARE_SCALARS, Context, Done
 from ._dtype_state import _DtypeBuilder, dtype_of, resolve_dtype
 from ._globals import ROLES, SAFE_GLOBALS
 from ._opcodes import OPS
@@ -61,7 +61,7 @@ from ._rules import (
     scalar_size,
 )
 
-__all__ = ["FAST", "TABLE", "_Constructor"]
+__all__ = ["FAST", "FAST_SCANNED", "TABLE", "_Constructor"]
 
 # NumPy's C scalar builder (numpy[._]core.multiarray.scalar), taken from a
 # scalar's own reduce so no module is named and no deprecation warning fires
@@ -187,6 +187,28 @@ def _fast_scalar(ctx: Context, *args: object) -> Done | None:
     return None
 
 
+def _bare_scalar(ctx: Context, *args: object) -> Any:
+    """:func:`_fast_scalar` after a strict scan of the stream passed: a numeric
+    scalar (:data:`~safenpz._pickle._context.BARE_SCALARS`) is handed back as
+    it is, without a :class:`Done` around it.
+
+    The wrapper's only other work is refusing ``BUILD`` on the scalar, a call
+    of it, or its use as a constructor's argument where a scalar is refused,
+    and the scan refuses each of those first, with the decoder's message
+    (``tests/internal/test_unpickle.py``, the decoder alone). The final walk
+    would only unwrap it: it keeps these types as leaves, in keys and set
+    items too (an equal key met again keeps the first key object and the last
+    value, as the walk's rebuilt dict does). Other scalars stay wrapped."""
+    if len(args) == 2:
+        dtype_b, raw = args
+        if type(dtype_b) is _DtypeBuilder and type(raw) is bytes and dtype_b._built:
+            dt = dtype_b.value
+            if len(raw) == dt.itemsize and not dt.hasobject:
+                value = _numpy_scalar(dt, raw)
+                return value if type(value) in BARE_SCALARS else Done(ctx, value)
+    return None
+
+
 def _c_scalar(ctx: Context, dtype_b: object, raw: object = None) -> Done:
     """``scalar(dtype, data)``: a NumPy scalar of a non-object dtype."""
     dt = resolve_dtype(ctx, dtype_b)
@@ -308,6 +330,8 @@ _BY_ROLE: dict[str, Callable[..., Any] | None] = {
 
 #: The constructors' common cases, tried first (see :class:`_Constructor`).
 FAST: dict[str, Callable[..., Any]] = {"scalar": _fast_scalar}
+#: :data:`FAST` when a strict scan of the stream passed (``Context.scanned``).
+FAST_SCANNED: dict[str, Callable[..., Any]] = {"scalar": _bare_scalar}
 
 
 def _table() -> dict[tuple[str, str], tuple[str, Callable[..., Any] | None]]:

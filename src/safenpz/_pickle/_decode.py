@@ -36,7 +36,7 @@ from typing import Any, NoReturn
 from .._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
 from .._gc import no_gc
 from .._limits import DEFAULT_LIMITS, Limits
-from ._constructors import FAST, TABLE, _Constructor
+from ._constructors import FAST, FAST_SCANNED, TABLE, _Constructor
 from ._context import Context
 from ._finish import finish
 from ._globals import ROLES
@@ -116,7 +116,7 @@ class _TableUnpickler(pickle.Unpickler):
             ctor = _Constructor(qualname, None, member, role)
         else:
             bound = functools.partial(fn, self._ctx)
-            fast = FAST.get(role)
+            fast = (FAST_SCANNED if self._ctx.scanned else FAST).get(role)
             if fast is not None:
                 fast = functools.partial(fast, self._ctx)
             ctor = _Constructor(qualname, bound, member, role, fast)
@@ -176,7 +176,8 @@ def safe_loads(
     # one copy (if any), shared by the scan and the unpickler
     data = data if isinstance(data, bytes) else bytes(data)
     report = scan_pickle(data, member=member, limits=limits, encoding=encoding)
-    ctx = Context(member, limits, encoding)
+    scanned = isinstance(report, PickleReport)
+    ctx = Context(member, limits, encoding, scanned=scanned)
     with no_gc():
         try:
             unpickler = _TableUnpickler(_Input(data), ctx)
@@ -187,7 +188,7 @@ def safe_loads(
                 raw,
                 ctx,
                 constructors,
-                scanned=isinstance(report, PickleReport),
+                scanned=scanned,
                 size=len(data),
             )
         except SafenpzError:
