@@ -23,10 +23,12 @@ import numpy as np
 import pytest
 
 from identical import assert_identical
+from safenpz import scan_pickle
 from safenpz._exceptions import SafenpzError
 from safenpz._limits import Limits
-from safenpz._pickle import _constructors, _decode
-from safenpz._pickle._context import BARE_SCALARS
+from safenpz._pickle import _decode
+from safenpz._pickle._constructors import _ScannedScalar
+from safenpz._pickle._context import BARE_SCALARS, Context, Done
 
 _NUMERIC = "?bBhHiIlLqQefdgFDG"
 
@@ -163,24 +165,62 @@ def test_bare_scalars_under_small_limits(
         _same(got, _decoder_alone(data, limits, monkeypatch))
 
 
-def test_the_bare_path_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[Any] = []
-    real = _constructors._bare_scalar
+def _unpickled(data: bytes, *, scanned: bool) -> Any:
+    """What the C unpickler returns with the constructors of a decode that
+    was (or was not) scanned; the scan itself is not run."""
+    ctx = Context("m", Limits(), "latin1", scanned=scanned)
+    return _decode._TableUnpickler(_decode._Input(data), ctx).load()
 
-    def spy(ctx: Any, *args: object) -> Any:
-        out = real(ctx, *args)
-        calls.append(type(out))
-        return out
 
-    monkeypatch.setitem(_constructors.FAST_SCANNED, "scalar", spy)
-    data = _dumped(_history("d", 10), 4)
-    _decode.safe_loads(data)
-    assert calls
-    assert set(calls) == {np.float64}
-    calls.clear()
-    _decode.safe_loads(_dumped([np.str_("s")], 4))
-    assert calls
-    assert not set(calls) & BARE_SCALARS
+def test_the_bare_path_is_taken() -> None:
+    data = _dumped([np.float64(1), np.float32(2), np.float64(3), np.str_("s")], 4)
+    bare = _unpickled(data, scanned=True)
+    assert [type(x) for x in bare[:3]] == [np.float64, np.float32, np.float64]
+    assert type(bare[3]) is Done
+    wrapped = _unpickled(data, scanned=False)
+    assert {type(x) for x in wrapped} == {Done}
+    unpickler = _decode._TableUnpickler(
+        _decode._Input(data), Context("m", Limits(), "latin1", scanned=True)
+    )
+    unpickler.load()
+    kinds = {type(c) for c in unpickler.constructors().values()}
+    assert _ScannedScalar in kinds
+
+
+def _edits(data: bytes) -> Iterator[bytes]:
+    for pos in range(len(data)):
+        for byte in {data[pos] ^ 1, 4, 8, 0x62}:
+            yield data[:pos] + bytes([byte]) + data[pos + 1 :]
+
+
+EDITED = [
+    pytest.param(_dumped(value, protocol), id=f"{name}-p{protocol}")
+    for name, value in [
+        ("mixed", [np.float64(1), np.float32(2), np.float64(3), np.int8(4)]),
+        ("keys", {np.int64(1): np.uint16(2), np.int64(3): 4.0}),
+    ]
+    for protocol in (2, 4)
+]
+
+
+@pytest.mark.parametrize("data", EDITED)
+def test_edited_streams_the_scan_passes_decode_alike(
+    data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One byte changed anywhere (a data length, a dtype, an opcode): where
+    the scan passes, the bare path gives the decoder alone's outcome."""
+    limits = Limits()
+    passed = 0
+    for edited in _edits(data):
+        try:
+            scan_pickle(edited, limits=limits)
+        except SafenpzError:
+            continue
+        passed += 1
+        got = _outcome(lambda e=edited: _decode.safe_loads(e, limits=limits))
+        want = _decoder_alone(edited, limits, monkeypatch)
+        _same(got, want)
+    assert passed > 10
 
 
 def test_the_bare_types_are_the_numeric_scalars() -> None:

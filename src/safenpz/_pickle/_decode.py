@@ -36,7 +36,7 @@ from typing import Any, NoReturn
 from .._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
 from .._gc import no_gc
 from .._limits import DEFAULT_LIMITS, Limits
-from ._constructors import FAST, FAST_SCANNED, TABLE, _Constructor
+from ._constructors import FAST, TABLE, _Constructor, _ScannedScalar
 from ._context import Context
 from ._finish import finish
 from ._globals import ROLES
@@ -114,9 +114,12 @@ class _TableUnpickler(pickle.Unpickler):
         member, role = self._ctx.member, ROLES[key]
         if fn is None:  # numpy.ndarray: only ever an argument of _reconstruct
             ctor = _Constructor(qualname, None, member, role)
+        elif role == "scalar" and self._ctx.scanned:
+            bound = functools.partial(fn, self._ctx)
+            ctor = _ScannedScalar(qualname, bound, member, role, self._ctx)
         else:
             bound = functools.partial(fn, self._ctx)
-            fast = (FAST_SCANNED if self._ctx.scanned else FAST).get(role)
+            fast = FAST.get(role)
             if fast is not None:
                 fast = functools.partial(fast, self._ctx)
             ctor = _Constructor(qualname, bound, member, role, fast)

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._array_state import _ArrayBuilder
-from ._constructors import _Constructor
+from ._constructors import _Constructor, _ScannedScalar
 from ._context import BARE_SCALARS, Context, Done
 from ._dtype_state import _DtypeBuilder
 from ._opcodes import OPS
@@ -189,4 +189,5 @@ _VISIT: dict[type, _Visit] = {
     Done: Walker._finished,
     _DtypeBuilder: Walker._finished,
     _Constructor: Walker._constructor,
+    _ScannedScalar: Walker._constructor,
 }
