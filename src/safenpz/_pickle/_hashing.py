@@ -82,6 +82,9 @@ _LOOKED_AT = _SPECIAL | {Num, Big}
 #: What may hash to a crafted value (Big by count; the rest by value).
 _COUNTED = HASHED | {Big, Made, Node, int}
 _MADE_ONLY = {Made}
+#: Items a tuple of leaves holds (each one value, no container): numbers,
+#: and literals by their offset.
+_SCALAR_ITEMS = frozenset({Num, int})
 _MUTABLE_KINDS = frozenset({"dict", "set", "OrderedDict"})
 #: struct formats of the NumPy float and complex scalars decoded here.
 _STRUCT = {("f", 2): "e", ("f", 4): "f", ("f", 8): "d", ("c", 8): "ff", ("c", 16): "dd"}
@@ -133,6 +136,12 @@ class HashCost:
 
     def tuple_of(self, items: list[object]) -> Tup:
         """The tuple of `items`, refused if too high or too large to hash."""
+        if _SCALAR_ITEMS.issuperset(map(type, items)):  # numbers, text: leaves
+            size = len(items) + 1
+            self._check_tuple(1, size)
+            leaf = Tup(1, size, 0, ())  # no kids, lists, flags or big ints
+            leaf.src = items
+            return leaf
         height, size, big, flags = 0, 1, 0, 0
         lists: list[Lst] = []
         kids: list[Node] = []
