@@ -37,10 +37,13 @@ class _Pairs(list[tuple[Any, Any]]):
     """Written as a dict of these pairs, equal keys included."""
 
 
-class _PairsPickler(pickle._Pickler):  # type: ignore[name-defined,misc]
-    dispatch: ClassVar[dict[type, Any]] = dict(pickle._Pickler.dispatch)  # type: ignore[attr-defined]
+_PurePickler: Any = pickle._Pickler  # the pure-Python pickler (its dispatch)
 
-    def save_pairs(self, obj: _Pairs) -> None:
+
+class _PairsPickler(_PurePickler):
+    dispatch: ClassVar[dict[type, Any]] = dict(_PurePickler.dispatch)
+
+    def save_pairs(self: Any, obj: _Pairs) -> None:
         self.write(pickle.EMPTY_DICT)
         self.memoize(obj)
         self._batch_setitems(iter(obj))

@@ -81,7 +81,7 @@ _SPECIAL = frozenset({Lst, Node, Made, Glob, Barr, Tup})
 _LOOKED_AT = _SPECIAL | {Num, Big}
 #: What may hash to a crafted value (Big by count; the rest by value).
 _COUNTED = HASHED | {Big, Made, Node, int}
-_MADE_ONLY = {Made}
+_MADE_ONLY: set[type] = {Made}
 #: Items a tuple of leaves holds (each one value, no container): numbers,
 #: and literals by their offset.
 _SCALAR_ITEMS = frozenset({Num, int})
