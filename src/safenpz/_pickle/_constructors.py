@@ -39,7 +39,7 @@ import numpy as np
 
 from .._exceptions import FormatError, Where
 from ._array_state import _ArrayBuilder
-from ._context import Context, Done
+from ._context import BARE_SCALARS, Context, Done
 from ._dtype_state import _DtypeBuilder, dtype_of, resolve_dtype
 from ._globals import ROLES, SAFE_GLOBALS
 from ._opcodes import OPS
@@ -61,12 +61,13 @@ from ._rules import (
     scalar_size,
 )
 
-__all__ = ["FAST", "TABLE", "_Constructor"]
+__all__ = ["FAST", "TABLE", "_Constructor", "_ScannedScalar"]
 
 # NumPy's C scalar builder (numpy[._]core.multiarray.scalar), taken from a
 # scalar's own reduce so no module is named and no deprecation warning fires
 _numpy_scalar: Callable[[np.dtype[Any], bytes], Any] = np.float64(0).__reduce__()[0]  # type: ignore[assignment]
 _BUILD = OPS["BUILD"].name
+_NO_DTYPE = np.dtype("V0")
 
 
 # The class name shows in messages ("expected a dtype, got _Constructor"),
@@ -142,6 +143,67 @@ class _Constructor:
     def __reduce__(self) -> NoReturn:
         msg = "internal safenpz object"
         raise TypeError(msg)
+
+
+class _ScannedScalar(_Constructor):
+    """The ``scalar`` constructor once a strict scan of the stream passed
+    (``Context.scanned``): numeric scalars
+    (:data:`~safenpz._pickle._context.BARE_SCALARS`) are handed back as they
+    are, without a :class:`Done` around them, in one Python call each.
+
+    The wrapper's only other work is refusing ``BUILD`` on the scalar, a call
+    of it, or its use as a constructor's argument where a scalar is refused,
+    and the scan refuses each of those first, with the decoder's message
+    (``tests/internal/test_unpickle.py``: the decoder alone). The final walk
+    would only unwrap it: it keeps these types as leaves, in keys and set
+    items too (``tests/internal/test_bare_scalars.py``). Anything but the
+    common case (:func:`_fast_scalar`'s) takes the long way; other scalars
+    stay wrapped.
+
+    Parameters
+    ----------
+    qualname, fn, member, role
+        As :class:`_Constructor`'s.
+    ctx : Context
+        The decode's context.
+    """
+
+    __slots__ = ("_ctx", "_last")
+    _ctx: Context
+    _last: tuple[int, np.dtype[Any], int]
+
+    def __init__(
+        self,
+        qualname: str,
+        fn: Callable[..., Any],
+        member: str,
+        role: str,
+        ctx: Context,
+    ) -> None:
+        super().__init__(qualname, fn, member, role)
+        object.__setattr__(self, "_ctx", ctx)
+        # the id of the dtype builder of the last bare scalar, its dtype and
+        # size: an id, not a reference (the end of the decode proves by
+        # reference counts that no container holds a builder, see _finish);
+        # the builder lives on in ctx.made while the unpickler runs
+        object.__setattr__(self, "_last", (0, _NO_DTYPE, -1))
+
+    def __call__(self, *args: Any) -> Any:
+        if len(args) == 2:
+            dtype_b, raw = args
+            last = self._last
+            # a dtype builder, once built, keeps its dtype (BUILD twice is refused)
+            if id(dtype_b) == last[0] and type(raw) is bytes and len(raw) == last[2]:
+                return _numpy_scalar(last[1], raw)
+            if type(dtype_b) is _DtypeBuilder and type(raw) is bytes and dtype_b._built:
+                dt = dtype_b.value
+                if len(raw) == dt.itemsize and not dt.hasobject:
+                    value = _numpy_scalar(dt, raw)
+                    if type(value) not in BARE_SCALARS:
+                        return Done(self._ctx, value)
+                    object.__setattr__(self, "_last", (id(dtype_b), dt, dt.itemsize))
+                    return value
+        return _Constructor.__call__(self, *args)
 
 
 # Every constructor takes the per-decode context as its first argument;

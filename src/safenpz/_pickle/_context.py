@@ -24,12 +24,15 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+import numpy as np
+
 from .._exceptions import FormatError, LimitError, Where
 from .._limits import Limits
 from . import _rules
 from ._rules import Refused, as_text, preview
 
 __all__ = [
+    "BARE_SCALARS",
     "Builder",
     "Context",
     "Done",
@@ -38,6 +41,16 @@ __all__ = [
     "check_shape",
     "preview",
 ]
+
+
+#: The NumPy scalar types the decoder hands the C unpickler as they are,
+#: without a :class:`Done` around them: the numeric ones (booleans, integers,
+#: floats, complex numbers of every width), immutable and hashable, which
+#: the final walk keeps as leaves. Other scalars (strings, bytes, voids,
+#: datetimes) stay wrapped.
+BARE_SCALARS: frozenset[type] = frozenset(
+    np.dtype(code).type for code in "?bBhHiIlLqQefdgFDG"
+)
 
 
 class Context:
@@ -54,16 +67,23 @@ class Context:
 
     Attributes
     ----------
+    scanned : bool
+        Whether a strict scan of the stream, with these limits, passed (the
+        constructors may then take the shortcuts of
+        :data:`safenpz._pickle._constructors.FAST_SCANNED`).
     made : list of Builder
         Every builder created in this decode, in order (each registers itself).
     """
 
-    __slots__ = ("encoding", "limits", "made", "member", "where")
+    __slots__ = ("encoding", "limits", "made", "member", "scanned", "where")
 
-    def __init__(self, member: str, limits: Limits, encoding: str) -> None:
+    def __init__(
+        self, member: str, limits: Limits, encoding: str, *, scanned: bool = False
+    ) -> None:
         self.member = member
         self.limits = limits
         self.encoding = encoding
+        self.scanned = scanned
         self.where = Where(member=member)
         self.made: list[Builder] = []
 

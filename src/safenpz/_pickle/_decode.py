@@ -36,7 +36,7 @@ from typing import Any, NoReturn
 from .._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
 from .._gc import no_gc
 from .._limits import DEFAULT_LIMITS, Limits
-from ._constructors import FAST, TABLE, _Constructor
+from ._constructors import FAST, TABLE, _Constructor, _ScannedScalar
 from ._context import Context
 from ._finish import finish
 from ._globals import ROLES
@@ -114,6 +114,9 @@ class _TableUnpickler(pickle.Unpickler):
         member, role = self._ctx.member, ROLES[key]
         if fn is None:  # numpy.ndarray: only ever an argument of _reconstruct
             ctor = _Constructor(qualname, None, member, role)
+        elif role == "scalar" and self._ctx.scanned:
+            bound = functools.partial(fn, self._ctx)
+            ctor = _ScannedScalar(qualname, bound, member, role, self._ctx)
         else:
             bound = functools.partial(fn, self._ctx)
             fast = FAST.get(role)
@@ -176,7 +179,8 @@ def safe_loads(
     # one copy (if any), shared by the scan and the unpickler
     data = data if isinstance(data, bytes) else bytes(data)
     report = scan_pickle(data, member=member, limits=limits, encoding=encoding)
-    ctx = Context(member, limits, encoding)
+    scanned = isinstance(report, PickleReport)
+    ctx = Context(member, limits, encoding, scanned=scanned)
     with no_gc():
         try:
             unpickler = _TableUnpickler(_Input(data), ctx)
@@ -187,7 +191,7 @@ def safe_loads(
                 raw,
                 ctx,
                 constructors,
-                scanned=isinstance(report, PickleReport),
+                scanned=scanned,
                 size=len(data),
             )
         except SafenpzError:

@@ -96,6 +96,20 @@ _MAX_LINE = 256
 
 _FRAME = code("FRAME")
 _LENGTH_BYTES = {"len1": 1, "len4": 4, "len4s": 4, "len8": 8}
+#: How the argument of each opcode is skipped: its fixed length (>= 0), or
+#: one of the variable kinds below (FRAME: its 8-byte length, then opcodes).
+_NL, _NL2, _LEN1 = -1, -2, -3
+_VARIABLE = {"nl": _NL, "nl2": _NL2, "len1": _LEN1, "len4": -4, "len4s": -5, "len8": -6}
+_KIND_OF = {-4: "len4", -5: "len4s", -6: "len8"}
+_SKIP: list[int] = [0] * 256
+for _op in BY_CODE.values():
+    _SKIP[_op.code] = (
+        8
+        if _op.code == _FRAME
+        else _op.arg
+        if isinstance(_op.arg, int)
+        else _VARIABLE[_op.arg]
+    )
 
 
 def _line_end(view: memoryview, p: int) -> int:
@@ -104,21 +118,15 @@ def _line_end(view: memoryview, p: int) -> int:
     return -1 if end < 0 else p + end + 1
 
 
-def _next(view: memoryview, p: int) -> int:
-    """Where the opcode after the one at `p` starts (-1 or past the end:
-    unknown), as the unpickler reads it."""
-    op = BY_CODE[view[p]]
-    kind = op.arg
-    p += 1
-    if op.code == _FRAME:  # the argument is the frame's length; opcodes follow
-        return p + 8
-    if isinstance(kind, int):
-        return p + kind
-    if kind == "nl":
+def _skip_variable(view: memoryview, p: int, skip: int) -> int:
+    """Where an argument of variable length `skip` (:data:`_SKIP`) starting
+    at `p` ends (-1 or past the end: unknown), as the unpickler reads it."""
+    if skip == _NL:
         return _line_end(view, p)
-    if kind == "nl2":
+    if skip == _NL2:
         p = _line_end(view, p)
         return -1 if p < 0 else _line_end(view, p)
+    kind = _KIND_OF[skip]
     k = _LENGTH_BYTES[kind]
     size = int.from_bytes(view[p : p + k], "little", signed=kind == "len4s")
     return -1 if size < 0 else p + k + size
@@ -140,7 +148,8 @@ def never_int_rows(data: bytes | memoryview) -> bool:
     n = len(view)
     p = 0
     allowed = HEADER
-    for _ in range(PROBE_OPS):
+    skips = _SKIP
+    for _ in range(PROBE_OPS):  # each opcode's argument skipped as in _SKIP
         if not 0 <= p < n:
             return False
         op = view[p]
@@ -148,5 +157,12 @@ def never_int_rows(data: bytes | memoryview) -> bool:
             return True
         if op == _EMPTY_LIST:
             allowed = BODY
-        p = _next(view, p)
+        skip = skips[op]
+        p += 1
+        if skip >= 0:
+            p += skip
+        elif skip == _LEN1:
+            p = p + 1 + view[p] if p < n else -1
+        else:
+            p = _skip_variable(view, p, skip)
     return False

@@ -81,6 +81,10 @@ _SPECIAL = frozenset({Lst, Node, Made, Glob, Barr, Tup})
 _LOOKED_AT = _SPECIAL | {Num, Big}
 #: What may hash to a crafted value (Big by count; the rest by value).
 _COUNTED = HASHED | {Big, Made, Node, int}
+_MADE_ONLY: set[type] = {Made}
+#: Items a tuple of leaves holds (each one value, no container): numbers,
+#: and literals by their offset.
+_SCALAR_ITEMS = frozenset({Num, int})
 _MUTABLE_KINDS = frozenset({"dict", "set", "OrderedDict"})
 #: struct formats of the NumPy float and complex scalars decoded here.
 _STRUCT = {("f", 2): "e", ("f", 4): "f", ("f", 8): "d", ("c", 8): "ff", ("c", 16): "dd"}
@@ -132,6 +136,12 @@ class HashCost:
 
     def tuple_of(self, items: list[object]) -> Tup:
         """The tuple of `items`, refused if too high or too large to hash."""
+        if _SCALAR_ITEMS.issuperset(map(type, items)):  # numbers, text: leaves
+            size = len(items) + 1
+            self._check_tuple(1, size)
+            leaf = Tup(1, size, 0, ())  # no kids, lists, flags or big ints
+            leaf.src = items
+            return leaf
         height, size, big, flags = 0, 1, 0, 0
         lists: list[Lst] = []
         kids: list[Node] = []
@@ -224,11 +234,29 @@ class HashCost:
         kinds = set(map(type, keys)) if step > 1 else types
         if _LOOKED_AT.isdisjoint(kinds):  # str and bytes literals only
             return
+        if kinds == _MADE_ONLY:  # NumPy scalar keys (a label map)
+            self._made_keys(keys, target, what)
+            return
         if not _SPECIAL.isdisjoint(kinds):
             for key in keys:
                 self.check_key(key, target, what)
         for key in self._counted(keys, charge):
             self.count_hash(key)
+
+    def _made_keys(self, keys: list[Any], target: Node | None, what: str) -> None:
+        """:meth:`hashed` for keys that constructors made, in two passes as
+        there: :meth:`check_key` (which only looks at bytearrays and void
+        scalars, or anything not a scalar), then each key counted by its
+        value (:meth:`count_hash`; a key's value is computed once)."""
+        for key in keys:
+            if key.role != "scalar" or key.dtype.kind == "V":
+                self.check_key(key, target, what)
+        known, values = self.known, self.values
+        for key in keys:
+            kept = known.get(id(key))
+            if kept is None:  # (key: its id stays its)
+                kept = known[id(key)] = (key, _made_value(values, key))
+            self._count_value(kept[1])
 
     def _counted(self, keys: list[object], charge: bool) -> list[object]:
         """The keys to count by hash; the hash work of tuples and big ints
@@ -403,7 +431,10 @@ class HashCost:
         CPython's numeric and tuple hashes are not randomized and can be
         inverted, so distinct keys can be crafted to share one hash (a dict
         of them takes quadratic time to build)."""
-        value = self.value(key)
+        self._count_value(self.value(key))
+
+    def _count_value(self, value: object) -> None:
+        """:meth:`count_hash` for a key whose value is `value`."""
         if value is UNVALUED:
             self.unvalued += 1
             if self.unvalued > MAX_UNVALUED_KEYS:

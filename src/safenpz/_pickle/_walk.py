@@ -28,15 +28,20 @@ from collections.abc import Callable
 from typing import Any
 
 from ._array_state import _ArrayBuilder
-from ._constructors import _Constructor
-from ._context import Context, Done
+from ._constructors import _Constructor, _ScannedScalar
+from ._context import BARE_SCALARS, Context, Done
 from ._dtype_state import _DtypeBuilder
 from ._opcodes import OPS
 
 __all__ = ["LEAF_TYPES", "Walker"]
 
-#: What the walk keeps as it is (exact types).
-LEAF_TYPES = frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
+#: What the walk keeps as it is (exact types): Python's plain leaves, and the
+#: numeric NumPy scalars the decoder hands back bare (only its ``scalar``
+#: constructor makes them).
+LEAF_TYPES = (
+    frozenset({int, float, complex, bool, type(None), str, bytes, bytearray})
+    | BARE_SCALARS
+)
 _BUILD = OPS["BUILD"].name
 _Visit = Callable[["Walker", Any, int], Any]
 
@@ -184,4 +189,5 @@ _VISIT: dict[type, _Visit] = {
     Done: Walker._finished,
     _DtypeBuilder: Walker._finished,
     _Constructor: Walker._constructor,
+    _ScannedScalar: Walker._constructor,
 }
