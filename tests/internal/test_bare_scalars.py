@@ -89,12 +89,11 @@ def _dumped(value: Any, protocol: int) -> bytes:
     return buf.getvalue()
 
 
-#: Equal keys, wrapped (a scalar) and plain (``1``, ``True``) in turn: the
-#: unpickler gives the plain key's value to the plain key's slot, and the
-#: walk's rebuilt dict then takes the values in slot order, not in stream
-#: order (``{np.int64(1): 3}``); bare scalars give pickle's (and np.load's)
-#: ``{np.int64(1): 4}``.
-WALK_DIFFERS = {
+#: Equal keys, wrapped (a scalar) and plain (``1``, ``True``) in turn: both
+#: paths must give pickle's (and np.load's) ``{np.int64(1): 4}`` (the first
+#: key, the last value). The wrapped path merges them because a
+#: :class:`Done` hashes and compares as its scalar.
+EQUAL_KEYS = {
     _dumped(_Pairs((k, i) for i, k in enumerate(keys)), protocol)
     for keys in [[np.int64(1), np.int32(1), 1, np.float64(1.0), True, np.float64(2)]]
     for protocol in (2, 3, 4)
@@ -140,16 +139,22 @@ def test_bare_scalars_give_the_walks_result(
     got = _outcome(lambda: _decode.safe_loads(data, limits=limits))
     assert got[0] == "ok"
     assert_identical(got[1], pickle.loads(data))
-    if data not in WALK_DIFFERS:
-        _same(got, _decoder_alone(data, limits, monkeypatch))
+    _same(got, _decoder_alone(data, limits, monkeypatch))
     if b"builtins" not in data:  # the pairs became a dict
         assert type(got[1]) is not _Pairs
 
 
-def test_the_walk_differs_only_where_said() -> None:
-    """The one known difference: the bare result is pickle's."""
-    for data in WALK_DIFFERS:
-        assert _decode.safe_loads(data) == {np.int64(1): 4, np.float64(2): 5}
+def test_equal_keys_merge_as_pickle_merges_on_both_paths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Equal keys, bare or wrapped: the first key and the last value."""
+    for data in EQUAL_KEYS:
+        want = pickle.loads(data)
+        assert want == {np.int64(1): 4, np.float64(2): 5}
+        assert_identical(_decode.safe_loads(data), want)
+        outcome = _decoder_alone(data, Limits(), monkeypatch)
+        assert outcome[0] == "ok"
+        assert_identical(outcome[1], want)
 
 
 @pytest.mark.parametrize(
@@ -164,7 +169,7 @@ def test_bare_scalars_under_small_limits(
     """Where the scan passes, the result is the walk's; where it refuses, it
     refuses before the decoder runs (the load's verdict is the scan's)."""
     got = _outcome(lambda: _decode.safe_loads(data, limits=limits))
-    if got[0] == "ok" and data not in WALK_DIFFERS:
+    if got[0] == "ok":
         _same(got, _decoder_alone(data, limits, monkeypatch))
 
 

@@ -152,9 +152,37 @@ class Builder:
 
 
 class Done(Builder):
-    """A finished value (NumPy scalar, array from ``_frombuffer``)."""
+    """A finished value (NumPy scalar, array from ``_frombuffer``).
+
+    As a dict key or set item it hashes and compares as its value when that
+    is a hashable NumPy scalar, so the unpickler merges equal keys in stream
+    order, as it does for the real scalars (``{np.str_("a"): 0, "a": 1}``
+    keeps the first key and the last value). Anything else (an array, a
+    structured scalar) compares by identity, as any builder does.
+    """
 
     __slots__ = ()
+
+    def __hash__(self) -> int:
+        value = self.value
+        if isinstance(value, np.generic):
+            try:
+                return hash(value)
+            except TypeError:  # a writeable structured (void) scalar
+                pass
+        return object.__hash__(self)
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        mine = self.value
+        theirs = other.value if type(other) is Done else other
+        if not (_by_value(mine) and _by_value(theirs)):
+            return False
+        try:
+            return bool(mine == theirs)
+        except (TypeError, ValueError):  # never equal, as NumPy may refuse
+            return False
 
     # one per pickled NumPy scalar (thousands in a Keras history): the base
     # class's work, inlined
@@ -163,6 +191,20 @@ class Done(Builder):
         self.value = value
         self._built = True
         ctx.made.append(self)
+
+
+def _by_value(value: object) -> bool:
+    """Whether a :class:`Done` holding `value` (or a key equal to one)
+    compares by value: a hashable NumPy scalar, or plain data that is not a
+    builder of the decoder."""
+    if isinstance(value, Builder):
+        return False
+    if isinstance(value, np.generic):
+        try:
+            hash(value)
+        except TypeError:
+            return False
+    return not isinstance(value, np.ndarray)
 
 
 # --------------------------------------------------------------------------
