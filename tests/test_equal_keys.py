@@ -60,7 +60,7 @@ def _dumps(obj: Any, protocol: int) -> bytes:
 
 #: Runs of equal keys: a NumPy scalar first, a plain value first, two scalars
 #: of one kind, scalars of several kinds, and equal tuples holding them.
-EQUAL_KEYS = {
+EQUAL_KEYS: dict[str, list[Any]] = {
     "str": [np.str_("a"), "a", np.str_("a"), "a"],
     "str-plain-first": ["a", np.str_("a"), "a", np.str_("a")],
     "bytes": [np.bytes_(b"k"), b"k", np.bytes_(b"k"), b"k"],

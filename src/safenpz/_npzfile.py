@@ -131,7 +131,7 @@ class NpzFile(Mapping[str, _M_co]):
         msg = f"{preview(key)} is not in {self._name}; it holds {held}"
         raise KeyError(msg)
 
-    def read_member_bytes(self, raw: str) -> bytearray:
+    def read_member_bytes(self, raw: str) -> bytearray | memoryview:
         """Inflate the raw member `raw`, under the limits, and return its bytes."""
         return self._archive.read(raw)
 
