@@ -11,6 +11,8 @@ PY ?= python3
 VENV ?= .venv
 VENV_NP1 ?= .venv-np1
 PIP_FLAGS ?= -q --disable-pip-version-check
+# test processes (pytest-xdist): one per core; JOBS=0 runs in one process
+JOBS ?= auto
 
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
@@ -50,8 +52,9 @@ check: $(VENV)/.dev
 # The suite runs on Keras's numpy backend (it loads and pads, never trains);
 # the tutorial test trains a model, so it runs again on jax, appending coverage.
 pytest: $(VENV)/.dev
-	KERAS_BACKEND=numpy $(VENV)/bin/coverage run -m pytest
-	KERAS_BACKEND=jax $(VENV)/bin/coverage run --append -m pytest tests/test_tutorial.py
+	KERAS_BACKEND=numpy $(VENV)/bin/python -m pytest -n $(JOBS) --cov --cov-report=
+	KERAS_BACKEND=jax $(VENV)/bin/python -m pytest --cov --cov-append --cov-report= \
+		tests/test_tutorial.py
 	$(VENV)/bin/coverage report
 
 test-torch: $(VENV)/.dev
@@ -60,7 +63,7 @@ test-torch: $(VENV)/.dev
 
 pytest-np1: $(VENV_NP1)/.dev
 	$(VENV_NP1)/bin/python -c "import numpy; assert numpy.__version__.startswith('1.26'), numpy.__version__"
-	$(VENV_NP1)/bin/python -m pytest
+	$(VENV_NP1)/bin/python -m pytest -n $(JOBS)
 
 test: check pytest pytest-np1
 

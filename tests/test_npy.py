@@ -92,13 +92,18 @@ def read_all(file: Any, **kwargs: Any) -> dict[str, Any]:
 WRAPPERS = ["npy-bytes", "npy-path", "npy-fileobj", "npz-stored", "npz-deflated"]
 
 
-def wrapped(kind: str, body: bytes, tmp_path: Path) -> tuple[Callable[[], Any], str]:
+def wrapped(
+    kind: str, body: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Callable[[], Any], str]:
     """A loader of `body` wrapped as `kind`, and the member text its errors
-    must name."""
+    must name. Files are written in `tmp_path` and named relative to it (the
+    test runs there): messages show a file's name whole only up to 80
+    characters, and a temporary path can be longer (pytest-xdist's are)."""
     data = npy_bytes(body)
     if kind == "npy-bytes":
         return (lambda: load(data)), "<bytes>"
-    path = tmp_path / "payload.npy"
+    monkeypatch.chdir(tmp_path)
+    path = Path("payload.npy")
     if kind in ("npy-path", "npy-fileobj"):
         path.write_bytes(data)
         if kind == "npy-path":
@@ -110,7 +115,7 @@ def wrapped(kind: str, body: bytes, tmp_path: Path) -> tuple[Callable[[], Any], 
 
         return from_file, str(path)
     method = zipfile.ZIP_STORED if kind == "npz-stored" else zipfile.ZIP_DEFLATED
-    path = tmp_path / "payload.npz"
+    path = Path("payload.npz")
     path.write_bytes(npz_bytes({"x.npy": data, "y.npy": npy_of(np.arange(3))}, method))
 
     def from_npz() -> Any:
@@ -124,11 +129,15 @@ def wrapped(kind: str, body: bytes, tmp_path: Path) -> tuple[Callable[[], Any], 
 @pytest.mark.parametrize("kind", WRAPPERS, ids=WRAPPERS)
 @pytest.mark.parametrize("case", HOSTILE, ids=[c.id for c in HOSTILE])
 def test_hostile_pickle_in_a_file(
-    case: Hostile, kind: str, sentinel: Path, tmp_path: Path
+    case: Hostile,
+    kind: str,
+    sentinel: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     body = case.build(str(sentinel))
     want = case.expect(body)
-    run, member = wrapped(kind, body, tmp_path)
+    run, member = wrapped(kind, body, tmp_path, monkeypatch)
     with pytest.raises(want.error, match=want.pattern(member)):
         run()
     assert not sentinel.exists()
@@ -137,10 +146,14 @@ def test_hostile_pickle_in_a_file(
 @pytest.mark.parametrize("kind", WRAPPERS, ids=WRAPPERS)
 @pytest.mark.parametrize("case", MALFORMED, ids=[m.id for m in MALFORMED])
 def test_malformed_pickle_in_a_file(
-    case: Malformed, kind: str, tmp_path: Path, measure
+    case: Malformed,
+    kind: str,
+    tmp_path: Path,
+    measure: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     want = case.expect(case.data)
-    run, member = wrapped(kind, case.data, tmp_path)
+    run, member = wrapped(kind, case.data, tmp_path, monkeypatch)
     with (
         measure(memory=False) as m,
         pytest.raises(want.error, match=want.pattern(member)),
@@ -155,9 +168,13 @@ CLAIMS = [m for m in MALFORMED if "claims" in m.id or m.id.startswith("memo-")]
 @pytest.mark.parametrize("kind", ["npy-bytes", "npz-deflated"])
 @pytest.mark.parametrize("case", CLAIMS, ids=[m.id for m in CLAIMS])
 def test_claimed_sizes_in_a_file_allocate_nothing(
-    case: Malformed, kind: str, tmp_path: Path, measure
+    case: Malformed,
+    kind: str,
+    tmp_path: Path,
+    measure: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    run, _member = wrapped(kind, case.data, tmp_path)
+    run, _member = wrapped(kind, case.data, tmp_path, monkeypatch)
     with measure() as m, pytest.raises(case.expect(case.data).error):
         run()
     assert m.seconds < 30  # a hang detector on a shared machine, not a timing target
