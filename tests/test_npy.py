@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fileobjs import ReadSeekOnly
 from hostile import (
     BAD_HEADERS,
     HOSTILE,
@@ -897,25 +898,6 @@ class NonSeekable(io.RawIOBase):
 
     def readinto(self, b: Any) -> int:
         return self._buf.readinto(b)
-
-
-class ReadSeekOnly:
-    """The smallest file-like object: read, seek, tell (no readinto)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._buf = io.BytesIO(data)
-
-    def read(self, n: int = -1) -> bytes:
-        return self._buf.read(n)
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return self._buf.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self._buf.tell()
-
-    def seekable(self) -> bool:
-        return True
 
 
 ARR = np.arange(12, dtype=np.float32).reshape(3, 4)

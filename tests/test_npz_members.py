@@ -15,24 +15,9 @@ import numpy as np
 import pytest
 
 import safenpz
+from fileobjs import ReadSeekOnly
 from identical import assert_identical
 from safenpz import FormatError
-
-
-class _ReadOnly:
-    """A minimal binary file object: ``read``, ``seek`` and ``tell`` only."""
-
-    def __init__(self, data: bytes) -> None:
-        self._buf = io.BytesIO(data)
-
-    def read(self, n: int = -1) -> bytes:
-        return self._buf.read(n)
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        return self._buf.seek(pos, whence)
-
-    def tell(self) -> int:
-        return self._buf.tell()
 
 
 def _arrays() -> dict[str, np.ndarray]:
@@ -58,7 +43,9 @@ def _all(npz: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("compressed", [False, True], ids=["stored", "deflated"])
-@pytest.mark.parametrize("wrap", [io.BytesIO, _ReadOnly], ids=["bytesio", "read-only"])
+@pytest.mark.parametrize(
+    "wrap", [io.BytesIO, ReadSeekOnly], ids=["bytesio", "read-only"]
+)
 def test_members_are_np_loads(compressed: bool, wrap: Any) -> None:
     data = _npz(compressed)
     want = _all(np.load(io.BytesIO(data)))
@@ -75,7 +62,7 @@ def test_a_changed_byte_in_a_stored_member_is_refused(tmp_path: Any) -> None:
     data[start] ^= 0xFF
     path = tmp_path / "changed.npz"
     path.write_bytes(data)
-    sources: list[Any] = [path, bytes(data), _ReadOnly(bytes(data))]
+    sources: list[Any] = [path, bytes(data), ReadSeekOnly(bytes(data))]
     for source in sources:
         with safenpz.load(source) as npz:
             with pytest.raises(FormatError) as err:
