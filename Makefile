@@ -22,7 +22,10 @@ $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25.1"
 
-$(VENV)/.core: $(VENV)/bin/python pyproject.toml
+# the install also builds the optional C pre-check in place (setup.py)
+EXT_SOURCES = setup.py src/safenpz/_pickle/_verdict.c
+
+$(VENV)/.core: $(VENV)/bin/python pyproject.toml $(EXT_SOURCES)
 	$(VENV)/bin/pip install $(PIP_FLAGS) -e .
 	touch $@
 
@@ -32,7 +35,7 @@ $(VENV)/.dev: $(VENV)/.core
 		--group dataframes --group lint
 	touch $@
 
-$(VENV_NP1)/.dev: pyproject.toml
+$(VENV_NP1)/.dev: pyproject.toml $(EXT_SOURCES)
 	$(PY) -m venv $(VENV_NP1)
 	$(VENV_NP1)/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25.1"
 	$(VENV_NP1)/bin/pip install $(PIP_FLAGS) -e . --group test "numpy==1.26.*" "pyarrow>=14,<18"
@@ -76,3 +79,4 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) $(VENV_NP1) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -f src/safenpz/_pickle/*.so

@@ -5,7 +5,9 @@ calling, importing or even looking up a callable the stream names:
 
 1. :func:`safenpz._pickle._scanner.scan_pickle` checks the whole stream statically
    first (forbidden opcodes, globals outside the table, bounds, limits), so the
-   decoder never starts on a stream that names anything else.
+   decoder never starts on a stream that names anything else; for the common
+   streams the compiled pre-check :func:`safenpz._pickle._prescan.proven`
+   proves at C speed that the scan would pass, and the scan is skipped.
 2. The stream is then run by CPython's C unpickler (for speed) whose
    ``find_class`` is replaced by a lookup in the closed table
    (:data:`safenpz._pickle._constructors.TABLE`), mapping each allowed
@@ -40,6 +42,7 @@ from ._constructors import FAST, TABLE, _Constructor, _ScannedScalar
 from ._context import Context
 from ._finish import finish
 from ._globals import ROLES
+from ._prescan import proven
 from ._report import PickleReport
 from ._scanner import scan_pickle
 
@@ -178,8 +181,12 @@ def safe_loads(
         raise ValueError(msg)
     # one copy (if any), shared by the scan and the unpickler
     data = data if isinstance(data, bytes) else bytes(data)
-    report = scan_pickle(data, member=member, limits=limits, encoding=encoding)
-    scanned = isinstance(report, PickleReport)
+    # the compiled pre-check proves the common streams safe at C speed; for
+    # anything else (and every refusal) the scan decides, as before
+    scanned = proven(data, limits, encoding) or isinstance(
+        scan_pickle(data, member=member, limits=limits, encoding=encoding),
+        PickleReport,
+    )
     ctx = Context(member, limits, encoding, scanned=scanned)
     with no_gc():
         try:
