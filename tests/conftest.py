@@ -14,16 +14,36 @@ from typing import Any
 
 import pytest
 
-from safenpz._pickle import _prescan
+from identical import assert_identical
+from safenpz._pickle import _decode, _prescan
 
 # Keras reads its backend once, at import: numpy needs no install and serves
 # every test that only loads or pads; `make test` reruns the training tutorial
 # with KERAS_BACKEND=jax.
 os.environ.setdefault("KERAS_BACKEND", "numpy")
 
-# Every stream the compiled pre-check proves safe is scanned anyway and must
-# pass: the whole suite (its hostile files included) tests the pre-check.
+# Every stream the compiled pre-check proves is scanned anyway and must pass,
+# and what NumPy's own constructors make of it must be identical to what the
+# validating decoder makes: the whole suite (its hostile files included)
+# tests the pre-check and the proven path.
 _prescan.CROSS_CHECK = True
+_decode_proven = _decode.decode_proven
+
+
+def _decode_both(data: bytes, ctx: Any) -> Any:
+    got = _decode_proven(data, ctx)
+    was, _prescan.ENABLED = _prescan.ENABLED, False
+    try:
+        expected = _decode.safe_loads(
+            data, member=ctx.member, limits=ctx.limits, encoding=ctx.encoding
+        )
+    finally:
+        _prescan.ENABLED = was
+    assert_identical(got, expected)
+    return got
+
+
+_decode.decode_proven = _decode_both
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ ALLOWED: dict[str, tuple[frozenset[str], str]] = {
     "conftest.py": (
         frozenset({"safenpz._pickle"}),
         "the whole suite runs with the compiled pre-check cross-checked "
-        "against the scan (_prescan.CROSS_CHECK)",
+        "against the scan (_prescan.CROSS_CHECK) and the proven path's "
+        "results against the validating decoder's (_decode.decode_proven)",
     ),
     "dataset_server.py": (
         frozenset({"safenpz.datasets._spec"}),

@@ -31,9 +31,13 @@ from the file. Every error carries the member as ``.member``
 
 from __future__ import annotations
 
+import codecs
 import functools
 import pickle
+from collections.abc import Callable
 from typing import Any, NoReturn
+
+import numpy as np
 
 from .._exceptions import FormatError, LimitError, SafenpzError, UnsafeFileError
 from .._gc import no_gc
@@ -46,7 +50,7 @@ from ._prescan import proven
 from ._report import PickleReport
 from ._scanner import scan_pickle
 
-__all__ = ["safe_loads"]
+__all__ = ["NUMPY_CONSTRUCTORS", "decode_proven", "safe_loads"]
 
 _ENCODINGS = ("latin1", "bytes", "ASCII")
 
@@ -138,6 +142,60 @@ class _TableUnpickler(pickle.Unpickler):
         raise UnsafeFileError(msg, where=self._ctx.where)
 
 
+#: NumPy's own constructors under the names the compiled pre-check admits
+#: (:mod:`safenpz._pickle._prescan`): what ``np.load``'s unpickler calls for
+#: the same stream, taken from the running NumPy (never looked up by name).
+_RECONSTRUCT: Callable[..., Any] = np.empty(0).__reduce__()[0]  # type: ignore[assignment]
+_SCALAR: Callable[..., Any] = np.float64(0).__reduce__()[0]  # type: ignore[assignment]
+NUMPY_CONSTRUCTORS: dict[tuple[str, str], Callable[..., Any]] = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "scalar"): _SCALAR,
+    ("numpy._core.multiarray", "scalar"): _SCALAR,
+    ("_codecs", "encode"): codecs.encode,
+}
+
+
+class _ProvenUnpickler(pickle.Unpickler):
+    """The C unpickler for a stream the pre-check proved: globals resolve to
+    :data:`NUMPY_CONSTRUCTORS` (the only ones such a stream names)."""
+
+    def __init__(self, file: _Input, ctx: Context) -> None:
+        source: Any = file
+        super().__init__(
+            source, fix_imports=False, encoding=ctx.encoding, errors="strict"
+        )
+        self._ctx = ctx
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return NUMPY_CONSTRUCTORS[module, name]
+        except (KeyError, TypeError):  # never, after a proof
+            msg = f"global {module}.{name} is not among those the pre-check admits"
+            raise UnsafeFileError(
+                msg, where=self._ctx.where, global_name=f"{module}.{name}"
+            ) from None
+
+    def persistent_load(self, pid: Any) -> NoReturn:
+        msg = "persistent ids are never resolved"
+        raise UnsafeFileError(msg, where=self._ctx.where)
+
+
+def decode_proven(data: bytes, ctx: Context) -> Any:
+    """Decode a stream :func:`~safenpz._pickle._prescan.proven` proved.
+
+    The proof covers everything the scan, the validating constructors and the
+    final walk establish (only NumPy's arrays, dtypes and scalars in their
+    canonical forms, with plain data; no sharing of containers, no cycles;
+    within the limits), so the unpickler runs with NumPy's own constructors,
+    as ``np.load`` does, and its result is final: what ``np.load`` returns.
+    The test suite decodes every proven stream both ways and compares.
+    """
+    return _ProvenUnpickler(_Input(data), ctx).load()
+
+
 def safe_loads(
     data: bytes | bytearray | memoryview,
     *,
@@ -181,12 +239,19 @@ def safe_loads(
         raise ValueError(msg)
     # one copy (if any), shared by the scan and the unpickler
     data = data if isinstance(data, bytes) else bytes(data)
-    # the compiled pre-check proves the common streams safe at C speed; for
-    # anything else (and every refusal) the scan decides, as before
-    scanned = proven(data, limits, encoding) or isinstance(
-        scan_pickle(data, member=member, limits=limits, encoding=encoding),
-        PickleReport,
-    )
+    # the compiled pre-check proves the common streams at C speed; anything
+    # else (every refusal included) is scanned and decoded by the closed table
+    if proven(data, limits, encoding):
+        ctx = Context(member, limits, encoding, scanned=True)
+        with no_gc():
+            try:
+                return decode_proven(data, ctx)
+            except SafenpzError:
+                raise
+            except Exception as err:
+                raise _translate(err, ctx) from err
+    report = scan_pickle(data, member=member, limits=limits, encoding=encoding)
+    scanned = isinstance(report, PickleReport)
     ctx = Context(member, limits, encoding, scanned=scanned)
     with no_gc():
         try:
