@@ -143,10 +143,12 @@ class _TableUnpickler(pickle.Unpickler):
 
 
 #: NumPy's own constructors under the names the compiled pre-check admits
+#: (a name it does not admit is refused here too)
 #: (:mod:`safenpz._pickle._prescan`): what ``np.load``'s unpickler calls for
 #: the same stream, taken from the running NumPy (never looked up by name).
 _RECONSTRUCT: Callable[..., Any] = np.empty(0).__reduce__()[0]  # type: ignore[assignment]
 _SCALAR: Callable[..., Any] = np.float64(0).__reduce__()[0]  # type: ignore[assignment]
+_FROMBUFFER: Callable[..., Any] = np.empty(1).__reduce_ex__(5)[0]  # type: ignore[assignment]
 NUMPY_CONSTRUCTORS: dict[tuple[str, str], Callable[..., Any]] = {
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
@@ -154,6 +156,8 @@ NUMPY_CONSTRUCTORS: dict[tuple[str, str], Callable[..., Any]] = {
     ("numpy", "dtype"): np.dtype,
     ("numpy.core.multiarray", "scalar"): _SCALAR,
     ("numpy._core.multiarray", "scalar"): _SCALAR,
+    ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
     ("_codecs", "encode"): codecs.encode,
 }
 
