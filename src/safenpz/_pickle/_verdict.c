@@ -1,1248 +1,1287 @@
-/* The compiled pre-check of pickle streams (see _prescan.py): an accept-only
- * oracle.
+/* The compiled pre-check of pickle streams (see _prescan.py): an
+ * accept-only oracle.
  *
- * check(data, max_depth, max_items, encoding) answers 1 only when it has
- * proven that the strict scan (safenpz.scan_pickle(data, strict=True, ...))
- * passes, and 0 ("not proven") for everything else. After a 1 the loader
- * skips the Python scan, so every rule below errs on the side of 0. It never
- * builds, imports or calls anything, and never explains a 0: refusals and
- * messages stay with the Python scanner. encoding: 0 latin1, 1 bytes,
- * 2 ASCII (what the load makes of Python 2 str).
+ * check(data, max_depth, max_items, encoding) returns 1 only when it has
+ * proven that the strict scan (safenpz.scan_pickle with these limits and this
+ * encoding; 0 = "latin1", 1 = "bytes", 2 = "ASCII") passes, and 0 ("not
+ * proven") for everything else. It never refuses and never explains: the
+ * Python scan does that. After a 1 the loader skips the scan, so every rule
+ * below errs on the side of 0.
  *
- * How: one pass, opcode by opcode, over a closed subset of pickle, with an
- * abstract stack of small tagged records (Rec), a MARK stack, a memo (an
- * array of Rec by memo index) and a pool holding the items of every tuple
- * (each pool entry is a stack record a TUPLE consumed, so the pool never
- * holds more records than opcodes were read). Every read is bounded by the
- * length; no recursion; memory is a constant times the number of opcodes
- * (the memo index is bounded by 2 * puts + 1024). Any opcode outside the
- * subset, any argument outside the forms below: 0.
+ * One pass, opcode by opcode, over a closed subset of pickle, on an abstract
+ * stack of small tagged records (no object is built, nothing imported or
+ * called). Every read is bounds-checked against the length, there is no
+ * recursion, and memory is a small constant times the stream length (the
+ * stack, the memo and the tuple pool each hold at most one record per opcode
+ * executed; the memo array is bounded by 4 * entries + 1024 slots). The pure
+ * C part runs without the GIL (the buffer stays held).
  *
- * The subset, and why each rule is sound (the scan's checks each rule
- * implies, see _scanner.py's docstring):
+ * The subset, and why each rule is sound (the scan refuses nothing here):
  *
- * - Leaves: BININT, BININT1, BININT2, LONG1 (<= 8 bytes), BINFLOAT, NONE,
- *   NEWTRUE, NEWFALSE; text SHORT_BINUNICODE / BINUNICODE / BINUNICODE8 that
- *   is UTF-8 as the unpickler's surrogatepass decoder reads it (checked
- *   here: no overlong, no truncated sequence, nothing beyond U+10FFFF;
- *   ED A0..BF xx surrogates allowed); bytes SHORT_BINBYTES / BINBYTES /
- *   BINBYTES8; Python 2 strings SHORT_BINSTRING / BINSTRING (text under
- *   latin1, bytes under bytes, text under ASCII only when every byte is
- *   ASCII). Every length must fit in the data (BINSTRING's is signed).
- * - Protocol 0 text only in canonical spellings that CPython's unpickler and
- *   the scanner's COMMON patterns read alike: INT "00"/"01" (bools) or
- *   -?[1-9][0-9]{0,17} or 0 (no leading zeros: the unpickler reads INT in
- *   base 0); LONG -?(0|[1-9][0-9]{0,999})L; FLOAT
- *   -?[0-9]+(.[0-9]*)?([eE][-+]?[0-9]{1,3})? whose magnitude stays below
- *   1e300 (the unpickler refuses an overflow; no inf/nan spelling); STRING
- *   quoted with one quote both ends, no backslash and no such quote inside;
- *   UNICODE where every backslash starts \uXXXX or \UXXXXXXXX (<= U+10FFFF;
- *   raw-unicode-escape reads nothing else specially); PUT/GET indices
- *   0|[1-9][0-9]{0,17}; GLOBAL names of printable ASCII without spaces.
- * - Memo: an index beyond 2 * puts + 1024 or beyond the data, a PUT over a
- *   set index, a GET of an unset index: 0. A GET may read back only values
- *   that hold no container (leaves, globals, built dtypes, tuples of such):
- *   no value is shared, no container can contain itself.
- * - Containers: lists, tuples, dicts; APPEND(S) only onto a list, SETITEM(S)
- *   only onto a dict, in pairs, never an empty batch; keys only text, bytes,
- *   None, bools and ints from BININT* or a text INT below 2**31 (hashes that
- *   cannot be made to collide: at most two distinct such ints share a hash,
- *   far under MAX_SAME_HASH, and hashing each costs one value).
- * - Limits with margin: open MARKs and every value's nesting height (an
- *   array counts as one level) <= max_depth - 2; opcodes read * 2 (a GET of
- *   a tuple counts its items too) <= max_items: every count the scan makes
- *   (containers, values the final walk counts, hashed keys, object array
- *   elements) is at most one per opcode.
- * - PROTO 2..5 only as the first opcode; FRAME only under protocol >= 4,
- *   only where no frame is open (or one ends exactly there), of >= 1 byte,
- *   within the data; no opcode crosses a frame's end. STOP is the last byte
- *   of the data and leaves exactly one value and no MARK.
- * - Globals: numpy.(_)core.multiarray._reconstruct and .scalar,
- *   numpy.ndarray, numpy.dtype, _codecs.encode (all in _globals.ROLES), by
- *   GLOBAL or STACK_GLOBAL of two text leaves; a global is consumed only as
- *   REDUCE's callable or inside an argument tuple.
- * - REDUCE / BUILD only in NumPy's own forms, with the arguments the shared
- *   rules (_rules, _dtype_rules) accept:
- *   _codecs.encode(text, 'latin1') -> bytes (text must be latin-1);
- *   _reconstruct(ndarray, (0,), 'b' or b'b') -> an array to build, then
- *   BUILD (1, shape, built dtype, bool or 0/1, data): shape a tuple of at
- *   most 32 ints >= 0 each at most the stream's length (product checked
- *   without overflow), data a list of prod(shape) items for 'O8', else bytes
- *   (or a Python 2 string) of exactly prod(shape) * itemsize;
- *   dtype(code, bool or 0/1, bool or 0/1) with code 'O8' or a plain numeric
- *   code, then BUILD (3, endian, None, None, None, -1, -1, flags): 'O8'
- *   '|' 63; numeric '|' (one byte) or '<'/'>' and flags 0;
- *   scalar(built numeric dtype, itemsize bytes) -> a NumPy scalar (a value,
- *   never a key). A dtype is built once, in place (the memo entry the
- *   pending dtype was put in is updated, so GET gives the built dtype); a
- *   GET of a pending array or dtype: 0.
- * - Values (container items, the result): leaves, scalars, lists, dicts,
- *   tuples of values and built arrays; never a global, a dtype, anything
- *   pending or a tuple holding one of those.
+ * - Opcodes: the literals (BININT, BININT1, BININT2, LONG1 of at most 8
+ *   bytes, BINFLOAT, NONE, NEWTRUE, NEWFALSE, *BINUNICODE*, *BINBYTES*,
+ *   SHORT_BINSTRING, BINSTRING), protocol 0 text literals in canonical forms
+ *   the C unpickler surely accepts (INT, LONG, FLOAT, STRING, UNICODE: see
+ *   the readers below), MARK, the container opcodes (EMPTY_*, LIST, DICT,
+ *   TUPLE*, APPEND(S), SETITEM(S)), the memo opcodes, GLOBAL, STACK_GLOBAL,
+ *   REDUCE, BUILD, PROTO (first opcode only, 2..5), FRAME (protocol >= 4,
+ *   only where no frame is open, length >= 1 and within the data; no opcode
+ *   crosses a frame's end) and STOP (the very last byte, one value on the
+ *   stack, no MARK). Every other opcode (sets, DUP, POP, POP_MARK, EXT*,
+ *   PERSID, INST, OBJ, NEWOBJ*, buffers, LONG4, ...) gives 0.
+ * - Text: *BINUNICODE* must be UTF-8 as CPython's surrogatepass decoder takes
+ *   it; Python 2 strings are text (latin1, or ASCII with every byte < 0x80)
+ *   or bytes, as the load's encoding makes them.
+ * - Containers: APPEND(S) only onto a list, SETITEM(S) only onto a dict, in
+ *   whole pairs, with keys that cannot collide in a hash table (text, bytes,
+ *   ints below 2**31 in absolute value, None, bools: at most two distinct
+ *   such keys share a hash), never an empty MARK batch. A container is never
+ *   read back through the memo (GET of a list, dict, tuple or array gives
+ *   0), and there is no DUP: every container has exactly one holder, so the
+ *   result is a tree (no cycle, no sharing) whose nesting is the height
+ *   recorded here.
+ * - Limits, with a margin: open MARKs and every record's height stay within
+ *   max_depth - 2; opcodes executed * 2 stay within max_items (every count
+ *   the scan makes -- containers, values of the final walk, hashed keys --
+ *   is at most one per opcode).
+ * - Memo: an index is at most 4 * entries + 1024 and below len - 1; a PUT
+ *   never overwrites, a GET reads only an entry set before.
+ * - Globals (GLOBAL, or STACK_GLOBAL of two UTF-8 text literals): only
+ *   numpy.core/_core.multiarray._reconstruct and .scalar, numpy.ndarray,
+ *   numpy.dtype, _codecs.encode (all in safenpz's SAFE_GLOBALS), each only
+ *   as the callable of REDUCE in NumPy's canonical forms (ndarray: only as
+ *   _reconstruct's first argument):
+ *     _codecs.encode(latin-1 text, 'latin1') -> bytes;
+ *     _reconstruct(ndarray, (0,), 'b' or b'b') -> an array to build, then
+ *       BUILD (1, shape, built dtype, bool or 0/1, data): shape a tuple of
+ *       at most 32 ints >= 0 whose product is addressable; object dtype:
+ *       data a list of exactly prod(shape) items; numeric dtype: data
+ *       bytes (or latin-1 text) of exactly prod(shape) * itemsize bytes;
+ *     dtype(code, False|0, True|1) with code O8 or a plain numeric code,
+ *       then BUILD (3, endian, None, None, None, -1, -1, flags): O8 with
+ *       '|' and 63, numeric with '<'/'>' ('|' for one-byte types) and 0;
+ *       a dtype is built once, and used only once built;
+ *     scalar(built numeric dtype, exactly itemsize bytes) -> a NumPy scalar.
+ *   An array is a value; globals, arrays and dtypes not yet built, and
+ *   dtypes are not (a tuple holding one is only an argument or a state).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum {
-    K_MARK_UNUSED = 0,
-    K_INT,     /* an int below 2**31 in magnitude: a key; iv = value */
-    K_BIGINT,  /* any other int (LONG1, LONG, big INT): not a key */
-    K_FLOAT,
+    K_FREE = 0, /* memo: unset */
+    K_MARK,
     K_NONE,
-    K_BOOL,    /* iv = 0 / 1 */
-    K_TEXT,    /* off,len = raw bytes; iv = latin-1 length or -1 */
-    K_BYTES,   /* len = length; off,len = raw bytes when F_RAW */
-    K_SCALAR,  /* a numeric NumPy scalar */
-    K_LIST,    /* len = items */
-    K_DICT,    /* len = items (keys and values) */
-    K_TUPLE,   /* off = pool start, len = items */
-    K_GLOBAL,  /* iv = G_* */
-    K_APEND,   /* an array to be built */
-    K_ARRAY,   /* a built array */
-    K_DTPEND,  /* a dtype to be built: iv = code index, off = memo link + 1 */
-    K_DTYPE,   /* a built dtype: iv = code index */
+    K_BOOL,
+    K_INT,
+    K_BIGINT,
+    K_FLOAT,
+    K_TEXT,
+    K_BYTES,
+    K_NPSCALAR,
+    K_LIST,
+    K_DICT,
+    K_TUPLE,
+    K_ARRAY, /* last value kind */
+    K_GLOBAL,
+    K_ARRPEND,
+    K_DTYPE,
+    K_UNGET /* memo: a container, never read back */
 };
 
-enum { F_RAW = 1, F_PY2 = 2, F_BAD = 4, F_SHARE = 8 };
+#define F_KEY 1    /* may be a dict key */
+#define F_TAINT 2  /* a tuple holding a non-value: only an argument/state */
+#define F_LATIN1 4 /* text whose code points are all <= 0xFF */
+#define F_PY2 8    /* text from a Python 2 string */
+
+typedef struct {
+    uint8_t kind, flags;
+    uint16_t sub; /* global id; dtype: unused */
+    uint32_t height;
+    /* INT/BOOL: value; TEXT/BYTES: offset of the exact ASCII (bytes: raw)
+     * content or -1; LIST/DICT: item count; TUPLE: pool offset or -1;
+     * DTYPE: slot */
+    int64_t a;
+    /* TEXT: code points; BYTES: length; TUPLE: item count */
+    int64_t b;
+} Rec;
 
 enum { G_RECON = 1, G_SCALAR, G_NDARRAY, G_DTYPE, G_ENCODE };
 
 typedef struct {
-    uint8_t kind;
-    uint8_t flags;
-    uint8_t set; /* memo: the entry is set */
-    uint8_t pad;
-    int32_t h;   /* nesting height: 0 for leaves */
-    int64_t iv;
-    size_t off;
-    size_t len;
-} Rec;
+    const char *s;
+    uint8_t size, obj;
+} DtCode;
+
+static const DtCode DT[] = {
+    {"O8", 8, 1}, {"b1", 1, 0}, {"i1", 1, 0}, {"u1", 1, 0}, {"i2", 2, 0},
+    {"u2", 2, 0}, {"i4", 4, 0}, {"u4", 4, 0}, {"i8", 8, 0}, {"u8", 8, 0},
+    {"f2", 2, 0}, {"f4", 4, 0}, {"f8", 8, 0}, {"c8", 8, 0}, {"c16", 16, 0},
+};
+#define N_DT ((int)(sizeof(DT) / sizeof(DT[0])))
 
 typedef struct {
-    Rec *a;
-    size_t n, cap;
-} Vec;
+    uint8_t code; /* index into DT */
+    uint8_t built;
+} Slot;
 
-static int
-vec_reserve(Vec *v, size_t need)
-{
-    if (need <= v->cap)
-        return 1;
-    size_t cap = v->cap ? v->cap : 64;
-    while (cap < need) {
-        if (cap > ((size_t)-1) / 2 / sizeof(Rec))
-            return 0;
-        cap *= 2;
-    }
-    Rec *a = (Rec *)realloc(v->a, cap * sizeof(Rec));
-    if (a == NULL)
-        return 0;
-    v->a = a;
-    v->cap = cap;
-    return 1;
-}
-
-static int
-vec_push(Vec *v, const Rec *r)
-{
-    if (!vec_reserve(v, v->n + 1))
-        return 0;
-    v->a[v->n++] = *r;
-    return 1;
-}
+#define MAX_TUPLE_KEEP 64 /* tuples up to this size keep their items */
+#define MAX_NDIM 32
 
 typedef struct {
     const unsigned char *d;
-    size_t n;
-    int64_t hmax;      /* max_depth - 2 */
-    int64_t max_items;
-    int enc;
-} Ctx;
-
-/* dtype codes: name, itemsize, is object */
-static const struct {
-    const char *name;
-    int size;
-} CODES[] = {
-    {"O8", 8}, {"b1", 1}, {"i1", 1}, {"u1", 1}, {"i2", 2},  {"u2", 2},
-    {"i4", 4}, {"u4", 4}, {"i8", 8}, {"u8", 8}, {"f2", 2},  {"f4", 4},
-    {"f8", 8}, {"c8", 8}, {"c16", 16},
-};
-#define N_CODES ((int)(sizeof(CODES) / sizeof(CODES[0])))
-
-static const struct {
-    const char *mod;
-    const char *name;
-    int id;
-} GLOBALS[] = {
-    {"numpy.core.multiarray", "_reconstruct", G_RECON},
-    {"numpy._core.multiarray", "_reconstruct", G_RECON},
-    {"numpy.core.multiarray", "scalar", G_SCALAR},
-    {"numpy._core.multiarray", "scalar", G_SCALAR},
-    {"numpy", "ndarray", G_NDARRAY},
-    {"numpy", "dtype", G_DTYPE},
-    {"_codecs", "encode", G_ENCODE},
-};
-#define N_GLOBALS ((int)(sizeof(GLOBALS) / sizeof(GLOBALS[0])))
+    size_t len, pos;
+    Rec *st;
+    size_t sp, stcap;
+    size_t *marks;
+    size_t nmarks, mkcap;
+    Rec *memo;
+    size_t memocap, entries;
+    Rec *pool;
+    size_t pn, pcap;
+    Slot *slots;
+    size_t nslots, slcap;
+    int64_t maxh;     /* max_depth - 2 */
+    int64_t maxops;   /* max_items / 2 */
+    int encoding;     /* 0 latin1, 1 bytes, 2 ASCII */
+    int proto;
+} V;
 
 static int
-global_id(const unsigned char *m, size_t ml, const unsigned char *nm, size_t nl)
+grow(void **p, size_t *cap, size_t need, size_t elem)
 {
-    for (int i = 0; i < N_GLOBALS; i++) {
-        if (strlen(GLOBALS[i].mod) == ml && memcmp(GLOBALS[i].mod, m, ml) == 0
-            && strlen(GLOBALS[i].name) == nl
-            && memcmp(GLOBALS[i].name, nm, nl) == 0)
-            return GLOBALS[i].id;
-    }
-    return 0;
-}
-
-/* Whether record r is a string equal to the ASCII constant s: text (or, with
- * `py2bytes`, a Python 2 string the bytes encoding left as bytes, which the
- * rules read as text; with `anybytes`, any bytes) whose raw bytes are its
- * value. */
-static int
-rec_is(const Ctx *c, const Rec *r, const char *s, int anybytes)
-{
-    size_t sl = strlen(s);
-    if (!(r->flags & F_RAW))
-        return 0;
-    if (r->kind == K_BYTES) {
-        if (!anybytes && !(r->flags & F_PY2))
+    size_t ncap;
+    void *np;
+    if (need <= *cap)
+        return 1;
+    ncap = *cap ? *cap : 64;
+    while (ncap < need) {
+        if (ncap > ((size_t)PY_SSIZE_T_MAX / 2) / elem)
             return 0;
+        ncap *= 2;
     }
-    else if (r->kind != K_TEXT)
+    np = PyMem_RawRealloc(*p, ncap * elem);
+    if (np == NULL)
         return 0;
-    return r->len == sl && memcmp(c->d + r->off, s, sl) == 0;
+    *p = np;
+    *cap = ncap;
+    return 1;
 }
 
 static int
-value_ok(const Rec *r)
+push(V *v, Rec r)
 {
-    switch (r->kind) {
-    case K_INT: case K_BIGINT: case K_FLOAT: case K_NONE: case K_BOOL:
-    case K_TEXT: case K_BYTES: case K_SCALAR: case K_LIST: case K_DICT:
-    case K_ARRAY:
-        return 1;
-    case K_TUPLE:
-        return !(r->flags & F_BAD);
-    default:
+    if (v->sp == v->stcap && !grow((void **)&v->st, &v->stcap, v->sp + 1, sizeof(Rec)))
         return 0;
-    }
+    v->st[v->sp++] = r;
+    return 1;
+}
+
+static Rec
+rec(int kind, int flags, int64_t a, int64_t b)
+{
+    Rec r;
+    r.kind = (uint8_t)kind;
+    r.flags = (uint8_t)flags;
+    r.sub = 0;
+    r.height = 0;
+    r.a = a;
+    r.b = b;
+    return r;
 }
 
 static int
-key_ok(const Rec *r)
+is_value(const Rec *r)
 {
-    return r->kind == K_TEXT || r->kind == K_BYTES || r->kind == K_INT
-           || r->kind == K_NONE || r->kind == K_BOOL;
+    return r->kind >= K_NONE && r->kind <= K_ARRAY && !(r->flags & F_TAINT);
 }
 
+/* the content of a TEXT or BYTES record equals the ASCII string s */
 static int
-shareable(const Rec *r)
+same(const V *v, const Rec *r, const char *s)
 {
-    switch (r->kind) {
-    case K_INT: case K_BIGINT: case K_FLOAT: case K_NONE: case K_BOOL:
-    case K_TEXT: case K_BYTES: case K_SCALAR: case K_GLOBAL: case K_DTYPE:
-        return 1;
-    case K_TUPLE:
-        return (r->flags & F_SHARE) != 0;
-    default:
+    size_t n = strlen(s);
+    if ((r->kind != K_TEXT && r->kind != K_BYTES) || r->a < 0 || (uint64_t)r->b != n)
         return 0;
-    }
+    return memcmp(v->d + r->a, s, n) == 0;
 }
 
-/* UTF-8 as CPython's surrogatepass decoder reads it. Returns the latin-1
- * length in *l1 (-1 if beyond latin-1); 0 if invalid. */
+/* ---------------------------------------------------------------- text */
+
+/* UTF-8 as CPython's decoder with "surrogatepass" takes it. Sets the code
+ * point count, whether all are <= 0xFF, whether all are ASCII. */
 static int
-utf8_ok(const unsigned char *p, size_t n, int64_t *l1)
+utf8_ok(const unsigned char *s, size_t n, int64_t *cps, int *latin1, int *ascii)
 {
-    size_t i = 0;
-    int64_t cps = 0;
-    int beyond = 0;
+    size_t i = 0, cont = 0;
+    int lat = 1, asc = 1;
     while (i < n) {
-        /* ASCII runs, 8 bytes at a time */
-        while (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (w & 0x8080808080808080ULL)
-                break;
-            i += 8;
-            cps += 8;
-        }
-        if (i >= n)
-            break;
-        unsigned char b = p[i];
-        if (b < 0x80) {
+        unsigned c = s[i];
+        if (c < 0x80) {
+            if (i + 8 <= n) {
+                uint64_t w;
+                memcpy(&w, s + i, 8);
+                if (!(w & 0x8080808080808080ULL)) {
+                    i += 8;
+                    continue;
+                }
+            }
             i++;
-            cps++;
             continue;
         }
-        if (b < 0xC2)
-            return 0;
-        if (b < 0xE0) {
-            if (i + 2 > n || (p[i + 1] & 0xC0) != 0x80)
+        asc = 0;
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (n - i < 2 || (s[i + 1] & 0xC0) != 0x80)
                 return 0;
-            if (b >= 0xC4)
-                beyond = 1;
+            if (c >= 0xC4)
+                lat = 0;
             i += 2;
+            cont += 1;
         }
-        else if (b < 0xF0) {
-            if (i + 3 > n)
+        else if (c >= 0xE0 && c <= 0xEF) {
+            unsigned c1;
+            if (n - i < 3)
                 return 0;
-            unsigned char b1 = p[i + 1];
-            if ((b1 & 0xC0) != 0x80 || (p[i + 2] & 0xC0) != 0x80)
+            c1 = s[i + 1];
+            if ((c1 & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80)
                 return 0;
-            if (b == 0xE0 && b1 < 0xA0)
+            if (c == 0xE0 && c1 < 0xA0)
                 return 0; /* overlong */
-            /* 0xED A0..BF: surrogates, which surrogatepass accepts */
-            beyond = 1;
+            /* 0xED 0xA0..0xBF: a surrogate, which surrogatepass takes */
+            lat = 0;
             i += 3;
+            cont += 2;
         }
-        else if (b < 0xF5) {
-            if (i + 4 > n)
+        else if (c >= 0xF0 && c <= 0xF4) {
+            unsigned c1;
+            if (n - i < 4)
                 return 0;
-            unsigned char b1 = p[i + 1];
-            if ((b1 & 0xC0) != 0x80 || (p[i + 2] & 0xC0) != 0x80
-                || (p[i + 3] & 0xC0) != 0x80)
+            c1 = s[i + 1];
+            if ((c1 & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 ||
+                (s[i + 3] & 0xC0) != 0x80)
                 return 0;
-            if (b == 0xF0 && b1 < 0x90)
-                return 0; /* overlong */
-            if (b == 0xF4 && b1 >= 0x90)
-                return 0; /* beyond U+10FFFF */
-            beyond = 1;
+            if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
+                return 0;
+            lat = 0;
             i += 4;
+            cont += 3;
         }
         else
             return 0;
-        cps++;
     }
-    *l1 = beyond ? -1 : cps;
+    *cps = (int64_t)(n - cont);
+    *latin1 = lat;
+    *ascii = asc;
     return 1;
 }
 
 static int
-all_ascii(const unsigned char *p, size_t n)
+all_ascii(const unsigned char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] >= 0x80)
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ULL)
+            return 0;
+    }
+    for (; i < n; i++)
+        if (s[i] & 0x80)
             return 0;
     return 1;
 }
 
-static uint64_t
-rd_le(const unsigned char *p, int w)
-{
-    uint64_t v = 0;
-    for (int i = w - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-/* The line from pos (after the opcode) to the next '\n' (exclusive):
- * returns its length, or -1 if no newline before the end. */
-static int64_t
-line_at(const Ctx *c, size_t pos)
-{
-    if (pos >= c->n)
-        return -1;
-    const unsigned char *q = memchr(c->d + pos, '\n', c->n - pos);
-    if (q == NULL)
-        return -1;
-    return (int64_t)(q - (c->d + pos));
-}
-
 static int
-is_digit(unsigned char x)
+push_utf8(V *v, size_t off, size_t n)
 {
-    return x >= '0' && x <= '9';
-}
-
-/* -?(0|[1-9][0-9]{0,maxd-1}) exactly over [p, p+n); value in *v if maxd<=18 */
-static int
-canon_int(const unsigned char *p, size_t n, int maxd, int allow_neg_zero,
-          int64_t *v)
-{
-    size_t i = 0;
-    int neg = 0;
-    if (i < n && p[i] == '-') {
-        neg = 1;
-        i++;
-    }
-    size_t nd = n - i;
-    if (nd == 0 || nd > (size_t)maxd)
+    int64_t cps;
+    int lat, asc;
+    if (!utf8_ok(v->d + off, n, &cps, &lat, &asc))
         return 0;
-    if (p[i] == '0') {
-        if (nd != 1)
-            return 0;
-        if (neg && !allow_neg_zero)
-            return 0;
-    }
+    return push(v, rec(K_TEXT, F_KEY | (lat ? F_LATIN1 : 0), asc ? (int64_t)off : -1, cps));
+}
+
+/* a Python 2 string: what the load's encoding makes of it */
+static int
+push_py2(V *v, size_t off, size_t n)
+{
+    int asc;
+    if (v->encoding == 1)
+        return push(v, rec(K_BYTES, F_KEY, (int64_t)off, (int64_t)n));
+    asc = all_ascii(v->d + off, n);
+    if (v->encoding == 2 && !asc)
+        return 0;
+    return push(v, rec(K_TEXT, F_KEY | F_LATIN1 | F_PY2, asc ? (int64_t)off : -1, (int64_t)n));
+}
+
+/* ------------------------------------------------------- text literals */
+
+static int
+is_digit(unsigned c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* -?(0|[1-9][0-9]{0,maxd-1}) at s[*i..n); *i moves past it */
+static int
+int_text(const unsigned char *s, size_t n, size_t *i, size_t maxd, int64_t *val)
+{
+    int neg = 0;
+    size_t k = *i, nd = 0;
     int64_t x = 0;
-    for (size_t k = i; k < n; k++) {
-        if (!is_digit(p[k]))
-            return 0;
-        if (maxd <= 18)
-            x = x * 10 + (p[k] - '0');
+    if (k < n && s[k] == '-') {
+        neg = 1;
+        k++;
     }
-    if (v)
-        *v = neg ? -x : x;
+    if (k >= n || !is_digit(s[k]))
+        return 0;
+    if (s[k] == '0') {
+        k++;
+        nd = 1;
+    }
+    else {
+        while (k < n && is_digit(s[k])) {
+            if (++nd > maxd)
+                return 0;
+            if (nd <= 18)
+                x = x * 10 + (s[k] - '0');
+            k++;
+        }
+    }
+    *i = k;
+    if (val)
+        *val = neg ? -x : x;
     return 1;
 }
 
-/* FLOAT text: -?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]{1,3})? with magnitude
- * < 1e300 (at most 300 + exponent digits before the point). */
+/* the line at v->pos (without its newline): start and length; moves on */
 static int
-canon_float(const unsigned char *p, size_t n)
+line(V *v, size_t *start, size_t *n)
 {
-    size_t i = 0;
+    const unsigned char *nl;
+    if (v->pos >= v->len)
+        return 0;
+    nl = memchr(v->d + v->pos, '\n', v->len - v->pos);
+    if (nl == NULL)
+        return 0;
+    *start = v->pos;
+    *n = (size_t)(nl - (v->d + v->pos));
+    v->pos += *n + 1;
+    return 1;
+}
+
+static int
+op_int(V *v)
+{
+    size_t s, n, i = 0;
+    int64_t x;
+    const unsigned char *p;
+    if (!line(v, &s, &n))
+        return 0;
+    p = v->d + s;
+    if (n == 2 && p[0] == '0' && (p[1] == '0' || p[1] == '1'))
+        return push(v, rec(K_BOOL, F_KEY, p[1] == '1', 0));
+    if (!int_text(p, n, &i, 18, &x) || i != n)
+        return 0;
+    return push(v, rec(K_INT, (x < 2147483648LL && x > -2147483648LL) ? F_KEY : 0, x, 0));
+}
+
+static int
+op_long(V *v)
+{
+    size_t s, n, i = 0;
+    const unsigned char *p;
+    if (!line(v, &s, &n))
+        return 0;
+    p = v->d + s;
+    if (!int_text(p, n, &i, 1000, NULL) || i + 1 != n || p[i] != 'L')
+        return 0;
+    return push(v, rec(K_BIGINT, 0, 0, 0));
+}
+
+static int
+op_float(V *v)
+{
+    size_t s, n, i = 0, before = 0;
+    const unsigned char *p;
+    int64_t e = 0;
+    if (!line(v, &s, &n))
+        return 0;
+    p = v->d + s;
     if (i < n && p[i] == '-')
         i++;
-    size_t s = i;
-    while (i < n && is_digit(p[i]))
+    while (i < n && is_digit(p[i])) {
+        before++;
         i++;
-    int64_t intd = (int64_t)(i - s);
-    if (intd == 0 || intd > 300)
+    }
+    if (before == 0 || before > 300)
         return 0;
-    /* leading zeros do not add to the magnitude */
-    size_t z = s;
-    while (z + 1 < i && p[z] == '0')
-        z++;
-    int64_t mag = (int64_t)(i - z);
     if (i < n && p[i] == '.') {
         i++;
-        size_t f = i;
         while (i < n && is_digit(p[i]))
             i++;
-        if (i - f > 300)
-            return 0;
     }
-    int64_t e = 0;
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        int neg = 0, nd = 0;
         i++;
-        int eneg = 0;
         if (i < n && (p[i] == '-' || p[i] == '+')) {
-            eneg = p[i] == '-';
+            neg = p[i] == '-';
             i++;
         }
-        size_t es = i;
-        while (i < n && is_digit(p[i]) && i - es < 4) {
+        while (i < n && is_digit(p[i])) {
+            if (++nd > 3)
+                return 0;
             e = e * 10 + (p[i] - '0');
             i++;
         }
-        if (i == es || i - es > 3)
+        if (nd == 0)
             return 0;
-        if (eneg)
+        if (neg)
             e = -e;
     }
     if (i != n)
         return 0;
-    return mag + e <= 300;
+    e += (int64_t)before;
+    if (e > 300 || e < -300)
+        return 0;
+    return push(v, rec(K_FLOAT, 0, 0, 0));
 }
 
 static int
-hexval(unsigned char x)
+op_string(V *v)
 {
-    if (x >= '0' && x <= '9')
-        return x - '0';
-    if (x >= 'a' && x <= 'f')
-        return x - 'a' + 10;
-    if (x >= 'A' && x <= 'F')
-        return x - 'A' + 10;
+    size_t s, n, k;
+    const unsigned char *p;
+    unsigned q;
+    if (!line(v, &s, &n))
+        return 0;
+    p = v->d + s;
+    if (n < 2)
+        return 0;
+    q = p[0];
+    if ((q != '\'' && q != '"') || p[n - 1] != q)
+        return 0;
+    for (k = 1; k + 1 < n; k++)
+        if (p[k] == '\\' || p[k] == q)
+            return 0;
+    return push_py2(v, s + 1, n - 2);
+}
+
+static int
+hexval(unsigned c)
+{
+    if (c >= '0' && c <= '9')
+        return (int)(c - '0');
+    if (c >= 'a' && c <= 'f')
+        return (int)(c - 'a' + 10);
+    if (c >= 'A' && c <= 'F')
+        return (int)(c - 'A' + 10);
     return -1;
 }
 
-/* UNICODE text (raw-unicode-escape): every backslash starts \uXXXX or
- * \UXXXXXXXX <= U+10FFFF. *l1: latin-1 length or -1; *raw: no backslash. */
+/* UNICODE: raw-unicode-escape where every backslash starts \uXXXX or
+ * \UXXXXXXXX (<= 0x10FFFF); other bytes are latin-1 code points */
 static int
-canon_unicode(const unsigned char *p, size_t n, int64_t *l1, int *raw)
+op_unicode(V *v)
 {
+    size_t s, n, k = 0;
+    const unsigned char *p;
     int64_t cps = 0;
-    int beyond = 0;
-    *raw = 1;
-    for (size_t i = 0; i < n;) {
-        if (p[i] != '\\') {
-            i++;
-            cps++;
-            continue;
-        }
-        *raw = 0;
-        if (i + 1 >= n)
-            return 0;
-        int cnt = p[i + 1] == 'u' ? 4 : p[i + 1] == 'U' ? 8 : 0;
-        if (cnt == 0 || i + 2 + (size_t)cnt > n)
-            return 0;
-        uint32_t ch = 0;
-        for (int k = 0; k < cnt; k++) {
-            int h = hexval(p[i + 2 + k]);
-            if (h < 0)
+    int lat = 1, asc = 1;
+    if (!line(v, &s, &n))
+        return 0;
+    p = v->d + s;
+    while (k < n) {
+        if (p[k] == '\\') {
+            size_t w, j;
+            uint32_t c = 0;
+            asc = 0;
+            if (n - k < 2)
                 return 0;
-            ch = (ch << 4) | (uint32_t)h;
+            if (p[k + 1] == 'u')
+                w = 4;
+            else if (p[k + 1] == 'U')
+                w = 8;
+            else
+                return 0;
+            if (n - k - 2 < w)
+                return 0;
+            for (j = 0; j < w; j++) {
+                int h = hexval(p[k + 2 + j]);
+                if (h < 0)
+                    return 0;
+                c = (c << 4) | (uint32_t)h;
+            }
+            if (c > 0x10FFFF)
+                return 0;
+            if (c > 0xFF)
+                lat = 0;
+            k += 2 + w;
         }
-        if (ch > 0x10FFFF)
-            return 0;
-        if (ch > 0xFF)
-            beyond = 1;
+        else {
+            if (p[k] & 0x80)
+                asc = 0;
+            k++;
+        }
         cps++;
-        i += 2 + (size_t)cnt;
     }
-    *l1 = beyond ? -1 : cps;
+    return push(v, rec(K_TEXT, F_KEY | (lat ? F_LATIN1 : 0), asc ? (int64_t)s : -1, cps));
+}
+
+/* the decimal memo index of PUT/GET */
+static int
+memo_line(V *v, int64_t *idx)
+{
+    size_t s, n, i = 0;
+    const unsigned char *p;
+    if (!line(v, &s, &n))
+        return 0;
+    p = v->d + s;
+    if (n == 0 || p[0] == '-')
+        return 0;
+    if (!int_text(p, n, &i, 18, idx) || i != n)
+        return 0;
     return 1;
 }
 
+/* ------------------------------------------------------------- globals */
+
 static int
-printable_name(const unsigned char *p, size_t n)
+global_id(const unsigned char *m, size_t mn, const unsigned char *nm, size_t nn)
 {
+#define EQ(p, n, lit) ((n) == sizeof(lit) - 1 && memcmp((p), (lit), (n)) == 0)
+    if (EQ(m, mn, "numpy.core.multiarray") || EQ(m, mn, "numpy._core.multiarray")) {
+        if (EQ(nm, nn, "_reconstruct"))
+            return G_RECON;
+        if (EQ(nm, nn, "scalar"))
+            return G_SCALAR;
+        return 0;
+    }
+    if (EQ(m, mn, "numpy")) {
+        if (EQ(nm, nn, "ndarray"))
+            return G_NDARRAY;
+        if (EQ(nm, nn, "dtype"))
+            return G_DTYPE;
+        return 0;
+    }
+    if (EQ(m, mn, "_codecs") && EQ(nm, nn, "encode"))
+        return G_ENCODE;
+    return 0;
+#undef EQ
+}
+
+static int
+printable(const unsigned char *p, size_t n)
+{
+    size_t k;
     if (n == 0)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (p[i] <= 0x20 || p[i] >= 0x7F)
+    for (k = 0; k < n; k++)
+        if (p[k] < 0x21 || p[k] > 0x7E)
             return 0;
     return 1;
 }
 
-/* A Python 2 string at [off, off+len): a record per the encoding. */
 static int
-py2_rec(const Ctx *c, size_t off, size_t len, Rec *r)
+push_global(V *v, int g)
 {
-    memset(r, 0, sizeof(*r));
-    r->off = off;
-    r->len = len;
-    r->flags = F_RAW | F_PY2;
-    if (c->enc == 1) {
-        r->kind = K_BYTES;
-        return 1;
-    }
-    if (c->enc == 2 && !all_ascii(c->d + off, len))
+    Rec r = rec(K_GLOBAL, 0, 0, 0);
+    if (!g)
         return 0;
-    r->kind = K_TEXT;
-    r->iv = (int64_t)len;
+    r.sub = (uint16_t)g;
+    return push(v, r);
+}
+
+static int
+op_global(V *v)
+{
+    size_t ms, mn, ns, nn;
+    if (!line(v, &ms, &mn) || !line(v, &ns, &nn))
+        return 0;
+    if (!printable(v->d + ms, mn) || !printable(v->d + ns, nn))
+        return 0;
+    return push_global(v, global_id(v->d + ms, mn, v->d + ns, nn));
+}
+
+static int
+op_stack_global(V *v)
+{
+    Rec *m, *nm;
+    if (v->sp < 2)
+        return 0;
+    m = &v->st[v->sp - 2];
+    nm = &v->st[v->sp - 1];
+    if (m->kind != K_TEXT || nm->kind != K_TEXT || (m->flags & F_PY2) ||
+        (nm->flags & F_PY2) || m->a < 0 || nm->a < 0)
+        return 0;
+    v->sp -= 2;
+    return push_global(
+        v, global_id(v->d + m->a, (size_t)m->b, v->d + nm->a, (size_t)nm->b));
+}
+
+/* ---------------------------------------------------------- containers */
+
+static int
+height_ok(V *v, int64_t h)
+{
+    return h <= v->maxh;
+}
+
+/* index of the innermost MARK, with the items above it */
+static int
+top_mark(V *v, size_t *k)
+{
+    if (v->nmarks == 0)
+        return 0;
+    *k = v->marks[v->nmarks - 1];
     return 1;
 }
 
-typedef struct {
-    Vec st;    /* the value stack */
-    Vec memo;  /* by memo index */
-    Vec pool;  /* tuple items */
-    size_t *marks;
-    size_t nmarks, capmarks;
-    size_t puts;
-    int64_t ops;
-} State;
-
-static int
-fix_height(const Ctx *c, Rec *r, int32_t child)
+static void
+drop_mark(V *v, size_t k)
 {
-    int64_t h = (int64_t)child + 1;
-    if (h > c->hmax)
-        return 0;
-    if (h > r->h)
-        r->h = (int32_t)h;
-    return 1;
+    v->sp = k;
+    v->nmarks--;
 }
 
-/* Make a tuple of the top k records (above `base`). */
+/* the last mark is at or below `from` (no MARK among the top items) */
 static int
-make_tuple(const Ctx *c, State *s, size_t base)
+no_mark_from(V *v, size_t from)
 {
-    size_t k = s->st.n - base;
+    return v->nmarks == 0 || v->marks[v->nmarks - 1] < from;
+}
+
+static int
+make_tuple(V *v, size_t from)
+{
+    size_t n = v->sp - from, i;
+    int64_t h = 0;
+    int flags = 0;
     Rec t;
-    memset(&t, 0, sizeof(t));
-    t.kind = K_TUPLE;
-    t.flags = F_SHARE;
-    t.off = s->pool.n;
-    t.len = k;
-    t.h = 1;
-    if (1 > c->hmax)
-        return 0;
-    if (!vec_reserve(&s->pool, s->pool.n + k))
-        return 0;
-    for (size_t i = base; i < s->st.n; i++) {
-        Rec *e = &s->st.a[i];
-        if (!value_ok(e))
-            t.flags |= F_BAD;
-        if (!shareable(e))
-            t.flags &= (uint8_t)~F_SHARE;
-        if (!fix_height(c, &t, e->h))
+    for (i = from; i < v->sp; i++) {
+        Rec *r = &v->st[i];
+        if (r->kind == K_MARK)
             return 0;
-        s->pool.a[s->pool.n++] = *e;
+        if (!is_value(r))
+            flags |= F_TAINT;
+        if ((int64_t)r->height > h)
+            h = r->height;
     }
-    s->st.n = base;
-    return vec_push(&s->st, &t);
+    h += 1;
+    if (!height_ok(v, h))
+        return 0;
+    t = rec(K_TUPLE, flags, -1, (int64_t)n);
+    t.height = (uint32_t)h;
+    if (n <= MAX_TUPLE_KEEP) {
+        if (!grow((void **)&v->pool, &v->pcap, v->pn + n, sizeof(Rec)))
+            return 0;
+        memcpy(v->pool + v->pn, v->st + from, n * sizeof(Rec));
+        t.a = (int64_t)v->pn;
+        v->pn += n;
+    }
+    v->sp = from;
+    return push(v, t);
 }
 
-/* Append the records above `base` to the list at base - 1 (or a MARK'd
- * batch: base is past the mark). */
+/* add the items st[from..sp) to the list or dict `c` (in place) */
 static int
-add_items(const Ctx *c, Rec *target, const Rec *items, size_t k, int dict)
+fill(V *v, Rec *c, size_t from)
 {
-    if (dict && (k % 2) != 0)
-        return 0;
-    for (size_t i = 0; i < k; i++) {
-        if (dict && i % 2 == 0) {
-            if (!key_ok(&items[i]))
+    size_t i, n = v->sp - from;
+    int64_t h = c->height;
+    if (c->kind == K_DICT) {
+        if (n % 2)
+            return 0;
+        for (i = from; i < v->sp; i += 2)
+            if (!(v->st[i].flags & F_KEY) || !is_value(&v->st[i + 1]))
                 return 0;
-        }
-        else if (!value_ok(&items[i]))
-            return 0;
-        if (!fix_height(c, target, items[i].h))
-            return 0;
     }
-    target->len += k;
+    else {
+        for (i = from; i < v->sp; i++)
+            if (!is_value(&v->st[i]))
+                return 0;
+    }
+    for (i = from; i < v->sp; i++)
+        if ((int64_t)v->st[i].height + 1 > h)
+            h = (int64_t)v->st[i].height + 1;
+    if (!height_ok(v, h))
+        return 0;
+    c->height = (uint32_t)h;
+    c->a += (int64_t)n;
+    v->sp = from;
     return 1;
 }
 
 static int
-pop_mark(State *s, size_t *base)
+op_new_from_mark(V *v, int kind)
 {
-    if (s->nmarks == 0)
+    size_t k;
+    Rec c = rec(kind, 0, 0, 0);
+    if (!top_mark(v, &k))
         return 0;
-    *base = s->marks[--s->nmarks];
-    return 1;
-}
-
-/* the bottom of what an opcode may pop: the last mark, or 0 */
-static size_t
-floor_of(const State *s)
-{
-    return s->nmarks ? s->marks[s->nmarks - 1] : 0;
-}
-
-static int
-memo_index_ok(const Ctx *c, State *s, uint64_t idx)
-{
-    if (c->n < 2 || idx >= (uint64_t)(c->n - 1))
+    c.height = 1;
+    if (!height_ok(v, 1))
         return 0;
-    if (idx > 2 * (uint64_t)s->puts + 1024)
+    if (!fill(v, &c, k + 1))
         return 0;
-    return 1;
+    drop_mark(v, k);
+    return push(v, c);
 }
 
 static int
-do_put(const Ctx *c, State *s, uint64_t idx)
+op_items_from_mark(V *v, int kind)
 {
-    if (s->st.n <= floor_of(s))
+    size_t k;
+    Rec *c;
+    if (!top_mark(v, &k) || k == 0 || v->sp == k + 1)
+        return 0; /* no container, or an empty batch */
+    c = &v->st[k - 1];
+    if (c->kind != kind)
         return 0;
-    if (!memo_index_ok(c, s, idx))
+    if (!fill(v, c, k + 1))
         return 0;
-    if (idx >= s->memo.cap || idx >= s->memo.n) {
-        size_t old = s->memo.n;
-        if (!vec_reserve(&s->memo, (size_t)idx + 1))
+    drop_mark(v, k);
+    return 1;
+}
+
+static int
+op_item(V *v, int kind, size_t nitems)
+{
+    Rec *c;
+    if (v->sp < nitems + 1 || !no_mark_from(v, v->sp - nitems - 1))
+        return 0;
+    c = &v->st[v->sp - nitems - 1];
+    if (c->kind != kind)
+        return 0;
+    return fill(v, c, v->sp - nitems);
+}
+
+/* ---------------------------------------------------------------- memo */
+
+static int
+memo_put(V *v, int64_t idx)
+{
+    Rec r;
+    if (idx < 0 || (uint64_t)idx > 4 * (uint64_t)v->entries + 1024 ||
+        (uint64_t)idx + 1 >= (uint64_t)v->len)
+        return 0;
+    if (v->sp == 0 || v->st[v->sp - 1].kind == K_MARK)
+        return 0;
+    if ((size_t)idx >= v->memocap) {
+        size_t old = v->memocap;
+        if (!grow((void **)&v->memo, &v->memocap, (size_t)idx + 1, sizeof(Rec)))
             return 0;
-        memset(s->memo.a + old, 0, ((size_t)idx + 1 - old) * sizeof(Rec));
-        s->memo.n = (size_t)idx + 1;
+        memset(v->memo + old, 0, (v->memocap - old) * sizeof(Rec));
     }
-    Rec *m = &s->memo.a[idx];
-    if (m->set)
+    if (v->memo[idx].kind != K_FREE)
         return 0;
-    Rec *top = &s->st.a[s->st.n - 1];
-    if (top->kind == K_DTPEND) {
-        if (top->off != 0)
-            return 0; /* put twice: only one link */
-        top->off = (size_t)idx + 1;
+    r = v->st[v->sp - 1];
+    switch (r.kind) {
+    case K_LIST:
+    case K_DICT:
+    case K_TUPLE:
+    case K_ARRAY:
+    case K_ARRPEND:
+        r = rec(K_UNGET, 0, 0, 0);
+        break;
+    default:
+        break;
     }
-    *m = *top;
-    m->set = 1;
-    s->puts++;
+    v->memo[idx] = r;
+    v->entries++;
     return 1;
 }
 
 static int
-do_get(const Ctx *c, State *s, uint64_t idx)
+memo_get(V *v, int64_t idx)
 {
-    if (idx >= s->memo.n || !s->memo.a[idx].set)
+    Rec r;
+    if (idx < 0 || (uint64_t)idx >= (uint64_t)v->memocap)
         return 0;
-    Rec r = s->memo.a[idx];
-    if (!shareable(&r))
+    r = v->memo[idx];
+    if (r.kind == K_FREE || r.kind == K_UNGET)
         return 0;
-    r.set = 0;
-    if (r.kind == K_TUPLE) {
-        s->ops += (int64_t)r.len;
-        if (s->ops > c->max_items / 2)
-            return 0;
-    }
-    return vec_push(&s->st, &r);
+    return push(v, r);
+}
+
+/* ------------------------------------------------------ REDUCE / BUILD */
+
+static const Rec *
+kids(V *v, const Rec *t, int64_t n)
+{
+    if (t->kind != K_TUPLE || t->b != n || t->a < 0)
+        return NULL;
+    return v->pool + t->a;
 }
 
 static int
-dtype_code(const Ctx *c, const Rec *r)
+int_is(const Rec *r, int64_t x)
 {
-    for (int i = 0; i < N_CODES; i++)
-        if (rec_is(c, r, CODES[i].name, 0))
-            return i;
-    return -1;
+    return r->kind == K_INT && r->a == x;
 }
 
 static int
-flag01(const Rec *r)
+flag_is(const Rec *r, int64_t x)
 {
-    return r->kind == K_BOOL || (r->kind == K_INT && (r->iv == 0 || r->iv == 1));
+    return (r->kind == K_INT || r->kind == K_BOOL) && r->a == x;
 }
 
-/* the byte length of data given to scalar() or an array's BUILD */
+/* bytes, or text numpy takes as bytes (latin-1): the byte count, or -1 */
 static int64_t
-data_len(const Rec *r)
+byte_len(const Rec *r)
 {
     if (r->kind == K_BYTES)
-        return (int64_t)r->len;
-    if (r->kind == K_TEXT && (r->flags & F_PY2))
-        return (int64_t)r->len;
+        return r->b;
+    if (r->kind == K_TEXT && (r->flags & F_LATIN1))
+        return r->b;
     return -1;
 }
 
-static int
-do_reduce(const Ctx *c, State *s)
+static const DtCode *
+built_dtype(V *v, const Rec *r)
 {
-    if (s->st.n < floor_of(s) + 2)
+    Slot *s;
+    if (r->kind != K_DTYPE || r->a < 0 || (size_t)r->a >= v->nslots)
+        return NULL;
+    s = &v->slots[r->a];
+    return s->built ? &DT[s->code] : NULL;
+}
+
+static int
+op_reduce(V *v)
+{
+    Rec *f, *args;
+    const Rec *k;
+    Rec out;
+    if (v->sp < 2 || !no_mark_from(v, v->sp - 2))
         return 0;
-    Rec *f = &s->st.a[s->st.n - 2];
-    Rec *a = &s->st.a[s->st.n - 1];
-    if (f->kind != K_GLOBAL || a->kind != K_TUPLE)
+    f = &v->st[v->sp - 2];
+    args = &v->st[v->sp - 1];
+    if (f->kind != K_GLOBAL)
         return 0;
-    const Rec *e = s->pool.a + a->off;
-    size_t k = a->len;
-    Rec r;
-    memset(&r, 0, sizeof(r));
-    switch (f->iv) {
+    switch (f->sub) {
     case G_ENCODE:
-        if (k != 2 || e[0].kind != K_TEXT || e[0].iv < 0
-            || !(e[1].kind == K_TEXT && rec_is(c, &e[1], "latin1", 0)))
+        if ((k = kids(v, args, 2)) == NULL)
             return 0;
-        r.kind = K_BYTES;
-        r.len = (size_t)e[0].iv;
-        if (e[0].flags & F_RAW) {
-            r.flags = F_RAW;
-            r.off = e[0].off;
-        }
+        if (k[0].kind != K_TEXT || !(k[0].flags & F_LATIN1) || k[1].kind != K_TEXT ||
+            !same(v, &k[1], "latin1"))
+            return 0;
+        out = rec(K_BYTES, F_KEY, k[0].a, k[0].b);
         break;
-    case G_RECON:
-        if (k != 3 || e[0].kind != K_GLOBAL || e[0].iv != G_NDARRAY
-            || e[1].kind != K_TUPLE || e[1].len != 1)
+    case G_RECON: {
+        const Rec *sh;
+        if ((k = kids(v, args, 3)) == NULL)
             return 0;
-        {
-            const Rec *z = &s->pool.a[e[1].off];
-            if (z->kind != K_INT || z->iv != 0)
-                return 0;
-        }
-        if (!rec_is(c, &e[2], "b", 1))
+        if (k[0].kind != K_GLOBAL || k[0].sub != G_NDARRAY)
             return 0;
-        r.kind = K_APEND;
-        break;
-    case G_DTYPE: {
-        if (k != 3 || !flag01(&e[1]) || !flag01(&e[2]))
+        if ((sh = kids(v, &k[1], 1)) == NULL || !int_is(&sh[0], 0))
             return 0;
-        int code = dtype_code(c, &e[0]);
-        if (code < 0)
+        if (!same(v, &k[2], "b"))
             return 0;
-        r.kind = K_DTPEND;
-        r.iv = code;
+        out = rec(K_ARRPEND, 0, 0, 0);
         break;
     }
-    case G_SCALAR:
-        if (k != 2 || e[0].kind != K_DTYPE || e[0].iv == 0)
+    case G_DTYPE: {
+        int c;
+        if ((k = kids(v, args, 3)) == NULL)
             return 0;
-        if (data_len(&e[1]) != CODES[e[0].iv].size)
+        for (c = 0; c < N_DT; c++)
+            if (same(v, &k[0], DT[c].s))
+                break;
+        if (c == N_DT || !flag_is(&k[1], 0) || !flag_is(&k[2], 1))
             return 0;
-        r.kind = K_SCALAR;
+        if (!grow((void **)&v->slots, &v->slcap, v->nslots + 1, sizeof(Slot)))
+            return 0;
+        v->slots[v->nslots].code = (uint8_t)c;
+        v->slots[v->nslots].built = 0;
+        out = rec(K_DTYPE, 0, (int64_t)v->nslots, 0);
+        v->nslots++;
         break;
+    }
+    case G_SCALAR: {
+        const DtCode *dt;
+        if ((k = kids(v, args, 2)) == NULL)
+            return 0;
+        if ((dt = built_dtype(v, &k[0])) == NULL || dt->obj)
+            return 0;
+        if (byte_len(&k[1]) != dt->size)
+            return 0;
+        out = rec(K_NPSCALAR, 0, 0, 0);
+        break;
+    }
     default:
         return 0;
     }
-    s->st.n -= 2;
-    return vec_push(&s->st, &r);
+    v->sp -= 2;
+    return push(v, out);
 }
 
 static int
-build_dtype(const Ctx *c, State *s, Rec *t, const Rec *e, size_t k)
+build_dtype(V *v, Rec *t, const Rec *state)
 {
-    if (k != 8)
+    const Rec *k = kids(v, state, 8);
+    Slot *s;
+    const DtCode *dt;
+    const char *want;
+    if (k == NULL || t->a < 0 || (size_t)t->a >= v->nslots)
         return 0;
-    int code = (int)t->iv;
-    if (e[0].kind != K_INT || e[0].iv != 3 || e[2].kind != K_NONE
-        || e[3].kind != K_NONE || e[4].kind != K_NONE || e[5].kind != K_INT
-        || e[5].iv != -1 || e[6].kind != K_INT || e[6].iv != -1
-        || e[7].kind != K_INT)
+    s = &v->slots[t->a];
+    if (s->built)
         return 0;
-    if (code == 0) {
-        if (!rec_is(c, &e[1], "|", 0) || e[7].iv != 63)
+    dt = &DT[s->code];
+    if (!int_is(&k[0], 3) || k[2].kind != K_NONE || k[3].kind != K_NONE ||
+        k[4].kind != K_NONE || !int_is(&k[5], -1) || !int_is(&k[6], -1))
+        return 0;
+    if (dt->obj) {
+        if (!same(v, &k[1], "|") || !int_is(&k[7], 63))
             return 0;
     }
     else {
-        if (e[7].iv != 0)
+        if (!int_is(&k[7], 0))
             return 0;
-        if (CODES[code].size == 1) {
-            if (!rec_is(c, &e[1], "|", 0))
-                return 0;
-        }
-        else if (!rec_is(c, &e[1], "<", 0) && !rec_is(c, &e[1], ">", 0))
+        if (dt->size == 1)
+            want = "|";
+        else if (same(v, &k[1], "<"))
+            want = "<";
+        else
+            want = ">";
+        if (!same(v, &k[1], want))
             return 0;
     }
-    Rec r;
-    memset(&r, 0, sizeof(r));
-    r.kind = K_DTYPE;
-    r.iv = code;
-    if (t->off != 0) {
-        Rec *m = &s->memo.a[t->off - 1];
-        if (m->kind != K_DTPEND || !m->set)
-            return 0;
-        *m = r;
-        m->set = 1;
-    }
-    s->st.n -= 2;
-    return vec_push(&s->st, &r);
+    s->built = 1;
+    return 1;
 }
 
 static int
-build_array(const Ctx *c, State *s, const Rec *e, size_t k)
+build_array(V *v, Rec *t, const Rec *state)
 {
-    if (k != 5 || e[0].kind != K_INT || e[0].iv != 1 || e[1].kind != K_TUPLE
-        || e[1].len > 32 || e[2].kind != K_DTYPE || !flag01(&e[3]))
+    const Rec *k = kids(v, state, 5), *sh;
+    const DtCode *dt;
+    int64_t i, prod = 1, nz = 1;
+    if (k == NULL || !int_is(&k[0], 1))
         return 0;
-    const Rec *dims = s->pool.a + e[1].off;
-    uint64_t prod = 1;
-    int zero = 0;
-    for (size_t i = 0; i < e[1].len; i++) {
-        if (dims[i].kind != K_INT || dims[i].iv < 0)
+    if (k[1].kind != K_TUPLE || k[1].b > MAX_NDIM || (sh = kids(v, &k[1], k[1].b)) == NULL)
+        return 0;
+    for (i = 0; i < k[1].b; i++) {
+        if (sh[i].kind != K_INT || sh[i].a < 0 || sh[i].a > (int64_t)v->len)
             return 0;
-        uint64_t d = (uint64_t)dims[i].iv;
-        if (d == 0) {
-            zero = 1;
+        if (sh[i].a == 0) {
+            prod = 0;
             continue;
         }
-        if (d > (uint64_t)c->n)
-            return 0;
-        prod *= d; /* both <= n < 2**48: no overflow */
-        if (prod > (uint64_t)c->n)
-            return 0;
+        if (nz > (int64_t)v->len / sh[i].a)
+            return 0; /* beyond anything the stream can hold */
+        nz *= sh[i].a;
+        prod = prod ? nz : 0;
     }
-    if (zero)
-        prod = 0;
-    Rec r;
-    memset(&r, 0, sizeof(r));
-    r.kind = K_ARRAY;
-    r.h = 1;
-    if (e[2].iv == 0) {
-        if (e[4].kind != K_LIST || (uint64_t)e[4].len != prod)
+    if ((dt = built_dtype(v, &k[2])) == NULL)
+        return 0;
+    if (!flag_is(&k[3], 0) && !flag_is(&k[3], 1))
+        return 0;
+    if (dt->obj) {
+        if (k[4].kind != K_LIST || k[4].a != prod)
             return 0;
-        r.h = e[4].h;
+        *t = rec(K_ARRAY, 0, 0, 0);
+        t->height = k[4].height;
     }
     else {
-        int64_t got = data_len(&e[4]);
-        if (got < 0 || (uint64_t)got != prod * (uint64_t)CODES[e[2].iv].size)
+        if (byte_len(&k[4]) < 0 || byte_len(&k[4]) / dt->size != prod ||
+            byte_len(&k[4]) % dt->size != 0)
             return 0;
+        *t = rec(K_ARRAY, 0, 0, 0);
+        t->height = 1;
     }
-    if (r.h > c->hmax)
-        return 0;
-    s->st.n -= 2;
-    return vec_push(&s->st, &r);
+    return height_ok(v, t->height);
 }
 
 static int
-do_build(const Ctx *c, State *s)
+op_build(V *v)
 {
-    if (s->st.n < floor_of(s) + 2)
+    Rec *t, *state;
+    int ok;
+    if (v->sp < 2 || !no_mark_from(v, v->sp - 2))
         return 0;
-    Rec *t = &s->st.a[s->st.n - 2];
-    Rec *a = &s->st.a[s->st.n - 1];
-    if (a->kind != K_TUPLE)
+    t = &v->st[v->sp - 2];
+    state = &v->st[v->sp - 1];
+    if (t->kind == K_DTYPE)
+        ok = build_dtype(v, t, state);
+    else if (t->kind == K_ARRPEND)
+        ok = build_array(v, t, state);
+    else
         return 0;
-    const Rec *e = s->pool.a + a->off;
-    if (t->kind == K_DTPEND)
-        return build_dtype(c, s, t, e, a->len);
-    if (t->kind == K_APEND)
-        return build_array(c, s, e, a->len);
-    return 0;
+    if (!ok)
+        return 0;
+    v->sp -= 1;
+    return 1;
 }
 
-static int
-push_leaf(State *s, int kind, int64_t iv)
+/* ---------------------------------------------------------------- loop */
+
+static uint64_t
+le(const unsigned char *p, int n)
 {
-    Rec r;
-    memset(&r, 0, sizeof(r));
-    r.kind = (uint8_t)kind;
-    r.iv = iv;
-    return vec_push(&s->st, &r);
+    uint64_t x = 0;
+    int i;
+    for (i = n - 1; i >= 0; i--)
+        x = (x << 8) | p[i];
+    return x;
 }
 
-static int
-push_int(State *s, int64_t v)
-{
-    int small = v > -2147483648LL && v < 2147483648LL;
-    return push_leaf(s, small ? K_INT : K_BIGINT, v);
-}
+#define NEED(n)                                                                \
+    do {                                                                       \
+        if (v->len - v->pos < (size_t)(n))                                     \
+            return 0;                                                          \
+    } while (0)
 
+/* a length-prefixed literal: the payload's offset and length */
 static int
-push_text(const Ctx *c, State *s, size_t off, size_t len)
+counted(V *v, int width, size_t *off, size_t *n)
 {
-    Rec r;
-    memset(&r, 0, sizeof(r));
-    int64_t l1;
-    if (!utf8_ok(c->d + off, len, &l1))
+    uint64_t x;
+    NEED(width);
+    x = le(v->d + v->pos, width);
+    v->pos += (size_t)width;
+    if (x > (uint64_t)(v->len - v->pos))
         return 0;
-    r.kind = K_TEXT;
-    r.off = off;
-    r.len = len;
-    r.iv = l1;
-    if (l1 == (int64_t)len)
-        r.flags = F_RAW; /* all ASCII */
-    return vec_push(&s->st, &r);
-}
-
-static int
-push_bytes(State *s, size_t off, size_t len)
-{
-    Rec r;
-    memset(&r, 0, sizeof(r));
-    r.kind = K_BYTES;
-    r.flags = F_RAW;
-    r.off = off;
-    r.len = len;
-    return vec_push(&s->st, &r);
-}
-
-/* A length-prefixed argument: width w, returns 0 if it does not fit. */
-static int
-counted(const Ctx *c, size_t pos, int w, size_t *off, size_t *len, size_t *next)
-{
-    if (c->n - pos < 1 + (size_t)w)
-        return 0;
-    uint64_t L = rd_le(c->d + pos + 1, w);
-    size_t start = pos + 1 + (size_t)w;
-    if (L > (uint64_t)(c->n - start))
-        return 0;
-    *off = start;
-    *len = (size_t)L;
-    *next = start + (size_t)L;
+    *off = v->pos;
+    *n = (size_t)x;
+    v->pos += (size_t)x;
     return 1;
 }
 
 static int
-collection(const Ctx *c, State *s, unsigned char op)
+step(V *v, unsigned op)
 {
-    size_t base;
-    Rec r;
-    memset(&r, 0, sizeof(r));
-    if (op == 't')
-        return pop_mark(s, &base) && make_tuple(c, s, base);
-    if (op == 0x85 || op == 0x86 || op == 0x87) {
-        size_t k = (size_t)(op - 0x84);
-        if (s->st.n < floor_of(s) + k)
-            return 0;
-        return make_tuple(c, s, s->st.n - k);
-    }
-    if (op == ')' || op == ']' || op == '}') {
-        r.kind = op == ')' ? K_TUPLE : op == ']' ? K_LIST : K_DICT;
-        r.h = 1;
-        r.flags = op == ')' ? F_SHARE : 0;
-        r.off = s->pool.n;
-        return 1 <= c->hmax && vec_push(&s->st, &r);
-    }
-    if (op == 'l' || op == 'd') {
-        if (!pop_mark(s, &base))
-            return 0;
-        r.kind = op == 'l' ? K_LIST : K_DICT;
-        r.h = 1;
-        if (1 > c->hmax)
-            return 0;
-        if (!add_items(c, &r, s->st.a + base, s->st.n - base, op == 'd'))
-            return 0;
-        s->st.n = base;
-        return vec_push(&s->st, &r);
-    }
-    if (op == 'a' || op == 's') {
-        size_t k = op == 'a' ? 1 : 2;
-        if (s->st.n < floor_of(s) + k + 1)
-            return 0;
-        Rec *t = &s->st.a[s->st.n - k - 1];
-        if (t->kind != (op == 'a' ? K_LIST : K_DICT))
-            return 0;
-        if (!add_items(c, t, s->st.a + s->st.n - k, k, op == 's'))
-            return 0;
-        s->st.n -= k;
-        return 1;
-    }
-    /* APPENDS 'e', SETITEMS 'u' */
-    if (!pop_mark(s, &base) || base == floor_of(s) || base == s->st.n)
-        return 0;
-    Rec *t = &s->st.a[base - 1];
-    if (t->kind != (op == 'e' ? K_LIST : K_DICT))
-        return 0;
-    if (!add_items(c, t, s->st.a + base, s->st.n - base, op == 'u'))
-        return 0;
-    s->st.n = base;
-    return 1;
-}
-
-/* One text-line opcode at pos; *next past its newline(s). */
-static int
-text_op(const Ctx *c, State *s, unsigned char op, size_t pos, size_t *next)
-{
-    size_t a = pos + 1;
-    int64_t L = line_at(c, a);
-    if (L < 0)
-        return 0;
-    const unsigned char *p = c->d + a;
-    size_t n = (size_t)L;
-    *next = a + n + 1;
-    int64_t v;
+    size_t off, n;
+    int64_t idx;
+    const unsigned char *p;
     switch (op) {
-    case 'I':
-        if (n == 2 && p[0] == '0' && (p[1] == '0' || p[1] == '1'))
-            return push_leaf(s, K_BOOL, p[1] - '0');
-        if (!canon_int(p, n, 18, 0, &v))
+    case 'K': /* BININT1 */
+        NEED(1);
+        p = v->d + v->pos++;
+        return push(v, rec(K_INT, F_KEY, p[0], 0));
+    case 'M': /* BININT2 */
+        NEED(2);
+        p = v->d + v->pos;
+        v->pos += 2;
+        return push(v, rec(K_INT, F_KEY, (int64_t)le(p, 2), 0));
+    case 'J': /* BININT */
+        NEED(4);
+        p = v->d + v->pos;
+        v->pos += 4;
+        idx = (int64_t)(int32_t)(uint32_t)le(p, 4);
+        /* -2**31 hashes as any other int, but stay clear of the bound */
+        return push(v, rec(K_INT, idx > -2147483647LL - 1 ? F_KEY : 0, idx, 0));
+    case 0x8a: { /* LONG1 */
+        int64_t x;
+        NEED(1);
+        n = v->d[v->pos++];
+        if (n > 8)
             return 0;
-        return push_int(s, v);
-    case 'L':
-        if (n < 2 || p[n - 1] != 'L' || !canon_int(p, n - 1, 1000, 1, NULL))
-            return 0;
-        return push_leaf(s, K_BIGINT, 0);
-    case 'F':
-        return canon_float(p, n) && push_leaf(s, K_FLOAT, 0);
-    case 'S': {
-        if (n < 2 || (p[0] != '\'' && p[0] != '"') || p[n - 1] != p[0])
-            return 0;
-        for (size_t i = 1; i + 1 < n; i++)
-            if (p[i] == '\\' || p[i] == p[0])
-                return 0;
-        Rec r;
-        return py2_rec(c, a + 1, n - 2, &r) && vec_push(&s->st, &r);
-    }
-    case 'V': {
-        Rec r;
-        int raw;
-        memset(&r, 0, sizeof(r));
-        if (!canon_unicode(p, n, &r.iv, &raw))
-            return 0;
-        r.kind = K_TEXT;
-        r.off = a;
-        r.len = n;
-        r.flags = raw ? F_RAW : 0;
-        return vec_push(&s->st, &r);
-    }
-    case 'p':
-    case 'g':
-        if (!canon_int(p, n, 18, 0, &v) || v < 0)
-            return 0;
-        return op == 'p' ? do_put(c, s, (uint64_t)v) : do_get(c, s, (uint64_t)v);
-    case 'c': {
-        int64_t L2 = line_at(c, *next);
-        if (L2 < 0)
-            return 0;
-        const unsigned char *q = c->d + *next;
-        size_t n2 = (size_t)L2;
-        *next += n2 + 1;
-        if (!printable_name(p, n) || !printable_name(q, n2))
-            return 0;
-        int g = global_id(p, n, q, n2);
-        return g != 0 && push_leaf(s, K_GLOBAL, g);
-    }
-    default:
-        return 0;
-    }
-}
-
-/* One binary opcode at pos; *next past it. */
-static int
-bin_op(const Ctx *c, State *s, unsigned char op, size_t pos, size_t *next)
-{
-    size_t off, len;
-    const unsigned char *d = c->d;
-    size_t left = c->n - pos - 1; /* bytes after the opcode */
-    switch (op) {
-    case 'J':
-        if (left < 4)
-            return 0;
-        *next = pos + 5;
-        return push_int(s, (int64_t)(int32_t)(uint32_t)rd_le(d + pos + 1, 4));
-    case 'K':
-        if (left < 1)
-            return 0;
-        *next = pos + 2;
-        return push_int(s, d[pos + 1]);
-    case 'M':
-        if (left < 2)
-            return 0;
-        *next = pos + 3;
-        return push_int(s, (int64_t)rd_le(d + pos + 1, 2));
-    case 0x8a: /* LONG1 */
-        if (left < 1 || d[pos + 1] > 8 || left < 1 + (size_t)d[pos + 1])
-            return 0;
-        *next = pos + 2 + d[pos + 1];
-        return push_leaf(s, K_BIGINT, 0);
-    case 'G':
-        if (left < 8)
-            return 0;
-        *next = pos + 9;
-        return push_leaf(s, K_FLOAT, 0);
-    case 'N':
-        *next = pos + 1;
-        return push_leaf(s, K_NONE, 0);
-    case 0x88:
-    case 0x89:
-        *next = pos + 1;
-        return push_leaf(s, K_BOOL, op == 0x88);
-    case 0x8c:
-    case 'X':
-    case 0x8d:
-        if (!counted(c, pos, op == 0x8c ? 1 : op == 'X' ? 4 : 8, &off, &len, next))
-            return 0;
-        return push_text(c, s, off, len);
-    case 'C':
-    case 'B':
-    case 0x8e:
-        if (!counted(c, pos, op == 'C' ? 1 : op == 'B' ? 4 : 8, &off, &len, next))
-            return 0;
-        return push_bytes(s, off, len);
-    case 'U':
-    case 'T': {
-        if (!counted(c, pos, op == 'U' ? 1 : 4, &off, &len, next))
-            return 0;
-        if (op == 'T' && len > 0x7FFFFFFFu)
-            return 0; /* BINSTRING's count is signed */
-        Rec r;
-        return py2_rec(c, off, len, &r) && vec_push(&s->st, &r);
-    }
-    case 'q':
-        if (left < 1)
-            return 0;
-        *next = pos + 2;
-        return do_put(c, s, d[pos + 1]);
-    case 'r':
-        if (left < 4)
-            return 0;
-        *next = pos + 5;
-        return do_put(c, s, rd_le(d + pos + 1, 4));
-    case 0x94:
-        *next = pos + 1;
-        return do_put(c, s, s->puts);
-    case 'h':
-        if (left < 1)
-            return 0;
-        *next = pos + 2;
-        return do_get(c, s, d[pos + 1]);
-    case 'j':
-        if (left < 4)
-            return 0;
-        *next = pos + 5;
-        return do_get(c, s, rd_le(d + pos + 1, 4));
-    case 0x93: { /* STACK_GLOBAL */
-        *next = pos + 1;
-        if (s->st.n < floor_of(s) + 2)
-            return 0;
-        Rec *m = &s->st.a[s->st.n - 2];
-        Rec *nm = &s->st.a[s->st.n - 1];
-        if (m->kind != K_TEXT || nm->kind != K_TEXT || !(m->flags & F_RAW)
-            || !(nm->flags & F_RAW))
-            return 0;
-        int g = global_id(d + m->off, m->len, d + nm->off, nm->len);
-        if (g == 0)
-            return 0;
-        s->st.n -= 2;
-        return push_leaf(s, K_GLOBAL, g);
-    }
-    case 'R':
-        *next = pos + 1;
-        return do_reduce(c, s);
-    case 'b':
-        *next = pos + 1;
-        return do_build(c, s);
-    case '(':
-        *next = pos + 1;
-        if ((int64_t)s->nmarks + 1 > c->hmax)
-            return 0;
-        if (s->nmarks == s->capmarks) {
-            size_t cap = s->capmarks ? s->capmarks * 2 : 16;
-            size_t *m = (size_t *)realloc(s->marks, cap * sizeof(size_t));
-            if (m == NULL)
-                return 0;
-            s->marks = m;
-            s->capmarks = cap;
+        NEED(n);
+        p = v->d + v->pos;
+        v->pos += n;
+        if (n == 0)
+            x = 0;
+        else {
+            uint64_t u = le(p, (int)n);
+            if (n < 8 && (p[n - 1] & 0x80))
+                u |= ~(uint64_t)0 << (8 * n);
+            x = (int64_t)u;
         }
-        s->marks[s->nmarks++] = s->st.n;
+        return push(v, rec(K_INT, 0, x, 0));
+    }
+    case 'G': /* BINFLOAT */
+        NEED(8);
+        v->pos += 8;
+        return push(v, rec(K_FLOAT, 0, 0, 0));
+    case 'N':
+        return push(v, rec(K_NONE, F_KEY, 0, 0));
+    case 0x88:
+        return push(v, rec(K_BOOL, F_KEY, 1, 0));
+    case 0x89:
+        return push(v, rec(K_BOOL, F_KEY, 0, 0));
+    case 0x8c: /* SHORT_BINUNICODE */
+        return counted(v, 1, &off, &n) && push_utf8(v, off, n);
+    case 'X': /* BINUNICODE */
+        return counted(v, 4, &off, &n) && push_utf8(v, off, n);
+    case 0x8d: /* BINUNICODE8 */
+        return counted(v, 8, &off, &n) && push_utf8(v, off, n);
+    case 'C': /* SHORT_BINBYTES */
+        return counted(v, 1, &off, &n) && push(v, rec(K_BYTES, F_KEY, (int64_t)off, (int64_t)n));
+    case 'B': /* BINBYTES */
+        return counted(v, 4, &off, &n) && push(v, rec(K_BYTES, F_KEY, (int64_t)off, (int64_t)n));
+    case 0x8e: /* BINBYTES8 */
+        return counted(v, 8, &off, &n) && push(v, rec(K_BYTES, F_KEY, (int64_t)off, (int64_t)n));
+    case 'U': /* SHORT_BINSTRING */
+        return counted(v, 1, &off, &n) && push_py2(v, off, n);
+    case 'T': /* BINSTRING (a signed length) */
+        NEED(4);
+        if (v->d[v->pos + 3] & 0x80)
+            return 0;
+        return counted(v, 4, &off, &n) && push_py2(v, off, n);
+    case 'I':
+        return op_int(v);
+    case 'L':
+        return op_long(v);
+    case 'F':
+        return op_float(v);
+    case 'S':
+        return op_string(v);
+    case 'V':
+        return op_unicode(v);
+    case '(': /* MARK */
+        if ((int64_t)v->nmarks + 1 > v->maxh)
+            return 0;
+        if (!grow((void **)&v->marks, &v->mkcap, v->nmarks + 1, sizeof(size_t)))
+            return 0;
+        v->marks[v->nmarks++] = v->sp;
+        return push(v, rec(K_MARK, 0, 0, 0));
+    case ']':
+    case '}': {
+        Rec c = rec(op == ']' ? K_LIST : K_DICT, 0, 0, 0);
+        c.height = 1;
+        return height_ok(v, 1) && push(v, c);
+    }
+    case ')':
+        return make_tuple(v, v->sp);
+    case 'l':
+        return op_new_from_mark(v, K_LIST);
+    case 'd':
+        return op_new_from_mark(v, K_DICT);
+    case 't': {
+        size_t k;
+        if (!top_mark(v, &k))
+            return 0;
+        v->nmarks--;
+        if (!make_tuple(v, k + 1))
+            return 0;
+        v->st[k] = v->st[k + 1]; /* the tuple takes the MARK's place */
+        v->sp = k + 1;
         return 1;
-    case 't': case 0x85: case 0x86: case 0x87: case ')': case ']': case '}':
-    case 'l': case 'd': case 'a': case 's': case 'e': case 'u':
-        *next = pos + 1;
-        return collection(c, s, op);
-    case 'I': case 'L': case 'F': case 'S': case 'V': case 'p': case 'g':
+    }
+    case 0x85:
+    case 0x86:
+    case 0x87: {
+        size_t k = (size_t)(op - 0x84);
+        if (v->sp < k || !no_mark_from(v, v->sp - k))
+            return 0;
+        return make_tuple(v, v->sp - k);
+    }
+    case 'a':
+        return op_item(v, K_LIST, 1);
+    case 's':
+        return op_item(v, K_DICT, 2);
+    case 'e':
+        return op_items_from_mark(v, K_LIST);
+    case 'u':
+        return op_items_from_mark(v, K_DICT);
+    case 'p':
+        return memo_line(v, &idx) && memo_put(v, idx);
+    case 'g':
+        return memo_line(v, &idx) && memo_get(v, idx);
+    case 'q':
+        NEED(1);
+        return memo_put(v, v->d[v->pos++]);
+    case 'r':
+        NEED(4);
+        p = v->d + v->pos;
+        v->pos += 4;
+        return memo_put(v, (int64_t)le(p, 4));
+    case 0x94: /* MEMOIZE */
+        return memo_put(v, (int64_t)v->entries);
+    case 'h':
+        NEED(1);
+        return memo_get(v, v->d[v->pos++]);
+    case 'j':
+        NEED(4);
+        p = v->d + v->pos;
+        v->pos += 4;
+        return memo_get(v, (int64_t)le(p, 4));
     case 'c':
-        return text_op(c, s, op, pos, next);
+        return op_global(v);
+    case 0x93:
+        return op_stack_global(v);
+    case 'R':
+        return op_reduce(v);
+    case 'b':
+        return op_build(v);
     default:
         return 0;
     }
 }
 
 static int
-run(const Ctx *c, State *s)
+run(V *v)
 {
-    const unsigned char *d = c->d;
-    size_t n = c->n;
-    size_t pos = 0;
-    int proto = 0;
-    size_t frame_end = 0; /* 0: no frame open */
-    if (n >= 2 && d[0] == 0x80) {
-        if (d[1] < 2 || d[1] > 5)
+    size_t frame_end = 0;
+    int in_frame = 0;
+    int64_t ops = 0;
+    if (v->len >= 2 && v->d[0] == 0x80) {
+        if (v->d[1] < 2 || v->d[1] > 5)
             return 0;
-        proto = d[1];
-        pos = 2;
+        v->proto = v->d[1];
+        v->pos = 2;
     }
-    while (pos < n) {
-        if (frame_end != 0 && pos == frame_end)
-            frame_end = 0;
-        s->ops++;
-        if (s->ops > c->max_items / 2)
+    while (v->pos < v->len) {
+        unsigned op;
+        if (in_frame && v->pos == frame_end)
+            in_frame = 0;
+        op = v->d[v->pos++];
+        if (++ops > v->maxops)
             return 0;
-        unsigned char op = d[pos];
-        size_t next = 0;
-        if (op == '.') {
-            return pos + 1 == n && s->nmarks == 0 && s->st.n == 1
-                   && value_ok(&s->st.a[0]);
+        if (op == '.') { /* STOP */
+            if (v->pos != v->len || v->sp != 1 || v->nmarks != 0)
+                return 0;
+            if (in_frame && v->pos > frame_end)
+                return 0;
+            return is_value(&v->st[0]);
         }
         if (op == 0x95) { /* FRAME */
-            if (proto < 4 || frame_end != 0 || n - pos < 9)
+            uint64_t fl;
+            if (v->proto < 4 || in_frame)
                 return 0;
-            uint64_t L = rd_le(d + pos + 1, 8);
-            if (L < 1 || L > (uint64_t)(n - pos - 9))
+            NEED(8);
+            fl = le(v->d + v->pos, 8);
+            v->pos += 8;
+            if (fl < 1 || fl > (uint64_t)(v->len - v->pos))
                 return 0;
-            pos += 9;
-            frame_end = pos + (size_t)L;
+            frame_end = v->pos + (size_t)fl;
+            in_frame = 1;
             continue;
         }
-        if (!bin_op(c, s, op, pos, &next))
+        if (!step(v, op))
             return 0;
-        if (next <= pos || next > n)
+        if (in_frame && v->pos > frame_end)
             return 0;
-        if (frame_end != 0 && next > frame_end)
-            return 0;
-        pos = next;
     }
     return 0; /* no STOP */
 }
 
 static int
-check_stream(const unsigned char *d, size_t n, Py_ssize_t max_depth,
-             Py_ssize_t max_items, int enc)
+check(const unsigned char *d, size_t len, Py_ssize_t max_depth, Py_ssize_t max_items,
+      int encoding)
 {
-    Ctx c;
-    c.d = d;
-    c.n = n;
-    c.hmax = (int64_t)max_depth - 2;
-    c.max_items = (int64_t)max_items;
-    c.enc = enc;
-    if (c.hmax < 1 || c.max_items < 2 || n < 2 || (uint64_t)n > ((uint64_t)1 << 47))
+    V v;
+    int ok;
+    if (max_depth < 3 || max_items < 2 || encoding < 0 || encoding > 2)
         return 0;
-    if (c.hmax > 0x7FFFFFF)
-        c.hmax = 0x7FFFFFF; /* heights fit an int32 */
-    State s;
-    memset(&s, 0, sizeof(s));
-    int ok = run(&c, &s);
-    free(s.st.a);
-    free(s.memo.a);
-    free(s.pool.a);
-    free(s.marks);
+    memset(&v, 0, sizeof(v));
+    v.d = d;
+    v.len = len;
+    v.maxh = (int64_t)max_depth - 2;
+    if (v.maxh > 60000)
+        v.maxh = 60000; /* heights are kept in 32 bits; marks counted exactly */
+    v.maxops = (int64_t)(max_items / 2);
+    v.encoding = encoding;
+    ok = run(&v);
+    PyMem_RawFree(v.st);
+    PyMem_RawFree(v.marks);
+    PyMem_RawFree(v.memo);
+    PyMem_RawFree(v.pool);
+    PyMem_RawFree(v.slots);
     return ok;
 }
 
@@ -1251,32 +1290,27 @@ verdict_check(PyObject *self, PyObject *args)
 {
     Py_buffer view;
     Py_ssize_t max_depth, max_items;
-    int encoding;
-    int ok;
+    int encoding, ok;
     (void)self;
     if (!PyArg_ParseTuple(args, "y*nni", &view, &max_depth, &max_items, &encoding))
         return NULL;
-    if (encoding < 0 || encoding > 2 || view.len < 0) {
-        PyBuffer_Release(&view);
-        return PyLong_FromLong(0);
-    }
     Py_BEGIN_ALLOW_THREADS
-    ok = check_stream((const unsigned char *)view.buf, (size_t)view.len,
-                      max_depth, max_items, encoding);
+    ok = check((const unsigned char *)view.buf, (size_t)view.len, max_depth, max_items,
+               encoding);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
-    return PyLong_FromLong(ok ? 1 : 0);
+    return PyLong_FromLong(ok);
 }
 
 static PyMethodDef methods[] = {
     {"check", verdict_check, METH_VARARGS,
-     "check(data, max_depth, max_items, encoding) -> int: 1 if the strict "
-     "scan is proven to pass, else 0 (not proven)"},
+     "check(data, max_depth, max_items, encoding) -> 1 if the strict scan is "
+     "proven to pass, else 0"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_verdict", NULL, -1, methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "_verdict", NULL, -1, methods,
 };
 
 PyMODINIT_FUNC
