@@ -170,11 +170,26 @@ grow(void **p, size_t *cap, size_t need, size_t elem)
     return 1;
 }
 
-static int
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+
+static NOINLINE int
+push_slow(V *v, Rec r)
+{
+    if (!grow((void **)&v->st, &v->stcap, v->sp + 1, sizeof(Rec)))
+        return 0;
+    v->st[v->sp++] = r;
+    return 1;
+}
+
+static inline int
 push(V *v, Rec r)
 {
-    if (v->sp == v->stcap && !grow((void **)&v->st, &v->stcap, v->sp + 1, sizeof(Rec)))
-        return 0;
+    if (v->sp == v->stcap)
+        return push_slow(v, r);
     v->st[v->sp++] = r;
     return 1;
 }
