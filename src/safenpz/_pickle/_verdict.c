@@ -689,7 +689,9 @@ make_tuple(V *v, size_t from)
         return 0;
     t = rec(K_TUPLE, flags, -1, (int64_t)n);
     t.height = (uint32_t)h;
-    if (n <= MAX_TUPLE_KEEP) {
+    if (n == 0)
+        t.a = 0; /* kept: nothing to keep */
+    else if (n <= MAX_TUPLE_KEEP) {
         if (!grow((void **)&v->pool, &v->pcap, v->pn + n, sizeof(Rec)))
             return 0;
         memcpy(v->pool + v->pn, v->st + from, n * sizeof(Rec));
@@ -826,8 +828,11 @@ memo_get(V *v, int64_t idx)
 static const Rec *
 kids(V *v, const Rec *t, int64_t n)
 {
+    static const Rec none[1];
     if (t->kind != K_TUPLE || t->b != n || t->a < 0)
         return NULL;
+    if (n == 0)
+        return none; /* never read */
     return v->pool + t->a;
 }
 
