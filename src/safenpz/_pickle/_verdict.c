@@ -145,6 +145,7 @@ typedef struct {
     size_t nslots, slcap;
     int64_t maxh;     /* max_depth - 2 */
     int64_t maxops;   /* max_items / 2 */
+    int64_t ops;      /* opcodes executed */
     int encoding;     /* 0 latin1, 1 bytes, 2 ASCII */
     int proto;
 } V;
@@ -1233,12 +1234,43 @@ step(V *v, unsigned op)
     }
 }
 
+/* The BININT1/BININT2 opcodes that follow one, up to `end` (the open
+ * frame's end or the data's), without going through the dispatch: the same
+ * records, the same opcode count. Anything else is left to the loop. */
+static int
+small_ints(V *v, size_t end)
+{
+    const unsigned char *d = v->d;
+    while (v->pos < end) {
+        unsigned c = d[v->pos];
+        int64_t x;
+        if (c == 'K') {
+            if (end - v->pos < 2)
+                break;
+            x = d[v->pos + 1];
+            v->pos += 2;
+        }
+        else if (c == 'M') {
+            if (end - v->pos < 3)
+                break;
+            x = (int64_t)d[v->pos + 1] | ((int64_t)d[v->pos + 2] << 8);
+            v->pos += 3;
+        }
+        else
+            break;
+        if (++v->ops > v->maxops)
+            return 0;
+        if (!push(v, rec(K_INT, F_KEY, x, 0)))
+            return 0;
+    }
+    return 1;
+}
+
 static int
 run(V *v)
 {
     size_t frame_end = 0;
     int in_frame = 0;
-    int64_t ops = 0;
     if (v->len >= 2 && v->d[0] == 0x80) {
         if (v->d[1] < 2 || v->d[1] > 5)
             return 0;
@@ -1250,7 +1282,7 @@ run(V *v)
         if (in_frame && v->pos == frame_end)
             in_frame = 0;
         op = v->d[v->pos++];
-        if (++ops > v->maxops)
+        if (++v->ops > v->maxops)
             return 0;
         if (op == '.') { /* STOP */
             if (v->pos != v->len || v->sp != 1 || v->nmarks != 0)
@@ -1275,6 +1307,8 @@ run(V *v)
         if (!step(v, op))
             return 0;
         if (in_frame && v->pos > frame_end)
+            return 0;
+        if ((op == 'K' || op == 'M') && !small_ints(v, in_frame ? frame_end : v->len))
             return 0;
     }
     return 0; /* no STOP */
