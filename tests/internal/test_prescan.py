@@ -327,3 +327,70 @@ def test_truncated_pickles_are_not_proven(obj: Any, edits: Any, cut: int) -> Non
     mutated = mutate(data, edits)
     if proven(mutated):
         scan_pickle(mutated, strict=True)
+
+
+def _dtype_piece(code: bytes, endian: bytes, flags: bytes) -> bytes:
+    return (
+        b"cnumpy\ndtype\n\x8c\x02"
+        + code
+        + b"\x89\x88\x87R(K\x03\x8c\x01"
+        + endian
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK"
+        + flags
+        + b"t"
+    )
+
+
+#: Opcodes and snippets (valid, nearly valid, hostile) that programs are
+#: made of: most programs are nonsense, some are proven, and each proven one
+#: must scan.
+PIECES = [
+    *(b"K\x05", b"K\x00", b"K\x01", b"K\x03", b"K?", b"M\x01\x02", b"N"),
+    *(b"J\xff\xff\xff\xff", b"J\x00\x00\x00\x80", b"\x88", b"\x89"),
+    *(b"G" + struct.pack(">d", 1.5), b"\x8a\x02\x01\x80", b"\x8a\x00"),
+    *(b"\x8c\x01a", b"\x8c\x01b", b"X\x02\x00\x00\x00\xc3\xa9", b"C\x01b"),
+    *(b"X\x03\x00\x00\x00\xed\xa0\x80", b"C\x08" + bytes(8), b"U\x02\xe9t"),
+    *(b"U\x01b", b"T\x01\x00\x00\x00b", b"I017\n", b"I5\n", b"I00\n", b"I01\n"),
+    *(b"I-1\n", b"I0\n", b"L5L\n", b"L" + b"9" * 300 + b"L\n", b"F1.5\n"),
+    *(b"F1e300\n", b"F" + b"9" * 300 + b"\n", b"F1e-999\n", b"S'ab'\n", b"S'\xe9'\n"),
+    *(b"V\\u00e9x\n", b"Vlatin1\n", b"Vb\n", b"V\\U0010ffff\n", b"V\xe9\n"),
+    *(b"(", b"(", b"]", b"}", b")", b"l", b"d", b"t", b"\x85", b"\x86", b"\x87"),
+    *(b"a", b"e", b"s", b"u", b"\x94", b"p0\n", b"p1\n", b"g0\n", b"g1\n"),
+    *(
+        b"q\x00",
+        b"q\x01",
+        b"h\x00",
+        b"h\x01",
+        b"r\x02\x00\x00\x00",
+        b"j\x02\x00\x00\x00",
+    ),
+    *(b"cnumpy\ndtype\n", b"c_codecs\nencode\n", b"cnumpy\nndarray\n"),
+    *(b"cnumpy.core.multiarray\n_reconstruct\n", b"cnumpy._core.multiarray\nscalar\n"),
+    *(b"\x8c\x05numpy\x8c\x05dtype\x93", b"\x8c\x05numpy\x8c\x07ndarray\x93"),
+    *(b"R", b"b", b"b", b"X\x06\x00\x00\x00latin1", b"\x8c\x02f8", b"\x8c\x02O8"),
+    *(b"\x8c\x01<", b"\x8c\x01|", b"2", b"0", b"1", b".", b"\x80\x02"),
+    _dtype_piece(b"f8", b"<", b"\x00"),
+    _dtype_piece(b"O8", b"|", b"?"),
+    _dtype_piece(b"i1", b"|", b"\x00"),
+    _dtype_piece(b"u2", b">", b"\x00"),
+    b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R",
+    b"c_codecs\nencode\n\x8c\x02\xc3\xa9X\x06\x00\x00\x00latin1\x86R",
+]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    head=st.sampled_from([b"", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"]),
+    body=st.lists(st.sampled_from(PIECES), min_size=1, max_size=14).map(b"".join),
+    frame=st.integers(0, 64),
+)
+def test_programs_are_proven_only_if_they_scan(
+    head: bytes, body: bytes, frame: int
+) -> None:
+    data = head + body + b"."
+    if frame and head == b"\x80\x04":
+        data = head + b"\x95" + struct.pack("<Q", min(frame, len(data) - 2)) + data[2:]
+    for encoding in ("latin1", "bytes", "ASCII"):
+        for limits in (DEFAULT_LIMITS, Limits(max_depth=4, max_items=30)):
+            if proven(data, limits, encoding):
+                scan_pickle(data, strict=True, limits=limits, encoding=encoding)
