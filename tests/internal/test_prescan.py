@@ -105,6 +105,17 @@ def test_python2_text_follows_the_encoding() -> None:
         safe_loads(data, encoding="ASCII")
 
 
+@pytest.mark.parametrize("encoding", ["latin1", "bytes", "ASCII"])
+def test_python2_escaped_strings(encoding: str) -> None:
+    """Protocol 0 STRING with the escapes Python 2's repr() writes."""
+    text = rb"S'a\nb\x00\xff\\\'\t\r'" + b"\n"
+    data = b"(" + text + b"p0\nI1\nS'\\x41'\np1\n" + text + b"tp2\n."
+    expected = pickle.loads(data, encoding=encoding) if encoding != "ASCII" else None
+    assert proven(data, encoding=encoding) == (encoding != "ASCII")
+    if expected is not None:
+        assert_identical(safe_loads(data, encoding=encoding), expected)
+
+
 # --------------------------------------------------------------------------
 # not proven
 
@@ -170,7 +181,10 @@ UNPROVEN = {
     "LONG4": _p2(b"\x8b\x01\x00\x00\x00\x01"),
     "INT leading zero": b"I017\n.",
     "FLOAT overflow": b"F1e400\n.",
-    "STRING escape": b"S'a\\nb'\n.",
+    "STRING unknown escape": b"S'a\\qb'\n.",
+    "STRING short hex escape": b"S'\\x4'\n.",
+    "STRING trailing backslash": b"S'a\\'\n.",
+    "STRING bare quote": b"S'a'b'\n.",
     "STRING unquoted": b"Sab\n.",
     "UNICODE bad escape": b"V\\x41\n.",
     "global as the result": _p2(b"cnumpy\ndtype\n"),
@@ -353,6 +367,7 @@ PIECES = [
     *(b"U\x01b", b"T\x01\x00\x00\x00b", b"I017\n", b"I5\n", b"I00\n", b"I01\n"),
     *(b"I-1\n", b"I0\n", b"L5L\n", b"L" + b"9" * 300 + b"L\n", b"F1.5\n"),
     *(b"F1e300\n", b"F" + b"9" * 300 + b"\n", b"F1e-999\n", b"S'ab'\n", b"S'\xe9'\n"),
+    *(rb"S'\x41\n\\'" + b"\n", rb"S'\xff'" + b"\n", rb"S'\q'" + b"\n"),
     *(b"V\\u00e9x\n", b"Vlatin1\n", b"Vb\n", b"V\\U0010ffff\n", b"V\xe9\n"),
     *(b"(", b"(", b"]", b"}", b")", b"l", b"d", b"t", b"\x85", b"\x86", b"\x87"),
     *(b"a", b"e", b"s", b"u", b"\x94", b"p0\n", b"p1\n", b"g0\n", b"g1\n"),

@@ -466,26 +466,6 @@ op_float(V *v)
 }
 
 static int
-op_string(V *v)
-{
-    size_t s, n, k;
-    const unsigned char *p;
-    unsigned q;
-    if (!line(v, &s, &n))
-        return 0;
-    p = v->d + s;
-    if (n < 2)
-        return 0;
-    q = p[0];
-    if ((q != '\'' && q != '"') || p[n - 1] != q)
-        return 0;
-    for (k = 1; k + 1 < n; k++)
-        if (p[k] == '\\' || p[k] == q)
-            return 0;
-    return push_py2(v, s + 1, n - 2);
-}
-
-static int
 hexval(unsigned c)
 {
     if (c >= '0' && c <= '9')
@@ -495,6 +475,65 @@ hexval(unsigned c)
     if (c >= 'A' && c <= 'F')
         return (int)(c - 'A' + 10);
     return -1;
+}
+
+/* STRING: quoted with the same quote at both ends, no bare quote of that
+ * kind inside; the only escapes Python 2's repr() writes: \\ \' \" \n \t
+ * \r \xHH (CPython's escape decoder takes them without a warning) */
+static int
+op_string(V *v)
+{
+    size_t s, n, k, out = 0;
+    const unsigned char *p;
+    unsigned q;
+    int asc = 1, esc = 0;
+    if (!line(v, &s, &n))
+        return 0;
+    p = v->d + s;
+    if (n < 2)
+        return 0;
+    q = p[0];
+    if ((q != '\'' && q != '"') || p[n - 1] != q)
+        return 0;
+    for (k = 1; k + 1 < n; out++) {
+        unsigned c = p[k];
+        if (c == q)
+            return 0;
+        if (c != '\\') {
+            if (c & 0x80)
+                asc = 0;
+            k++;
+            continue;
+        }
+        esc = 1;
+        if (k + 2 >= n)
+            return 0; /* a backslash before the closing quote */
+        c = p[k + 1];
+        if (c == '\\' || c == '\'' || c == '"' || c == 'n' || c == 't' || c == 'r')
+            k += 2;
+        else if (c == 'x') {
+            int h1, h2;
+            if (k + 4 >= n)
+                return 0;
+            h1 = hexval(p[k + 2]);
+            h2 = hexval(p[k + 3]);
+            if (h1 < 0 || h2 < 0)
+                return 0;
+            if (h1 >= 8)
+                asc = 0;
+            k += 4;
+        }
+        else
+            return 0;
+    }
+    if (!esc)
+        return push_py2(v, s + 1, n - 2);
+    /* escapes: the length and ASCII-ness of the decoded bytes, no content */
+    if (v->encoding == 1)
+        return push(v, rec(K_BYTES, F_KEY, -1, (int64_t)out));
+    if (v->encoding == 2 && !asc)
+        return 0;
+    return push(v, rec(K_TEXT, F_KEY | F_LATIN1 | F_PY2, -1, (int64_t)out));
 }
 
 /* UNICODE: raw-unicode-escape where every backslash starts \uXXXX or
