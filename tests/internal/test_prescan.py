@@ -67,10 +67,11 @@ SHAPES: list[tuple[str, Any, range]] = [
     ("rows", ROWS, range(6)),
     ("vocab", np.array(VOCAB, dtype=object), range(6)),
     ("history", np.array(HISTORY, dtype=object), range(6)),
-    ("weights", np.array(WEIGHTS, dtype=object), range(5)),  # 5: _frombuffer
+    ("weights", np.array(WEIGHTS, dtype=object), range(6)),
     ("plain", PLAIN, range(6)),
-    ("float32", np.linspace(0, 1, 7, dtype=np.float32), range(5)),
-    ("int64-2d", np.arange(6, dtype=">i8").reshape(2, 3), range(5)),
+    ("float32", np.linspace(0, 1, 7, dtype=np.float32), range(6)),
+    ("int64-2d", np.arange(6, dtype=">i8").reshape(2, 3), range(6)),
+    ("fortran", np.asfortranarray(np.ones((2, 3), dtype=np.uint8)), range(6)),
 ]
 CASES = [(name, obj, p) for name, obj, protocols in SHAPES for p in protocols]
 
@@ -189,6 +190,10 @@ UNPROVEN = {
     "UNICODE bad escape": b"V\\x41\n.",
     "global as the result": _p2(b"cnumpy\ndtype\n"),
     "global in a list": _p2(b"]cnumpy\ndtype\na"),
+    "bytearray as a value": pickle.dumps([bytearray(b"ab")], protocol=5),
+    "_frombuffer short": pickle.dumps(np.arange(3, dtype=np.int16), protocol=5).replace(
+        b"\x96\x06", b"\x96\x05", 1
+    ),
     "unbuilt dtype": _p2(b"cnumpy\ndtype\nX\x02\x00\x00\x00f8\x89\x88\x87R"),
     "numpy scalar key": b"",  # filled below
 }
@@ -390,6 +395,11 @@ PIECES = [
     _dtype_piece(b"u2", b">", b"\x00"),
     b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R",
     b"c_codecs\nencode\n\x8c\x02\xc3\xa9X\x06\x00\x00\x00latin1\x86R",
+    b"cnumpy._core.numeric\n_frombuffer\n",
+    b"\x96\x08\x00\x00\x00\x00\x00\x00\x00" + bytes(8),
+    b"\x96\x02\x00\x00\x00\x00\x00\x00\x00" + bytes(2),
+    b"\x8c\x01C",
+    b"\x8c\x01F",
 ]
 
 

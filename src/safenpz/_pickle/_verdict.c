@@ -61,7 +61,11 @@
  *       then BUILD (3, endian, None, None, None, -1, -1, flags): O8 with
  *       '|' and 63, numeric with '<'/'>' ('|' for one-byte types) and 0;
  *       a dtype is built once, and used only once built;
- *     scalar(built numeric dtype, exactly itemsize bytes) -> a NumPy scalar.
+ *     scalar(built numeric dtype, exactly itemsize bytes) -> a NumPy scalar;
+ *     numpy.core/_core.numeric._frombuffer(BYTEARRAY8 buffer, built numeric
+ *       dtype, shape, 'C' or 'F') with exactly prod(shape) * itemsize bytes
+ *       -> an array (protocol 5; the buffer is nothing else, never read
+ *       back through the memo).
  *   An array is a value; globals, arrays and dtypes not yet built, and
  *   dtypes are not (a tuple holding one is only an argument or a state).
  */
@@ -88,6 +92,7 @@ enum {
     K_GLOBAL,
     K_ARRPEND,
     K_DTYPE,
+    K_BARR, /* BYTEARRAY8: only the buffer of _frombuffer */
     K_UNGET /* memo: a container, never read back */
 };
 
@@ -108,7 +113,7 @@ typedef struct {
     int64_t b;
 } Rec;
 
-enum { G_RECON = 1, G_SCALAR, G_NDARRAY, G_DTYPE, G_ENCODE };
+enum { G_RECON = 1, G_SCALAR, G_NDARRAY, G_DTYPE, G_ENCODE, G_FROMBUF };
 
 typedef struct {
     const char *s;
@@ -621,6 +626,8 @@ global_id(const unsigned char *m, size_t mn, const unsigned char *nm, size_t nn)
             return G_DTYPE;
         return 0;
     }
+    if (EQ(m, mn, "numpy.core.numeric") || EQ(m, mn, "numpy._core.numeric"))
+        return EQ(nm, nn, "_frombuffer") ? G_FROMBUF : 0;
     if (EQ(m, mn, "_codecs") && EQ(nm, nn, "encode"))
         return G_ENCODE;
     return 0;
@@ -841,6 +848,7 @@ memo_put(V *v, int64_t idx)
     case K_TUPLE:
     case K_ARRAY:
     case K_ARRPEND:
+    case K_BARR:
         r = rec(K_UNGET, 0, 0, 0);
         break;
     default:
@@ -909,6 +917,8 @@ built_dtype(V *v, const Rec *r)
     return s->built ? &DT[s->code] : NULL;
 }
 
+static int shape_prod(V *v, const Rec *shape, int64_t *prod);
+
 static int
 op_reduce(V *v)
 {
@@ -958,6 +968,23 @@ op_reduce(V *v)
         v->slots[v->nslots].built = 0;
         out = rec(K_DTYPE, 0, (int64_t)v->nslots, 0);
         v->nslots++;
+        break;
+    }
+    case G_FROMBUF: { /* _frombuffer(bytearray, dtype, shape, 'C' or 'F') */
+        const DtCode *dt;
+        int64_t prod;
+        if ((k = kids(v, args, 4)) == NULL || k[0].kind != K_BARR)
+            return 0;
+        if ((dt = built_dtype(v, &k[1])) == NULL || dt->obj)
+            return 0;
+        if (!shape_prod(v, &k[2], &prod))
+            return 0;
+        if (k[3].kind != K_TEXT || !(same(v, &k[3], "C") || same(v, &k[3], "F")))
+            return 0;
+        if (k[0].b % dt->size != 0 || k[0].b / dt->size != prod)
+            return 0;
+        out = rec(K_ARRAY, 0, 0, 0);
+        out.height = 1;
         break;
     }
     case G_SCALAR: {
@@ -1014,28 +1041,43 @@ build_dtype(V *v, Rec *t, const Rec *state)
     return 1;
 }
 
+/* a shape: a tuple of at most MAX_NDIM ints >= 0, the product of the
+ * non-zero ones at most the stream's length (addressable); *prod: the
+ * element count */
 static int
-build_array(V *v, Rec *t, const Rec *state)
+shape_prod(V *v, const Rec *shape, int64_t *prod)
 {
-    const Rec *k = kids(v, state, 5), *sh;
-    const DtCode *dt;
-    int64_t i, prod = 1, nz = 1;
-    if (k == NULL || !int_is(&k[0], 1))
+    const Rec *sh;
+    int64_t i, nz = 1;
+    *prod = 1;
+    if (shape->kind != K_TUPLE || shape->b > MAX_NDIM ||
+        (sh = kids(v, shape, shape->b)) == NULL)
         return 0;
-    if (k[1].kind != K_TUPLE || k[1].b > MAX_NDIM || (sh = kids(v, &k[1], k[1].b)) == NULL)
-        return 0;
-    for (i = 0; i < k[1].b; i++) {
+    for (i = 0; i < shape->b; i++) {
         if (sh[i].kind != K_INT || sh[i].a < 0 || sh[i].a > (int64_t)v->len)
             return 0;
         if (sh[i].a == 0) {
-            prod = 0;
+            *prod = 0;
             continue;
         }
         if (nz > (int64_t)v->len / sh[i].a)
             return 0; /* beyond anything the stream can hold */
         nz *= sh[i].a;
-        prod = prod ? nz : 0;
+        *prod = *prod ? nz : 0;
     }
+    return 1;
+}
+
+static int
+build_array(V *v, Rec *t, const Rec *state)
+{
+    const Rec *k = kids(v, state, 5);
+    const DtCode *dt;
+    int64_t prod;
+    if (k == NULL || !int_is(&k[0], 1))
+        return 0;
+    if (!shape_prod(v, &k[1], &prod))
+        return 0;
     if ((dt = built_dtype(v, &k[2])) == NULL)
         return 0;
     if (!flag_is(&k[3], 0) && !flag_is(&k[3], 1))
@@ -1175,6 +1217,8 @@ step(V *v, unsigned op)
         return counted(v, 4, &off, &n) && push(v, rec(K_BYTES, F_KEY, (int64_t)off, (int64_t)n));
     case 0x8e: /* BINBYTES8 */
         return counted(v, 8, &off, &n) && push(v, rec(K_BYTES, F_KEY, (int64_t)off, (int64_t)n));
+    case 0x96: /* BYTEARRAY8 */
+        return counted(v, 8, &off, &n) && push(v, rec(K_BARR, 0, (int64_t)off, (int64_t)n));
     case 'U': /* SHORT_BINSTRING */
         return counted(v, 1, &off, &n) && push_py2(v, off, n);
     case 'T': /* BINSTRING (a signed length) */
