@@ -254,6 +254,23 @@ def test_mark_depth_limit() -> None:
     assert not proven(data, Limits(max_depth=5))
 
 
+def _check(data: bytes) -> bool:
+    """The verdict alone (no cross-check scan: for large streams)."""
+    assert _prescan._verdict is not None
+    return bool(_prescan._verdict.check(data, 64, 200_000_000, 0))
+
+
+def test_memory_is_capped() -> None:
+    """More than 2**20 records on the stack: not proven (a flood of literals
+    would otherwise cost 24 bytes per byte); tuples put into a list give
+    their pool space back, so a long list of small tuples is proven."""
+    flood = b"\x80\x02(" + b"N" * (2**20 + 8) + b"t."
+    assert not _check(flood)
+    assert _check(b"\x80\x02(" + b"N" * 1000 + b"t.")
+    rows = pickle.dumps([(i, -i) for i in range(600_000)], protocol=2)
+    assert _check(rows)
+
+
 def test_object_array_needs_its_item_count() -> None:
     data = pickle.dumps(_object_array(["a", "b", "c"]), protocol=2)
     assert proven(data)

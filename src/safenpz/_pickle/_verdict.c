@@ -13,8 +13,9 @@
  * called). Every read is bounds-checked against the length, there is no
  * recursion, and memory is a small constant times the stream length (the
  * stack, the memo and the tuple pool each hold at most one record per opcode
- * executed; the memo array is bounded by 4 * entries + 1024 slots). The pure
- * C part runs without the GIL (the buffer stays held).
+ * executed; the memo array is bounded by 4 * entries + 1024 slots), and the
+ * stack and the pool at most MAX_STACK and MAX_POOL records (24 MiB each:
+ * beyond, 0). The pure C part runs without the GIL (the buffer stays held).
  *
  * The subset, and why each rule is sound (the scan refuses nothing here):
  *
@@ -133,6 +134,11 @@ typedef struct {
 } Slot;
 
 #define MAX_TUPLE_KEEP 64 /* tuples up to this size keep their items */
+/* Most records on the stack, and in the tuple pool: 24 MiB each. Beyond,
+ * 0 (a flood of literals or small tuples would otherwise cost 24 bytes of
+ * memory per byte of stream; the scan keeps such runs as one item). */
+#define MAX_STACK ((size_t)1 << 20)
+#define MAX_POOL ((size_t)1 << 20)
 #define MAX_NDIM 32
 
 typedef struct {
@@ -185,6 +191,8 @@ grow(void **p, size_t *cap, size_t need, size_t elem)
 static NOINLINE int
 push_slow(V *v, Rec r)
 {
+    if (v->sp >= MAX_STACK)
+        return 0;
     if (!grow((void **)&v->st, &v->stcap, v->sp + 1, sizeof(Rec)))
         return 0;
     v->st[v->sp++] = r;
@@ -739,6 +747,8 @@ make_tuple(V *v, size_t from)
     if (n == 0)
         t.a = 0; /* kept: nothing to keep */
     else if (n <= MAX_TUPLE_KEEP) {
+        if (v->pn + n > MAX_POOL)
+            return 0;
         if (!grow((void **)&v->pool, &v->pcap, v->pn + n, sizeof(Rec)))
             return 0;
         memcpy(v->pool + v->pn, v->st + from, n * sizeof(Rec));
@@ -749,31 +759,50 @@ make_tuple(V *v, size_t from)
     return push(v, t);
 }
 
+/* A tuple put into a container, or consumed by REDUCE or BUILD, is never
+ * looked into again: its pool space is taken back if it is the pool's last
+ * (nothing else refers to it: a tuple has one holder, the memo keeps no
+ * tuple). */
+static void
+reclaim(V *v, const Rec *t)
+{
+    if (t->kind == K_TUPLE && t->a >= 0 && t->b > 0 && (size_t)(t->a + t->b) == v->pn)
+        v->pn = (size_t)t->a;
+}
+
 /* add the items st[from..sp) to the list or dict `c` (in place) */
 static int
 fill(V *v, Rec *c, size_t from)
 {
     size_t i, n = v->sp - from;
-    int64_t h = c->height;
+    uint32_t h = 0; /* the tallest item */
+    const Rec *it = v->st + from;
     if (c->kind == K_DICT) {
         if (n % 2)
             return 0;
-        for (i = from; i < v->sp; i += 2)
-            if (!(v->st[i].flags & F_KEY) || !is_value(&v->st[i + 1]))
+        for (i = 0; i < n; i += 2) {
+            if (!(it[i].flags & F_KEY) || !is_value(&it[i + 1]))
                 return 0;
+            if (it[i + 1].height > h)
+                h = it[i + 1].height; /* keys are leaves: height 0 */
+        }
     }
     else {
-        for (i = from; i < v->sp; i++)
-            if (!is_value(&v->st[i]))
+        for (i = 0; i < n; i++) {
+            if (!is_value(&it[i]))
                 return 0;
+            if (it[i].height > h)
+                h = it[i].height;
+        }
     }
-    for (i = from; i < v->sp; i++)
-        if ((int64_t)v->st[i].height + 1 > h)
-            h = (int64_t)v->st[i].height + 1;
-    if (!height_ok(v, h))
-        return 0;
-    c->height = (uint32_t)h;
+    if ((int64_t)h + 1 > (int64_t)c->height) {
+        if (!height_ok(v, (int64_t)h + 1))
+            return 0;
+        c->height = h + 1;
+    }
     c->a += (int64_t)n;
+    for (i = n; i-- > 0;)
+        reclaim(v, &it[i]);
     v->sp = from;
     return 1;
 }
@@ -1001,6 +1030,7 @@ op_reduce(V *v)
     default:
         return 0;
     }
+    reclaim(v, args);
     v->sp -= 2;
     return push(v, out);
 }
@@ -1115,6 +1145,7 @@ op_build(V *v)
         return 0;
     if (!ok)
         return 0;
+    reclaim(v, state);
     v->sp -= 1;
     return 1;
 }
