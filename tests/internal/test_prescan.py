@@ -436,3 +436,34 @@ def test_programs_are_proven_only_if_they_scan(
         for limits in (DEFAULT_LIMITS, Limits(max_depth=4, max_items=30)):
             if proven(data, limits, encoding):
                 scan_pickle(data, strict=True, limits=limits, encoding=encoding)
+
+
+# Heights as the scan's containment graph counts them: a REDUCE result holds
+# its callable and its args tuple, a BUILD target its state, so a NumPy scalar
+# or a numeric array is four levels deep there and an object array's items
+# sit three levels below it (found by a differential fuzz: the pre-check used
+# to prove these under a max_depth the scan refuses).
+_DEEP = {
+    "scalar in lists": [[[np.float64(1.0)]]],
+    "scalar in a dict": {"k": [np.float64(1.0)]},
+    "array in lists": [[[np.zeros(2, np.float32)]]],
+    "object arrays nested": _object_array([_object_array([_object_array([[1]])])]),
+}
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 3, 4, 5])
+@pytest.mark.parametrize("name", sorted(_DEEP))
+def test_numpy_values_near_the_depth_limit(name: str, protocol: int) -> None:
+    data = pickle.dumps(_DEEP[name], protocol=protocol)
+    assert proven(data)
+    refused_at = []
+    for depth in range(1, 16):
+        limits = Limits(max_depth=depth)
+        try:
+            scan_pickle(data, strict=True, limits=limits)
+        except SafenpzError:
+            refused_at.append(depth)
+            assert not proven(data, limits), depth
+    assert refused_at  # the range reaches below what the scan accepts
+    # and proves it with a few levels to spare (the pre-check keeps a margin)
+    assert proven(data, Limits(max_depth=max(refused_at) + 8))

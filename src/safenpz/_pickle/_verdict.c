@@ -661,6 +661,7 @@ push_global(V *v, int g)
     if (!g)
         return 0;
     r.sub = (uint16_t)g;
+    r.height = 1; /* the scan's containment graph counts a global as a node */
     return push(v, r);
 }
 
@@ -1030,6 +1031,15 @@ op_reduce(V *v)
     default:
         return 0;
     }
+    /* the scan's containment graph: a REDUCE result holds its callable and
+     * its args tuple (a level more than the final walk sees) */
+    {
+        uint32_t h = (f->height > args->height ? f->height : args->height) + 1;
+        if (h > out.height)
+            out.height = h;
+    }
+    if (!height_ok(v, out.height))
+        return 0;
     reclaim(v, args);
     v->sp -= 2;
     return push(v, out);
@@ -1067,6 +1077,11 @@ build_dtype(V *v, Rec *t, const Rec *state)
         if (!same(v, &k[1], want))
             return 0;
     }
+    /* the graph: a BUILD target holds its state */
+    if (state->height + 1 > t->height)
+        t->height = state->height + 1;
+    if (!height_ok(v, t->height))
+        return 0;
     s->built = 1;
     return 1;
 }
@@ -1104,6 +1119,10 @@ build_array(V *v, Rec *t, const Rec *state)
     const Rec *k = kids(v, state, 5);
     const DtCode *dt;
     int64_t prod;
+    /* the graph: the array holds _reconstruct's arguments (its height from
+     * REDUCE) and its BUILD state; an object array's items sit three levels
+     * below it there */
+    uint32_t h = state->height + 1 > t->height ? state->height + 1 : t->height;
     if (k == NULL || !int_is(&k[0], 1))
         return 0;
     if (!shape_prod(v, &k[1], &prod))
@@ -1116,14 +1135,14 @@ build_array(V *v, Rec *t, const Rec *state)
         if (k[4].kind != K_LIST || k[4].a != prod)
             return 0;
         *t = rec(K_ARRAY, 0, 0, 0);
-        t->height = k[4].height;
+        t->height = h;
     }
     else {
         if (byte_len(&k[4]) < 0 || byte_len(&k[4]) / dt->size != prod ||
             byte_len(&k[4]) % dt->size != 0)
             return 0;
         *t = rec(K_ARRAY, 0, 0, 0);
-        t->height = 1;
+        t->height = h;
     }
     return height_ok(v, t->height);
 }
