@@ -69,6 +69,13 @@
  *       back through the memo).
  *   An array is a value; globals, arrays and dtypes not yet built, and
  *   dtypes are not (a tuple holding one is only an argument or a state).
+ *
+ * Under the sanitizers, by hand, after any change here (from the checkout):
+ *   CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+ *   LDFLAGS="-fsanitize=address,undefined" python setup.py build_ext --inplace --force
+ *   LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
+ *   ASAN_OPTIONS=detect_leaks=0 python -m pytest tests/internal/test_prescan.py
+ *   python setup.py build_ext --inplace --force     (the normal build again)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
