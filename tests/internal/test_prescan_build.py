@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from safenpz._limits import DEFAULT_LIMITS
+from safenpz._limits import DEFAULT_LIMITS, Limits
 from safenpz._pickle import _prescan
 from safenpz._pickle._decode import safe_loads
 
@@ -38,3 +38,11 @@ def test_without_the_extension_the_scan_decides(
     got = safe_loads(data)
     assert got.dtype == object
     assert got.tolist() == arr.tolist()
+
+
+def test_limits_beyond_the_c_range_are_taken_as_the_largest() -> None:
+    # Limits takes any positive int; the C check takes a Py_ssize_t
+    data = pickle.dumps(["a", {"b": 1}], protocol=4)
+    huge = Limits(max_depth=2**70, max_items=2**70)
+    assert _prescan.proven(data, huge, "latin1") == _prescan.AVAILABLE
+    assert safe_loads(data, limits=huge) == ["a", {"b": 1}]

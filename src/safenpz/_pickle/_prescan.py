@@ -28,6 +28,7 @@ and a stream the scan refuses fails the test that met it.
 
 from __future__ import annotations
 
+import sys
 from types import ModuleType
 
 from .._limits import Limits
@@ -66,7 +67,11 @@ def proven(data: bytes, limits: Limits, encoding: str) -> bool:
     if _verdict is None or not ENABLED:
         return False
     code = _ENCODING_CODES[encoding]
-    ok = bool(_verdict.check(data, limits.max_depth, limits.max_items, code))
+    # a limit beyond the C range is as good as sys.maxsize: whatever is
+    # proven under a smaller limit holds under a larger one
+    depth = min(limits.max_depth, sys.maxsize)
+    items = min(limits.max_items, sys.maxsize)
+    ok = bool(_verdict.check(data, depth, items, code))
     if ok and CROSS_CHECK:
         _cross_check(data, limits, encoding)
     return ok
