@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
+from safenpz import FormatError
 from safenpz._limits import DEFAULT_LIMITS, Limits
 from safenpz._pickle import _prescan
 from safenpz._pickle._decode import safe_loads
@@ -46,3 +47,31 @@ def test_limits_beyond_the_c_range_are_taken_as_the_largest() -> None:
     huge = Limits(max_depth=2**70, max_items=2**70)
     assert _prescan.proven(data, huge, "latin1") == _prescan.AVAILABLE
     assert safe_loads(data, limits=huge) == ["a", {"b": 1}]
+
+
+class _Yes:
+    """A stand-in extension that proves everything (a broken pre-check)."""
+
+    @staticmethod
+    def check(data: bytes, max_depth: int, max_items: int, encoding: int) -> int:
+        return 1
+
+
+def test_the_cross_check_catches_a_wrong_proof(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the suite's safety net: a proof the scan refuses fails loudly
+    monkeypatch.setattr(_prescan, "_verdict", _Yes)
+    monkeypatch.setattr(_prescan, "CROSS_CHECK", True)
+    hostile = b"cos\nsystem\n(S'true'\ntR."
+    with pytest.raises(AssertionError, match="the pre-check proved a stream the scan"):
+        _prescan.proven(hostile, DEFAULT_LIMITS, "latin1")
+
+
+def test_a_proven_stream_that_fails_to_decode_is_a_safenpz_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # were a proof ever wrong about a malformed stream, the unpickler's own
+    # complaint still comes out as a FormatError, not a bare exception
+    monkeypatch.setattr(_prescan, "_verdict", _Yes)
+    monkeypatch.setattr(_prescan, "CROSS_CHECK", False)
+    with pytest.raises(FormatError, match="the pickle is malformed"):
+        safe_loads(b"\x80\x04]q\x00(K\x01")  # truncated: no APPENDS, no STOP
