@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_prescan import PIECES, SHAPES, _data, _npy_pickle, _object_array
 
 from legacy import PY2, PY3_LAYOUTS, dumps
 from safenpz import scan_pickle
@@ -25,7 +26,6 @@ from safenpz._pickle import _prescan
 from safenpz._pickle._fastreport import fast_report
 from safenpz._pickle._scanner import scan_loop
 from strategies import byte_edits, mutate
-from test_prescan import PIECES, SHAPES, _data, _npy_pickle, _object_array
 
 pytestmark = pytest.mark.skipif(not _prescan.AVAILABLE, reason="no C extension")
 
@@ -125,7 +125,8 @@ def test_long_protocol0_text_is_a_blob_to_the_scan() -> None:
     assert not _same(pickle.dumps([b"y" * 70000], protocol=0))  # _codecs.encode
     assert _same(pickle.dumps(["x" * 70000, {"z" * 70000: 1}], protocol=0))
     py2 = b"(S'" + b"z" * 70000 + b"'\np0\nS'a\\nb'\np1\nd."
-    assert _same(py2) and _same(py2, encoding="bytes")
+    assert _same(py2)
+    assert _same(py2, encoding="bytes")
 
 
 def test_scan_pickle_uses_the_fast_report(monkeypatch: pytest.MonkeyPatch) -> None:
