@@ -29,6 +29,7 @@ and a stream the scan refuses fails the test that met it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from types import ModuleType
 
 from .._limits import Limits
@@ -47,6 +48,10 @@ AVAILABLE = _verdict is not None
 ENABLED = True
 #: Check every ``True`` against the strict scan (the test suite sets it).
 CROSS_CHECK = False
+#: The strict scan loop, for ``CROSS_CHECK`` (data, max_depth, max_items,
+#: encoding -> the report, or raise): :mod:`safenpz._pickle._scanner` puts
+#: its loop here when imported (it uses this module: no import back).
+SCAN: Callable[[bytes, int, int, str], object] | None = None
 
 _ENCODING_CODES = {"latin1": 0, "bytes": 1, "ASCII": 2}
 #: What the C pass records for :mod:`safenpz._pickle._fastreport`.
@@ -104,10 +109,12 @@ def facts(
 def _cross_check(data: bytes, limits: Limits, encoding: str) -> None:
     """Raise AssertionError if the strict scan refuses what was proven."""
     from .._exceptions import SafenpzError
-    from ._scanner import scan_loop
 
+    if SCAN is None:
+        msg = "CROSS_CHECK is set but no scan is registered (_prescan.SCAN)"
+        raise AssertionError(msg)
     try:
-        scan_loop(data, limits.max_depth, limits.max_items, encoding)
+        SCAN(data, limits.max_depth, limits.max_items, encoding)
     except SafenpzError as err:
         msg = f"the pre-check proved a stream the scan refuses: {err}"
         raise AssertionError(msg) from err

@@ -180,6 +180,9 @@ def scan_loop(
     return sc.report
 
 
+_prescan.SCAN = scan_loop  # the reference of the pre-check's cross-check
+
+
 def _same(fast: PickleReport, slow: PickleReport) -> None:
     """Raise AssertionError if the fast report is not the loop's."""
     if fast != slow:
