@@ -1478,6 +1478,10 @@ static int
 small_ints(V *v, size_t end)
 {
     const unsigned char *d = v->d;
+    /* report(): counted at the end; the opcode before was a K or an M, so a
+     * run of plain ones is open already when both are plain */
+    int64_t nk = 0, nm = 0;
+    int batch = v->recording && v->plain['K'] && v->plain['M'];
     while (v->pos < end) {
         unsigned c = d[v->pos];
         int64_t x;
@@ -1497,11 +1501,19 @@ small_ints(V *v, size_t end)
             break;
         if (++v->ops > v->maxops)
             return 0;
-        if (v->recording)
+        if (batch) {
+            if (c == 'K')
+                nk++;
+            else
+                nm++;
+        }
+        else if (v->recording)
             note(v, c);
         if (!push(v, rec(K_INT, F_KEY, x, 0)))
             return 0;
     }
+    v->cnt['K'] += nk;
+    v->cnt['M'] += nm;
     return 1;
 }
 
