@@ -10,7 +10,9 @@ result, shape and dtype. The loop is the reference
 from __future__ import annotations
 
 import pickle
+import pickletools
 import struct
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -180,3 +182,25 @@ def test_programs(head: bytes, body: bytes, frame: int) -> None:
     for encoding in ENCODINGS:
         for limits in (DEFAULT_LIMITS, Limits(max_depth=4, max_items=30)):
             _same(data, limits, encoding)
+
+
+@pytest.mark.parametrize("plain", [b"", bytes([0x4B]), bytes([0x4B, 0x4D, 0x4E])])
+@pytest.mark.parametrize("protocol", range(6))
+def test_opcode_counts_are_every_opcode_executed(plain: bytes, protocol: int) -> None:
+    """The raw counts are pickletools' (the BININT1/BININT2 tight loop, the
+    PROTO and FRAME opcodes included), with or without batching, and the runs
+    of `plain` codes are the maximal ones."""
+    obj = [list(range(300)), [None, 5, 70000, 3] * 40, {"a": 1, "b": 2}, (1, 2)]
+    data = pickle.dumps(obj, protocol=protocol)
+    verdict = _prescan._verdict
+    assert verdict is not None
+    facts = verdict.report(data, 64, 10**6, 0, plain)
+    assert facts is not None
+    ops = [op.code.encode("latin-1")[0] for op, _, _ in pickletools.genops(data)]
+    assert facts[1] == dict(Counter(ops))
+    runs = sum(
+        1
+        for i, c in enumerate(ops)
+        if c in plain and (i == 0 or ops[i - 1] not in plain)
+    )
+    assert facts[2] == runs
