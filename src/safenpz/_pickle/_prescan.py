@@ -99,6 +99,8 @@ def facts(
     the scan counts by runs."""
     if _verdict is None or not ENABLED or encoding not in _ENCODING_CODES:
         return None
+    if type(max_depth) is not int or type(max_items) is not int:
+        return None  # the scan says what it makes of them
     code = _ENCODING_CODES[encoding]
     depth = min(max_depth, sys.maxsize)
     items = min(max_items, sys.maxsize)
