@@ -29,11 +29,12 @@ and a stream the scan refuses fails the test that met it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from types import ModuleType
 
 from .._limits import Limits
 
-__all__ = ["AVAILABLE", "CROSS_CHECK", "ENABLED", "proven"]
+__all__ = ["AVAILABLE", "CROSS_CHECK", "ENABLED", "facts", "proven"]
 
 _verdict: ModuleType | None
 try:
@@ -47,8 +48,20 @@ AVAILABLE = _verdict is not None
 ENABLED = True
 #: Check every ``True`` against the strict scan (the test suite sets it).
 CROSS_CHECK = False
+#: The strict scan loop, for ``CROSS_CHECK`` (data, max_depth, max_items,
+#: encoding -> the report, or raise): :mod:`safenpz._pickle._scanner` puts
+#: its loop here when imported (it uses this module: no import back).
+SCAN: Callable[[bytes, int, int, str], object] | None = None
 
 _ENCODING_CODES = {"latin1": 0, "bytes": 1, "ASCII": 2}
+#: What the C pass records for :mod:`safenpz._pickle._fastreport`.
+Facts = tuple[
+    int,
+    dict[int, int],
+    int,
+    list[tuple[int, int, int, int, int, int]],
+    tuple[int, str | None, tuple[int, ...] | None],
+]
 
 
 def proven(data: bytes, limits: Limits, encoding: str) -> bool:
@@ -77,13 +90,33 @@ def proven(data: bytes, limits: Limits, encoding: str) -> bool:
     return ok
 
 
+def facts(
+    data: bytes, max_depth: int, max_items: int, encoding: str, plain: bytes
+) -> Facts | None:
+    """What the same pass as :func:`proven` records of a stream it proves
+    (``None``: not proven, or no extension, or ``ENABLED`` off), for
+    :func:`safenpz._pickle._fastreport.fast_report`; `plain` holds the codes
+    the scan counts by runs."""
+    if _verdict is None or not ENABLED or encoding not in _ENCODING_CODES:
+        return None
+    if type(max_depth) is not int or type(max_items) is not int:
+        return None  # the scan says what it makes of them
+    code = _ENCODING_CODES[encoding]
+    depth = min(max_depth, sys.maxsize)
+    items = min(max_items, sys.maxsize)
+    out: Facts | None = _verdict.report(data, depth, items, code, plain)
+    return out
+
+
 def _cross_check(data: bytes, limits: Limits, encoding: str) -> None:
     """Raise AssertionError if the strict scan refuses what was proven."""
     from .._exceptions import SafenpzError
-    from ._scanner import scan_pickle
 
+    if SCAN is None:
+        msg = "CROSS_CHECK is set but no scan is registered (_prescan.SCAN)"
+        raise AssertionError(msg)
     try:
-        scan_pickle(data, limits=limits, encoding=encoding)
+        SCAN(data, limits.max_depth, limits.max_items, encoding)
     except SafenpzError as err:
         msg = f"the pre-check proved a stream the scan refuses: {err}"
         raise AssertionError(msg) from err

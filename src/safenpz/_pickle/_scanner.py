@@ -71,7 +71,9 @@ from __future__ import annotations
 import gc
 
 from .._limits import DEFAULT_LIMITS, Limits
+from . import _prescan
 from ._bulk import attach
+from ._fastreport import fast_report
 from ._general import MAX_TRAILING_WHITESPACE
 from ._handlers import DISPATCH, TALLY_ORDER
 from ._opcodes import BY_CODE
@@ -79,7 +81,7 @@ from ._report import PickleReport
 from ._state import Scan, Stop
 from ._values import StackError
 
-__all__ = ["MAX_TRAILING_WHITESPACE", "scan_pickle"]
+__all__ = ["MAX_TRAILING_WHITESPACE", "scan_loop", "scan_pickle"]
 
 
 def scan_pickle(
@@ -155,9 +157,37 @@ def scan_pickle(
     if limits is not None:
         max_depth, max_items = limits.max_depth, limits.max_items
     buf = data if isinstance(data, bytes) else bytes(data)
+    if strict:  # proven by the pre-check: the report from its facts
+        fast = fast_report(buf, max_depth, max_items, encoding)
+        if fast is not None:
+            if _prescan.CROSS_CHECK:
+                _same(fast, scan_loop(buf, max_depth, max_items, encoding, member))
+            return fast
+    return scan_loop(buf, max_depth, max_items, encoding, member, strict)
+
+
+def scan_loop(
+    buf: bytes,
+    max_depth: int,
+    max_items: int,
+    encoding: str,
+    member: str = "<pickle>",
+    strict: bool = True,
+) -> PickleReport:
+    """:func:`scan_pickle` without the pre-check: the Python scan loop."""
     sc = Scan(buf, member, strict, max_depth, max_items, encoding)
     _scan(sc)
     return sc.report
+
+
+_prescan.SCAN = scan_loop  # the reference of the pre-check's cross-check
+
+
+def _same(fast: PickleReport, slow: PickleReport) -> None:
+    """Raise AssertionError if the fast report is not the loop's."""
+    if fast != slow:
+        msg = f"the fast report differs from the scan's: {fast} != {slow}"
+        raise AssertionError(msg)
 
 
 def _scan(sc: Scan) -> None:

@@ -108,6 +108,12 @@ enum {
 #define F_TAINT 2  /* a tuple holding a non-value: only an argument/state */
 #define F_LATIN1 4 /* text whose code points are all <= 0xFF */
 #define F_PY2 8    /* text from a Python 2 string */
+#define F_BLOB 16  /* protocol 0 text beyond the scan's BLOB_BYTES: it knows
+                    * only its type (never bytes, nor latin-1) */
+
+/* _literals.BLOB_BYTES: the scan keeps a protocol 0 STRING or UNICODE whose
+ * opcode and line take more than this as a Blob of unknown content */
+#define BLOB_BYTES ((size_t)1 << 16)
 
 typedef struct {
     uint8_t kind, flags;
@@ -138,6 +144,7 @@ static const DtCode DT[] = {
 typedef struct {
     uint8_t code; /* index into DT */
     uint8_t built;
+    uint8_t order; /* the built dtype's byte order: '<', '>' or '|' */
 } Slot;
 
 #define MAX_TUPLE_KEEP 64 /* tuples up to this size keep their items */
@@ -166,6 +173,17 @@ typedef struct {
     int64_t ops;      /* opcodes executed */
     int encoding;     /* 0 latin1, 1 bytes, 2 ASCII */
     int proto;
+    /* report(): the facts recorded when `recording` (else untouched) */
+    int recording;
+    int inplain;              /* the last opcode was a plain one */
+    size_t at;                /* offset of the opcode being run */
+    const unsigned char *plain; /* 256 flags: the scan's plain codes */
+    int64_t plain_runs;       /* maximal runs of plain opcodes */
+    int64_t cnt[256];         /* opcodes executed, by code */
+    int64_t *globs;           /* 6 per global: at, code, mod off/len, name off/len */
+    size_t nglobs, gcap;
+    int64_t *shp;             /* per array: slot, ndim, dims */
+    size_t nshp, shcap;
 } V;
 
 static int
@@ -212,6 +230,38 @@ push(V *v, Rec r)
     if (v->sp == v->stcap)
         return push_slow(v, r);
     v->st[v->sp++] = r;
+    return 1;
+}
+
+/* report(): one opcode executed (counts, and runs of plain ones) */
+static inline void
+note(V *v, unsigned op)
+{
+    v->cnt[op]++;
+    if (v->plain[op]) {
+        if (!v->inplain)
+            v->plain_runs++;
+        v->inplain = 1;
+    }
+    else
+        v->inplain = 0;
+}
+
+/* report(): a global named (offsets into the data) */
+static int
+note_global(V *v, size_t mo, size_t mn, size_t no, size_t nn)
+{
+    int64_t *g;
+    if (!grow((void **)&v->globs, &v->gcap, (v->nglobs + 1) * 6, sizeof(int64_t)))
+        return 0;
+    g = v->globs + v->nglobs * 6;
+    g[0] = (int64_t)v->at;
+    g[1] = v->d[v->at];
+    g[2] = (int64_t)mo;
+    g[3] = (int64_t)mn;
+    g[4] = (int64_t)no;
+    g[5] = (int64_t)nn;
+    v->nglobs++;
     return 1;
 }
 
@@ -500,6 +550,18 @@ hexval(unsigned c)
 /* STRING: quoted with the same quote at both ends, no bare quote of that
  * kind inside; the only escapes Python 2's repr() writes: \\ \' \" \n \t
  * \r \xHH (CPython's escape decoder takes them without a warning) */
+/* the text just pushed from a protocol 0 line of n bytes: a Blob to the
+ * scan when the line is long */
+static int
+blob_if_long(V *v, size_t n)
+{
+    if (n + 1 > BLOB_BYTES) {
+        Rec *r = &v->st[v->sp - 1];
+        r->flags = (uint8_t)((r->flags | F_BLOB) & ~F_LATIN1);
+    }
+    return 1;
+}
+
 static int
 op_string(V *v)
 {
@@ -547,13 +609,14 @@ op_string(V *v)
             return 0;
     }
     if (!esc)
-        return push_py2(v, s + 1, n - 2);
+        return push_py2(v, s + 1, n - 2) && blob_if_long(v, n);
     /* escapes: the length and ASCII-ness of the decoded bytes, no content */
     if (v->encoding == 1)
-        return push(v, rec(K_BYTES, F_KEY, -1, (int64_t)out));
+        return push(v, rec(K_BYTES, F_KEY, -1, (int64_t)out)) && blob_if_long(v, n);
     if (v->encoding == 2 && !asc)
         return 0;
-    return push(v, rec(K_TEXT, F_KEY | F_LATIN1 | F_PY2, -1, (int64_t)out));
+    return push(v, rec(K_TEXT, F_KEY | F_LATIN1 | F_PY2, -1, (int64_t)out)) &&
+           blob_if_long(v, n);
 }
 
 /* UNICODE: raw-unicode-escape where every backslash starts \uXXXX or
@@ -602,7 +665,8 @@ op_unicode(V *v)
         }
         cps++;
     }
-    return push(v, rec(K_TEXT, F_KEY | (lat ? F_LATIN1 : 0), asc ? (int64_t)s : -1, cps));
+    return push(v, rec(K_TEXT, F_KEY | (lat ? F_LATIN1 : 0), asc ? (int64_t)s : -1, cps)) &&
+           blob_if_long(v, n);
 }
 
 /* the decimal memo index of PUT/GET */
@@ -680,6 +744,8 @@ op_global(V *v)
         return 0;
     if (!printable(v->d + ms, mn) || !printable(v->d + ns, nn))
         return 0;
+    if (v->recording && !note_global(v, ms, mn, ns, nn))
+        return 0;
     return push_global(v, global_id(v->d + ms, mn, v->d + ns, nn));
 }
 
@@ -693,6 +759,9 @@ op_stack_global(V *v)
     nm = &v->st[v->sp - 1];
     if (m->kind != K_TEXT || nm->kind != K_TEXT || (m->flags & F_PY2) ||
         (nm->flags & F_PY2) || m->a < 0 || nm->a < 0)
+        return 0;
+    if (v->recording &&
+        !note_global(v, (size_t)m->a, (size_t)m->b, (size_t)nm->a, (size_t)nm->b))
         return 0;
     v->sp -= 2;
     return push_global(
@@ -937,6 +1006,8 @@ flag_is(const Rec *r, int64_t x)
 static int64_t
 byte_len(const Rec *r)
 {
+    if (r->flags & F_BLOB)
+        return -1;
     if (r->kind == K_BYTES)
         return r->b;
     if (r->kind == K_TEXT && (r->flags & F_LATIN1))
@@ -955,6 +1026,27 @@ built_dtype(V *v, const Rec *r)
 }
 
 static int shape_prod(V *v, const Rec *shape, int64_t *prod);
+
+/* report(): an array's (or with shape NULL a NumPy scalar's) dtype slot and
+ * shape, kept in v->shp; the record's a is where */
+static int
+note_array(V *v, Rec *out, const Rec *dtype, const Rec *shape)
+{
+    const Rec *sh = NULL;
+    int64_t i, nd = shape ? shape->b : 0;
+    if (!v->recording)
+        return 1;
+    if (shape && (sh = kids(v, shape, nd)) == NULL)
+        return 0;
+    if (!grow((void **)&v->shp, &v->shcap, v->nshp + 2 + (size_t)nd, sizeof(int64_t)))
+        return 0;
+    out->a = (int64_t)v->nshp;
+    v->shp[v->nshp++] = dtype->a;
+    v->shp[v->nshp++] = nd;
+    for (i = 0; i < nd; i++)
+        v->shp[v->nshp++] = sh[i].a;
+    return 1;
+}
 
 static int
 op_reduce(V *v)
@@ -1022,6 +1114,8 @@ op_reduce(V *v)
             return 0;
         out = rec(K_ARRAY, 0, 0, 0);
         out.height = 1;
+        if (!note_array(v, &out, &k[1], &k[2]))
+            return 0;
         break;
     }
     case G_SCALAR: {
@@ -1033,6 +1127,8 @@ op_reduce(V *v)
         if (byte_len(&k[1]) != dt->size)
             return 0;
         out = rec(K_NPSCALAR, 0, 0, 0);
+        if (!note_array(v, &out, &k[0], NULL))
+            return 0;
         break;
     }
     default:
@@ -1058,7 +1154,7 @@ build_dtype(V *v, Rec *t, const Rec *state)
     const Rec *k = kids(v, state, 8);
     Slot *s;
     const DtCode *dt;
-    const char *want;
+    const char *want = "|";
     if (k == NULL || t->a < 0 || (size_t)t->a >= v->nslots)
         return 0;
     s = &v->slots[t->a];
@@ -1090,6 +1186,7 @@ build_dtype(V *v, Rec *t, const Rec *state)
     if (!height_ok(v, t->height))
         return 0;
     s->built = 1;
+    s->order = dt->obj ? '|' : (uint8_t)want[0];
     return 1;
 }
 
@@ -1151,7 +1248,7 @@ build_array(V *v, Rec *t, const Rec *state)
         *t = rec(K_ARRAY, 0, 0, 0);
         t->height = h;
     }
-    return height_ok(v, t->height);
+    return height_ok(v, t->height) && note_array(v, t, &k[2], &k[1]);
 }
 
 static int
@@ -1381,6 +1478,10 @@ static int
 small_ints(V *v, size_t end)
 {
     const unsigned char *d = v->d;
+    /* report(): counted at the end; the opcode before was a K or an M, so a
+     * run of plain ones is open already when both are plain */
+    int64_t nk = 0, nm = 0;
+    int batch = v->recording && v->plain['K'] && v->plain['M'];
     while (v->pos < end) {
         unsigned c = d[v->pos];
         int64_t x;
@@ -1400,9 +1501,19 @@ small_ints(V *v, size_t end)
             break;
         if (++v->ops > v->maxops)
             return 0;
+        if (batch) {
+            if (c == 'K')
+                nk++;
+            else
+                nm++;
+        }
+        else if (v->recording)
+            note(v, c);
         if (!push(v, rec(K_INT, F_KEY, x, 0)))
             return 0;
     }
+    v->cnt['K'] += nk;
+    v->cnt['M'] += nm;
     return 1;
 }
 
@@ -1416,6 +1527,8 @@ run(V *v)
             return 0;
         v->proto = v->d[1];
         v->pos = 2;
+        if (v->recording)
+            note(v, 0x80);
     }
     while (v->pos < v->len) {
         unsigned op;
@@ -1424,6 +1537,10 @@ run(V *v)
         op = v->d[v->pos++];
         if (++v->ops > v->maxops)
             return 0;
+        if (v->recording) {
+            v->at = v->pos - 1;
+            note(v, op);
+        }
         if (op == '.') { /* STOP */
             if (v->pos != v->len || v->sp != 1 || v->nmarks != 0)
                 return 0;
@@ -1455,28 +1572,32 @@ run(V *v)
 }
 
 static int
-check(const unsigned char *d, size_t len, Py_ssize_t max_depth, Py_ssize_t max_items,
-      int encoding)
+start(V *v, const unsigned char *d, size_t len, Py_ssize_t max_depth,
+      Py_ssize_t max_items, int encoding)
 {
-    V v;
-    int ok;
+    memset(v, 0, sizeof(*v));
     if (max_depth < 3 || max_items < 2 || encoding < 0 || encoding > 2)
         return 0;
-    memset(&v, 0, sizeof(v));
-    v.d = d;
-    v.len = len;
-    v.maxh = (int64_t)max_depth - 2;
-    if (v.maxh > 60000)
-        v.maxh = 60000; /* heights are kept in 32 bits; marks counted exactly */
-    v.maxops = (int64_t)(max_items / 2);
-    v.encoding = encoding;
-    ok = run(&v);
-    PyMem_RawFree(v.st);
-    PyMem_RawFree(v.marks);
-    PyMem_RawFree(v.memo);
-    PyMem_RawFree(v.pool);
-    PyMem_RawFree(v.slots);
-    return ok;
+    v->d = d;
+    v->len = len;
+    v->maxh = (int64_t)max_depth - 2;
+    if (v->maxh > 60000)
+        v->maxh = 60000; /* heights are kept in 32 bits; marks counted exactly */
+    v->maxops = (int64_t)(max_items / 2);
+    v->encoding = encoding;
+    return 1;
+}
+
+static void
+finish(V *v)
+{
+    PyMem_RawFree(v->st);
+    PyMem_RawFree(v->marks);
+    PyMem_RawFree(v->memo);
+    PyMem_RawFree(v->pool);
+    PyMem_RawFree(v->slots);
+    PyMem_RawFree(v->globs);
+    PyMem_RawFree(v->shp);
 }
 
 static PyObject *
@@ -1484,22 +1605,148 @@ verdict_check(PyObject *self, PyObject *args)
 {
     Py_buffer view;
     Py_ssize_t max_depth, max_items;
-    int encoding, ok;
+    int encoding, ok = 0;
+    V v;
     (void)self;
     if (!PyArg_ParseTuple(args, "y*nni", &view, &max_depth, &max_items, &encoding))
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    ok = check((const unsigned char *)view.buf, (size_t)view.len, max_depth, max_items,
-               encoding);
+    if (start(&v, (const unsigned char *)view.buf, (size_t)view.len, max_depth,
+              max_items, encoding))
+        ok = run(&v);
+    finish(&v);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     return PyLong_FromLong(ok);
+}
+
+/* report(): the result's kind, and for an array or a NumPy scalar its dtype
+ * (as "<f8", "|O8", ...) and for an array its shape */
+static PyObject *
+result_of(V *v)
+{
+    const Rec *r = &v->st[0];
+    const int64_t *e;
+    const Slot *s;
+    PyObject *shape = Py_None, *out;
+    char dt[8];
+    int64_t i;
+    if (r->kind != K_ARRAY && r->kind != K_NPSCALAR)
+        return Py_BuildValue("(iOO)", (int)r->kind, Py_None, Py_None);
+    e = v->shp + r->a;
+    s = &v->slots[e[0]];
+    dt[0] = (char)s->order;
+    strcpy(dt + 1, DT[s->code].s);
+    if (r->kind == K_ARRAY) {
+        if ((shape = PyTuple_New((Py_ssize_t)e[1])) == NULL)
+            return NULL;
+        for (i = 0; i < e[1]; i++) {
+            PyObject *x = PyLong_FromLongLong(e[2 + i]);
+            if (x == NULL) {
+                Py_DECREF(shape);
+                return NULL;
+            }
+            PyTuple_SET_ITEM(shape, i, x);
+        }
+        out = Py_BuildValue("(isN)", (int)r->kind, dt, shape);
+    }
+    else
+        out = Py_BuildValue("(isO)", (int)r->kind, dt, Py_None);
+    return out;
+}
+
+/* report(): the facts as a tuple (see _fastreport.py) */
+static PyObject *
+facts(V *v)
+{
+    PyObject *counts = NULL, *globs = NULL, *result = NULL;
+    size_t i;
+    int c;
+    if ((counts = PyDict_New()) == NULL)
+        goto fail;
+    for (c = 0; c < 256; c++) {
+        PyObject *n;
+        if (!v->cnt[c])
+            continue;
+        if ((n = PyLong_FromLongLong(v->cnt[c])) == NULL)
+            goto fail;
+        {
+            PyObject *key = PyLong_FromLong(c);
+            int bad = key == NULL || PyDict_SetItem(counts, key, n) < 0;
+            Py_XDECREF(key);
+            Py_DECREF(n);
+            if (bad)
+                goto fail;
+        }
+    }
+    if ((globs = PyList_New((Py_ssize_t)v->nglobs)) == NULL)
+        goto fail;
+    for (i = 0; i < v->nglobs; i++) {
+        const int64_t *g = v->globs + 6 * i;
+        PyObject *t = Py_BuildValue("(LLLLLL)", (long long)g[0], (long long)g[1],
+                                    (long long)g[2], (long long)g[3], (long long)g[4],
+                                    (long long)g[5]);
+        if (t == NULL)
+            goto fail;
+        PyList_SET_ITEM(globs, (Py_ssize_t)i, t);
+    }
+    if ((result = result_of(v)) == NULL)
+        goto fail;
+    return Py_BuildValue("(iNLNN)", v->proto, counts, (long long)v->plain_runs, globs,
+                         result);
+fail:
+    Py_XDECREF(counts);
+    Py_XDECREF(globs);
+    Py_XDECREF(result);
+    return NULL;
+}
+
+static PyObject *
+verdict_report(PyObject *self, PyObject *args)
+{
+    Py_buffer view, plain;
+    Py_ssize_t max_depth, max_items;
+    int encoding, ok = 0;
+    unsigned char table[256];
+    PyObject *out;
+    V v;
+    Py_ssize_t i;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*nniy*", &view, &max_depth, &max_items, &encoding,
+                          &plain))
+        return NULL;
+    memset(table, 0, sizeof(table));
+    for (i = 0; i < plain.len; i++)
+        table[((const unsigned char *)plain.buf)[i]] = 1;
+    PyBuffer_Release(&plain);
+    Py_BEGIN_ALLOW_THREADS
+    if (start(&v, (const unsigned char *)view.buf, (size_t)view.len, max_depth,
+              max_items, encoding)) {
+        v.recording = 1;
+        v.plain = table;
+        ok = run(&v);
+    }
+    Py_END_ALLOW_THREADS
+    if (ok)
+        out = facts(&v);
+    else {
+        out = Py_None;
+        Py_INCREF(out);
+    }
+    finish(&v);
+    PyBuffer_Release(&view);
+    return out;
 }
 
 static PyMethodDef methods[] = {
     {"check", verdict_check, METH_VARARGS,
      "check(data, max_depth, max_items, encoding) -> 1 if the strict scan is "
      "proven to pass, else 0"},
+    {"report", verdict_report, METH_VARARGS,
+     "report(data, max_depth, max_items, encoding, plain_codes) -> None if not "
+     "proven, else the facts of the scan's report: (protocol, {opcode code: "
+     "count}, plain runs, [(offset, code, module offset, module length, name "
+     "offset, name length)], (result kind, dtype or None, shape or None))"},
     {NULL, NULL, 0, NULL},
 };
 
